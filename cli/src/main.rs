@@ -1,0 +1,421 @@
+//! `herald`: the delivery pipeline on the embedded default (SQLite state in
+//! `.herald/state.db`, messages in `.herald/outbox/`), no AWS account needed.
+
+mod input;
+mod render_cmd;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use herald::adapters::local::{LocalStore, Outbox};
+use herald::config::Settings;
+use herald::pipeline::{Outcome, Pipeline, Ports, tally};
+use herald::ports::{Clock, FixedClock, StateStore, SuppressionEntry, SuppressionReason, SystemClock};
+use herald::receipt::{Receipt, Status};
+use herald::render::Catalogue;
+use herald::request::{DeliveryRequest, EmailAddress, PhoneNumber, PushPlatform, TenantId, scoped_key};
+use jiff::Timestamp;
+
+#[derive(Parser)]
+#[command(name = "herald", version, about = "Personalised email, SMS and push from delivery requests, with guard rails and receipts")]
+struct Cli {
+    /// State folder: state.db (idempotency, caps, suppression, consent, deferrals) and outbox/.
+    #[arg(long, global = true, env = "HERALD_STATE", default_value = ".herald")]
+    state: PathBuf,
+    /// Configuration file (sender, caps, quiet hours). Defaults to ./herald.toml when present.
+    #[arg(long, global = true, env = "HERALD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Template catalogue folder (overrides `templates` in the config).
+    #[arg(long, global = true, env = "HERALD_TEMPLATES")]
+    templates: Option<PathBuf>,
+    /// Pretend it is this instant (RFC 3339): for replays and tests of quiet hours and caps.
+    #[arg(long, global = true, env = "HERALD_NOW")]
+    now: Option<Timestamp>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Process delivery requests: one JSON object, a JSON array, or JSON Lines (`-` for stdin).
+    /// Prints one receipt per line on stdout and a summary on stderr.
+    Send {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show what a template renders to, without sending.
+    Render(render_cmd::RenderArgs),
+    /// Process deferred requests that have come due (quiet hours, send_after, retries).
+    Flush,
+    /// Check requests without sending: one line per request, `ok` or the error.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Put an address on the suppression list (email, E.164 phone, or push token with --platform).
+    Suppress {
+        address: String,
+        #[arg(long, default_value = "manual")]
+        reason: String,
+        /// For push tokens: fcm, apns or webpush.
+        #[arg(long)]
+        platform: Option<PushPlatformArg>,
+    },
+    /// Remove an address from the suppression list.
+    Unsuppress {
+        address: String,
+        #[arg(long)]
+        platform: Option<PushPlatformArg>,
+    },
+    /// Record that a recipient left a category (`*` for every non-transactional category).
+    Unsubscribe {
+        recipient: String,
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Undo an unsubscribe (`*` clears every opt-out of the recipient).
+    Resubscribe {
+        recipient: String,
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print the latest receipt recorded for a request id.
+    Status {
+        id: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List the template catalogue.
+    Templates,
+    /// Print the JSON Schema of delivery request v1.
+    Schema,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PushPlatformArg {
+    Fcm,
+    Apns,
+    Webpush,
+}
+
+impl From<PushPlatformArg> for PushPlatform {
+    fn from(p: PushPlatformArg) -> Self {
+        match p {
+            PushPlatformArg::Fcm => PushPlatform::Fcm,
+            PushPlatformArg::Apns => PushPlatform::Apns,
+            PushPlatformArg::Webpush => PushPlatform::WebPush,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("herald: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON logs on stderr, quiet unless HERALD_LOG asks (`HERALD_LOG=info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&herald::request::json_schema())?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Render(args) => {
+            let settings = load_settings(&cli)?;
+            return render_cmd::run(args, &settings);
+        }
+        Command::Templates => {
+            let settings = load_settings(&cli)?;
+            let catalogue = load_catalogue(&settings)?;
+            for name in catalogue.names() {
+                if let Some(info) = catalogue.info(name) {
+                    let channels: Vec<&str> = info.channels.iter().map(|c| c.as_str()).collect();
+                    println!(
+                        "{name}\tversion {}\tchannels {}\tlocales {}\t{}",
+                        info.version.as_deref().unwrap_or("-"),
+                        channels.join(","),
+                        if info.locales.is_empty() { "-".to_owned() } else { info.locales.join(",") },
+                        info.description.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let clock: Arc<dyn Clock> = match cli.now {
+        Some(t) => Arc::new(FixedClock(t)),
+        None => Arc::new(SystemClock),
+    };
+    match &cli.command {
+        Command::Send { files } => {
+            let app = App::open(&cli, clock)?;
+            app.send(files).await
+        }
+        Command::Flush => {
+            let app = App::open(&cli, clock)?;
+            app.flush().await
+        }
+        Command::Validate { files } => {
+            let settings = load_settings(&cli)?;
+            let catalogue = load_catalogue(&settings)?;
+            validate(files, &catalogue)
+        }
+        Command::Suppress { address, reason, platform } => {
+            let store = LocalStore::open(&cli.state)?;
+            let key = suppression_key(address, *platform)?;
+            let reason: SuppressionReason = reason.parse().map_err(anyhow::Error::msg)?;
+            store.suppress(&SuppressionEntry { key, reason }, clock.now()).await?;
+            eprintln!("herald: suppressed ({})", reason.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unsuppress { address, platform } => {
+            let store = LocalStore::open(&cli.state)?;
+            let removed = store.unsuppress(&suppression_key(address, *platform)?).await?;
+            eprintln!("herald: {}", if removed { "removed from the suppression list" } else { "was not suppressed" });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unsubscribe { recipient, category, tenant } | Command::Resubscribe { recipient, category, tenant } => {
+            let subscribed = matches!(cli.command, Command::Resubscribe { .. });
+            let store = LocalStore::open(&cli.state)?;
+            let key = recipient_key(recipient, tenant.as_deref())?;
+            let category = normalise_category(category)?;
+            store.set_consent(&key, &category, subscribed, clock.now()).await?;
+            eprintln!(
+                "herald: recipient {} {category}",
+                if subscribed { "resubscribed to" } else { "unsubscribed from" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { id, tenant } => {
+            let store = LocalStore::open(&cli.state)?;
+            match store.latest_status(tenant.as_deref(), id)? {
+                Some(r) => {
+                    println!("{}", r.to_json());
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("herald: no receipt recorded for that id");
+                    Ok(ExitCode::from(3))
+                }
+            }
+        }
+        Command::Schema | Command::Render(_) | Command::Templates => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn load_settings(cli: &Cli) -> Result<Settings> {
+    let mut settings = match &cli.config {
+        Some(path) => Settings::load(path)?,
+        None if Path::new("herald.toml").is_file() => Settings::load(Path::new("herald.toml"))?,
+        None => {
+            eprintln!("herald: no herald.toml here and no --config: using defaults (email is not configured)");
+            Settings::parse("", "defaults", Path::new("."), None)?
+        }
+    };
+    if let Some(t) = &cli.templates {
+        settings.templates = t.clone();
+    }
+    Ok(settings)
+}
+
+fn load_catalogue(settings: &Settings) -> Result<Catalogue> {
+    Catalogue::load(&settings.templates).context("loading the template catalogue")
+}
+
+struct App {
+    pipeline: Pipeline,
+    store: Arc<LocalStore>,
+    outbox: PathBuf,
+}
+
+impl App {
+    fn open(cli: &Cli, clock: Arc<dyn Clock>) -> Result<Self> {
+        let settings = load_settings(cli)?;
+        let catalogue = Arc::new(load_catalogue(&settings)?);
+        let store = Arc::new(LocalStore::open(&cli.state)?);
+        let outbox_dir = cli.state.join("outbox");
+        let outbox = Arc::new(Outbox::new(&outbox_dir));
+        let ports = Ports {
+            store: store.clone(),
+            email: outbox.clone(),
+            sms: outbox.clone(),
+            push: outbox,
+            scheduler: store.clone(),
+            clock,
+        };
+        Ok(App { pipeline: Pipeline::new(catalogue, Arc::new(settings), ports), store, outbox: outbox_dir })
+    }
+
+    async fn send(&self, files: &[PathBuf]) -> Result<ExitCode> {
+        let mut receipts = Vec::new();
+        let mut unreadable = 0;
+        for file in files {
+            let items = match input::read(file) {
+                Ok(items) => items,
+                Err(e) => {
+                    eprintln!("herald: {}: {e}", file.display());
+                    unreadable += 1;
+                    continue;
+                }
+            };
+            for item in items {
+                let outcome = self.pipeline.process_json(&item.raw, Some(&item.source)).await;
+                let receipt = self.settle(outcome, Some(&item.source)).await?;
+                self.emit(&receipt)?;
+                receipts.push(receipt);
+            }
+        }
+        self.summary(&receipts);
+        Ok(if unreadable > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    }
+
+    async fn flush(&self) -> Result<ExitCode> {
+        let mut receipts = Vec::new();
+        loop {
+            let due = self.store.claim_due(self.pipeline.now(), Duration::from_secs(300), 100)?;
+            if due.is_empty() {
+                break;
+            }
+            for entry in due {
+                let source = entry.source.as_deref();
+                let outcome = match DeliveryRequest::from_json(&entry.request) {
+                    Ok(request) => self.pipeline.process(request, entry.attempt, source).await,
+                    Err(_) => self.pipeline.process_json(&entry.request, source).await,
+                };
+                let receipt = self.settle(outcome, source).await?;
+                self.emit(&receipt)?;
+                receipts.push(receipt);
+                self.store.finish_deferred(entry.seq)?;
+            }
+            // Requests deferred again during this pass are due later than now:
+            // the next claim only returns what is due, so the loop ends.
+        }
+        self.summary(&receipts);
+        let (waiting, _, next) = self.store.deferred_summary(self.pipeline.now())?;
+        if waiting > 0 {
+            eprintln!(
+                "herald: {waiting} request(s) still deferred; next due at {}",
+                next.map(|t| t.to_string()).unwrap_or_default()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Turns a transient failure into a scheduled retry, so every request still
+    /// ends with a receipt here.
+    async fn settle(&self, outcome: Outcome, source: Option<&str>) -> Result<Receipt> {
+        match outcome {
+            Outcome::Receipt(r) => Ok(r),
+            Outcome::Retry { request, error, attempt } => match self.pipeline.retry_later(*request, &error, attempt, source).await {
+                Outcome::Receipt(r) => Ok(r),
+                Outcome::Retry { error, .. } => bail!("the state store is unavailable: {error}"),
+            },
+        }
+    }
+
+    fn emit(&self, receipt: &Receipt) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", receipt.to_json())?;
+        out.flush()?;
+        self.store.record_receipts(std::slice::from_ref(receipt))?;
+        Ok(())
+    }
+
+    fn summary(&self, receipts: &[Receipt]) {
+        let counts = tally(receipts);
+        let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        eprintln!(
+            "herald: {} request(s): {}",
+            receipts.len(),
+            if parts.is_empty() { "nothing to do".to_owned() } else { parts.join(", ") }
+        );
+        if counts.contains_key(&Status::Sent) {
+            eprintln!("herald: messages written to {}", self.outbox.display());
+        }
+    }
+}
+
+fn validate(files: &[PathBuf], catalogue: &Catalogue) -> Result<ExitCode> {
+    let mut bad = 0;
+    for file in files {
+        for item in input::read(file).with_context(|| file.display().to_string())? {
+            let result = DeliveryRequest::from_json(&item.raw).map_err(|e| e.to_string()).and_then(|r| {
+                catalogue
+                    .check(&r.template, r.channel, r.recipient.locale.as_ref())
+                    .map_err(|e| format!("template: {e}"))
+            });
+            match result {
+                Ok(()) => println!("{}\tok", item.source),
+                Err(e) => {
+                    bad += 1;
+                    println!("{}\t{e}", item.source);
+                }
+            }
+        }
+    }
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(4) })
+}
+
+fn suppression_key(address: &str, platform: Option<PushPlatformArg>) -> Result<String> {
+    if let Some(p) = platform {
+        let p: PushPlatform = p.into();
+        let token = if p == PushPlatform::Apns { address.to_ascii_lowercase() } else { address.to_owned() };
+        return Ok(format!("push:{}:{token}", p.as_str()));
+    }
+    if address.trim_start().starts_with('+') {
+        let phone = PhoneNumber::parse(address)?;
+        return Ok(format!("phone:{}", phone.as_str()));
+    }
+    if address.contains('@') {
+        let email = EmailAddress::parse(address)?;
+        return Ok(format!("email:{}", email.suppression_key()));
+    }
+    bail!("not an email address or an E.164 phone number; for a push token pass --platform")
+}
+
+fn recipient_key(recipient: &str, tenant: Option<&str>) -> Result<String> {
+    herald::request::RecipientId::parse(recipient).map_err(anyhow::Error::msg)?;
+    let tenant = tenant.map(TenantId::parse).transpose().map_err(anyhow::Error::msg)?;
+    Ok(scoped_key(tenant.as_ref(), recipient))
+}
+
+fn normalise_category(category: &str) -> Result<String> {
+    if category == "*" {
+        return Ok("*".into());
+    }
+    let c = herald::request::Category::parse(category).map_err(anyhow::Error::msg)?;
+    if c.is_transactional() {
+        bail!("transactional messages ignore unsubscribes; suppress the address instead");
+    }
+    Ok(c.as_str().to_owned())
+}

@@ -1,0 +1,143 @@
+//! `herald render`: what a template produces for given data, without sending.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use herald::config::Settings;
+use herald::render::{Catalogue, RenderErrorOrLookup, Rendered, sms};
+use herald::request::{Channel, Locale, TemplateRef};
+use serde_json::{Value, json};
+
+#[derive(Args)]
+pub struct RenderArgs {
+    /// A template name from the catalogue, or the path of a template folder.
+    template: String,
+    #[arg(long)]
+    channel: ChannelArg,
+    /// JSON object with the personalisation data (`-` for stdin).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// BCP 47 locale, e.g. fr-CA (falls back to fr, then the default).
+    #[arg(long)]
+    locale: Option<String>,
+    /// Category the preview assumes (transactional mail has no unsubscribe link).
+    #[arg(long, default_value = "marketing")]
+    category: String,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChannelArg {
+    Email,
+    Sms,
+    Push,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: &RenderArgs, settings: &Settings) -> Result<ExitCode> {
+    let channel = match args.channel {
+        ChannelArg::Email => Channel::Email,
+        ChannelArg::Sms => Channel::Sms,
+        ChannelArg::Push => Channel::Push,
+    };
+    let path = Path::new(&args.template);
+    let is_folder = path.is_dir() && (args.template.contains(['/', '\\']) || args.template.starts_with('.'));
+    let mut catalogue = if settings.templates.is_dir() {
+        Catalogue::load(&settings.templates).context("loading the template catalogue")?
+    } else if is_folder {
+        Catalogue::default()
+    } else {
+        bail!("template folder {} not found", settings.templates.display());
+    };
+    let name = if is_folder { catalogue.add_template_dir(path)? } else { args.template.clone() };
+    let template: TemplateRef = serde_json::from_value(json!(name)).map_err(|e| anyhow::anyhow!("template: {e}"))?;
+    let locale = args.locale.as_deref().map(Locale::parse).transpose().map_err(anyhow::Error::msg)?;
+    let mut data = match &args.data {
+        Some(p) => read_data(p)?,
+        None => serde_json::Map::new(),
+    };
+    let category = herald::request::Category::parse(&args.category).map_err(anyhow::Error::msg)?;
+    let mut herald_ctx = json!({
+        "request_id": "preview",
+        "recipient_id": "preview",
+        "channel": channel.as_str(),
+        "category": category.as_str(),
+        "template": name,
+    });
+    if let Some(l) = &locale {
+        herald_ctx["locale"] = json!(l.as_str());
+    }
+    if channel == Channel::Email && !category.is_transactional() {
+        herald_ctx["unsubscribe_url"] = json!("https://example.invalid/unsubscribe/preview");
+    }
+    data.insert("herald".into(), herald_ctx);
+    let rendered = match catalogue.render(&template, channel, locale.as_ref(), &Value::Object(data)) {
+        Ok(r) => r,
+        Err(RenderErrorOrLookup::Lookup(e)) => bail!("{e}"),
+        Err(RenderErrorOrLookup::Render(e)) => bail!("{e}"),
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&as_json(&rendered))?),
+        Format::Text => print_text(&rendered),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_data(path: &Path) -> Result<serde_json::Map<String, Value>> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(path).with_context(|| path.display().to_string())?
+    };
+    match serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("{}: the data must be a JSON object", path.display()),
+    }
+}
+
+fn as_json(r: &Rendered) -> Value {
+    match r {
+        Rendered::Email { subject, html, text } => {
+            json!({"channel": "email", "subject": subject, "html": html, "text": text})
+        }
+        Rendered::Sms { body } => {
+            let info = sms::segment(body);
+            json!({"channel": "sms", "body": body, "encoding": info.encoding, "segments": info.segments,
+                   "characters": info.characters, "non_gsm_characters": sms::non_gsm_characters(body)})
+        }
+        Rendered::Push { title, body, data } => json!({"channel": "push", "title": title, "body": body, "data": data}),
+    }
+}
+
+fn print_text(r: &Rendered) {
+    match r {
+        Rendered::Email { subject, html, text } => {
+            println!("=== subject ===\n{subject}\n=== html ===\n{}\n=== text ===\n{}", html.trim_end(), text.trim_end());
+        }
+        Rendered::Sms { body } => {
+            // The body alone on stdout, so it can be piped; the cost on stderr.
+            println!("{body}");
+            let info = sms::segment(body);
+            eprintln!(
+                "herald: {} segment(s), {}, {} characters",
+                info.segments,
+                serde_json::to_value(info.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                info.characters
+            );
+        }
+        Rendered::Push { title, body, data } => {
+            println!("=== title ===\n{title}\n=== body ===\n{body}");
+            if !data.is_empty() {
+                println!("=== data ===\n{}", serde_json::to_string_pretty(data).unwrap_or_default());
+            }
+        }
+    }
+}

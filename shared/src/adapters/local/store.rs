@@ -1,0 +1,399 @@
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::ports::{
+    Admission, Completion, Lease, PriorOutcome, ReceiptSink, Scheduler, StateStore, StoreError, SuppressionEntry,
+    SuppressionReason, Verdict,
+};
+use crate::receipt::{Receipt, Status};
+use crate::request::{DeliveryRequest, scoped_key};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
+    status TEXT,
+    reason TEXT,
+    provider_message_id TEXT,
+    at_ms INTEGER NOT NULL,
+    lock_expires_ms INTEGER,
+    retain_until_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cap_slots (
+    cap_key TEXT NOT NULL,
+    slot_id TEXT NOT NULL,
+    taken_ms INTEGER NOT NULL,
+    PRIMARY KEY (cap_key, slot_id)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    key TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consent (
+    recipient_key TEXT NOT NULL,
+    category TEXT NOT NULL,
+    subscribed INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (recipient_key, category)
+);
+CREATE TABLE IF NOT EXISTS deferred (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    due_ms INTEGER NOT NULL,
+    request TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    source TEXT,
+    claimed_until_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS deferred_due ON deferred (due_ms);
+CREATE TABLE IF NOT EXISTS latest_status (
+    request_key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipt_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    receipt TEXT NOT NULL
+);
+PRAGMA user_version = 1;
+"#;
+
+/// A request waiting in the embedded deferral table (the stand-in for SQS delays).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeferredEntry {
+    pub seq: i64,
+    pub due: Timestamp,
+    pub request: String,
+    pub attempt: u32,
+    pub source: Option<String>,
+}
+
+/// State in `<dir>/state.db`: idempotency, caps, suppression, consent, deferrals,
+/// latest status per request.
+pub struct LocalStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(v: i64) -> Timestamp {
+    Timestamp::from_millisecond(v).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::new(format!("sqlite: {e}"))
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::new(format!("cannot create state folder {}: {e}", dir.display())))?;
+        let path = dir.join("state.db");
+        let conn = Connection::open(&path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
+        // WAL lets readers run beside the one writer; NORMAL is durable across
+        // process crashes, which is what the embedded default promises.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        Ok(LocalStore { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().map_err(|_| StoreError::new("store mutex poisoned"))?;
+        f(&mut conn).map_err(db_err)
+    }
+
+    /// Takes up to `limit` deferred requests due at `now`, hiding them from other
+    /// flushers for `claim` so two flushes never run one request twice at once.
+    pub fn claim_due(&self, now: Timestamp, claim: Duration, limit: usize) -> Result<Vec<DeferredEntry>, StoreError> {
+        let claim_ms = i64::try_from(claim.as_millis()).unwrap_or(i64::MAX);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let entries = {
+                let mut stmt = tx.prepare(
+                    "SELECT seq, due_ms, request, attempt, source FROM deferred
+                     WHERE due_ms <= ?1 AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1)
+                     ORDER BY due_ms, seq LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![ms(now), limit as i64], |r| {
+                    Ok(DeferredEntry {
+                        seq: r.get(0)?,
+                        due: from_ms(r.get(1)?),
+                        request: r.get(2)?,
+                        attempt: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
+                        source: r.get(4)?,
+                    })
+                })?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            for e in &entries {
+                tx.execute(
+                    "UPDATE deferred SET claimed_until_ms = ?1 WHERE seq = ?2",
+                    params![ms(now).saturating_add(claim_ms), e.seq],
+                )?;
+            }
+            tx.commit()?;
+            Ok(entries)
+        })
+    }
+
+    /// Removes a processed deferral.
+    pub fn finish_deferred(&self, seq: i64) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM deferred WHERE seq = ?1", params![seq]).map(|_| ()))
+    }
+
+    /// (total waiting, due at `now`, next due instant).
+    pub fn deferred_summary(&self, now: Timestamp) -> Result<(usize, usize, Option<Timestamp>), StoreError> {
+        self.with(|c| {
+            let total: i64 = c.query_row("SELECT COUNT(*) FROM deferred", [], |r| r.get(0))?;
+            let due: i64 = c.query_row("SELECT COUNT(*) FROM deferred WHERE due_ms <= ?1", params![ms(now)], |r| r.get(0))?;
+            let next: Option<i64> = c.query_row("SELECT MIN(due_ms) FROM deferred", [], |r| r.get(0))?;
+            Ok((total as usize, due as usize, next.map(from_ms)))
+        })
+    }
+
+    /// The latest receipt recorded for a request.
+    pub fn latest_status(&self, tenant: Option<&str>, request_id: &str) -> Result<Option<Receipt>, StoreError> {
+        let key = status_key(tenant, request_id);
+        let json: Option<String> = self.with(|c| {
+            c.query_row("SELECT receipt FROM latest_status WHERE request_key = ?1", params![key], |r| r.get(0))
+                .optional()
+        })?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// Records receipts: every one in the log, the newest per request as its status.
+    pub fn record_receipts(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for r in receipts {
+                let json = r.to_json();
+                tx.execute("INSERT INTO receipt_log (receipt) VALUES (?1)", params![json])?;
+                if let Some(id) = &r.request_id {
+                    tx.execute(
+                        "INSERT INTO latest_status (request_key, status, receipt, at_ms) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (request_key) DO UPDATE SET status = excluded.status,
+                           receipt = excluded.receipt, at_ms = excluded.at_ms",
+                        params![status_key(r.tenant.as_deref(), id), r.status.as_str(), json, ms(r.at)],
+                    )?;
+                }
+            }
+            tx.commit()
+        })
+    }
+}
+
+fn status_key(tenant: Option<&str>, request_id: &str) -> String {
+    match tenant.and_then(|t| crate::request::TenantId::parse(t).ok()) {
+        Some(t) => scoped_key(Some(&t), request_id),
+        None => scoped_key(None, request_id),
+    }
+}
+
+fn parse_status(s: Option<String>) -> Status {
+    s.and_then(|s| s.parse().ok()).unwrap_or(Status::Failed)
+}
+
+#[async_trait]
+impl StateStore for LocalStore {
+    async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
+        let now = ms(a.now);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // 1. Suppression.
+            let suppressed: Option<String> = tx
+                .query_row("SELECT reason FROM suppressions WHERE key = ?1", params![a.suppression_key], |r| r.get(0))
+                .optional()?;
+            if let Some(reason) = suppressed {
+                let reason = reason.parse().unwrap_or(SuppressionReason::Manual);
+                return Ok(Verdict::Suppressed(reason));
+            }
+            // 2. Consent: a row for the category wins over the catch-all `*`.
+            if let Some(check) = &a.consent {
+                let rows: Vec<(String, bool)> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT category, subscribed FROM consent WHERE recipient_key = ?1 AND category IN (?2, '*')",
+                    )?;
+                    stmt.query_map(params![check.recipient_key, check.category], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                let specific = rows.iter().find(|(c, _)| c == &check.category).map(|(_, s)| *s);
+                let all = rows.iter().find(|(c, _)| c == "*").map(|(_, s)| *s);
+                if specific.or(all) == Some(false) {
+                    return Ok(Verdict::Unsubscribed { category: check.category.clone() });
+                }
+            }
+            // 3. Idempotency.
+            type Row = (String, Option<String>, Option<String>, Option<String>, i64, Option<i64>, i64);
+            let existing: Option<Row> = tx
+                .query_row(
+                    "SELECT state, status, reason, provider_message_id, at_ms, lock_expires_ms, retain_until_ms
+                     FROM idempotency WHERE key = ?1",
+                    params![a.idempotency_key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                )
+                .optional()?;
+            if let Some((state, status, reason, pmid, at, lock, retain)) = existing
+                && retain > now
+            {
+                if state == "done" {
+                    return Ok(Verdict::Duplicate(PriorOutcome {
+                        status: parse_status(status),
+                        reason,
+                        provider_message_id: pmid,
+                        at: from_ms(at),
+                    }));
+                }
+                if let Some(lock) = lock
+                    && lock > now
+                {
+                    return Ok(Verdict::InProgress { until: from_ms(lock) });
+                }
+                // An expired lock: the attempt that held it crashed; take over.
+            }
+            // 4. Caps, all of them, before taking anything.
+            for cap in &a.caps {
+                let since = now.saturating_sub(cap.window_seconds.saturating_mul(1000));
+                tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND taken_ms <= ?2", params![cap.key, since])?;
+                let used: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM cap_slots WHERE cap_key = ?1", params![cap.key], |r| r.get(0))?;
+                if used >= i64::from(cap.limit) {
+                    let reason = format!("frequency_capped:{}", cap.rule);
+                    tx.execute(
+                        "INSERT INTO idempotency (key, state, status, reason, at_ms, retain_until_ms)
+                         VALUES (?1, 'done', 'capped', ?2, ?3, ?4)
+                         ON CONFLICT (key) DO UPDATE SET state = 'done', status = 'capped', reason = ?2,
+                           provider_message_id = NULL, at_ms = ?3, lock_expires_ms = NULL, retain_until_ms = ?4",
+                        params![a.idempotency_key, reason, now, ms(a.retain_until)],
+                    )?;
+                    tx.commit()?;
+                    return Ok(Verdict::Capped { rule: cap.rule.clone() });
+                }
+            }
+            // 5. Take the lock and the slots.
+            tx.execute(
+                "INSERT INTO idempotency (key, state, at_ms, lock_expires_ms, retain_until_ms)
+                 VALUES (?1, 'in_progress', ?2, ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET state = 'in_progress', status = NULL, reason = NULL,
+                   provider_message_id = NULL, at_ms = ?2, lock_expires_ms = ?3, retain_until_ms = ?4",
+                params![a.idempotency_key, now, ms(a.lock_expires_at), ms(a.retain_until)],
+            )?;
+            let mut slots = Vec::with_capacity(a.caps.len());
+            for cap in &a.caps {
+                let slot = uuid::Uuid::new_v4().to_string();
+                tx.execute(
+                    "INSERT INTO cap_slots (cap_key, slot_id, taken_ms) VALUES (?1, ?2, ?3)",
+                    params![cap.key, slot, now],
+                )?;
+                slots.push((cap.key.clone(), slot));
+            }
+            tx.commit()?;
+            Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), slots }))
+        })
+    }
+
+    async fn complete(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE idempotency SET state = 'done', status = ?2, reason = ?3, provider_message_id = ?4,
+                   at_ms = ?5, lock_expires_ms = NULL, retain_until_ms = ?6 WHERE key = ?1",
+                params![
+                    lease.idempotency_key,
+                    done.status.as_str(),
+                    done.reason,
+                    done.provider_message_id,
+                    ms(done.at),
+                    ms(done.retain_until)
+                ],
+            )?;
+            if done.release_slots {
+                for (key, slot) in &lease.slots {
+                    tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'",
+                params![lease.idempotency_key],
+            )?;
+            for (key, slot) in &lease.slots {
+                tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
+            }
+            tx.commit()
+        })
+    }
+
+    async fn suppress(&self, entry: &SuppressionEntry, at: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO suppressions (key, reason, at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
+                params![entry.key, entry.reason.as_str(), ms(at)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError> {
+        self.with(|c| c.execute("DELETE FROM suppressions WHERE key = ?1", params![key]).map(|n| n > 0))
+    }
+
+    async fn set_consent(&self, recipient_key: &str, category: &str, subscribed: bool, at: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if category == "*" && subscribed {
+                // Resubscribing to everything clears every per-category opt-out too.
+                tx.execute("DELETE FROM consent WHERE recipient_key = ?1", params![recipient_key])?;
+            } else {
+                tx.execute(
+                    "INSERT INTO consent (recipient_key, category, subscribed, at_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (recipient_key, category) DO UPDATE SET subscribed = excluded.subscribed, at_ms = excluded.at_ms",
+                    params![recipient_key, category, subscribed, ms(at)],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+}
+
+#[async_trait]
+impl Scheduler for LocalStore {
+    async fn defer(&self, request: &DeliveryRequest, until: Timestamp, attempt: u32, source: Option<&str>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO deferred (due_ms, request, attempt, source) VALUES (?1, ?2, ?3, ?4)",
+                params![ms(until), request.to_json(), attempt, source],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+#[async_trait]
+impl ReceiptSink for LocalStore {
+    async fn emit(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
+        self.record_receipts(receipts)
+    }
+}

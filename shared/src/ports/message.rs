@@ -1,0 +1,53 @@
+//! What a sender is handed: rendered content plus addressing, nothing to decide.
+
+use std::collections::BTreeMap;
+
+use crate::render::sms::SmsEncoding;
+use crate::request::{EmailAddress, PhoneNumber, PushTarget};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundEmail {
+    pub request_id: String,
+    /// Scopes the request id (outbox folders, provider tags).
+    pub tenant: Option<String>,
+    /// RFC 5322 mailbox, e.g. `Acme <hello@acme.example>`.
+    pub from: String,
+    pub to: EmailAddress,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// Extra headers (`List-Unsubscribe`, `List-Unsubscribe-Post`); values are
+    /// single-line, checked when built.
+    pub headers: Vec<(String, String)>,
+    /// Provider tags (SES `EmailTags`) to match events back to the request.
+    pub tags: Vec<(String, String)>,
+    /// Whether the message is transactional (affects headers, SMS type...).
+    pub transactional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundSms {
+    pub request_id: String,
+    /// Scopes the request id (outbox folders, provider tags).
+    pub tenant: Option<String>,
+    pub to: PhoneNumber,
+    pub body: String,
+    pub encoding: SmsEncoding,
+    pub segments: u32,
+    pub sender_id: Option<String>,
+    pub transactional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundPush {
+    pub request_id: String,
+    /// Scopes the request id (outbox folders, provider tags).
+    pub tenant: Option<String>,
+    pub target: PushTarget,
+    pub title: String,
+    pub body: String,
+    /// Custom key/value data (FCM requires string values).
+    pub data: BTreeMap<String, String>,
+    pub transactional: bool,
+}

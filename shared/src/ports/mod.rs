@@ -1,0 +1,82 @@
+//! Ports: the capabilities the pipeline needs, as narrow traits. Adapters in
+//! `adapters/` implement them for AWS, the push providers and the embedded default;
+//! `crate::testing` has in-memory twins for unit tests.
+
+mod error;
+mod message;
+mod state;
+
+pub use error::{SendError, StoreError};
+pub use message::{OutboundEmail, OutboundPush, OutboundSms};
+pub use state::{
+    Admission, CapCheck, Completion, ConsentCheck, Lease, PriorOutcome, StateStore, SuppressionEntry,
+    SuppressionReason, Verdict,
+};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::receipt::Receipt;
+use crate::request::DeliveryRequest;
+
+/// Where "now" comes from, so tests and `--now` can pin it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock stopped at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+/// The provider's id for an accepted message.
+pub type ProviderMessageId = String;
+
+#[async_trait]
+pub trait EmailSender: Send + Sync {
+    async fn send_email(&self, email: &OutboundEmail) -> Result<ProviderMessageId, SendError>;
+}
+
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    async fn send_sms(&self, sms: &OutboundSms) -> Result<ProviderMessageId, SendError>;
+}
+
+#[async_trait]
+pub trait PushSender: Send + Sync {
+    async fn send_push(&self, push: &OutboundPush) -> Result<ProviderMessageId, SendError>;
+}
+
+/// Holds a request until a later instant (SQS delay, the embedded deferral table).
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// `attempt` counts earlier transient failures, so a retry budget survives deferral.
+    async fn defer(
+        &self,
+        request: &DeliveryRequest,
+        until: Timestamp,
+        attempt: u32,
+        source: Option<&str>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Where receipts go (receipts queue, stdout + local status table).
+#[async_trait]
+pub trait ReceiptSink: Send + Sync {
+    async fn emit(&self, receipts: &[Receipt]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,151 @@
+//! The state a guard rail needs: suppression and consent lists, idempotency
+//! records and frequency-cap slots.
+//!
+//! Admission is one atomic step so that two concurrent attempts can never both
+//! pass a cap or both take the same request. The timeline of one request key:
+//!
+//! ```text
+//!  (none) --admit--> IN_PROGRESS(lock_expires_at) --complete--> DONE(status, provider id)
+//!                        |        \--abandon (transient failure)--> (none)
+//!                        \--lock expired (crashed attempt)--> admit may take it again
+//!  admit while IN_PROGRESS and unexpired -> InProgress{until}: retry later, never send twice
+//!  admit while DONE                      -> Duplicate(prior outcome)
+//! ```
+//! Cap slots are taken in the same step as the lock and given back on `abandon`,
+//! or on `complete` when the send failed permanently (nothing was delivered).
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::StoreError;
+use crate::receipt::Status;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    pub idempotency_key: String,
+    /// Checked against the suppression list (bounces, complaints, manual).
+    pub suppression_key: String,
+    /// None for transactional messages, which ignore category unsubscribes.
+    pub consent: Option<ConsentCheck>,
+    /// Every rule that applies; all must have room.
+    pub caps: Vec<CapCheck>,
+    pub now: Timestamp,
+    pub lock_expires_at: Timestamp,
+    /// How long the idempotency record (and its verdict) is kept.
+    pub retain_until: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentCheck {
+    pub recipient_key: String,
+    pub category: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapCheck {
+    /// Counter identity: recipient key + rule name.
+    pub key: String,
+    /// Rule name, for the receipt reason.
+    pub rule: String,
+    pub limit: u32,
+    pub window_seconds: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Admitted(Lease),
+    Suppressed(SuppressionReason),
+    Unsubscribed { category: String },
+    Duplicate(PriorOutcome),
+    InProgress { until: Timestamp },
+    Capped { rule: String },
+}
+
+/// Proof of admission: the lock and the cap slots it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub idempotency_key: String,
+    /// (cap key, slot id) pairs taken by this admission.
+    pub slots: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorOutcome {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub status: Status,
+    pub reason: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub at: Timestamp,
+    /// Give the cap slots back (nothing reached the recipient).
+    pub release_slots: bool,
+    pub retain_until: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SuppressionReason {
+    HardBounce,
+    Complaint,
+    Manual,
+}
+
+impl SuppressionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::HardBounce => "hard_bounce",
+            SuppressionReason::Complaint => "complaint",
+            SuppressionReason::Manual => "manual",
+        }
+    }
+}
+
+impl std::str::FromStr for SuppressionReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.replace('-', "_").as_str() {
+            "hard_bounce" | "bounce" => Ok(SuppressionReason::HardBounce),
+            "complaint" => Ok(SuppressionReason::Complaint),
+            "manual" => Ok(SuppressionReason::Manual),
+            _ => Err(format!("unknown suppression reason `{s}`: expected hard_bounce, complaint or manual")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionEntry {
+    pub key: String,
+    pub reason: SuppressionReason,
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Suppression, consent, idempotency and caps, decided atomically in that order.
+    /// A `Capped` verdict is recorded as the request's outcome in the same step.
+    async fn admit(&self, admission: &Admission) -> Result<Verdict, StoreError>;
+
+    /// Records the outcome of an admitted request (and releases slots if asked).
+    async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<(), StoreError>;
+
+    /// Forgets the lock and the slots after a transient failure, so a retry is clean.
+    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    async fn suppress(&self, entry: &SuppressionEntry, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Returns whether the key was suppressed.
+    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// `category` may be `*`: every non-transactional category.
+    async fn set_consent(
+        &self,
+        recipient_key: &str,
+        category: &str,
+        subscribed: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,60 @@
+//! Templates: the catalogue on disk, the Handlebars engine and per-channel output.
+
+mod catalogue;
+pub mod engine;
+pub mod sms;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use catalogue::{Catalogue, CatalogueError, LookupError, RenderErrorOrLookup, TemplateInfo};
+
+use crate::request::Channel;
+
+/// What a template produced for one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rendered {
+    Email { subject: String, html: String, text: String },
+    Sms { body: String },
+    Push { title: String, body: String, data: BTreeMap<String, String> },
+}
+
+impl Rendered {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Rendered::Email { .. } => Channel::Email,
+            Rendered::Sms { .. } => Channel::Sms,
+            Rendered::Push { .. } => Channel::Push,
+        }
+    }
+}
+
+/// A template that could not be rendered with the given data. Permanent: the same
+/// data will fail the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    pub template: String,
+    pub part: String,
+    pub locale: Option<String>,
+    pub message: String,
+}
+
+impl RenderError {
+    /// `render_error:<template>:<part>`.
+    pub fn reason(&self) -> String {
+        format!("render_error:{}:{}", self.template, self.part)
+    }
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "template `{}`, part `{}`", self.template, self.part)?;
+        if let Some(l) = &self.locale {
+            write!(f, " (locale {l})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for RenderError {}

@@ -1,0 +1,1311 @@
+//! Plain-text alternative generated from an HTML email body.
+//!
+//! A small tokenizer plus a forgiving open-element stack, enough for the HTML
+//! that email templates contain (nested layout tables, conditional comments,
+//! hidden preheaders, sloppy markup) without an HTML5 parser's dependency tree.
+//!
+//! Output rules:
+//! - `<head>`, `<style>`, `<script>`, `<title>`, comments (so also Outlook
+//!   `<!--[if mso]>` blocks) and elements with `display:none` in their style
+//!   or a `hidden` attribute produce nothing.
+//! - Whitespace collapses as in a browser; block elements start new lines;
+//!   paragraphs, headings, blockquotes and top-level lists are separated by
+//!   one blank line, and there is never more than one blank line in a row.
+//! - `h1` is underlined with `=`, `h2` with `-` (setext style: readable as is,
+//!   and it never touches the text, so URLs in a heading survive intact).
+//! - List items get `- ` or `N. `, nested lists are indented, blockquote
+//!   lines get `> `, `<hr>` becomes a line of dashes, table cells are
+//!   separated by a space and rows by a line break.
+//! - Links become `text (url)` unless the text already says the url; links
+//!   to `#`/`javascript:` keep only their text; images give their alt text.
+//! - Entities are decoded (`&nbsp;` becomes a plain space, invisible
+//!   zero-width characters are dropped); unknown entities stay as written.
+//! - Lines are not wrapped (mail clients do that) and the result has no
+//!   trailing spaces, no leading or trailing blank lines and no final newline.
+
+use std::borrow::Cow;
+
+/// Converts an HTML email body to a readable plain-text alternative.
+pub fn html_to_text(html: &str) -> String {
+    let mut converter = Converter::default();
+    for token in Tokenizer::new(html) {
+        match token {
+            Token::Text(text) => converter.text(text),
+            Token::Start(tag) => converter.start(tag),
+            Token::End(name) => converter.end(&name),
+        }
+    }
+    converter.finish()
+}
+
+// ---------------------------------------------------------------- tokenizer
+
+#[derive(Debug)]
+struct Tag {
+    name: String,
+    attrs: Vec<(String, String)>,
+    self_closing: bool,
+}
+
+impl Tag {
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+enum Token<'a> {
+    /// Raw text, entities not yet decoded.
+    Text(&'a str),
+    Start(Tag),
+    End(String),
+}
+
+/// Elements whose content is not markup: it runs to the matching end tag.
+const RAW_TEXT: &[&str] = &["script", "style", "title"];
+
+struct Tokenizer<'a> {
+    src: &'a str,
+    pos: usize,
+    /// Inside a raw-text element: its name.
+    raw: Option<&'static str>,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0C')
+}
+
+impl<'a> Tokenizer<'a> {
+    fn new(src: &'a str) -> Self {
+        Tokenizer {
+            src,
+            pos: 0,
+            raw: None,
+        }
+    }
+
+    /// Moves past the next `needle` at or after `from` (or to the end): how
+    /// comments, doctypes and `<![endif]>`-style markers are dropped.
+    fn skip_past(&mut self, needle: &str, from: usize) {
+        self.pos = match self.src.get(from..).and_then(|rest| rest.find(needle)) {
+            Some(i) => from + i + needle.len(),
+            None => self.src.len(),
+        };
+    }
+
+    /// Parses `<name attr=value ...>` starting at `self.pos` (which is `<`).
+    /// Returns `None` when the input ends inside the tag (a browser drops it too).
+    fn start_tag(&mut self) -> Option<Tag> {
+        let (src, b) = (self.src, self.src.as_bytes());
+        let len = b.len();
+        let mut i = self.pos + 1;
+        let name_start = i;
+        while i < len && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
+            i += 1;
+        }
+        // Byte positions stop only on ASCII bytes, so every slice is on a char boundary.
+        let name = src[name_start..i].to_ascii_lowercase();
+        let mut attrs = Vec::new();
+        let mut self_closing = false;
+        loop {
+            while i < len && (is_space(b[i]) || b[i] == b'/') {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'>') {
+                    self_closing = true;
+                }
+                i += 1;
+            }
+            if i >= len {
+                self.pos = len;
+                return None;
+            }
+            if b[i] == b'>' {
+                i += 1;
+                break;
+            }
+            let name_start = i;
+            i += 1; // the first character may be anything, even '='
+            while i < len && !is_space(b[i]) && !matches!(b[i], b'/' | b'>' | b'=') {
+                i += 1;
+            }
+            let attr = src[name_start..i].to_ascii_lowercase();
+            let mut j = i;
+            while j < len && is_space(b[j]) {
+                j += 1;
+            }
+            let mut value = "";
+            if j < len && b[j] == b'=' {
+                j += 1;
+                while j < len && is_space(b[j]) {
+                    j += 1;
+                }
+                if j < len && (b[j] == b'"' || b[j] == b'\'') {
+                    let quote = char::from(b[j]);
+                    let start = j + 1;
+                    // If this search fails, that quote never occurs again, so
+                    // unterminated values cannot make the tokenizer quadratic.
+                    match src[start..].find(quote) {
+                        Some(k) => {
+                            value = &src[start..start + k];
+                            j = start + k + 1;
+                        }
+                        None => {
+                            // Unterminated quote: end the value (and the tag) at the next
+                            // '>' instead of swallowing the rest of the document.
+                            let end = src[start..].find('>').map_or(len, |k| start + k);
+                            value = &src[start..end];
+                            j = end;
+                        }
+                    }
+                } else {
+                    let start = j;
+                    while j < len && !is_space(b[j]) && b[j] != b'>' {
+                        j += 1;
+                    }
+                    value = &src[start..j];
+                }
+                i = j;
+            }
+            attrs.push((attr, decode_entities(value).into_owned()));
+        }
+        self.pos = i;
+        if !self_closing {
+            self.raw = RAW_TEXT.iter().copied().find(|&r| r == name);
+        }
+        Some(Tag {
+            name,
+            attrs,
+            self_closing,
+        })
+    }
+
+    /// Where the raw text of `name` ends: at `</name` followed by a delimiter.
+    fn raw_text_end(&self, name: &str) -> usize {
+        let b = self.src.as_bytes();
+        let mut from = self.pos;
+        while let Some(i) = self.src.get(from..).and_then(|rest| rest.find("</")) {
+            let at = from + i;
+            let name_end = at + 2 + name.len();
+            if b.get(at + 2..name_end)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+                && b.get(name_end)
+                    .is_none_or(|&c| is_space(c) || c == b'/' || c == b'>')
+            {
+                return at;
+            }
+            from = at + 2;
+        }
+        b.len()
+    }
+}
+
+impl<'a> Iterator for Tokenizer<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let src = self.src;
+        let b = src.as_bytes();
+        if let Some(name) = self.raw.take() {
+            let end = self.raw_text_end(name);
+            let text = &src[self.pos..end];
+            self.pos = end;
+            if !text.is_empty() {
+                return Some(Token::Text(text));
+            }
+        }
+        loop {
+            let rest = src.get(self.pos..).filter(|r| !r.is_empty())?;
+            if !rest.starts_with('<') {
+                let end = rest.find('<').unwrap_or(rest.len());
+                self.pos += end;
+                return Some(Token::Text(&rest[..end]));
+            }
+            let next = b.get(self.pos + 1).copied();
+            match next {
+                Some(b'!') if rest.starts_with("<!--") => {
+                    // "<!-->" and "<!--->" are complete (empty) comments.
+                    if rest[4..].starts_with('>') {
+                        self.pos += 5;
+                    } else if rest[4..].starts_with("->") {
+                        self.pos += 6;
+                    } else {
+                        self.skip_past("-->", self.pos + 4);
+                    }
+                }
+                Some(b'!' | b'?') => self.skip_past(">", self.pos),
+                Some(b'/') => match b.get(self.pos + 2) {
+                    Some(c) if c.is_ascii_alphabetic() => {
+                        let start = self.pos + 2;
+                        let mut i = start;
+                        while i < b.len() && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
+                            i += 1;
+                        }
+                        let name = src[start..i].to_ascii_lowercase();
+                        self.skip_past(">", i);
+                        return Some(Token::End(name));
+                    }
+                    Some(_) => self.skip_past(">", self.pos),
+                    None => {
+                        self.pos = b.len();
+                        return Some(Token::Text("</"));
+                    }
+                },
+                Some(c) if c.is_ascii_alphabetic() => {
+                    if let Some(tag) = self.start_tag() {
+                        return Some(Token::Start(tag));
+                    }
+                }
+                // A '<' that starts no markup ("a < b", "<3") is text.
+                _ => {
+                    self.pos += 1;
+                    return Some(Token::Text("<"));
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- entities
+
+/// Latin-1 entity names, in code point order from U+00A0.
+const LATIN1_ENTITIES: [&str; 96] = [
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
+    "laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro",
+    "para", "middot", "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest",
+    "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute",
+    "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute",
+    "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute",
+    "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
+    "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde",
+    "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc",
+    "uuml", "yacute", "thorn", "yuml",
+];
+
+/// Other named entities seen in email templates.
+const OTHER_ENTITIES: &[(&str, char)] = &[
+    ("amp", '&'),
+    ("lt", '<'),
+    ("gt", '>'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("OElig", '\u{0152}'),
+    ("oelig", '\u{0153}'),
+    ("Scaron", '\u{0160}'),
+    ("scaron", '\u{0161}'),
+    ("Yuml", '\u{0178}'),
+    ("fnof", '\u{0192}'),
+    ("circ", '\u{02C6}'),
+    ("tilde", '\u{02DC}'),
+    ("ensp", '\u{2002}'),
+    ("emsp", '\u{2003}'),
+    ("thinsp", '\u{2009}'),
+    ("zwnj", '\u{200C}'),
+    ("zwj", '\u{200D}'),
+    ("lrm", '\u{200E}'),
+    ("rlm", '\u{200F}'),
+    ("ndash", '\u{2013}'),
+    ("mdash", '\u{2014}'),
+    ("lsquo", '\u{2018}'),
+    ("rsquo", '\u{2019}'),
+    ("sbquo", '\u{201A}'),
+    ("ldquo", '\u{201C}'),
+    ("rdquo", '\u{201D}'),
+    ("bdquo", '\u{201E}'),
+    ("dagger", '\u{2020}'),
+    ("Dagger", '\u{2021}'),
+    ("bull", '\u{2022}'),
+    ("hellip", '\u{2026}'),
+    ("permil", '\u{2030}'),
+    ("prime", '\u{2032}'),
+    ("Prime", '\u{2033}'),
+    ("lsaquo", '\u{2039}'),
+    ("rsaquo", '\u{203A}'),
+    ("euro", '\u{20AC}'),
+    ("trade", '\u{2122}'),
+    ("larr", '\u{2190}'),
+    ("uarr", '\u{2191}'),
+    ("rarr", '\u{2192}'),
+    ("darr", '\u{2193}'),
+];
+
+/// What browsers show for `&#128;`..`&#159;`: the Windows-1252 characters
+/// (legacy templates written in cp1252 use them for quotes and dashes).
+const CP1252_C1: [char; 32] = [
+    '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}', '\u{017D}', '\u{8F}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
+];
+
+fn named_entity(name: &str) -> Option<char> {
+    if let Some(i) = LATIN1_ENTITIES.iter().position(|&n| n == name) {
+        return char::from_u32(0xA0 + u32::try_from(i).ok()?);
+    }
+    OTHER_ENTITIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, c)| c)
+}
+
+fn numeric_entity(digits: &str, radix: u32) -> char {
+    match u32::from_str_radix(digits, radix) {
+        Ok(n @ 0x80..=0x9F) => CP1252_C1[(n - 0x80) as usize],
+        // NUL, surrogates and out-of-range numbers show as U+FFFD, as in a browser.
+        Ok(n) if n != 0 => char::from_u32(n).unwrap_or('\u{FFFD}'),
+        _ => '\u{FFFD}',
+    }
+}
+
+/// The character `&...;` at the start of `s` stands for, and its length.
+/// The `;` is required, so stray ampersands (`AT&T`, `?a=1&b=2`) stay as written.
+fn entity_at(s: &str) -> Option<(char, usize)> {
+    let b = s.as_bytes();
+    let len = b
+        .iter()
+        .skip(1)
+        .take(32) // longer than any entity name we know
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'#')
+        .count();
+    if len == 0 || b.get(1 + len) != Some(&b';') {
+        return None;
+    }
+    let body = &s[1..1 + len]; // ASCII only, so these are char boundaries
+    let c = if let Some(num) = body.strip_prefix('#') {
+        let (digits, radix) = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => (hex, 16),
+            None => (num, 10),
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        numeric_entity(digits, radix)
+    } else {
+        named_entity(body)?
+    };
+    Some((c, len + 2))
+}
+
+fn decode_entities(s: &str) -> Cow<'_, str> {
+    if !s.contains('&') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match entity_at(rest) {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+// ---------------------------------------------------------------- writer
+
+/// Whitespace in text; NBSP too, because in a plain-text part it is only
+/// ever layout padding and would otherwise survive as invisible junk.
+fn is_text_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0C' | '\u{A0}')
+}
+
+/// Invisible characters with no place in plain text (preheader padding,
+/// soft hyphens). ZWJ is kept: it is part of emoji sequences.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}' | '\u{34F}' | '\u{200B}' | '\u{200C}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Off,
+    /// Set at the next content character.
+    Pending,
+    At(usize),
+}
+
+/// Accumulates output. Line breaks and collapsed spaces are only written
+/// when content follows them, so empty elements and trailing breaks leave no
+/// trace and blank lines never pile up.
+#[derive(Debug)]
+struct Writer {
+    out: String,
+    /// Line breaks wanted before the next content (1: new line, 2: blank line).
+    want: u8,
+    /// Collapsed whitespace waiting to become one space.
+    space: bool,
+    quote_depth: usize,
+    /// Quote depth of the last content written.
+    content_quote_depth: usize,
+    /// Widths of the markers of the open list items (for indentation).
+    indents: Vec<usize>,
+    /// Marker for the next line started inside the innermost list item.
+    marker: Option<String>,
+    link: Mark,
+    heading: Mark,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer {
+            out: String::new(),
+            want: 0,
+            space: false,
+            quote_depth: 0,
+            content_quote_depth: 0,
+            indents: Vec::new(),
+            marker: None,
+            link: Mark::Off,
+            heading: Mark::Off,
+        }
+    }
+}
+
+impl Writer {
+    fn request_lines(&mut self, n: u8) {
+        self.want = self.want.max(n);
+        self.space = false;
+    }
+
+    /// `<br>`: one more line break than already wanted, but never more than one blank line.
+    fn hard_break(&mut self) {
+        self.want = (self.want + 1).min(2);
+        self.space = false;
+    }
+
+    fn flush_lines(&mut self) {
+        if self.want > 0 && !self.out.is_empty() {
+            self.out.push('\n');
+            if self.want > 1 {
+                // A blank line between two quoted lines stays quoted.
+                let depth = self.quote_depth.min(self.content_quote_depth);
+                self.out.push_str(&">".repeat(depth));
+                self.out.push('\n');
+            }
+        }
+        self.want = 0;
+    }
+
+    fn write_prefix(&mut self) {
+        for _ in 0..self.quote_depth {
+            self.out.push_str("> ");
+        }
+        let (indent, marker) = match self.marker.take() {
+            Some(marker) => {
+                let outer = self.indents.len().saturating_sub(1);
+                (self.indents[..outer].iter().sum::<usize>(), Some(marker))
+            }
+            None => (self.indents.iter().sum(), None),
+        };
+        self.out.extend(std::iter::repeat_n(' ', indent));
+        if let Some(marker) = marker {
+            self.out.push_str(&marker);
+        }
+    }
+
+    /// Starts a content character: breaks, prefix or a collapsed space first.
+    fn begin_content(&mut self) {
+        self.flush_lines();
+        if self.out.is_empty() || self.out.ends_with('\n') {
+            self.write_prefix();
+        } else if self.space {
+            self.out.push(' ');
+        }
+        self.space = false;
+        self.content_quote_depth = self.quote_depth;
+        for mark in [&mut self.link, &mut self.heading] {
+            if *mark == Mark::Pending {
+                *mark = Mark::At(self.out.len());
+            }
+        }
+    }
+
+    /// Flowing text: whitespace collapses.
+    fn text(&mut self, s: &str) {
+        for c in s.chars() {
+            if is_text_space(c) {
+                self.space = true;
+            } else if !is_invisible(c) {
+                self.begin_content();
+                self.out.push(c);
+            }
+        }
+    }
+
+    /// Preformatted text: whitespace and line breaks are kept.
+    fn pre_text(&mut self, s: &str) {
+        for c in s.chars() {
+            match c {
+                '\n' => self.hard_break(),
+                '\r' => {}
+                c if is_invisible(c) => {}
+                c => {
+                    self.begin_content();
+                    self.out.push(if c == '\u{A0}' { ' ' } else { c });
+                }
+            }
+        }
+    }
+
+    /// Text written since `mark` was set, if any.
+    fn since(&self, mark: Mark) -> &str {
+        match mark {
+            Mark::At(i) => self.out.get(i..).unwrap_or("").trim(),
+            _ => "",
+        }
+    }
+
+    /// Trailing spaces go, and runs of blank lines (possible from `<pre>`) shrink to one.
+    fn finish(self) -> String {
+        let mut result = String::with_capacity(self.out.len());
+        let mut blank = false;
+        for line in self.out.lines().map(str::trim_end) {
+            if line.is_empty() {
+                blank = !result.is_empty();
+                continue;
+            }
+            if !result.is_empty() {
+                result.push('\n');
+                if std::mem::take(&mut blank) {
+                    result.push('\n');
+                }
+            }
+            result.push_str(line);
+        }
+        result
+    }
+}
+
+// ---------------------------------------------------------------- converter
+
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Elements that take a line of their own.
+const BLOCK: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "caption",
+    "center",
+    "dd",
+    "details",
+    "dialog",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "tr",
+    "ul",
+];
+
+/// Elements whose content is never shown.
+const DROPPED: &[&str] = &["head", "script", "style", "title", "template"];
+
+const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
+/// Deepest nesting kept on the stack (Chromium's parser caps DOM depth at
+/// 512 too); deeper elements are treated as empty, which keeps every stack
+/// search cheap even for thousands of unclosed tags.
+const MAX_DEPTH: usize = 512;
+
+/// What closing an element does (decided when it opened).
+#[derive(Debug)]
+enum Close {
+    Nothing,
+    Lines(u8),
+    Space,
+    Link(String),
+    Heading(char),
+    ListItem,
+    List(u8),
+    Quote,
+    Pre,
+}
+
+#[derive(Debug)]
+struct Open {
+    name: String,
+    hidden: bool,
+    close: Close,
+}
+
+#[derive(Debug)]
+enum List {
+    Bullets,
+    Numbers(i64),
+}
+
+#[derive(Debug, Default)]
+struct Converter {
+    w: Writer,
+    stack: Vec<Open>,
+    /// Open elements that hide their content.
+    hidden: usize,
+    lists: Vec<List>,
+    pre: usize,
+    /// Just inside `<pre>`: a first newline there is not content.
+    pre_start: bool,
+    /// How many of each `IMPLIED_CLOSE` element are open, so the common case
+    /// (none) skips the stack search.
+    open_counts: [usize; IMPLIED_CLOSE.len()],
+}
+
+/// Elements that a later start tag can close implicitly.
+const IMPLIED_CLOSE: [&str; 9] = ["p", "li", "dt", "dd", "tr", "td", "th", "a", "head"];
+
+fn is_hidden(tag: &Tag) -> bool {
+    tag.attr("hidden").is_some()
+        || tag.attr("style").is_some_and(|style| {
+            let style: String = style
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            style.split(';').any(|decl| {
+                decl.strip_prefix("display:")
+                    .is_some_and(|v| v.trim_end_matches("!important") == "none")
+            })
+        })
+}
+
+/// Strips what makes two spellings of one address differ, for "is the
+/// link text just the URL" checks.
+fn normalize_target(s: &str) -> String {
+    let s = s.trim().to_lowercase();
+    let s = s
+        .strip_prefix("mailto:")
+        .map(|m| m.split('?').next().unwrap_or(m))
+        .or_else(|| s.strip_prefix("tel:"))
+        .or_else(|| s.strip_prefix("https://"))
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(&s);
+    let s = s.strip_prefix("www.").unwrap_or(s);
+    s.trim_end_matches('/').to_string()
+}
+
+impl Converter {
+    fn is_hidden(&self) -> bool {
+        self.hidden > 0
+    }
+
+    fn text(&mut self, raw: &str) {
+        if self.is_hidden() {
+            return;
+        }
+        let text = decode_entities(raw);
+        if self.pre > 0 {
+            let mut text: &str = &text;
+            if std::mem::take(&mut self.pre_start) {
+                text = text
+                    .strip_prefix("\r\n")
+                    .or_else(|| text.strip_prefix('\n'))
+                    .unwrap_or(text);
+            }
+            self.w.pre_text(text);
+        } else {
+            self.w.text(&text);
+        }
+    }
+
+    fn count_open(&mut self, name: &str, delta: isize) {
+        if let Some(i) = IMPLIED_CLOSE.iter().position(|&n| n == name) {
+            self.open_counts[i] = self.open_counts[i].saturating_add_signed(delta);
+        }
+    }
+
+    /// Closes the innermost open `name` if it is found before any of `stop`.
+    /// `names` must all be in `IMPLIED_CLOSE`.
+    fn close_open(&mut self, names: &[&str], stop: &[&str]) {
+        let any_open = IMPLIED_CLOSE
+            .iter()
+            .zip(self.open_counts)
+            .any(|(n, count)| count > 0 && names.contains(n));
+        if !any_open {
+            return;
+        }
+        for i in (0..self.stack.len()).rev() {
+            let name = self.stack[i].name.as_str();
+            if names.contains(&name) {
+                self.pop_to(i);
+                return;
+            }
+            if stop.contains(&name) {
+                return;
+            }
+        }
+    }
+
+    /// The implied end tags that keep the stack shaped like a browser's DOM.
+    fn close_implied(&mut self, name: &str) {
+        match name {
+            "body" => self.close_open(&["head"], &[]),
+            "li" => self.close_open(&["li"], &["ul", "ol", "table"]),
+            "dt" | "dd" => self.close_open(&["dt", "dd"], &["dl", "table"]),
+            "tr" => self.close_open(&["tr"], &["table"]),
+            "td" | "th" => self.close_open(&["td", "th"], &["tr", "table"]),
+            "a" => self.close_open(&["a"], &[]),
+            _ => {}
+        }
+        if BLOCK.contains(&name) {
+            self.close_open(&["p"], &["td", "th", "table", "caption", "button"]);
+        }
+        if HEADINGS.contains(&name)
+            && self
+                .stack
+                .last()
+                .is_some_and(|o| HEADINGS.contains(&o.name.as_str()))
+        {
+            self.pop_to(self.stack.len() - 1);
+        }
+    }
+
+    fn start(&mut self, tag: Tag) {
+        // Only a newline straight after `<pre>` is dropped.
+        self.pre_start = false;
+        let name = tag.name.as_str();
+        self.close_implied(name);
+        let hidden = DROPPED.contains(&name) || is_hidden(&tag);
+        let void = VOID.contains(&name) || tag.self_closing || self.stack.len() >= MAX_DEPTH;
+        let close = if self.is_hidden() || hidden {
+            Close::Nothing
+        } else {
+            self.open_element(&tag)
+        };
+        if void {
+            // Nothing to wait for: apply the closing effect now.
+            self.apply_close(close);
+        } else {
+            self.hidden += usize::from(hidden);
+            self.count_open(name, 1);
+            self.stack.push(Open {
+                name: tag.name,
+                hidden,
+                close,
+            });
+        }
+    }
+
+    /// Effects of an opening tag; returns what its end tag will do.
+    fn open_element(&mut self, tag: &Tag) -> Close {
+        let w = &mut self.w;
+        let in_list_item = self.stack.last().is_some_and(|o| o.name == "li");
+        match tag.name.as_str() {
+            "br" => {
+                w.hard_break();
+                Close::Nothing
+            }
+            "hr" => {
+                w.request_lines(2);
+                w.text(&"-".repeat(30));
+                Close::Lines(2)
+            }
+            "img" => {
+                if let Some(alt) = tag.attr("alt") {
+                    w.text(alt);
+                }
+                Close::Nothing
+            }
+            "a" => match tag.attr("href") {
+                Some(href) => {
+                    w.link = Mark::Pending;
+                    Close::Link(href.to_string())
+                }
+                None => Close::Nothing,
+            },
+            "td" | "th" => {
+                w.space = true;
+                Close::Space
+            }
+            "p" if in_list_item => {
+                // Paragraphs inside list items would otherwise double-space the list.
+                w.request_lines(1);
+                Close::Lines(1)
+            }
+            "p" => {
+                w.request_lines(2);
+                Close::Lines(2)
+            }
+            name @ ("h1" | "h2" | "h3" | "h4" | "h5" | "h6") => {
+                w.request_lines(2);
+                w.heading = Mark::Pending;
+                Close::Heading(match name {
+                    "h1" => '=',
+                    "h2" => '-',
+                    _ => ' ',
+                })
+            }
+            "ul" | "ol" => {
+                let lines = if self.lists.is_empty() && w.indents.is_empty() {
+                    2
+                } else {
+                    1
+                };
+                w.request_lines(lines);
+                self.lists.push(if tag.name == "ol" {
+                    let start = tag.attr("start").and_then(|s| s.trim().parse().ok());
+                    List::Numbers(start.unwrap_or(1))
+                } else {
+                    List::Bullets
+                });
+                Close::List(lines)
+            }
+            "li" => {
+                w.request_lines(1);
+                let marker = match self.lists.last_mut() {
+                    Some(List::Numbers(n)) => {
+                        let marker = format!("{n}. ");
+                        *n = n.saturating_add(1);
+                        marker
+                    }
+                    Some(List::Bullets) | None => "- ".to_string(),
+                };
+                w.indents.push(marker.chars().count());
+                w.marker = Some(marker);
+                Close::ListItem
+            }
+            "blockquote" => {
+                w.request_lines(2);
+                w.quote_depth += 1;
+                Close::Quote
+            }
+            "pre" => {
+                w.request_lines(2);
+                self.pre += 1;
+                self.pre_start = true;
+                Close::Pre
+            }
+            name if BLOCK.contains(&name) => {
+                w.request_lines(1);
+                Close::Lines(1)
+            }
+            _ => Close::Nothing,
+        }
+    }
+
+    fn apply_close(&mut self, close: Close) {
+        let w = &mut self.w;
+        match close {
+            Close::Nothing => {}
+            Close::Lines(n) => w.request_lines(n),
+            Close::Space => w.space = true,
+            Close::Link(href) => self.close_link(&href),
+            Close::Heading(underline) => {
+                let width = w.since(w.heading).lines().map(|l| l.chars().count()).max();
+                w.heading = Mark::Off;
+                if let Some(width) = width.filter(|_| underline != ' ') {
+                    w.out.push('\n');
+                    w.write_prefix();
+                    w.out.extend(std::iter::repeat_n(underline, width));
+                }
+                w.request_lines(2);
+            }
+            Close::ListItem => {
+                w.indents.pop();
+                w.marker = None;
+                w.request_lines(1);
+            }
+            Close::List(n) => {
+                self.lists.pop();
+                w.request_lines(n);
+            }
+            Close::Quote => {
+                w.quote_depth = w.quote_depth.saturating_sub(1);
+                w.request_lines(2);
+            }
+            Close::Pre => {
+                self.pre = self.pre.saturating_sub(1);
+                self.pre_start = false;
+                w.request_lines(2);
+            }
+        }
+    }
+
+    fn close_link(&mut self, href: &str) {
+        let w = &mut self.w;
+        let text = w.since(w.link).to_string();
+        w.link = Mark::Off;
+        // Browsers drop whitespace inside URLs; keep an intentional space readable.
+        let url: String = href
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, '\n' | '\r' | '\t'))
+            .collect::<String>()
+            .replace(' ', "%20");
+        let lower = url.to_ascii_lowercase();
+        if url.is_empty() || url.starts_with('#') || lower.starts_with("javascript:") {
+            return;
+        }
+        if text.is_empty() {
+            // An image link without alt text: the URL is all there is.
+            w.text(&url);
+        } else if normalize_target(&text) != normalize_target(&url) {
+            // Straight after the text, ahead of any line break its element asked for.
+            w.out.push_str(" (");
+            w.out.push_str(&url);
+            w.out.push(')');
+        }
+    }
+
+    /// Pops `stack[i..]`, innermost first, running each closing effect.
+    fn pop_to(&mut self, i: usize) {
+        while self.stack.len() > i {
+            if let Some(open) = self.stack.pop() {
+                if open.hidden {
+                    self.hidden -= 1;
+                }
+                self.count_open(&open.name, -1);
+                self.apply_close(open.close);
+            }
+        }
+    }
+
+    fn end(&mut self, name: &str) {
+        if name == "br" {
+            // Browsers read a stray </br> as <br>.
+            if !self.is_hidden() {
+                self.w.hard_break();
+            }
+            return;
+        }
+        match self.stack.iter().rposition(|o| o.name == name) {
+            Some(i) => self.pop_to(i),
+            // A stray block end tag still ends a line; other strays mean nothing.
+            None if BLOCK.contains(&name) && !self.is_hidden() => {
+                self.w.request_lines(if name == "p" { 2 } else { 1 });
+            }
+            None => {}
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.pop_to(0);
+        self.w.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newsletter_layout() {
+        let html = r##"<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml">
+<head>
+  <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
+  <meta name="viewport" content="width=device-width, initial-scale=1.0"/>
+  <title>Acme Weekly &mdash; June</title>
+  <style type="text/css">
+    body { margin: 0; } .preheader { display: none !important; }
+    a[x-apple-data-detectors] { color: inherit !important; }
+  </style>
+  <!--[if mso]><style>table { border-collapse: collapse; }</style><![endif]-->
+</head>
+<body style="margin:0; padding:0; background-color:#f4f4f4;">
+  <span class="preheader" style="display: none; max-height: 0; overflow: hidden; mso-hide: all;">Our biggest sale of the year starts now&nbsp;&zwnj;&nbsp;&zwnj;&nbsp;&zwnj;</span>
+  <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">
+    <tr>
+      <td align="center" style="padding: 20px 0;">
+        <table role="presentation" width="600" cellpadding="0" cellspacing="0">
+          <tr>
+            <td><a href="https://acme.example/?utm_source=newsletter&amp;utm_medium=email"><img src="https://cdn.acme.example/logo.png" alt="Acme" width="120" height="40" style="display:block;"></a></td>
+            <td align="right"><a href="https://acme.example/view/123" style="color:#999999;">View in browser</a></td>
+          </tr>
+          <tr>
+            <td colspan="2" style="padding: 30px;">
+              <h1 style="font-size:28px;">Summer Sale&nbsp;&ndash; up to 50% off</h1>
+              <p>Hi Jane,</p>
+              <p>Our   summer
+                 sale is <strong>finally</strong> here. This week&rsquo;s highlights:</p>
+              <ul>
+                <li>Garden chairs &amp; tables</li>
+                <li>Outdoor lighting &hellip; from &euro;9.99</li>
+                <li><a href="https://acme.example/bbq">BBQ tools</a></li>
+              </ul>
+              <table role="presentation" cellpadding="0" cellspacing="0" class="button">
+                <tr><td bgcolor="#e63946" style="border-radius:4px;"><a href="https://acme.example/sale" target="_blank">Shop the sale &rarr;</a></td></tr>
+              </table>
+              <img src="https://cdn.acme.example/hero.jpg" alt="" width="540">
+              <h2>How to order</h2>
+              <ol>
+                <li>Pick your items</li>
+                <li>Check out&nbsp;&ndash; it&#39;s quick</li>
+              </ol>
+            </td>
+          </tr>
+          <tr>
+            <td colspan="2" style="font-size:12px; color:#999999;">
+              &copy; 2024 Acme Inc.&nbsp;&bull; 1 Main St., Springfield<br>
+              Questions? Write to <a href="mailto:help@acme.example">help@acme.example</a>.<br/>
+              <a href="https://acme.example/unsubscribe?u=abc&amp;id=42">Unsubscribe</a> | <a href="#">Preferences</a>
+            </td>
+          </tr>
+        </table>
+      </td>
+    </tr>
+  </table>
+  <img src="https://track.acme.example/open.gif" width="1" height="1" alt="" style="display:block;">
+</body>
+</html>
+"##;
+        let expected = "\
+Acme (https://acme.example/?utm_source=newsletter&utm_medium=email) View in browser (https://acme.example/view/123)
+
+Summer Sale – up to 50% off
+===========================
+
+Hi Jane,
+
+Our summer sale is finally here. This week’s highlights:
+
+- Garden chairs & tables
+- Outdoor lighting … from €9.99
+- BBQ tools (https://acme.example/bbq)
+
+Shop the sale → (https://acme.example/sale)
+
+How to order
+------------
+
+1. Pick your items
+2. Check out – it's quick
+
+© 2024 Acme Inc. • 1 Main St., Springfield
+Questions? Write to help@acme.example.
+Unsubscribe (https://acme.example/unsubscribe?u=abc&id=42) | Preferences";
+        assert_eq!(html_to_text(html), expected);
+    }
+
+    #[test]
+    fn transactional_receipt() {
+        let html = r#"<html><body>
+<div style="font-family:Arial">
+<p>Thanks for your order, <b>Sam</b>!</p>
+<table>
+  <tr><th>Item</th><th>Qty</th><th>Price</th></tr>
+  <tr><td>Blue mug</td><td>2</td><td>$12.00</td></tr>
+  <tr><td>Tea (100&nbsp;g)</td><td>1</td><td>$7.50</td></tr>
+</table>
+<p>Total: <strong>$31.50</strong></p>
+<hr>
+<p>Track your parcel at <a href="https://shop.example/track/XY12">https://shop.example/track/XY12</a>
+or reply to <a href="mailto:orders@shop.example?subject=Order%2042">orders@shop.example</a>.</p>
+<blockquote><p>Great mugs!</p><p>&mdash; a happy customer</p></blockquote>
+<pre>
+Order  #42
+  ref: A-17</pre>
+</div>
+</body></html>"#;
+        let expected = "\
+Thanks for your order, Sam!
+
+Item Qty Price
+Blue mug 2 $12.00
+Tea (100 g) 1 $7.50
+
+Total: $31.50
+
+------------------------------
+
+Track your parcel at https://shop.example/track/XY12 or reply to orders@shop.example.
+
+> Great mugs!
+>
+> — a happy customer
+
+Order  #42
+  ref: A-17";
+        assert_eq!(html_to_text(html), expected);
+    }
+
+    #[test]
+    fn malformed_markup() {
+        let html = concat!(
+            "<HTML><BODY><P>Unclosed paragraph",
+            "<P>Second &AMP; third <i>italic never closed",
+            "<DIV CLASS=x>Price < $5 and 3<4, <<ok>></DIV>",
+            r#"<a title="a > b" href='https://x.example/?q=1&r=2'>Deal</A>"#,
+            "<UL><LI>one<LI>two<ul><li>two.a</ul><LI>three</UL>",
+            "<p>broken <b attr=\"never closed>still text</b> after",
+            "<p>entities: &unknown; &#8364; &#x1F600; &#150; &amp;amp; &lt;b&gt; AT&T",
+            "<!-- a comment <p>hidden</p> --><p>end<br><br><br><br>after breaks",
+            "<p>dangling <span"
+        );
+        let expected = "\
+Unclosed paragraph
+
+Second &AMP; third italic never closed
+
+Price < $5 and 3<4, <>
+Deal (https://x.example/?q=1&r=2)
+
+- one
+- two
+  - two.a
+- three
+
+broken still text after
+
+entities: &unknown; € 😀 – &amp; <b> AT&T
+
+end
+
+after breaks
+
+dangling";
+        assert_eq!(html_to_text(html), expected);
+    }
+
+    #[test]
+    fn hidden_elements_and_conditional_comments() {
+        let html = r#"<div style="DISPLAY : None">preview</div>
+<!--[if mso]><table><tr><td>Outlook only</td></tr></table><![endif]-->
+<!--[if !mso]><!--><p>Everyone else</p><!--<![endif]-->
+<p hidden>not shown</p>
+<table><tr><td style="display:none"><p>hidden cell<span>unclosed</td><td>visible cell</td></tr></table>
+<p style="display:block">shown <span style="font-size:0;display:none !important">x</span>too</p>
+<script>if (a < b) { document.write("<p>no</p>"); }</script><STYLE>p{}</STYLE>
+<p>done</p>"#;
+        assert_eq!(
+            html_to_text(html),
+            "Everyone else\n\nvisible cell\n\nshown too\n\ndone"
+        );
+    }
+
+    #[test]
+    fn links() {
+        let cases = [
+            (r#"<a href="https://a.example/">a.example</a>"#, "a.example"),
+            (
+                r#"<a href="http://www.a.example">https://a.example/</a>"#,
+                "https://a.example/",
+            ),
+            (
+                r#"<a href="mailto:x@a.example">x@a.example</a>"#,
+                "x@a.example",
+            ),
+            (
+                r#"<a href="mailto:x@a.example">Email us</a>"#,
+                "Email us (mailto:x@a.example)",
+            ),
+            (r##"<a href="#top">Back to top</a>"##, "Back to top"),
+            (r#"<a href="javascript:void(0)">Click</a>"#, "Click"),
+            (r#"<a name="anchor">Plain</a>"#, "Plain"),
+            (
+                r#"<a href="https://a.example/fb"><img src="fb.png"></a>"#,
+                "https://a.example/fb",
+            ),
+            (
+                "<a href=\"\n https://a.example/x y\n\">Spaced</a>",
+                "Spaced (https://a.example/x%20y)",
+            ),
+            (
+                r#"<a href="https://a.example/1">one<a href="https://a.example/2">two</a>"#,
+                "one (https://a.example/1)two (https://a.example/2)",
+            ),
+            (
+                r#"<a href="https://a.example/b"><div>Big button</div></a>after"#,
+                "Big button (https://a.example/b)\nafter",
+            ),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(html_to_text(html), expected, "{html}");
+        }
+    }
+
+    #[test]
+    fn whitespace_and_breaks() {
+        assert_eq!(html_to_text(""), "");
+        assert_eq!(html_to_text("  \n <p> </p> <div>&nbsp;</div> "), "");
+        assert_eq!(html_to_text("a<b>b</b> <i> c </i>d"), "ab c d");
+        assert_eq!(html_to_text("<br><br>x<br>"), "x");
+        assert_eq!(html_to_text("line&#8203;one&shy;two"), "lineonetwo");
+        assert_eq!(html_to_text("<h3>Title</h3>body"), "Title\n\nbody");
+        assert_eq!(
+            html_to_text("<ol start=\"9\"><li>nine</li><li>ten</li></ol>"),
+            "9. nine\n10. ten"
+        );
+        assert_eq!(
+            html_to_text("a<hr/>b"),
+            format!("a\n\n{}\n\nb", "-".repeat(30))
+        );
+    }
+
+    #[test]
+    fn never_emits_markup() {
+        let html =
+            r#"<p class="x>y" data-a='<b>'>text</p><<p>>&lt;script&gt;<img alt="a>b" src=x>< /p>"#;
+        let out = html_to_text(html);
+        assert_eq!(out, "text\n\n<\n\n><script>a>b< /p>");
+    }
+
+    #[test]
+    fn pathological_input_stays_linear() {
+        // Each would take minutes if the tokenizer or the stack searches were quadratic.
+        let unclosed = "<div><span>x".repeat(100_000);
+        assert_eq!(html_to_text(&unclosed).len(), 100_000 + 99_999);
+        let literals = "1 < 2 <!-- c --> < ".repeat(50_000);
+        assert_eq!(html_to_text(&literals).matches('<').count(), 100_000);
+        let entities = format!("&{}", "&#1234567890123456789;".repeat(50_000));
+        assert!(html_to_text(&entities).starts_with("&\u{FFFD}"));
+    }
+
+    #[test]
+    fn entity_decoding() {
+        assert_eq!(
+            decode_entities("&eacute;t&eacute; &Eacute; &ccedil;a &yuml; &nbsp;"),
+            "été É ça ÿ \u{A0}"
+        );
+        assert_eq!(
+            decode_entities("&#0; &#xD800; &#x110000; &#99999999999;"),
+            "\u{FFFD} \u{FFFD} \u{FFFD} \u{FFFD}"
+        );
+        assert_eq!(
+            decode_entities("&; &#; &#x; &#12a; & amp;"),
+            "&; &#; &#x; &#12a; & amp;"
+        );
+        assert_eq!(
+            decode_entities(
+                "&lsquo;&rsquo;&ldquo;&rdquo;&laquo;&raquo;&middot;&trade;&reg;&pound;&yen;"
+            ),
+            "‘’“”«»·™®£¥"
+        );
+    }
+}

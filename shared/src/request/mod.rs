@@ -1,0 +1,320 @@
+//! Delivery request v1: the JSON an orchestrator puts on a queue.
+//!
+//! Everything here is parsed, not merely stored: once a [`DeliveryRequest`] exists,
+//! its addresses, time zone, locale and limits are known to be valid, so the rest of
+//! the pipeline never re-checks them.
+
+pub mod address;
+mod error;
+mod fields;
+mod push;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use address::{AddressError, EmailAddress, PhoneNumber};
+pub use error::RequestError;
+pub use fields::{Category, Locale, RecipientId, RequestId, TemplateName, TemplateRef, TenantId, TimeZoneName};
+pub use push::{PushPlatform, PushTarget, WebPushKeys};
+
+/// The only request format version this build reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Upper bounds that keep one request from being used to smuggle megabytes into
+/// every receipt and state record.
+const MAX_METADATA_ENTRIES: usize = 50;
+const MAX_METADATA_KEY: usize = 128;
+const MAX_METADATA_VALUE: usize = 1024;
+
+/// The delivery channel of a request: one request is one message on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
+    Push,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "email" => Ok(Channel::Email),
+            "sms" => Ok(Channel::Sms),
+            "push" => Ok(Channel::Push),
+            other => Err(format!("unknown channel `{other}`: expected one of email, sms, push")),
+        }
+    }
+}
+
+/// One delivery request, version 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "herald delivery request v1")]
+pub struct DeliveryRequest {
+    /// Format version; only `1` exists. Optional: absent means 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
+    /// Idempotency key chosen by the orchestrator: the same id is sent at most once.
+    pub id: RequestId,
+    pub channel: Channel,
+    /// What kind of message this is, for consent and frequency caps. `transactional`
+    /// is special: never capped, never held by quiet hours, not subject to unsubscribes.
+    pub category: Category,
+    pub recipient: Recipient,
+    pub template: TemplateRef,
+    /// Personalisation data, the root of the template context.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Do not send before this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub send_after: Option<Timestamp>,
+    /// Do not send at or after this instant (RFC 3339): the request ends `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub expires_at: Option<Timestamp>,
+    /// Echoed verbatim in every receipt (journey, step, campaign ids...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// Brand or workspace; scopes idempotency, consent and caps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+}
+
+/// Who the message is for, and where each channel reaches them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    /// The orchestrator's stable id for this person (not an address).
+    pub id: RecipientId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushTarget>,
+    /// BCP 47 language tag, e.g. `fr-CA`; templates fall back `fr-CA` -> `fr` -> default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<Locale>,
+    /// IANA time zone, e.g. `Europe/Paris`, for quiet hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZoneName>,
+}
+
+/// Where a message is delivered: the address of the request's channel.
+#[derive(Debug, Clone, Copy)]
+pub enum Destination<'a> {
+    Email(&'a EmailAddress),
+    Sms(&'a PhoneNumber),
+    Push(&'a PushTarget),
+}
+
+impl Destination<'_> {
+    /// Key under which the address is suppressed (hard bounce, complaint, manual).
+    pub fn suppression_key(&self) -> String {
+        match self {
+            Destination::Email(e) => format!("email:{}", e.suppression_key()),
+            Destination::Sms(p) => format!("phone:{}", p.as_str()),
+            Destination::Push(t) => format!("push:{}", t.suppression_key()),
+        }
+    }
+}
+
+impl DeliveryRequest {
+    /// Parses one request from JSON, naming the offending field on error.
+    pub fn from_json(raw: &str) -> Result<Self, RequestError> {
+        let mut de = serde_json::Deserializer::from_str(raw);
+        let request: DeliveryRequest =
+            serde_path_to_error::deserialize(&mut de).map_err(RequestError::from_serde)?;
+        de.end().map_err(|e| RequestError::syntax(&e))?;
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Parses a request already decoded as a JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, RequestError> {
+        let request: DeliveryRequest =
+            serde_path_to_error::deserialize(value).map_err(RequestError::from_serde)?;
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Cross-field rules that serde alone cannot express.
+    fn validate(&self) -> Result<(), RequestError> {
+        if let Some(v) = self.schema_version
+            && v != SCHEMA_VERSION
+        {
+            return Err(RequestError::field(
+                "schema_version",
+                format!("unsupported version {v}: this herald reads version {SCHEMA_VERSION}"),
+            ));
+        }
+        let missing = |field: &str, what: &str| {
+            RequestError::field(
+                format!("recipient.{field}"),
+                format!("missing: a {} request needs {what}", self.channel),
+            )
+        };
+        match self.channel {
+            Channel::Email if self.recipient.email.is_none() => {
+                return Err(missing("email", "`recipient.email`, an address like name@example.com"));
+            }
+            Channel::Sms if self.recipient.phone.is_none() => {
+                return Err(missing("phone", "`recipient.phone`, an E.164 number like +14155550123"));
+            }
+            Channel::Push if self.recipient.push.is_none() => {
+                return Err(missing("push", "`recipient.push`, a device target ({\"platform\": \"fcm\", \"token\": \"...\"})"));
+            }
+            _ => {}
+        }
+        if self.metadata.len() > MAX_METADATA_ENTRIES {
+            return Err(RequestError::field(
+                "metadata",
+                format!("at most {MAX_METADATA_ENTRIES} entries, got {}", self.metadata.len()),
+            ));
+        }
+        for (k, v) in &self.metadata {
+            if k.is_empty() || k.chars().count() > MAX_METADATA_KEY {
+                return Err(RequestError::field(
+                    "metadata",
+                    format!("keys must be 1 to {MAX_METADATA_KEY} characters"),
+                ));
+            }
+            if v.chars().count() > MAX_METADATA_VALUE {
+                return Err(RequestError::field(
+                    format!("metadata.{k}"),
+                    format!("at most {MAX_METADATA_VALUE} characters"),
+                ));
+            }
+        }
+        if let (Some(after), Some(expires)) = (self.send_after, self.expires_at)
+            && after >= expires
+        {
+            return Err(RequestError::field(
+                "send_after",
+                "must be before `expires_at`, otherwise the request could never be sent",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The address this request is delivered to. Validation guarantees it exists.
+    pub fn destination(&self) -> Result<Destination<'_>, RequestError> {
+        let r = &self.recipient;
+        match self.channel {
+            Channel::Email => r.email.as_ref().map(Destination::Email),
+            Channel::Sms => r.phone.as_ref().map(Destination::Sms),
+            Channel::Push => r.push.as_ref().map(Destination::Push),
+        }
+        .ok_or_else(|| RequestError::field(format!("recipient.{}", self.channel), "missing"))
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.category.is_transactional()
+    }
+
+    /// Key scoping idempotency: the same id under two tenants is two requests.
+    pub fn idempotency_key(&self) -> String {
+        scoped_key(self.tenant.as_ref(), self.id.as_str())
+    }
+
+    /// Key scoping per-recipient state (consent, caps).
+    pub fn recipient_key(&self) -> String {
+        scoped_key(self.tenant.as_ref(), self.recipient.id.as_str())
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// `tenant/value`, with the tenant length-prefixed so no two (tenant, value) pairs
+/// collide whatever characters either contains.
+pub fn scoped_key(tenant: Option<&TenantId>, value: &str) -> String {
+    match tenant {
+        Some(t) => format!("{}:{}/{}", t.as_str().len(), t.as_str(), value),
+        None => format!("-/{value}"),
+    }
+}
+
+/// The JSON Schema of [`DeliveryRequest`], as published in `schema/delivery-request.v1.json`.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(DeliveryRequest);
+    schema.to_value()
+}
+
+/// Best-effort facts about input that failed to parse, so even its `rejected`
+/// receipt carries the id, channel and metadata the orchestrator sent.
+#[derive(Debug, Clone, Default)]
+pub struct RawFacts {
+    pub id: Option<String>,
+    pub channel: Option<Channel>,
+    pub category: Option<String>,
+    pub tenant: Option<String>,
+    pub recipient_id: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl RawFacts {
+    pub fn from_json(raw: &str) -> Self {
+        match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(v) => Self::from_value(&v),
+            Err(_) => Self::default(),
+        }
+    }
+
+    pub fn from_value(v: &serde_json::Value) -> Self {
+        let s = |key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
+        let metadata = v
+            .get("metadata")
+            .and_then(|m| m.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                    .take(MAX_METADATA_ENTRIES)
+                    .collect()
+            })
+            .unwrap_or_default();
+        RawFacts {
+            id: s("id").filter(|id| RequestId::parse(id).is_ok()),
+            channel: s("channel").and_then(|c| c.parse().ok()),
+            category: s("category").filter(|c| Category::parse(c).is_ok()),
+            tenant: s("tenant").filter(|t| TenantId::parse(t).is_ok()),
+            recipient_id: v
+                .get("recipient")
+                .and_then(|r| r.get("id"))
+                .and_then(|x| x.as_str())
+                .filter(|id| RecipientId::parse(id).is_ok())
+                .map(str::to_owned),
+            metadata,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! In-memory twins of the ports, for fast unit tests of the domain and for
+//! benchmarks. Same semantics as the real adapters (see the conformance tests in
+//! `tests/store_conformance.rs`), no I/O.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::ports::{
+    Admission, Completion, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PriorOutcome, PushSender,
+    Scheduler, SendError, SmsSender, StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
+};
+use crate::receipt::Status;
+use crate::request::DeliveryRequest;
+
+#[derive(Debug, Clone)]
+enum Record {
+    InProgress { lock_expires: Timestamp, retain_until: Timestamp },
+    Done { prior: PriorOutcome, retain_until: Timestamp },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    records: HashMap<String, Record>,
+    slots: HashMap<String, Vec<(String, Timestamp)>>,
+    suppressions: HashMap<String, SuppressionReason>,
+    consent: HashMap<(String, String), bool>,
+    deferred: Vec<(DeliveryRequest, Timestamp, u32)>,
+}
+
+/// StateStore + Scheduler in memory. `fail_next` makes the next calls fail
+/// transiently, to test retry paths.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    failures: Mutex<u32>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail_next(&self, n: u32) {
+        if let Ok(mut f) = self.failures.lock() {
+            *f = n;
+        }
+    }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        if let Ok(mut f) = self.failures.lock()
+            && *f > 0
+        {
+            *f -= 1;
+            return Err(StoreError::new("injected failure"));
+        }
+        self.state.lock().map_err(|_| StoreError::new("poisoned"))
+    }
+
+    /// Slots currently held under a cap key (for assertions).
+    pub fn slots_held(&self, cap_key: &str) -> usize {
+        self.state.lock().map(|s| s.slots.get(cap_key).map_or(0, Vec::len)).unwrap_or(0)
+    }
+
+    pub fn deferred(&self) -> Vec<(DeliveryRequest, Timestamp, u32)> {
+        self.state.lock().map(|s| s.deferred.clone()).unwrap_or_default()
+    }
+
+    pub fn record_status(&self, key: &str) -> Option<Status> {
+        let s = self.state.lock().ok()?;
+        match s.records.get(key)? {
+            Record::Done { prior, .. } => Some(prior.status),
+            Record::InProgress { .. } => None,
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
+        let mut s = self.state()?;
+        if let Some(r) = s.suppressions.get(&a.suppression_key) {
+            return Ok(Verdict::Suppressed(*r));
+        }
+        if let Some(c) = &a.consent {
+            let specific = s.consent.get(&(c.recipient_key.clone(), c.category.clone()));
+            let all = s.consent.get(&(c.recipient_key.clone(), "*".to_owned()));
+            if specific.or(all) == Some(&false) {
+                return Ok(Verdict::Unsubscribed { category: c.category.clone() });
+            }
+        }
+        match s.records.get(&a.idempotency_key) {
+            Some(Record::Done { prior, retain_until }) if *retain_until > a.now => {
+                return Ok(Verdict::Duplicate(prior.clone()));
+            }
+            Some(Record::InProgress { lock_expires, retain_until }) if *retain_until > a.now && *lock_expires > a.now => {
+                return Ok(Verdict::InProgress { until: *lock_expires });
+            }
+            _ => {}
+        }
+        for cap in &a.caps {
+            let since = a.now - jiff::SignedDuration::from_secs(cap.window_seconds);
+            let held = s.slots.entry(cap.key.clone()).or_default();
+            held.retain(|(_, t)| *t > since);
+            if held.len() >= cap.limit as usize {
+                let prior = PriorOutcome {
+                    status: Status::Capped,
+                    reason: Some(format!("frequency_capped:{}", cap.rule)),
+                    provider_message_id: None,
+                    at: a.now,
+                };
+                s.records.insert(a.idempotency_key.clone(), Record::Done { prior, retain_until: a.retain_until });
+                return Ok(Verdict::Capped { rule: cap.rule.clone() });
+            }
+        }
+        s.records.insert(
+            a.idempotency_key.clone(),
+            Record::InProgress { lock_expires: a.lock_expires_at, retain_until: a.retain_until },
+        );
+        let mut taken = Vec::new();
+        for cap in &a.caps {
+            let slot = uuid::Uuid::new_v4().to_string();
+            s.slots.entry(cap.key.clone()).or_default().push((slot.clone(), a.now));
+            taken.push((cap.key.clone(), slot));
+        }
+        Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), slots: taken }))
+    }
+
+    async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        let prior = PriorOutcome {
+            status: c.status,
+            reason: c.reason.clone(),
+            provider_message_id: c.provider_message_id.clone(),
+            at: c.at,
+        };
+        s.records.insert(lease.idempotency_key.clone(), Record::Done { prior, retain_until: c.retain_until });
+        if c.release_slots {
+            release_slots(&mut s, lease);
+        }
+        Ok(())
+    }
+
+    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        if matches!(s.records.get(&lease.idempotency_key), Some(Record::InProgress { .. })) {
+            s.records.remove(&lease.idempotency_key);
+        }
+        release_slots(&mut s, lease);
+        Ok(())
+    }
+
+    async fn suppress(&self, entry: &SuppressionEntry, _at: Timestamp) -> Result<(), StoreError> {
+        self.state()?.suppressions.insert(entry.key.clone(), entry.reason);
+        Ok(())
+    }
+
+    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.state()?.suppressions.remove(key).is_some())
+    }
+
+    async fn set_consent(&self, recipient_key: &str, category: &str, subscribed: bool, _at: Timestamp) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        if category == "*" && subscribed {
+            s.consent.retain(|(r, _), _| r != recipient_key);
+        } else {
+            s.consent.insert((recipient_key.to_owned(), category.to_owned()), subscribed);
+        }
+        Ok(())
+    }
+}
+
+fn release_slots(s: &mut State, lease: &Lease) {
+    for (key, slot) in &lease.slots {
+        if let Some(held) = s.slots.get_mut(key) {
+            held.retain(|(id, _)| id != slot);
+        }
+    }
+}
+
+#[async_trait]
+impl Scheduler for MemoryStore {
+    async fn defer(&self, request: &DeliveryRequest, until: Timestamp, attempt: u32, _source: Option<&str>) -> Result<(), StoreError> {
+        self.state()?.deferred.push((request.clone(), until, attempt));
+        Ok(())
+    }
+}
+
+/// What a recording sender received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
+    Email(OutboundEmail),
+    Sms(OutboundSms),
+    Push(OutboundPush),
+}
+
+/// A sender for every channel that records messages and can be scripted to fail
+/// or to answer slowly.
+#[derive(Debug, Default)]
+pub struct RecordingSender {
+    sent: Mutex<Vec<Sent>>,
+    script: Mutex<VecDeque<SendError>>,
+    delay: Option<Duration>,
+}
+
+impl RecordingSender {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers every send after `delay` (a stand-in for the provider's latency).
+    pub fn with_delay(delay: Duration) -> Self {
+        RecordingSender { delay: Some(delay), ..Self::default() }
+    }
+
+    /// The next sends fail with these errors, in order.
+    pub fn fail_with(&self, errors: impl IntoIterator<Item = SendError>) {
+        if let Ok(mut s) = self.script.lock() {
+            s.extend(errors);
+        }
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    async fn accept(&self, message: Sent) -> Result<String, SendError> {
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+        let scripted = self.script.lock().ok().and_then(|mut s| s.pop_front());
+        if let Some(e) = scripted {
+            return Err(e);
+        }
+        let mut sent = self.sent.lock().map_err(|_| SendError::transient("poisoned", "poisoned"))?;
+        sent.push(message);
+        Ok(format!("msg-{}", sent.len()))
+    }
+}
+
+#[async_trait]
+impl EmailSender for RecordingSender {
+    async fn send_email(&self, email: &OutboundEmail) -> Result<String, SendError> {
+        self.accept(Sent::Email(email.clone())).await
+    }
+}
+
+#[async_trait]
+impl SmsSender for RecordingSender {
+    async fn send_sms(&self, sms: &OutboundSms) -> Result<String, SendError> {
+        self.accept(Sent::Sms(sms.clone())).await
+    }
+}
+
+#[async_trait]
+impl PushSender for RecordingSender {
+    async fn send_push(&self, push: &OutboundPush) -> Result<String, SendError> {
+        self.accept(Sent::Push(push.clone())).await
+    }
+}
