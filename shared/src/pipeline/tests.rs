@@ -1,0 +1,351 @@
+//! The pipeline against in-memory twins of every port.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::*;
+use crate::ports::{FixedClock, SuppressionEntry, SuppressionReason};
+use crate::testing::{MemoryStore, RecordingSender, Sent};
+
+const CONFIG: &str = r#"
+[email]
+from = "Acme <hello@acme.example>"
+unsubscribe_url = "https://acme.example/u?token={token}"
+unsubscribe_secret = "0123456789abcdef0123"
+
+[sms]
+max_segments = 2
+
+[quiet_hours]
+start = "21:00"
+end = "08:00"
+channels = ["sms"]
+default_timezone = "UTC"
+
+[[caps]]
+category = "marketing"
+limit = 2
+window = "24h"
+"#;
+
+struct Rig {
+    pipeline: Pipeline,
+    store: Arc<MemoryStore>,
+    sender: Arc<RecordingSender>,
+    _dir: tempfile::TempDir,
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn rig_at(now: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "hello/email.subject.hbs", "Hi {{name}}\n");
+    write(t, "hello/email.html.hbs", "<p>Hello {{name}}</p>{{#if herald.unsubscribe_url}}<a href=\"{{herald.unsubscribe_url}}\">u</a>{{/if}}");
+    write(t, "hello/sms.hbs", "Hello {{name}}");
+    write(t, "hello/push.body.hbs", "Hello {{name}}");
+    write(t, "hello/push.data.json.hbs", "{\"name\": \"{{name}}\", \"n\": 3}");
+    write(t, "emailonly/email.subject.hbs", "S");
+    write(t, "emailonly/email.html.hbs", "<p>x</p>");
+    let catalogue = Arc::new(Catalogue::load(t).unwrap());
+    let settings = Arc::new(Settings::parse(CONFIG, "test", t, None).unwrap());
+    let store = Arc::new(MemoryStore::new());
+    let sender = Arc::new(RecordingSender::new());
+    let ports = Ports {
+        store: store.clone(),
+        email: sender.clone(),
+        sms: sender.clone(),
+        push: sender.clone(),
+        scheduler: store.clone(),
+        clock: Arc::new(FixedClock(now.parse().unwrap())),
+    };
+    Rig { pipeline: Pipeline::new(catalogue, settings, ports), store, sender, _dir: dir }
+}
+
+fn rig() -> Rig {
+    rig_at("2026-11-28T12:00:00Z")
+}
+
+fn req(id: &str, channel: &str, category: &str) -> serde_json::Value {
+    json!({
+        "id": id, "channel": channel, "category": category,
+        "recipient": {"id": "u1", "email": "ada@example.com", "phone": "+14155550123",
+                      "push": {"platform": "apns", "token": "ab".repeat(32)}},
+        "template": "hello", "data": {"name": "Ada"}, "metadata": {"journey": "j1"}
+    })
+}
+
+async fn run(rig: &Rig, v: &serde_json::Value) -> Receipt {
+    match rig.pipeline.process_json(&v.to_string(), Some("test")).await {
+        Outcome::Receipt(r) => r,
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+}
+
+fn reason(r: &Receipt) -> &str {
+    r.reason.as_deref().unwrap_or("")
+}
+
+#[tokio::test]
+async fn sends_an_email_with_unsubscribe_headers_for_marketing_only() {
+    let rig = rig();
+    let r = run(&rig, &req("m1", "email", "marketing")).await;
+    assert_eq!(r.status, Status::Sent);
+    assert_eq!(r.provider_message_id.as_deref(), Some("msg-1"));
+    assert_eq!(r.metadata["journey"], "j1");
+    assert_eq!(r.source.as_deref(), Some("test"));
+    let t = run(&rig, &req("t1", "email", "transactional")).await;
+    assert_eq!(t.status, Status::Sent);
+    let sent = rig.sender.sent();
+    let (Sent::Email(m), Sent::Email(tx)) = (&sent[0], &sent[1]) else { panic!("{sent:?}") };
+    assert_eq!(m.subject, "Hi Ada");
+    assert_eq!(m.from, "Acme <hello@acme.example>");
+    let header = |e: &OutboundEmail, n: &str| e.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let list = header(m, "List-Unsubscribe").unwrap();
+    assert!(list.starts_with("<https://acme.example/u?token="), "{list}");
+    assert_eq!(header(m, "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    // The same signed URL is in the body, and it verifies.
+    let url = list.trim_start_matches('<').trim_end_matches('>');
+    let token = url.split("token=").nth(1).unwrap();
+    // handlebars escapes `=` as `&#x3D;` in HTML, which browsers decode back.
+    assert!(m.html.contains(&format!("token&#x3D;{token}")), "{}", m.html);
+    assert!(m.text.contains(url), "the text part decodes entities: {}", m.text);
+    let claims = unsubscribe::verify(b"0123456789abcdef0123", token).unwrap();
+    assert_eq!((claims.recipient_id.as_str(), claims.category.as_str()), ("u1", "marketing"));
+    assert!(m.text.contains("Hello Ada"), "text part generated from html: {}", m.text);
+    assert!(m.tags.contains(&("herald-request-id".into(), "m1".into())));
+    assert!(header(tx, "List-Unsubscribe").is_none());
+    assert!(!tx.html.contains("<a href"), "no unsubscribe link in transactional mail");
+}
+
+#[tokio::test]
+async fn sms_and_push_are_rendered_without_html_escaping() {
+    let rig = rig();
+    let mut v = req("s1", "sms", "transactional");
+    v["data"]["name"] = json!("<Tom & Jerry>");
+    assert_eq!(run(&rig, &v).await.status, Status::Sent);
+    let mut v = req("p1", "push", "transactional");
+    v["data"]["name"] = json!("Tom \"T\" & Jerry");
+    assert_eq!(run(&rig, &v).await.status, Status::Sent);
+    let mut v = req("e1", "email", "transactional");
+    v["data"]["name"] = json!("<script>x</script>");
+    assert_eq!(run(&rig, &v).await.status, Status::Sent);
+    let sent = rig.sender.sent();
+    let Sent::Sms(sms) = &sent[0] else { panic!() };
+    assert_eq!(sms.body, "Hello <Tom & Jerry>");
+    assert_eq!(sms.segments, 1);
+    let Sent::Push(push) = &sent[1] else { panic!() };
+    assert_eq!(push.body, "Hello Tom \"T\" & Jerry");
+    assert_eq!(push.data["name"], "Tom \"T\" & Jerry", "JSON-escaped in the data template");
+    assert_eq!(push.data["n"], "3", "non-string values are stringified");
+    let Sent::Email(email) = &sent[2] else { panic!() };
+    assert!(email.html.contains("&lt;script&gt;"), "{}", email.html);
+    assert!(!email.html.contains("<script>"));
+}
+
+#[tokio::test]
+async fn subject_line_breaks_from_data_are_folded() {
+    let rig = rig();
+    let mut v = req("inj", "email", "transactional");
+    v["data"]["name"] = json!("Ada\r\nBcc: victim@example.com");
+    assert_eq!(run(&rig, &v).await.status, Status::Sent);
+    let Sent::Email(m) = &rig.sender.sent()[0] else { panic!() };
+    assert_eq!(m.subject, "Hi Ada Bcc: victim@example.com");
+    assert!(!m.subject.contains(['\r', '\n']));
+}
+
+#[tokio::test]
+async fn invalid_input_is_rejected_with_what_could_be_read() {
+    let rig = rig();
+    let r = rig.pipeline.process_json("{oops", None).await;
+    let r = r.receipt().unwrap();
+    assert_eq!((r.status, reason(r)), (Status::Rejected, "invalid_request:json"));
+    assert_eq!(r.request_id, None);
+
+    let mut v = req("bad", "email", "marketing");
+    v["recipient"]["email"] = json!("not-an-address");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Rejected, "invalid_request:recipient.email"));
+    assert_eq!(r.request_id.as_deref(), Some("bad"));
+    assert_eq!(r.metadata["journey"], "j1");
+
+    let mut v = req("unknown", "email", "marketing");
+    v["template"] = json!("helo");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Rejected, "unknown_template:helo"));
+    assert!(r.detail.unwrap().contains("did you mean `hello`"));
+
+    let mut v = req("nochan", "sms", "marketing");
+    v["template"] = json!("emailonly");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Rejected, "template_missing_channel:emailonly:sms"));
+
+    let mut v = req("ver", "email", "marketing");
+    v["template"] = json!({"name": "hello", "version": "9"});
+    assert_eq!(reason(&run(&rig, &v).await), "unknown_template_version:hello@9");
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn expired_and_deferred_requests() {
+    let rig = rig();
+    let mut v = req("old", "email", "marketing");
+    v["expires_at"] = json!("2026-11-28T12:00:00Z");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Expired, "expired"));
+
+    let mut v = req("later", "email", "marketing");
+    v["send_after"] = json!("2026-11-28T15:00:00Z");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Deferred, "send_after"));
+    assert_eq!(r.deferred_until, Some("2026-11-28T15:00:00Z".parse().unwrap()));
+    let deferred = rig.store.deferred();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(deferred[0].0.id.as_str(), "later");
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn quiet_hours_defer_non_transactional_sms_or_expire_it() {
+    let rig = rig_at("2026-11-28T23:00:00Z");
+    let r = run(&rig, &req("q1", "sms", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Deferred, "quiet_hours"));
+    assert_eq!(r.deferred_until, Some("2026-11-29T08:00:00Z".parse().unwrap()));
+    let mut v = req("q2", "sms", "marketing");
+    v["expires_at"] = json!("2026-11-29T07:00:00Z");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Expired, "expired:quiet_hours"));
+    // Transactional SMS and marketing email go out at night.
+    assert_eq!(run(&rig, &req("q3", "sms", "transactional")).await.status, Status::Sent);
+    assert_eq!(run(&rig, &req("q4", "email", "marketing")).await.status, Status::Sent);
+}
+
+#[tokio::test]
+async fn suppression_consent_duplicates_and_caps() {
+    let rig = rig();
+    assert_eq!(run(&rig, &req("a", "email", "marketing")).await.status, Status::Sent);
+    let dup = run(&rig, &req("a", "email", "marketing")).await;
+    assert_eq!((dup.status, reason(&dup)), (Status::Duplicate, "duplicate:sent"));
+    assert_eq!(dup.provider_message_id.as_deref(), Some("msg-1"));
+    assert_eq!(run(&rig, &req("b", "email", "marketing")).await.status, Status::Sent);
+    let capped = run(&rig, &req("c", "email", "marketing")).await;
+    assert_eq!((capped.status, reason(&capped)), (Status::Capped, "frequency_capped:marketing:24h"));
+    // Transactional is never capped.
+    assert_eq!(run(&rig, &req("d", "email", "transactional")).await.status, Status::Sent);
+
+    rig.store.set_consent("-/u1", "news", false, Timestamp::UNIX_EPOCH).await.unwrap();
+    let r = run(&rig, &req("n1", "email", "news")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Unsubscribed, "unsubscribed:news"));
+    assert_eq!(run(&rig, &req("n2", "email", "transactional")).await.status, Status::Sent);
+
+    let entry = SuppressionEntry { key: "email:ada@example.com".into(), reason: SuppressionReason::HardBounce };
+    rig.store.suppress(&entry, Timestamp::UNIX_EPOCH).await.unwrap();
+    let r = run(&rig, &req("s1", "email", "transactional")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Suppressed, "suppressed:hard_bounce"));
+    // The phone is not suppressed.
+    assert_eq!(run(&rig, &req("s2", "sms", "transactional")).await.status, Status::Sent);
+    assert_eq!(rig.sender.sent().len(), 5);
+}
+
+#[tokio::test]
+async fn render_error_fails_permanently_and_gives_the_cap_slot_back() {
+    let rig = rig();
+    let mut v = req("r1", "email", "marketing");
+    v["data"] = json!({});
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "render_error:hello:email.subject"));
+    assert!(r.detail.as_deref().unwrap().contains("`name`"), "{:?}", r.detail);
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0);
+    let again = run(&rig, &v).await;
+    assert_eq!((again.status, reason(&again)), (Status::Duplicate, "duplicate:failed"));
+    // Both marketing slots are still free.
+    assert_eq!(run(&rig, &req("x1", "email", "marketing")).await.status, Status::Sent);
+    assert_eq!(run(&rig, &req("x2", "email", "marketing")).await.status, Status::Sent);
+}
+
+#[tokio::test]
+async fn permanent_provider_errors_fail_and_release_the_slot() {
+    let rig = rig();
+    rig.sender.fail_with([SendError::permanent("MessageRejected", "Email address is not verified.")]);
+    let r = run(&rig, &req("p", "email", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "provider:MessageRejected"));
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0);
+    assert_eq!(rig.store.record_status("-/p"), Some(Status::Failed));
+}
+
+#[tokio::test]
+async fn transient_errors_release_everything_and_retry_with_a_budget() {
+    let rig = rig();
+    rig.sender.fail_with([SendError::transient("Throttling", "Maximum sending rate exceeded.")]);
+    let out = rig.pipeline.process_json(&req("t", "email", "marketing").to_string(), None).await;
+    let Outcome::Retry { request, attempt, error } = out else { panic!("{out:?}") };
+    assert_eq!(attempt, 0);
+    assert!(error.contains("Throttling"));
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0, "slot given back");
+    assert_eq!(rig.store.record_status("-/t"), None, "lock released");
+    // Scheduled retry with backoff.
+    let r = rig.pipeline.retry_later(*request.clone(), &error, attempt, None).await;
+    let r = r.receipt().unwrap();
+    assert_eq!((r.status, reason(r)), (Status::Deferred, "retry"));
+    assert_eq!(r.deferred_until, Some("2026-11-28T12:00:30Z".parse().unwrap()));
+    assert_eq!(rig.store.deferred()[0].2, 1);
+    // The budget ends in a terminal failure, never a loop.
+    let r = rig.pipeline.retry_later(*request.clone(), &error, MAX_ATTEMPTS - 1, None).await;
+    let r = r.receipt().unwrap();
+    assert_eq!((r.status, reason(r)), (Status::Failed, "retries_exhausted"));
+    // A retry that succeeds sends once.
+    assert_eq!(rig.pipeline.process(*request, 1, None).await.receipt().unwrap().status, Status::Sent);
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn store_outage_is_transient() {
+    let rig = rig();
+    rig.store.fail_next(1);
+    let out = rig.pipeline.process_json(&req("o", "email", "marketing").to_string(), None).await;
+    assert!(matches!(out, Outcome::Retry { .. }), "{out:?}");
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_in_progress_request_is_deferred_not_sent_twice() {
+    let rig = rig();
+    let request = DeliveryRequest::from_json(&req("ip", "email", "marketing").to_string()).unwrap();
+    let admission = rig.pipeline.settings.policy.admission(&request, "email:x".into(), rig.pipeline.now());
+    assert!(matches!(rig.store.admit(&admission).await.unwrap(), Verdict::Admitted(_)));
+    let r = run(&rig, &req("ip", "email", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Deferred, "in_progress"));
+    assert_eq!(r.deferred_until, Some("2026-11-28T12:05:00Z".parse().unwrap()));
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn overlong_sms_fails_before_costing_money() {
+    let rig = rig();
+    let mut v = req("long", "sms", "transactional");
+    v["data"]["name"] = json!("ж".repeat(200));
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "sms_too_long"));
+    assert!(r.detail.unwrap().contains("ucs-2"));
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn tenants_do_not_share_idempotency() {
+    let rig = rig();
+    let mut a = req("same", "email", "transactional");
+    a["tenant"] = json!("acme");
+    let mut b = req("same", "email", "transactional");
+    b["tenant"] = json!("globex");
+    assert_eq!(run(&rig, &a).await.status, Status::Sent);
+    let r = run(&rig, &b).await;
+    assert_eq!(r.status, Status::Sent);
+    assert_eq!(r.tenant.as_deref(), Some("globex"));
+}

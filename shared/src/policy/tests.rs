@@ -1,0 +1,146 @@
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::*;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn request(channel: &str, category: &str, tz: Option<&str>) -> DeliveryRequest {
+    let mut v = json!({
+        "id": "r1", "channel": channel, "category": category,
+        "recipient": {"id": "u1", "email": "a@example.com", "phone": "+14155550123"},
+        "template": "t"
+    });
+    if let Some(tz) = tz {
+        v["recipient"]["timezone"] = json!(tz);
+    }
+    DeliveryRequest::from_json(&v.to_string()).unwrap()
+}
+
+fn quiet(start: &str, end: &str, default_tz: &str) -> QuietHours {
+    QuietHours {
+        start: LocalTime::parse(start).unwrap(),
+        end: LocalTime::parse(end).unwrap(),
+        channels: vec![],
+        default_timezone: TimeZoneName::parse(default_tz).unwrap(),
+    }
+}
+
+#[test]
+fn windows_parse_and_print() {
+    for (s, secs) in [("90s", 90), ("15m", 900), ("1h", 3600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000), ("2w", 1_209_600)] {
+        let w = Window::parse(s).unwrap();
+        assert_eq!(w.seconds(), secs, "{s}");
+        assert_eq!(w.to_string(), s);
+    }
+    for bad in ["", "7", "d", "-1d", "0h", "1y", "1.5h", "400d"] {
+        assert!(Window::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn wrapped_window_holds_until_the_morning_in_the_recipient_zone() {
+    let q = quiet("21:00", "08:00", "UTC");
+    let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    // 22:30 in Paris (UTC+1 in winter) -> held until 08:00 Paris next day = 07:00Z.
+    assert_eq!(q.hold_until(ts("2026-11-28T21:30:00Z"), &paris), Some(ts("2026-11-29T07:00:00Z")));
+    // 03:00 Paris -> same morning.
+    assert_eq!(q.hold_until(ts("2026-11-29T02:00:00Z"), &paris), Some(ts("2026-11-29T07:00:00Z")));
+    // 08:00 sharp is open; 20:59 is open; 21:00 is closed.
+    assert_eq!(q.hold_until(ts("2026-11-29T07:00:00Z"), &paris), None);
+    assert_eq!(q.hold_until(ts("2026-11-29T19:59:00Z"), &paris), None);
+    assert!(q.hold_until(ts("2026-11-29T20:00:00Z"), &paris).is_some());
+}
+
+#[test]
+fn same_day_window() {
+    let q = quiet("12:00", "14:00", "UTC");
+    let utc = jiff::tz::TimeZone::UTC;
+    assert_eq!(q.hold_until(ts("2026-11-28T13:00:00Z"), &utc), Some(ts("2026-11-28T14:00:00Z")));
+    assert_eq!(q.hold_until(ts("2026-11-28T14:00:00Z"), &utc), None);
+    assert_eq!(q.hold_until(ts("2026-11-28T11:59:59Z"), &utc), None);
+}
+
+#[test]
+fn window_opening_across_a_dst_change() {
+    // New York springs forward on 2026-03-08 at 02:00. A window ending at 02:30
+    // (a time that does not exist that day) opens at the first valid instant after.
+    let q = quiet("22:00", "02:30", "UTC");
+    let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let held = q.hold_until(ts("2026-03-08T04:00:00Z"), &ny).unwrap(); // 23:00 EST on the 7th
+    assert_eq!(held, ts("2026-03-08T07:30:00Z")); // 03:30 EDT
+    // Fall back on 2026-11-01: 08:00 exists once, in EST.
+    let q = quiet("21:00", "08:00", "UTC");
+    assert_eq!(q.hold_until(ts("2026-11-01T05:00:00Z"), &ny), Some(ts("2026-11-01T13:00:00Z")));
+}
+
+#[test]
+fn policy_quiet_hours_skip_transactional_and_other_channels_and_use_the_default_zone() {
+    let mut q = quiet("21:00", "08:00", "America/New_York");
+    q.channels = vec![Channel::Sms];
+    let policy = Policy { quiet_hours: Some(q), ..Policy::default() };
+    let night_ny = ts("2026-11-29T03:00:00Z"); // 22:00 in New York
+    assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", None), night_ny), Some(ts("2026-11-29T13:00:00Z")));
+    assert_eq!(policy.quiet_hours_hold(&request("sms", "transactional", None), night_ny), None);
+    assert_eq!(policy.quiet_hours_hold(&request("email", "marketing", None), night_ny), None);
+    // Same instant is 12:00 in Tokyo: open.
+    assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", Some("Asia/Tokyo")), night_ny), None);
+}
+
+fn cap(toml_text: &str) -> CapRule {
+    toml::from_str(toml_text).unwrap()
+}
+
+#[test]
+fn cap_rules_match_channel_and_category() {
+    let any = cap("limit = 5\nwindow = \"24h\"");
+    let mkt_email = cap("channel = \"email\"\ncategory = \"Marketing\"\nlimit = 3\nwindow = \"7d\"");
+    let multi = cap("channels = [\"sms\", \"push\"]\ncategories = [\"promo\", \"news\"]\nlimit = 1\nwindow = \"1h\"");
+    assert_eq!(any.display_name(), "all:24h");
+    assert_eq!(mkt_email.display_name(), "email:marketing:7d");
+    assert_eq!(multi.display_name(), "sms+push:news+promo:1h");
+    assert!(any.applies_to(&request("sms", "promo", None)));
+    assert!(!any.applies_to(&request("sms", "transactional", None)));
+    assert!(mkt_email.applies_to(&request("email", "marketing", None)));
+    assert!(!mkt_email.applies_to(&request("sms", "marketing", None)));
+    assert!(!mkt_email.applies_to(&request("email", "news", None)));
+    assert!(multi.applies_to(&request("sms", "news", None)));
+    assert!(!multi.applies_to(&request("email", "news", None)));
+}
+
+#[test]
+fn invalid_cap_rules_are_refused() {
+    assert!(cap("limit = 0\nwindow = \"1h\"").validate().is_err());
+    assert!(cap("category = \"transactional\"\nlimit = 1\nwindow = \"1h\"").validate().is_err());
+    assert!(toml::from_str::<CapRule>("limit = 1\nwindow = \"1h\"\nchanel = \"sms\"").is_err());
+    let dup = Policy {
+        caps: vec![cap("limit = 1\nwindow = \"1h\""), cap("limit = 2\nwindow = \"1h\"")],
+        ..Policy::default()
+    };
+    assert!(dup.validate().unwrap_err().contains("all:1h"));
+}
+
+#[test]
+fn admission_lists_every_applicable_cap_and_skips_consent_for_transactional() {
+    let policy = Policy {
+        caps: vec![
+            cap("limit = 5\nwindow = \"24h\""),
+            cap("category = \"marketing\"\nlimit = 3\nwindow = \"7d\""),
+            cap("channel = \"sms\"\nlimit = 1\nwindow = \"1h\""),
+        ],
+        ..Policy::default()
+    };
+    let now = ts("2026-11-28T12:00:00Z");
+    let a = policy.admission(&request("email", "marketing", None), "email:a@example.com".into(), now);
+    assert_eq!(a.caps.iter().map(|c| c.rule.as_str()).collect::<Vec<_>>(), ["all:24h", "marketing:7d"]);
+    assert_eq!(a.caps[1].limit, 3);
+    assert_eq!(a.caps[1].window_seconds, 604_800);
+    assert!(a.consent.is_some());
+    assert_eq!(a.lock_expires_at, ts("2026-11-28T12:05:00Z"));
+    assert_eq!(a.retain_until, ts("2026-12-05T12:00:00Z"));
+    let t = policy.admission(&request("email", "transactional", None), "k".into(), now);
+    assert!(t.caps.is_empty());
+    assert!(t.consent.is_none());
+}

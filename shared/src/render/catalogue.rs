@@ -141,7 +141,7 @@ fn cat_err(path: &Path, message: impl Into<String>) -> CatalogueError {
 /// A request names a template the catalogue cannot serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupError {
-    Unknown { name: String },
+    Unknown { name: String, suggestion: Option<String> },
     Version { name: String, wanted: String, have: Option<String> },
     Channel { name: String, channel: Channel, locale: Option<String> },
 }
@@ -149,7 +149,7 @@ pub enum LookupError {
 impl LookupError {
     pub fn reason(&self) -> String {
         match self {
-            LookupError::Unknown { name } => format!("unknown_template:{name}"),
+            LookupError::Unknown { name, .. } => format!("unknown_template:{name}"),
             LookupError::Version { name, wanted, .. } => format!("unknown_template_version:{name}@{wanted}"),
             LookupError::Channel { name, channel, .. } => format!("template_missing_channel:{name}:{channel}"),
         }
@@ -159,7 +159,13 @@ impl LookupError {
 impl fmt::Display for LookupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LookupError::Unknown { name } => write!(f, "no template named `{name}` in the catalogue"),
+            LookupError::Unknown { name, suggestion } => {
+                write!(f, "no template named `{name}` in the catalogue")?;
+                if let Some(s) = suggestion {
+                    write!(f, " (did you mean `{s}`?)")?;
+                }
+                Ok(())
+            }
             LookupError::Version { name, wanted, have } => match have {
                 Some(h) => write!(f, "template `{name}` is version {h}, the request asks for version {wanted}"),
                 None => write!(f, "template `{name}` has no version, the request asks for version {wanted}"),
@@ -357,7 +363,13 @@ impl Catalogue {
     /// The folder serving `channel` for `locale`, after fallback.
     fn variant(&self, template: &TemplateRef, channel: Channel, locale: Option<&Locale>) -> Result<&Variant, LookupError> {
         let name = template.name.as_str();
-        let entry = self.entries.get(name).ok_or_else(|| LookupError::Unknown { name: name.to_owned() })?;
+        let entry = self.entries.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.entries.keys().map(String::as_str).collect();
+            LookupError::Unknown {
+                name: name.to_owned(),
+                suggestion: crate::request::error::closest(name, &known).map(str::to_owned),
+            }
+        })?;
         if let Some(wanted) = &template.version
             && entry.version.as_ref() != Some(wanted)
         {

@@ -103,17 +103,15 @@ fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn expected_names(message: &str) -> Vec<&str> {
-    let Some((_, tail)) = message.split_once("expected one of ") else {
-        return match message.split_once("expected `") {
-            Some((_, t)) => t.split('`').next().into_iter().collect(),
-            None => Vec::new(),
-        };
+    // serde says "expected `a`", "expected `a` or `b`" or "expected one of `a`, `b`, ...".
+    let Some((_, tail)) = message.split_once("expected ") else {
+        return Vec::new();
     };
-    tail.split(", ").filter_map(|s| s.trim().strip_prefix('`')?.strip_suffix('`')).collect()
+    tail.split('`').skip(1).step_by(2).collect()
 }
 
 /// The known name within edit distance 2 of a misspelt one, if any.
-fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(field, k), *k))

@@ -5,7 +5,7 @@
 //! the pipeline never re-checks them.
 
 pub mod address;
-mod error;
+pub(crate) mod error;
 mod fields;
 mod push;
 

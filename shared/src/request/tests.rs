@@ -1,0 +1,271 @@
+use serde_json::json;
+
+use super::*;
+
+fn base() -> serde_json::Value {
+    json!({
+        "id": "req-1",
+        "channel": "email",
+        "category": "Marketing",
+        "recipient": {"id": "user-1", "email": "ada@example.com", "locale": "fr_ca", "timezone": "Europe/Paris"},
+        "template": "newsletter",
+        "data": {"first_name": "Ada"},
+        "metadata": {"journey_id": "j-1"}
+    })
+}
+
+fn parse(v: serde_json::Value) -> Result<DeliveryRequest, RequestError> {
+    DeliveryRequest::from_json(&v.to_string())
+}
+
+fn err(v: serde_json::Value) -> RequestError {
+    match parse(v) {
+        Ok(r) => panic!("expected an error, parsed {r:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn parses_a_full_request_and_normalises() {
+    let r = parse(base()).unwrap();
+    assert_eq!(r.id.as_str(), "req-1");
+    assert_eq!(r.channel, Channel::Email);
+    assert_eq!(r.category.as_str(), "marketing");
+    assert!(!r.is_transactional());
+    assert_eq!(r.recipient.locale.as_ref().unwrap().as_str(), "fr-CA");
+    assert_eq!(r.recipient.timezone.as_ref().unwrap().as_str(), "Europe/Paris");
+    assert_eq!(r.template.name.as_str(), "newsletter");
+    assert_eq!(r.template.version, None);
+    assert_eq!(r.metadata["journey_id"], "j-1");
+}
+
+#[test]
+fn template_may_be_an_object_with_a_version() {
+    let mut v = base();
+    v["template"] = json!({"name": "newsletter", "version": "3"});
+    let r = parse(v).unwrap();
+    assert_eq!(r.template.version.as_deref(), Some("3"));
+    let mut v = base();
+    v["template"] = json!({"name": "newsletter", "versoin": "3"});
+    let e = err(v);
+    assert_eq!(e.reason(), "invalid_request:template.versoin");
+    assert!(e.message().contains("did you mean `version`"), "{e}");
+}
+
+#[test]
+fn round_trips_through_json() {
+    let r = parse(base()).unwrap();
+    let again = DeliveryRequest::from_json(&r.to_json()).unwrap();
+    assert_eq!(r, again);
+}
+
+#[test]
+fn not_json_is_a_syntax_error() {
+    let e = DeliveryRequest::from_json("{\"id\": ").unwrap_err();
+    assert_eq!(e.reason(), "invalid_request:json");
+    let e = DeliveryRequest::from_json(&format!("{} trailing", base())).unwrap_err();
+    assert_eq!(e.reason(), "invalid_request:json");
+}
+
+#[test]
+fn unknown_fields_are_named_with_a_suggestion() {
+    let mut v = base();
+    v["recipient"]["emial"] = v["recipient"]["email"].take();
+    let e = err(v);
+    assert_eq!(e.reason(), "invalid_request:recipient.emial");
+    assert!(e.message().contains("did you mean `email`"), "{e}");
+
+    let mut v = base();
+    v["sendafter"] = json!("2026-01-01T00:00:00Z");
+    let e = err(v);
+    assert_eq!(e.path(), "sendafter");
+    assert!(e.message().contains("send_after"), "{e}");
+}
+
+#[test]
+fn missing_and_mistyped_fields_name_the_field() {
+    let mut v = base();
+    v.as_object_mut().unwrap().remove("id");
+    assert_eq!(err(v).reason(), "invalid_request:id");
+
+    let mut v = base();
+    v["recipient"]["id"] = json!(42);
+    let e = err(v);
+    assert_eq!(e.reason(), "invalid_request:recipient.id");
+    assert!(e.message().contains("expected a string"), "{e}");
+
+    let mut v = base();
+    v["channel"] = json!("fax");
+    let e = err(v);
+    assert_eq!(e.reason(), "invalid_request:channel");
+    assert!(e.message().contains("email"), "{e}");
+
+    let mut v = base();
+    v["data"] = json!([1, 2]);
+    assert_eq!(err(v).reason(), "invalid_request:data");
+
+    let mut v = base();
+    v["metadata"] = json!({"n": 1});
+    assert_eq!(err(v).reason(), "invalid_request:metadata.n");
+}
+
+#[test]
+fn the_channel_needs_its_address() {
+    let mut v = base();
+    v["channel"] = json!("sms");
+    let e = err(v);
+    assert_eq!(e.reason(), "invalid_request:recipient.phone");
+    assert!(e.message().contains("E.164"), "{e}");
+
+    let mut v = base();
+    v["channel"] = json!("push");
+    assert_eq!(err(v).reason(), "invalid_request:recipient.push");
+
+    let mut v = base();
+    v["recipient"].as_object_mut().unwrap().remove("email");
+    assert_eq!(err(v).reason(), "invalid_request:recipient.email");
+}
+
+#[test]
+fn bad_addresses_are_rejected_without_echoing_them() {
+    for bad in ["ada", "ada@", "@example.com", "ada@@example.com", "ada@example..com", "a b@example.com", "ada@example.com\r\nBcc: x@y.z"] {
+        let mut v = base();
+        v["recipient"]["email"] = json!(bad);
+        let e = err(v);
+        assert_eq!(e.reason(), "invalid_request:recipient.email", "{bad}");
+        assert!(!e.to_string().contains("ada@"), "error must not echo the address: {e}");
+    }
+    for bad in ["555-0123", "+1", "+999123456789", "+1415555012", "+44 abc", "14155550123"] {
+        let mut v = base();
+        v["channel"] = json!("sms");
+        v["recipient"]["phone"] = json!(bad);
+        let e = err(v);
+        assert_eq!(e.reason(), "invalid_request:recipient.phone", "{bad}: {e}");
+    }
+}
+
+#[test]
+fn phone_numbers_are_normalised_to_e164() {
+    let mut v = base();
+    v["channel"] = json!("sms");
+    v["recipient"]["phone"] = json!("+1 (415) 555-0123");
+    let r = parse(v).unwrap();
+    assert_eq!(r.recipient.phone.unwrap().as_str(), "+14155550123");
+}
+
+#[test]
+fn push_targets_are_checked_per_platform() {
+    let fcm = "c".repeat(40) + ":APA91b" + &"x".repeat(100);
+    let apns = "a1".repeat(32);
+    let ok = [
+        json!({"platform": "fcm", "token": fcm}),
+        json!({"platform": "apns", "token": apns.to_uppercase()}),
+        json!({"platform": "webpush", "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
+               "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+                        "auth": "tBHItJI5svbpez7KI4CCXg"}}),
+    ];
+    for target in ok {
+        let mut v = base();
+        v["channel"] = json!("push");
+        v["recipient"]["push"] = target.clone();
+        let r = parse(v).unwrap_or_else(|e| panic!("{target}: {e}"));
+        assert!(matches!(r.destination().unwrap(), Destination::Push(_)));
+    }
+    let bad = [
+        json!({"platform": "fcm"}),
+        json!({"platform": "fcm", "token": "short"}),
+        json!({"platform": "apns", "token": "xyz"}),
+        json!({"platform": "apns", "token": apns, "endpoint": "https://x"}),
+        json!({"platform": "webpush", "endpoint": "http://insecure.example/x", "keys": {"p256dh": "AA", "auth": "AA"}}),
+        json!({"platform": "webpush", "endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "tBHItJI5svbpez7KI4CCXg"}}),
+        json!({"platform": "sms", "token": "x"}),
+    ];
+    for target in bad {
+        let mut v = base();
+        v["channel"] = json!("push");
+        v["recipient"]["push"] = target.clone();
+        let e = err(v);
+        assert!(e.path().starts_with("recipient.push"), "{target}: {e}");
+    }
+}
+
+#[test]
+fn scalar_fields_are_bounded() {
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        ("id", json!("")),
+        ("id", json!("x".repeat(129))),
+        ("id", json!("line\nbreak")),
+        ("category", json!("has space")),
+        ("template", json!("../etc/passwd")),
+        ("tenant", json!("a/b")),
+        ("send_after", json!("tomorrow")),
+        ("expires_at", json!("2026-01-01")),
+        ("schema_version", json!(2)),
+    ];
+    for (field, value) in cases {
+        let mut v = base();
+        v[field] = value.clone();
+        let e = err(v);
+        assert_eq!(e.path(), field, "{field}={value}: {e}");
+    }
+    let mut v = base();
+    v["id"] = json!("x".repeat(128));
+    assert!(parse(v).is_ok());
+    let mut v = base();
+    v["recipient"]["timezone"] = json!("Mars/Olympus");
+    assert_eq!(err(v).reason(), "invalid_request:recipient.timezone");
+    let mut v = base();
+    v["recipient"]["locale"] = json!("english please");
+    assert_eq!(err(v).reason(), "invalid_request:recipient.locale");
+}
+
+#[test]
+fn send_after_must_precede_expiry() {
+    let mut v = base();
+    v["send_after"] = json!("2026-12-01T10:00:00Z");
+    v["expires_at"] = json!("2026-12-01T09:00:00Z");
+    assert_eq!(err(v).reason(), "invalid_request:send_after");
+}
+
+#[test]
+fn metadata_is_limited() {
+    let mut v = base();
+    let big: serde_json::Map<String, serde_json::Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
+    v["metadata"] = serde_json::Value::Object(big);
+    assert_eq!(err(v).reason(), "invalid_request:metadata");
+}
+
+#[test]
+fn locale_fallbacks() {
+    let l = Locale::parse("zh_hant_tw").unwrap();
+    assert_eq!(l.as_str(), "zh-Hant-TW");
+    assert_eq!(l.fallbacks(), vec!["zh-Hant-TW", "zh-Hant", "zh"]);
+    assert_eq!(Locale::parse("EN").unwrap().fallbacks(), vec!["en"]);
+}
+
+#[test]
+fn keys_are_scoped_by_tenant() {
+    let a = parse(base()).unwrap();
+    let mut v = base();
+    v["tenant"] = json!("acme");
+    let b = parse(v).unwrap();
+    assert_ne!(a.idempotency_key(), b.idempotency_key());
+    assert_ne!(a.recipient_key(), b.recipient_key());
+    // A tenant cannot forge another tenant's key through the id.
+    let t1 = TenantId::parse("a").unwrap();
+    let t2 = TenantId::parse("a-1").unwrap();
+    assert_ne!(scoped_key(Some(&t1), "1/x"), scoped_key(Some(&t2), "x"));
+}
+
+#[test]
+fn raw_facts_survive_invalid_requests() {
+    let mut v = base();
+    v["recipient"]["email"] = json!("nope");
+    let facts = RawFacts::from_json(&v.to_string());
+    assert_eq!(facts.id.as_deref(), Some("req-1"));
+    assert_eq!(facts.channel, Some(Channel::Email));
+    assert_eq!(facts.recipient_id.as_deref(), Some("user-1"));
+    assert_eq!(facts.metadata["journey_id"], "j-1");
+    let facts = RawFacts::from_json("not json");
+    assert!(facts.id.is_none());
+}
