@@ -36,6 +36,9 @@ pub struct Ports {
 }
 
 /// What became of one request.
+// One outcome per request, moved once to the caller: boxing the common variant
+// would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// A terminal receipt, or a `deferred` one whose request is already scheduled.

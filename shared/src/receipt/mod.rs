@@ -168,3 +168,8 @@ impl Receipt {
 }
 
 pub mod unsubscribe;
+
+/// The JSON Schema of [`Receipt`], as published in `schema/receipt.v1.json`.
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(Receipt).to_value()
+}

@@ -35,6 +35,8 @@ pub fn registry(escape: Escape) -> Handlebars<'static> {
 }
 
 pub fn register_helpers(h: &mut Handlebars<'static>) {
+    h.register_helper("each", Box::new(super::blocks::EachHelper));
+    h.register_helper("with", Box::new(super::blocks::WithHelper));
     h.register_helper("default", Box::new(DefaultHelper));
     h.register_helper("upper", Box::new(CaseHelper { upper: true }));
     h.register_helper("lower", Box::new(CaseHelper { upper: false }));

@@ -1,5 +1,6 @@
 //! Templates: the catalogue on disk, the Handlebars engine and per-channel output.
 
+mod blocks;
 mod catalogue;
 pub mod engine;
 pub mod sms;

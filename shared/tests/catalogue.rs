@@ -1,0 +1,227 @@
+//! The template catalogue: loading, locale fallback, strict variables, escaping,
+//! and the shipped templates rendering with the shipped example data.
+
+use std::path::{Path, PathBuf};
+
+use herald::render::{Catalogue, RenderErrorOrLookup, Rendered};
+use herald::request::{Channel, Locale, TemplateRef};
+use serde_json::{Value, json};
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn tref(name: &str) -> TemplateRef {
+    serde_json::from_value(json!(name)).unwrap()
+}
+
+fn render(cat: &Catalogue, name: &str, channel: Channel, locale: Option<&str>, data: Value) -> Result<Rendered, RenderErrorOrLookup> {
+    let locale = locale.map(|l| Locale::parse(l).unwrap());
+    cat.render(&tref(name), channel, locale.as_ref(), &data)
+}
+
+fn subject(r: Rendered) -> String {
+    match r {
+        Rendered::Email { subject, .. } => subject,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn multilingual() -> (tempfile::TempDir, Catalogue) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "_partials/sig.hbs", "-- {{team}}");
+    write(t, "_partials/layouts/box.hbs", "<div class=\"box\">{{> @partial-block}}</div>");
+    write(t, "welcome/email.subject.hbs", "Welcome {{name}}");
+    write(t, "welcome/email.html.hbs", "{{#> layouts/box}}<p>Hi {{name}}</p>{{> sig}}{{/layouts/box}}");
+    write(t, "welcome/email.text.hbs", "Hi {{name}}\n{{> sig}}");
+    write(t, "welcome/sms.hbs", "Hi {{name}}");
+    write(t, "welcome/fr/email.subject.hbs", "Bienvenue {{name}}");
+    write(t, "welcome/fr/email.html.hbs", "<p>Salut {{name}}</p>");
+    write(t, "welcome/fr-CA/email.subject.hbs", "Bienvenue, {{name}} (Canada)");
+    write(t, "welcome/fr-CA/email.html.hbs", "<p>Allo {{name}}</p>");
+    write(t, "welcome/de/sms.hbs", "Hallo {{name}}");
+    let cat = Catalogue::load(t).unwrap();
+    (dir, cat)
+}
+
+#[test]
+fn locale_falls_back_region_then_language_then_default() {
+    let (_d, cat) = multilingual();
+    let data = json!({"name": "Zoé", "team": "Acme"});
+    let s = |l: Option<&str>| subject(render(&cat, "welcome", Channel::Email, l, data.clone()).unwrap());
+    assert_eq!(s(Some("fr-CA")), "Bienvenue, Zoé (Canada)");
+    assert_eq!(s(Some("fr-ca")), "Bienvenue, Zoé (Canada)");
+    assert_eq!(s(Some("fr-BE")), "Bienvenue Zoé");
+    assert_eq!(s(Some("fr")), "Bienvenue Zoé");
+    assert_eq!(s(Some("en-GB")), "Welcome Zoé");
+    assert_eq!(s(None), "Welcome Zoé");
+    // `de` has only SMS: German email uses the default, German SMS the `de` folder.
+    assert_eq!(s(Some("de-AT")), "Welcome Zoé");
+    let Rendered::Sms { body } = render(&cat, "welcome", Channel::Sms, Some("de-AT"), data.clone()).unwrap() else { panic!() };
+    assert_eq!(body, "Hallo Zoé");
+}
+
+#[test]
+fn parts_never_mix_across_locale_folders() {
+    let (_d, cat) = multilingual();
+    let data = json!({"name": "Zoé", "team": "Acme"});
+    let Rendered::Email { html, text, .. } = render(&cat, "welcome", Channel::Email, Some("fr"), data.clone()).unwrap() else { panic!() };
+    assert_eq!(html, "<p>Salut Zoé</p>");
+    // fr has no email.text.hbs: the text comes from the French HTML, not the English text template.
+    assert_eq!(text.trim(), "Salut Zoé");
+    let Rendered::Email { html, text, .. } = render(&cat, "welcome", Channel::Email, None, data).unwrap() else { panic!() };
+    assert_eq!(html, "<div class=\"box\"><p>Hi Zoé</p>-- Acme</div>");
+    assert_eq!(text, "Hi Zoé\n-- Acme\n");
+}
+
+#[test]
+fn strict_variables_but_lenient_blocks_and_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(
+        t,
+        "s/sms.hbs",
+        "{{#if vip}}VIP {{/if}}{{#unless vip}}Dear {{/unless}}{{default name \"friend\"}}{{#each items}} [{{this}}]{{else}} (no items){{/each}}{{#with order}} #{{id}}{{/with}}",
+    );
+    write(t, "m/sms.hbs", "Hi {{user.first_name}}");
+    let cat = Catalogue::load(t).unwrap();
+    let body = |d: Value| match render(&cat, "s", Channel::Sms, None, d).unwrap() {
+        Rendered::Sms { body } => body,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body(json!({})), "Dear friend (no items)");
+    assert_eq!(body(json!({"name": "", "vip": false})), "Dear friend (no items)");
+    assert_eq!(body(json!({"name": "Ann", "vip": true, "items": [1, "b"], "order": {"id": 7}})), "VIP Ann [1] [b] #7");
+    let err = render(&cat, "m", Channel::Sms, None, json!({"user": {}})).unwrap_err();
+    let RenderErrorOrLookup::Render(e) = err else { panic!("{err:?}") };
+    assert_eq!(e.reason(), "render_error:m:sms");
+    assert!(e.message.contains("user.first_name"), "{}", e.message);
+    assert!(e.message.contains("line 1"), "{}", e.message);
+}
+
+#[test]
+fn html_is_escaped_by_default_and_triple_stash_opts_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "x/email.subject.hbs", "{{s}}");
+    write(t, "x/email.html.hbs", "<p>{{s}}</p><div>{{{trusted}}}</div>");
+    let cat = Catalogue::load(t).unwrap();
+    let data = json!({"s": "<b>\"Tom\" & 'Jerry'</b>", "trusted": "<b>bold</b>"});
+    let Rendered::Email { subject, html, .. } = render(&cat, "x", Channel::Email, None, data).unwrap() else { panic!() };
+    assert_eq!(subject, "<b>\"Tom\" & 'Jerry'</b>", "subjects are not HTML");
+    assert_eq!(html, "<p>&lt;b&gt;&quot;Tom&quot; &amp; &#x27;Jerry&#x27;&lt;/b&gt;</p><div><b>bold</b></div>");
+}
+
+#[test]
+fn push_data_is_json_escaped_and_must_be_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "p/push.title.hbs", "T");
+    write(t, "p/push.body.hbs", "B");
+    write(t, "p/push.data.json.hbs", "{\"msg\": \"{{msg}}\"}");
+    write(t, "q/push.body.hbs", "B");
+    write(t, "q/push.data.json.hbs", "[1]");
+    let cat = Catalogue::load(t).unwrap();
+    let nasty = "quote \" backslash \\ newline \n end";
+    let Rendered::Push { data, .. } = render(&cat, "p", Channel::Push, None, json!({"msg": nasty})).unwrap() else { panic!() };
+    assert_eq!(data["msg"], nasty);
+    let err = render(&cat, "q", Channel::Push, None, json!({})).unwrap_err();
+    assert!(matches!(err, RenderErrorOrLookup::Render(ref e) if e.message.contains("object")), "{err:?}");
+}
+
+#[test]
+fn helpers_format_text_and_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "h/sms.hbs", "{{upper a}} {{lower b}} {{truncate c 5}} {{format_date when \"%d %b %Y %H:%M\" \"Europe/Paris\"}} {{format_date day \"%A\"}}");
+    let cat = Catalogue::load(dir.path()).unwrap();
+    let data = json!({"a": "straße", "b": "ÉTÉ", "c": "abcdefgh", "when": "2026-07-14T10:00:00Z", "day": "2026-12-25"});
+    let Rendered::Sms { body } = render(&cat, "h", Channel::Sms, None, data).unwrap() else { panic!() };
+    assert_eq!(body, "STRASSE été abcd… 14 Jul 2026 12:00 Friday");
+    let err = render(&cat, "h", Channel::Sms, None, json!({"b": "", "c": "", "when": "", "day": ""}));
+    assert!(err.is_err(), "a missing variable in a helper is an error too");
+}
+
+#[test]
+fn catalogue_errors_name_the_file() {
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("a/email.subjet.hbs", "x")], "email.subjet.hbs"),
+        (vec![("a/email.subject.hbs", "x")], "email.html.hbs missing"),
+        (vec![("a/sms.hbs", "{{#if}}")], "does not compile"),
+        (vec![("a/sms.hbs", "x"), ("a/english/sms.hbs", "x")], "named after a locale"),
+        (vec![("_partials/p.hbs", "{{#each}}"), ("a/sms.hbs", "x")], "partial"),
+        (vec![("a/template.toml", "versoin = \"1\""), ("a/sms.hbs", "x")], "template.toml"),
+    ];
+    for (files, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in &files {
+            write(dir.path(), rel, text);
+        }
+        let err = Catalogue::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains(needle), "{files:?}: {err}");
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn with_herald(mut data: Value, channel: Channel) -> Value {
+    data["herald"] = json!({"request_id": "r", "recipient_id": "u", "channel": channel.as_str(), "category": "marketing",
+                            "template": "t", "unsubscribe_url": "https://acme.example/u?token=t"});
+    data
+}
+
+#[test]
+fn shipped_templates_render_every_channel_and_locale_with_the_example_data() {
+    let cat = Catalogue::load(&repo().join("templates")).unwrap();
+    let data = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(repo().join("examples/data").join(f)).unwrap()).unwrap() };
+    let cases = [("order-confirmation", "order.json"), ("newsletter", "newsletter.json"), ("one-time-code", "otp.json")];
+    let mut rendered = 0;
+    for (name, file) in cases {
+        let info = cat.info(name).unwrap_or_else(|| panic!("{name} missing"));
+        for channel in &info.channels {
+            for locale in std::iter::once(None).chain(info.locales.iter().map(|l| Some(l.as_str()))) {
+                let r = render(&cat, name, *channel, locale, with_herald(data(file), *channel))
+                    .unwrap_or_else(|e| panic!("{name} {channel} {locale:?}: {e:?}"));
+                if let Rendered::Email { subject, html, text } = &r {
+                    assert!(!subject.is_empty() && html.contains("</html>") && !text.is_empty());
+                    assert!(!text.contains('<') || text.contains("<cocoa>"), "tags leaked into text: {text}");
+                }
+                rendered += 1;
+            }
+        }
+    }
+    assert!(rendered >= 9, "{rendered}");
+    // The newsletter loop renders every article and escapes the one with markup.
+    let Rendered::Email { html, .. } = render(&cat, "newsletter", Channel::Email, None, with_herald(data("newsletter.json"), Channel::Email)).unwrap() else { panic!() };
+    assert_eq!(html.matches("class=\"article\"").count(), 3);
+    assert!(html.contains("Notes of &lt;cocoa&gt; and orange."));
+}
+
+#[test]
+fn each_and_with_tolerate_absent_values_and_keep_their_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "a/sms.hbs", "[{{#each missing}}x{{/each}}|{{#each nothing}}x{{/each}}|{{#with missing}}w{{/with}}|{{#with nothing}}{{id}}{{/with}}]");
+    write(
+        t,
+        "b/sms.hbs",
+        "{{#each items}}{{@index}}{{#if @first}}F{{/if}}{{#if @last}}L{{/if}}={{name}}/{{../who}} {{/each}}{{#each map}}{{@key}}:{{this}} {{/each}}{{#each items as |it i|}}{{i}}{{it.name}} {{/each}}{{#with person as |p|}}{{p.name}}{{/with}}{{#each items}}{{#with this}}{{@index}}{{name}}{{/with}}{{/each}}",
+    );
+    let cat = Catalogue::load(t).unwrap();
+    let body = |name: &str, d: Value| match render(&cat, name, Channel::Sms, None, d).unwrap() {
+        Rendered::Sms { body } => body,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body("a", json!({"nothing": null})), "[|||]");
+    let data = json!({"who": "W", "items": [{"name": "a"}, {"name": "b"}], "map": {"k1": 1, "k2": 2}, "person": {"name": "P"}});
+    assert_eq!(body("b", data), "0F=a/W 1L=b/W k1:1 k2:2 0a 1b P0a1b");
+    // Strictness still applies inside the block.
+    let dir2 = tempfile::tempdir().unwrap();
+    write(dir2.path(), "c/sms.hbs", "{{#each items}}{{nmae}}{{/each}}");
+    let cat2 = Catalogue::load(dir2.path()).unwrap();
+    assert!(render(&cat2, "c", Channel::Sms, None, json!({"items": [{"name": "a"}]})).is_err());
+}
