@@ -22,7 +22,11 @@ use herald::request::{DeliveryRequest, EmailAddress, PhoneNumber, PushPlatform, 
 use jiff::Timestamp;
 
 #[derive(Parser)]
-#[command(name = "herald", version, about = "Personalised email, SMS and push from delivery requests, with guard rails and receipts")]
+#[command(
+    name = "herald",
+    version,
+    about = "Personalised email, SMS and push from delivery requests, with guard rails and receipts"
+)]
 struct Cli {
     /// State folder: state.db (idempotency, caps, suppression, consent, deferrals) and outbox/.
     #[arg(long, global = true, env = "HERALD_STATE", default_value = ".herald")]
@@ -336,10 +340,12 @@ impl App {
     async fn settle(&self, outcome: Outcome, source: Option<&str>) -> Result<Receipt> {
         match outcome {
             Outcome::Receipt(r) => Ok(r),
-            Outcome::Retry { request, error, attempt } => match self.pipeline.retry_later(*request, &error, attempt, source).await {
-                Outcome::Receipt(r) => Ok(r),
-                Outcome::Retry { error, .. } => bail!("the state store is unavailable: {error}"),
-            },
+            Outcome::Retry { request, error, attempt } => {
+                match self.pipeline.retry_later(*request, &error, attempt, source).await {
+                    Outcome::Receipt(r) => Ok(r),
+                    Outcome::Retry { error, .. } => bail!("the state store is unavailable: {error}"),
+                }
+            }
         }
     }
 

@@ -120,7 +120,11 @@ fn as_json(r: &Rendered) -> Value {
 fn print_text(r: &Rendered) {
     match r {
         Rendered::Email { subject, html, text } => {
-            println!("=== subject ===\n{subject}\n=== html ===\n{}\n=== text ===\n{}", html.trim_end(), text.trim_end());
+            println!(
+                "=== subject ===\n{subject}\n=== html ===\n{}\n=== text ===\n{}",
+                html.trim_end(),
+                text.trim_end()
+            );
         }
         Rendered::Sms { body } => {
             // The body alone on stdout, so it can be piped; the cost on stderr.
@@ -129,7 +133,10 @@ fn print_text(r: &Rendered) {
             eprintln!(
                 "herald: {} segment(s), {}, {} characters",
                 info.segments,
-                serde_json::to_value(info.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                serde_json::to_value(info.encoding)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 info.characters
             );
         }

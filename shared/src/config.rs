@@ -147,11 +147,8 @@ impl Settings {
         if sms.max_segments == 0 {
             return Err(err("sms.max_segments: at least 1".into()));
         }
-        let policy = Policy {
-            caps: raw.caps,
-            quiet_hours: raw.quiet_hours,
-            idempotency: raw.idempotency.unwrap_or_default(),
-        };
+        let policy =
+            Policy { caps: raw.caps, quiet_hours: raw.quiet_hours, idempotency: raw.idempotency.unwrap_or_default() };
         policy.validate().map_err(err)?;
         Ok(Settings { templates: base.join(raw.templates.unwrap_or_else(|| "templates".into())), email, sms, policy })
     }
@@ -159,14 +156,12 @@ impl Settings {
 
 fn parse_email(raw: RawEmail, secret_env: Option<String>) -> Result<EmailSettings, String> {
     let from_address = parse_mailbox(&raw.from).map_err(|m| format!("email.from: {m}"))?;
-    let reply_to = raw
-        .reply_to
-        .as_deref()
-        .map(EmailAddress::parse)
-        .transpose()
-        .map_err(|e| format!("email.reply_to: {e}"))?;
+    let reply_to =
+        raw.reply_to.as_deref().map(EmailAddress::parse).transpose().map_err(|e| format!("email.reply_to: {e}"))?;
     if !raw.unsubscribe_url.starts_with("https://") || !raw.unsubscribe_url.contains("{token}") {
-        return Err("email.unsubscribe_url: must be an https:// URL containing {token} (RFC 8058 one-click unsubscribe)".into());
+        return Err(
+            "email.unsubscribe_url: must be an https:// URL containing {token} (RFC 8058 one-click unsubscribe)".into(),
+        );
     }
     if raw.unsubscribe_url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '>') {
         return Err("email.unsubscribe_url: must not contain spaces, control characters or '>'".into());

@@ -18,7 +18,7 @@ use crate::request::DeliveryRequest;
 
 #[derive(Debug, Clone)]
 enum Record {
-    InProgress { lock_expires: Timestamp, retain_until: Timestamp },
+    InProgress { attempt: String, lock_expires: Timestamp, retain_until: Timestamp },
     Done { prior: PriorOutcome, retain_until: Timestamp },
 }
 
@@ -96,13 +96,15 @@ impl StateStore for MemoryStore {
             Some(Record::Done { prior, retain_until }) if *retain_until > a.now => {
                 return Ok(Verdict::Duplicate(prior.clone()));
             }
-            Some(Record::InProgress { lock_expires, retain_until }) if *retain_until > a.now && *lock_expires > a.now => {
+            Some(Record::InProgress { lock_expires, retain_until, .. })
+                if *retain_until > a.now && *lock_expires > a.now =>
+            {
                 return Ok(Verdict::InProgress { until: *lock_expires });
             }
             _ => {}
         }
         for cap in &a.caps {
-            let since = a.now - jiff::SignedDuration::from_secs(cap.window_seconds);
+            let since = a.now.checked_sub(jiff::SignedDuration::from_secs(cap.window_seconds)).unwrap_or(Timestamp::MIN);
             let held = s.slots.entry(cap.key.clone()).or_default();
             held.retain(|(_, t)| *t > since);
             if held.len() >= cap.limit as usize {
@@ -116,9 +118,10 @@ impl StateStore for MemoryStore {
                 return Ok(Verdict::Capped { rule: cap.rule.clone() });
             }
         }
+        let attempt = uuid::Uuid::new_v4().to_string();
         s.records.insert(
             a.idempotency_key.clone(),
-            Record::InProgress { lock_expires: a.lock_expires_at, retain_until: a.retain_until },
+            Record::InProgress { attempt: attempt.clone(), lock_expires: a.lock_expires_at, retain_until: a.retain_until },
         );
         let mut taken = Vec::new();
         for cap in &a.caps {
@@ -126,7 +129,7 @@ impl StateStore for MemoryStore {
             s.slots.entry(cap.key.clone()).or_default().push((slot.clone(), a.now));
             taken.push((cap.key.clone(), slot));
         }
-        Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), slots: taken }))
+        Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), attempt, slots: taken }))
     }
 
     async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
@@ -137,7 +140,9 @@ impl StateStore for MemoryStore {
             provider_message_id: c.provider_message_id.clone(),
             at: c.at,
         };
-        s.records.insert(lease.idempotency_key.clone(), Record::Done { prior, retain_until: c.retain_until });
+        if owns(&s, lease) {
+            s.records.insert(lease.idempotency_key.clone(), Record::Done { prior, retain_until: c.retain_until });
+        }
         if c.release_slots {
             release_slots(&mut s, lease);
         }
@@ -146,7 +151,7 @@ impl StateStore for MemoryStore {
 
     async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
         let mut s = self.state()?;
-        if matches!(s.records.get(&lease.idempotency_key), Some(Record::InProgress { .. })) {
+        if owns(&s, lease) {
             s.records.remove(&lease.idempotency_key);
         }
         release_slots(&mut s, lease);
@@ -162,7 +167,13 @@ impl StateStore for MemoryStore {
         Ok(self.state()?.suppressions.remove(key).is_some())
     }
 
-    async fn set_consent(&self, recipient_key: &str, category: &str, subscribed: bool, _at: Timestamp) -> Result<(), StoreError> {
+    async fn set_consent(
+        &self,
+        recipient_key: &str,
+        category: &str,
+        subscribed: bool,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut s = self.state()?;
         if category == "*" && subscribed {
             s.consent.retain(|(r, _), _| r != recipient_key);
@@ -171,6 +182,11 @@ impl StateStore for MemoryStore {
         }
         Ok(())
     }
+}
+
+/// Whether the record is still this lease's in-progress lock.
+fn owns(s: &State, lease: &Lease) -> bool {
+    matches!(s.records.get(&lease.idempotency_key), Some(Record::InProgress { attempt, .. }) if *attempt == lease.attempt)
 }
 
 fn release_slots(s: &mut State, lease: &Lease) {
@@ -183,7 +199,13 @@ fn release_slots(s: &mut State, lease: &Lease) {
 
 #[async_trait]
 impl Scheduler for MemoryStore {
-    async fn defer(&self, request: &DeliveryRequest, until: Timestamp, attempt: u32, _source: Option<&str>) -> Result<(), StoreError> {
+    async fn defer(
+        &self,
+        request: &DeliveryRequest,
+        until: Timestamp,
+        attempt: u32,
+        _source: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.state()?.deferred.push((request.clone(), until, attempt));
         Ok(())
     }

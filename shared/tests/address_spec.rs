@@ -21,10 +21,8 @@ fn spec_root() -> Option<PathBuf> {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> T {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|err| panic!("cannot parse {}: {err}", path.display()))
+    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("cannot parse {}: {err}", path.display()))
 }
 
 // ---------------------------------------------------------------- email
@@ -122,9 +120,7 @@ fn isemail_suites_follow_the_documented_policy() {
         assert!(!suite.tests.is_empty(), "{file} has no cases");
         for case in suite.tests {
             let address = decode_control_pictures(&case.address);
-            let exception = EXCEPTIONS
-                .iter()
-                .find(|(f, id, _, _)| *f == file && *id == case.id);
+            let exception = EXCEPTIONS.iter().find(|(f, id, _, _)| *f == file && *id == case.id);
             let expected = match exception {
                 Some((_, _, expect, _)) => {
                     exceptions_used += 1;
@@ -142,9 +138,7 @@ fn isemail_suites_follow_the_documented_policy() {
                 },
             };
             let parsed = EmailAddress::parse(&address);
-            let count = counts
-                .entry((file.to_owned(), case.category.clone()))
-                .or_default();
+            let count = counts.entry((file.to_owned(), case.category.clone())).or_default();
             match &parsed {
                 Ok(_) => count.0 += 1,
                 Err(_) => count.1 += 1,
@@ -178,17 +172,10 @@ fn isemail_suites_follow_the_documented_policy() {
 
     let mut report = String::from("isemail results (accepted / rejected):\n");
     for ((file, category), (accepted, rejected)) in &counts {
-        let _ = writeln!(
-            report,
-            "  {file:<20} {category:<24} {accepted:>3} / {rejected:>3}"
-        );
+        let _ = writeln!(report, "  {file:<20} {category:<24} {accepted:>3} / {rejected:>3}");
     }
     println!("{report}");
-    assert_eq!(
-        exceptions_used,
-        EXCEPTIONS.len(),
-        "an exception no longer matches a case"
-    );
+    assert_eq!(exceptions_used, EXCEPTIONS.len(), "an exception no longer matches a case");
     assert!(
         failures.is_empty(),
         "{} isemail case(s) do not follow the policy:\n{}",
@@ -234,8 +221,7 @@ fn formatted(example: &ExampleNumber) -> String {
 #[test]
 fn libphonenumber_example_numbers_are_accepted() {
     let Some(root) = spec_root() else { return };
-    let suite: ExampleNumbers =
-        read_json(&root.join("phone-e164/libphonenumber-example-numbers.json"));
+    let suite: ExampleNumbers = read_json(&root.join("phone-e164/libphonenumber-example-numbers.json"));
     assert_eq!(suite.count, suite.examples.len());
     let mut failures = Vec::new();
     let mut passed = 0;
@@ -259,12 +245,7 @@ fn libphonenumber_example_numbers_are_accepted() {
         suite.examples.len() * 2,
         suite.examples.len()
     );
-    assert!(
-        failures.is_empty(),
-        "{} example number(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} example number(s) failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -303,41 +284,17 @@ fn bad_phone_numbers_are_rejected_with_a_reason() {
     let cases = [
         ("", "the number is empty"),
         ("4155550123", "it must start with '+' and the country code"),
-        (
-            "1 415 555 0123",
-            "it must start with '+' and the country code",
-        ),
-        (
-            "0044 20 7946 0958",
-            "write '+' instead of the international prefix 00",
-        ),
+        ("1 415 555 0123", "it must start with '+' and the country code"),
+        ("0044 20 7946 0958", "write '+' instead of the international prefix 00"),
         ("+", "the digits after '+' are missing"),
         ("+ ( ) -", "the digits after '+' are missing"),
         ("+0 123 456 789", "a country code never starts with 0"),
-        (
-            "+999 123 456",
-            "+999 is not an assigned country calling code",
-        ),
-        (
-            "+28 123 456 789",
-            "+281 is not an assigned country calling code",
-        ),
-        (
-            "+1415555012",
-            "the wrong length for country code +1 (7 or 10 national digits expected)",
-        ),
-        (
-            "+1 415",
-            "too short for country code +1 (7 or 10 national digits expected)",
-        ),
-        (
-            "+1 415 555 01234",
-            "too long for country code +1 (7 or 10 national digits expected)",
-        ),
-        (
-            "+44 07700 900123",
-            "too long for country code +44 (7, 9 or 10 national digits expected)",
-        ),
+        ("+999 123 456", "+999 is not an assigned country calling code"),
+        ("+28 123 456 789", "+281 is not an assigned country calling code"),
+        ("+1415555012", "the wrong length for country code +1 (7 or 10 national digits expected)"),
+        ("+1 415", "too short for country code +1 (7 or 10 national digits expected)"),
+        ("+1 415 555 01234", "too long for country code +1 (7 or 10 national digits expected)"),
+        ("+44 07700 900123", "too long for country code +44 (7, 9 or 10 national digits expected)"),
         ("+44 (0)20 7946 0958", "remove the trunk prefix '(0)'"),
         ("+1234567890123456", "it has more than 15 digits"),
         ("+1 415 555 0123 ext 12", "extensions are not supported"),

@@ -17,7 +17,13 @@ fn tref(name: &str) -> TemplateRef {
     serde_json::from_value(json!(name)).unwrap()
 }
 
-fn render(cat: &Catalogue, name: &str, channel: Channel, locale: Option<&str>, data: Value) -> Result<Rendered, RenderErrorOrLookup> {
+fn render(
+    cat: &Catalogue,
+    name: &str,
+    channel: Channel,
+    locale: Option<&str>,
+    data: Value,
+) -> Result<Rendered, RenderErrorOrLookup> {
     let locale = locale.map(|l| Locale::parse(l).unwrap());
     cat.render(&tref(name), channel, locale.as_ref(), &data)
 }
@@ -60,7 +66,9 @@ fn locale_falls_back_region_then_language_then_default() {
     assert_eq!(s(None), "Welcome Zoé");
     // `de` has only SMS: German email uses the default, German SMS the `de` folder.
     assert_eq!(s(Some("de-AT")), "Welcome Zoé");
-    let Rendered::Sms { body } = render(&cat, "welcome", Channel::Sms, Some("de-AT"), data.clone()).unwrap() else { panic!() };
+    let Rendered::Sms { body } = render(&cat, "welcome", Channel::Sms, Some("de-AT"), data.clone()).unwrap() else {
+        panic!()
+    };
     assert_eq!(body, "Hallo Zoé");
 }
 
@@ -68,11 +76,16 @@ fn locale_falls_back_region_then_language_then_default() {
 fn parts_never_mix_across_locale_folders() {
     let (_d, cat) = multilingual();
     let data = json!({"name": "Zoé", "team": "Acme"});
-    let Rendered::Email { html, text, .. } = render(&cat, "welcome", Channel::Email, Some("fr"), data.clone()).unwrap() else { panic!() };
+    let Rendered::Email { html, text, .. } = render(&cat, "welcome", Channel::Email, Some("fr"), data.clone()).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(html, "<p>Salut Zoé</p>");
     // fr has no email.text.hbs: the text comes from the French HTML, not the English text template.
     assert_eq!(text.trim(), "Salut Zoé");
-    let Rendered::Email { html, text, .. } = render(&cat, "welcome", Channel::Email, None, data).unwrap() else { panic!() };
+    let Rendered::Email { html, text, .. } = render(&cat, "welcome", Channel::Email, None, data).unwrap() else {
+        panic!()
+    };
     assert_eq!(html, "<div class=\"box\"><p>Hi Zoé</p>-- Acme</div>");
     assert_eq!(text, "Hi Zoé\n-- Acme\n");
 }
@@ -110,7 +123,9 @@ fn html_is_escaped_by_default_and_triple_stash_opts_out() {
     write(t, "x/email.html.hbs", "<p>{{s}}</p><div>{{{trusted}}}</div>");
     let cat = Catalogue::load(t).unwrap();
     let data = json!({"s": "<b>\"Tom\" & 'Jerry'</b>", "trusted": "<b>bold</b>"});
-    let Rendered::Email { subject, html, .. } = render(&cat, "x", Channel::Email, None, data).unwrap() else { panic!() };
+    let Rendered::Email { subject, html, .. } = render(&cat, "x", Channel::Email, None, data).unwrap() else {
+        panic!()
+    };
     assert_eq!(subject, "<b>\"Tom\" & 'Jerry'</b>", "subjects are not HTML");
     assert_eq!(html, "<p>&lt;b&gt;&quot;Tom&quot; &amp; &#x27;Jerry&#x27;&lt;/b&gt;</p><div><b>bold</b></div>");
 }
@@ -126,7 +141,9 @@ fn push_data_is_json_escaped_and_must_be_an_object() {
     write(t, "q/push.data.json.hbs", "[1]");
     let cat = Catalogue::load(t).unwrap();
     let nasty = "quote \" backslash \\ newline \n end";
-    let Rendered::Push { data, .. } = render(&cat, "p", Channel::Push, None, json!({"msg": nasty})).unwrap() else { panic!() };
+    let Rendered::Push { data, .. } = render(&cat, "p", Channel::Push, None, json!({"msg": nasty})).unwrap() else {
+        panic!()
+    };
     assert_eq!(data["msg"], nasty);
     let err = render(&cat, "q", Channel::Push, None, json!({})).unwrap_err();
     assert!(matches!(err, RenderErrorOrLookup::Render(ref e) if e.message.contains("object")), "{err:?}");
@@ -135,7 +152,11 @@ fn push_data_is_json_escaped_and_must_be_an_object() {
 #[test]
 fn helpers_format_text_and_dates() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "h/sms.hbs", "{{upper a}} {{lower b}} {{truncate c 5}} {{format_date when \"%d %b %Y %H:%M\" \"Europe/Paris\"}} {{format_date day \"%A\"}}");
+    write(
+        dir.path(),
+        "h/sms.hbs",
+        "{{upper a}} {{lower b}} {{truncate c 5}} {{format_date when \"%d %b %Y %H:%M\" \"Europe/Paris\"}} {{format_date day \"%A\"}}",
+    );
     let cat = Catalogue::load(dir.path()).unwrap();
     let data = json!({"a": "straße", "b": "ÉTÉ", "c": "abcdefgh", "when": "2026-07-14T10:00:00Z", "day": "2026-12-25"});
     let Rendered::Sms { body } = render(&cat, "h", Channel::Sms, None, data).unwrap() else { panic!() };
@@ -177,8 +198,11 @@ fn with_herald(mut data: Value, channel: Channel) -> Value {
 #[test]
 fn shipped_templates_render_every_channel_and_locale_with_the_example_data() {
     let cat = Catalogue::load(&repo().join("templates")).unwrap();
-    let data = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(repo().join("examples/data").join(f)).unwrap()).unwrap() };
-    let cases = [("order-confirmation", "order.json"), ("newsletter", "newsletter.json"), ("one-time-code", "otp.json")];
+    let data = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(repo().join("examples/data").join(f)).unwrap()).unwrap()
+    };
+    let cases =
+        [("order-confirmation", "order.json"), ("newsletter", "newsletter.json"), ("one-time-code", "otp.json")];
     let mut rendered = 0;
     for (name, file) in cases {
         let info = cat.info(name).unwrap_or_else(|| panic!("{name} missing"));
@@ -196,7 +220,11 @@ fn shipped_templates_render_every_channel_and_locale_with_the_example_data() {
     }
     assert!(rendered >= 9, "{rendered}");
     // The newsletter loop renders every article and escapes the one with markup.
-    let Rendered::Email { html, .. } = render(&cat, "newsletter", Channel::Email, None, with_herald(data("newsletter.json"), Channel::Email)).unwrap() else { panic!() };
+    let Rendered::Email { html, .. } =
+        render(&cat, "newsletter", Channel::Email, None, with_herald(data("newsletter.json"), Channel::Email)).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(html.matches("class=\"article\"").count(), 3);
     assert!(html.contains("Notes of &lt;cocoa&gt; and orange."));
 }
@@ -205,7 +233,11 @@ fn shipped_templates_render_every_channel_and_locale_with_the_example_data() {
 fn each_and_with_tolerate_absent_values_and_keep_their_features() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
-    write(t, "a/sms.hbs", "[{{#each missing}}x{{/each}}|{{#each nothing}}x{{/each}}|{{#with missing}}w{{/with}}|{{#with nothing}}{{id}}{{/with}}]");
+    write(
+        t,
+        "a/sms.hbs",
+        "[{{#each missing}}x{{/each}}|{{#each nothing}}x{{/each}}|{{#with missing}}w{{/with}}|{{#with nothing}}{{id}}{{/with}}]",
+    );
     write(
         t,
         "b/sms.hbs",

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use herald::render::sms::{
-    GSM7_BASIC, GSM7_EXTENSION, SmsEncoding, SmsSegments, non_gsm_characters, segment,
-};
+use herald::render::sms::{GSM7_BASIC, GSM7_EXTENSION, SmsEncoding, SmsSegments, non_gsm_characters, segment};
 use serde_json::Value;
 
 /// Cases that cannot match, with the reason. Empty today; a listed case that
@@ -46,11 +44,7 @@ fn check_key(body: &str, got: &SmsSegments, key: &str, want: &Value) -> Option<S
         "segments" => got.segments.into(),
         "message_size_bits" => message_bits.into(),
         "total_size_bits" => {
-            let udh = if got.segments > 1 {
-                UDH_BITS * u64::from(got.segments)
-            } else {
-                0
-            };
+            let udh = if got.segments > 1 { UDH_BITS * u64::from(got.segments) } else { 0 };
             (message_bits + udh).into()
         }
         "characters_graphemes" => got.characters.into(),
@@ -60,11 +54,9 @@ fn check_key(body: &str, got: &SmsSegments, key: &str, want: &Value) -> Option<S
             let non_gsm = non_gsm_characters(body);
             (got.encoding == SmsEncoding::Ucs2 && body.chars().all(|c| non_gsm.contains(&c))).into()
         }
-        "non_gsm_characters" => non_gsm_characters(body)
-            .iter()
-            .map(|c| Value::from(c.to_string()))
-            .collect::<Vec<_>>()
-            .into(),
+        "non_gsm_characters" => {
+            non_gsm_characters(body).iter().map(|c| Value::from(c.to_string())).collect::<Vec<_>>().into()
+        }
         other => return Some(format!("unknown expected key {other:?}")),
     };
     (actual != *want).then(|| format!("{key}: expected {want}, got {actual}"))
@@ -75,28 +67,20 @@ fn twilio_segment_cases() -> Result<(), Box<dyn std::error::Error>> {
     let Some(dir) = spec_dir() else {
         return Ok(());
     };
-    let data: Value = serde_json::from_str(&std::fs::read_to_string(
-        dir.join("twilio-segment-cases.json"),
-    )?)?;
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("twilio-segment-cases.json"))?)?;
     let cases = data["cases"].as_array().ok_or("no cases array")?;
     assert!(!cases.is_empty(), "no cases in twilio-segment-cases.json");
 
     let (mut matched, mut checks, mut deviations) = (0, 0, 0);
     let mut failures = Vec::new();
     for case in cases {
-        let description = case["description"]
-            .as_str()
-            .ok_or("case without description")?;
+        let description = case["description"].as_str().ok_or("case without description")?;
         let body = case["body"].as_str().ok_or("case without body")?;
-        let expected = case["expected"]
-            .as_object()
-            .ok_or("case without expected")?;
+        let expected = case["expected"].as_object().ok_or("case without expected")?;
         let got = segment(body);
 
-        let mut problems: Vec<String> = expected
-            .iter()
-            .filter_map(|(key, want)| check_key(body, &got, key, want))
-            .collect();
+        let mut problems: Vec<String> =
+            expected.iter().filter_map(|(key, want)| check_key(body, &got, key, want)).collect();
         checks += expected.len();
         // The per-case UTF-16 length is our unit count whenever the body is UCS-2.
         if let Some(cu) = case["utf16_code_units"].as_u64()
@@ -104,10 +88,7 @@ fn twilio_segment_cases() -> Result<(), Box<dyn std::error::Error>> {
         {
             checks += 1;
             if u64::from(got.units) != cu {
-                problems.push(format!(
-                    "units: expected {cu} UTF-16 code units, got {}",
-                    got.units
-                ));
+                problems.push(format!("units: expected {cu} UTF-16 code units, got {}", got.units));
             }
         }
 
@@ -116,14 +97,11 @@ fn twilio_segment_cases() -> Result<(), Box<dyn std::error::Error>> {
             (true, None) => matched += 1,
             (false, Some((_, reason))) => {
                 deviations += 1;
-                eprintln!(
-                    "known deviation: {description}: {} ({reason})",
-                    problems.join("; ")
-                );
+                eprintln!("known deviation: {description}: {} ({reason})", problems.join("; "));
             }
-            (true, Some(_)) => failures.push(format!(
-                "{description}: listed in KNOWN_DEVIATIONS but now matches; remove it"
-            )),
+            (true, Some(_)) => {
+                failures.push(format!("{description}: listed in KNOWN_DEVIATIONS but now matches; remove it"))
+            }
             (false, None) => failures.push(format!("{description}: {}", problems.join("; "))),
         }
     }
@@ -138,18 +116,11 @@ fn twilio_segment_cases() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Mappings of GSM0338.TXT: (basic by septet, extension by septet after ESC,
 /// commented-out alternates by septet).
-type FileTable = (
-    BTreeMap<u8, char>,
-    BTreeMap<u8, char>,
-    BTreeMap<u8, Vec<char>>,
-);
+type FileTable = (BTreeMap<u8, char>, BTreeMap<u8, char>, BTreeMap<u8, Vec<char>>);
 
 fn parse_gsm0338(text: &str) -> Result<FileTable, Box<dyn std::error::Error>> {
-    let (mut basic, mut extension, mut alternates) = (
-        BTreeMap::new(),
-        BTreeMap::new(),
-        BTreeMap::<u8, Vec<char>>::new(),
-    );
+    let (mut basic, mut extension, mut alternates) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::<u8, Vec<char>>::new());
     for line in text.lines() {
         let (commented, line) = match line.strip_prefix('#') {
             Some(rest) => (true, rest),
@@ -169,19 +140,10 @@ fn parse_gsm0338(text: &str) -> Result<FileTable, Box<dyn std::error::Error>> {
             alternates.entry(u8::try_from(gsm)?).or_default().push(uni);
         } else if gsm > 0xFF {
             let [esc, code] = gsm.to_be_bytes();
-            assert_eq!(
-                esc, 0x1B,
-                "two-byte entry that is not an ESC sequence: {gsm:#06X}"
-            );
-            assert!(
-                extension.insert(code, uni).is_none(),
-                "duplicate {gsm:#06X}"
-            );
+            assert_eq!(esc, 0x1B, "two-byte entry that is not an ESC sequence: {gsm:#06X}");
+            assert!(extension.insert(code, uni).is_none(), "duplicate {gsm:#06X}");
         } else {
-            assert!(
-                basic.insert(u8::try_from(gsm)?, uni).is_none(),
-                "duplicate {gsm:#04X}"
-            );
+            assert!(basic.insert(u8::try_from(gsm)?, uni).is_none(), "duplicate {gsm:#04X}");
         }
     }
     Ok((basic, extension, alternates))
@@ -196,36 +158,23 @@ fn gsm_table_matches_gsm0338_txt() -> Result<(), Box<dyn std::error::Error>> {
         parse_gsm0338(&std::fs::read_to_string(dir.join("GSM0338.TXT"))?)?;
     assert_eq!(file_basic.len(), 128, "GSM0338.TXT basic table size");
 
-    let mut ours_basic: BTreeMap<u8, char> = GSM7_BASIC
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| Some((u8::try_from(i).ok()?, (*c)?)))
-        .collect();
+    let mut ours_basic: BTreeMap<u8, char> =
+        GSM7_BASIC.iter().enumerate().filter_map(|(i, c)| Some((u8::try_from(i).ok()?, (*c)?))).collect();
     let ours_extension: BTreeMap<u8, char> = GSM7_EXTENSION.iter().copied().collect();
 
     // The two documented differences (see GSM7_BASIC), checked precisely rather than skipped.
     // 0x09: the file maps small c-cedilla and lists capital C-cedilla as a commented
     // alternate; we follow the ETSI glyph (capital), as Twilio does.
     assert_eq!(file_basic.remove(&0x09), Some('\u{00E7}'));
-    assert!(
-        alternates
-            .get(&0x09)
-            .is_some_and(|a| a.contains(&'\u{00C7}'))
-    );
+    assert!(alternates.get(&0x09).is_some_and(|a| a.contains(&'\u{00C7}')));
     assert_eq!(ours_basic.remove(&0x09), Some('\u{00C7}'));
     // 0x1B: ESC, shown as NO-BREAK SPACE by the file; not an encodable character.
     assert_eq!(file_basic.remove(&0x1B), Some('\u{00A0}'));
     assert_eq!(GSM7_BASIC[0x1B], None);
 
     // Map equality checks both directions: nothing missing, nothing extra, same codes.
-    assert_eq!(
-        ours_basic, file_basic,
-        "basic table differs from GSM0338.TXT"
-    );
-    assert_eq!(
-        ours_extension, file_extension,
-        "extension table differs from GSM0338.TXT"
-    );
+    assert_eq!(ours_basic, file_basic, "basic table differs from GSM0338.TXT");
+    assert_eq!(ours_extension, file_extension, "extension table differs from GSM0338.TXT");
     eprintln!(
         "GSM0338.TXT: {} basic + {} extension mappings equal to the Rust table; 2 documented differences (0x09 'Ç' for 'ç', 0x1B ESC not NBSP)",
         ours_basic.len(),

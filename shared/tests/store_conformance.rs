@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use herald::adapters::local::{DeferredEntry, LocalStore};
 use herald::ports::{
-    Admission, CapCheck, Completion, ConsentCheck, Lease, PriorOutcome, Scheduler, StateStore,
+    Admission, CapCheck, Completion, ConsentCheck, Lease, PriorOutcome, Scheduler, StateStore, StoreError,
     SuppressionEntry, SuppressionReason, Verdict,
 };
 use herald::receipt::{Receipt, Status};
@@ -55,10 +55,7 @@ fn admission(key: &str, now: Timestamp) -> Admission {
     Admission {
         idempotency_key: key.to_owned(),
         suppression_key: ADDRESS.to_owned(),
-        consent: Some(ConsentCheck {
-            recipient_key: RECIPIENT.to_owned(),
-            category: "marketing".to_owned(),
-        }),
+        consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: "marketing".to_owned() }),
         caps: Vec::new(),
         now,
         lock_expires_at: now + SignedDuration::from_secs(5 * MINUTE),
@@ -67,20 +64,12 @@ fn admission(key: &str, now: Timestamp) -> Admission {
 }
 
 fn with_caps(key: &str, now: Timestamp, caps: &[CapCheck]) -> Admission {
-    Admission {
-        caps: caps.to_vec(),
-        ..admission(key, now)
-    }
+    Admission { caps: caps.to_vec(), ..admission(key, now) }
 }
 
 /// A cap on `RECIPIENT`, keyed the way `Policy::admission` keys it.
 fn cap(rule: &str, limit: u32, window_seconds: i64) -> CapCheck {
-    CapCheck {
-        key: format!("{RECIPIENT}#{rule}"),
-        rule: rule.to_owned(),
-        limit,
-        window_seconds,
-    }
+    CapCheck { key: format!("{RECIPIENT}#{rule}"), rule: rule.to_owned(), limit, window_seconds }
 }
 
 fn daily(limit: u32) -> CapCheck {
@@ -110,14 +99,6 @@ fn rejected(when: Timestamp) -> Completion {
     }
 }
 
-#[track_caller]
-fn lease(verdict: Verdict) -> Lease {
-    match verdict {
-        Verdict::Admitted(lease) => lease,
-        other => panic!("expected Admitted, got {other:?}"),
-    }
-}
-
 /// Admits `a`, which must be admitted, and returns its lease.
 async fn admit_ok(store: &dyn StateStore, a: &Admission) -> Lease {
     match store.admit(a).await.expect("admit") {
@@ -129,10 +110,7 @@ async fn admit_ok(store: &dyn StateStore, a: &Admission) -> Lease {
 /// Admits and completes as sent: a message that reached the recipient.
 async fn send(store: &dyn StateStore, a: &Admission) {
     let lease = admit_ok(store, a).await;
-    store
-        .complete(&lease, &sent("ses-1", a.now))
-        .await
-        .expect("complete");
+    store.complete(&lease, &sent("ses-1", a.now)).await.expect("complete");
 }
 
 async fn verdict(store: &dyn StateStore, a: &Admission) -> Verdict {
@@ -140,9 +118,7 @@ async fn verdict(store: &dyn StateStore, a: &Admission) -> Verdict {
 }
 
 fn capped(rule: &str) -> Verdict {
-    Verdict::Capped {
-        rule: rule.to_owned(),
-    }
+    Verdict::Capped { rule: rule.to_owned() }
 }
 
 fn capped_prior(rule: &str, when: Timestamp) -> Verdict {
@@ -202,15 +178,9 @@ async fn lock_blocks_then_expires(store: &dyn StateStore) {
     assert!(lease.slots.is_empty(), "no caps, no slots: {lease:?}");
 
     let lock = first.lock_expires_at;
-    assert_eq!(
-        verdict(store, &admission("k1", at(MINUTE))).await,
-        Verdict::InProgress { until: lock }
-    );
+    assert_eq!(verdict(store, &admission("k1", at(MINUTE))).await, Verdict::InProgress { until: lock });
     // One second before expiry the lock still holds.
-    assert_eq!(
-        verdict(store, &admission("k1", at(5 * MINUTE - 1))).await,
-        Verdict::InProgress { until: lock }
-    );
+    assert_eq!(verdict(store, &admission("k1", at(5 * MINUTE - 1))).await, Verdict::InProgress { until: lock });
 
     // At `lock_expires_at` exactly (`lock > now` is what holds) the attempt is taken over.
     let takeover = admission("k1", at(5 * MINUTE));
@@ -218,9 +188,7 @@ async fn lock_blocks_then_expires(store: &dyn StateStore) {
     // ...and the takeover holds its own, later lock.
     assert_eq!(
         verdict(store, &admission("k1", at(6 * MINUTE))).await,
-        Verdict::InProgress {
-            until: takeover.lock_expires_at
-        }
+        Verdict::InProgress { until: takeover.lock_expires_at }
     );
     // Other keys are not affected by the lock.
     admit_ok(store, &admission("k2", at(MINUTE))).await;
@@ -250,24 +218,15 @@ async fn completed_request_is_a_duplicate_until_retention_ends(store: &dyn State
     assert_eq!(verdict(store, &admission("k1", at(HOUR))).await, prior);
     // A duplicate is not an attempt: asking again changes nothing.
     assert_eq!(verdict(store, &admission("k1", at(HOUR))).await, prior);
-    assert_eq!(
-        verdict(store, &admission("k1", at(3 * DAY - 1))).await,
-        prior
-    );
+    assert_eq!(verdict(store, &admission("k1", at(3 * DAY - 1))).await, prior);
 
     // `retain_until` is exclusive: at that instant the record is forgotten.
-    let again = lease_of(store, &admission("k1", at(3 * DAY))).await;
+    let again = admit_ok(store, &admission("k1", at(3 * DAY))).await;
     assert_eq!(again.idempotency_key, "k1");
     assert_eq!(
         verdict(store, &admission("k1", at(3 * DAY + 1))).await,
-        Verdict::InProgress {
-            until: at(3 * DAY + 5 * MINUTE)
-        }
+        Verdict::InProgress { until: at(3 * DAY + 5 * MINUTE) }
     );
-}
-
-async fn lease_of(store: &dyn StateStore, a: &Admission) -> Lease {
-    lease(verdict(store, a).await)
 }
 
 /// A transient failure abandons: the retry is clean (no lock) and the slot is back.
@@ -283,33 +242,48 @@ async fn abandon_forgets_lock_and_gives_slots_back(store: &dyn StateStore) {
     let retry = admit_ok(store, &with_caps("k1", at(1), &one)).await;
     assert_ne!(retry.slots, first.slots, "a retry takes a fresh slot");
     // Exactly one slot is held now: another message is capped.
-    assert_eq!(
-        verdict(store, &with_caps("k2", at(2), &one)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k2", at(2), &one)).await, capped("all:24h"));
 }
 
-/// An attempt slower than its lock is taken over; when that stale attempt then fails
-/// transiently and abandons, it must not release the lock the takeover now holds,
-/// or a third attempt is admitted while the second is still sending ("never send
-/// twice" in `ports/state.rs`).
-///
-/// FAILS on both stores today: `abandon` deletes the row by key whenever it is
-/// `in_progress` (LocalStore: `DELETE FROM idempotency WHERE key = ?1 AND state =
-/// 'in_progress'`; MemoryStore: `matches!(.., Some(Record::InProgress { .. }))`), and a
-/// `Lease` carries nothing that tells one attempt's lock from another's.
+/// An attempt slower than its lock is taken over. When that stale attempt finally
+/// gives up or finishes, it must not touch the record the takeover now owns:
+/// releasing the lock would let a third attempt send while the second is still
+/// sending ("never send twice"); overwriting it would report the stale outcome.
 async fn stale_lease_cannot_release_a_takeover(store: &dyn StateStore) {
-    let stale = admit_ok(store, &admission("k1", t0())).await;
-    let takeover = admission("k1", at(5 * MINUTE));
-    admit_ok(store, &takeover).await;
+    let caps = [daily(2)];
+    let stale = admit_ok(store, &with_caps("k1", t0(), &caps)).await;
+    let takeover = with_caps("k1", at(5 * MINUTE), &caps);
+    let current = admit_ok(store, &takeover).await;
+    assert_ne!(stale.attempt, current.attempt, "each admission is its own attempt");
+
     store.abandon(&stale).await.expect("abandon");
+    let held = Verdict::InProgress { until: takeover.lock_expires_at };
     assert_eq!(
-        verdict(store, &admission("k1", at(6 * MINUTE))).await,
-        Verdict::InProgress {
-            until: takeover.lock_expires_at
-        },
+        verdict(store, &with_caps("k1", at(6 * MINUTE), &caps)).await,
+        held,
         "the stale attempt's abandon released the takeover's lock"
     );
+    store.complete(&stale, &rejected(at(7 * MINUTE))).await.expect("complete");
+    assert_eq!(
+        verdict(store, &with_caps("k1", at(8 * MINUTE), &caps)).await,
+        held,
+        "the stale attempt's completion overwrote the takeover's lock"
+    );
+
+    // The stale attempt did give back its own slot (abandon), so the takeover's slot
+    // is the only one held: one more message fits under the limit of 2.
+    store.complete(&current, &sent("ses-2", at(9 * MINUTE))).await.expect("complete");
+    assert_eq!(
+        verdict(store, &with_caps("k1", at(10 * MINUTE), &caps)).await,
+        Verdict::Duplicate(PriorOutcome {
+            status: Status::Sent,
+            reason: None,
+            provider_message_id: Some("ses-2".to_owned()),
+            at: at(9 * MINUTE),
+        })
+    );
+    admit_ok(store, &with_caps("k2", at(11 * MINUTE), &caps)).await;
+    assert_eq!(verdict(store, &with_caps("k3", at(12 * MINUTE), &caps)).await, capped("all:24h"));
 }
 
 /// Limit 3: three different requests pass, the fourth is capped, and the capped
@@ -319,25 +293,13 @@ async fn cap_admits_up_to_limit_then_records_capped(store: &dyn StateStore) {
     for (i, key) in ["k1", "k2", "k3"].into_iter().enumerate() {
         let l = admit_ok(store, &with_caps(key, at(i as i64 * HOUR), &caps)).await;
         assert_eq!(l.slots.len(), 1);
-        store
-            .complete(&l, &sent("ses", at(i as i64 * HOUR)))
-            .await
-            .expect("complete");
+        store.complete(&l, &sent("ses", at(i as i64 * HOUR))).await.expect("complete");
     }
-    assert_eq!(
-        verdict(store, &with_caps("k4", at(3 * HOUR), &caps)).await,
-        capped("all:24h")
-    );
-    assert_eq!(
-        verdict(store, &with_caps("k4", at(4 * HOUR), &caps)).await,
-        capped_prior("all:24h", at(3 * HOUR))
-    );
+    assert_eq!(verdict(store, &with_caps("k4", at(3 * HOUR), &caps)).await, capped("all:24h"));
+    assert_eq!(verdict(store, &with_caps("k4", at(4 * HOUR), &caps)).await, capped_prior("all:24h", at(3 * HOUR)));
     // Even once the window has room again, the capped request stays capped (it is
     // DONE); only new requests pass.
-    assert_eq!(
-        verdict(store, &with_caps("k4", at(2 * DAY), &caps)).await,
-        capped_prior("all:24h", at(3 * HOUR))
-    );
+    assert_eq!(verdict(store, &with_caps("k4", at(2 * DAY), &caps)).await, capped_prior("all:24h", at(3 * HOUR)));
     admit_ok(store, &with_caps("k5", at(2 * DAY), &caps)).await;
 }
 
@@ -347,23 +309,14 @@ async fn cap_window_is_rolling(store: &dyn StateStore) {
     send(store, &with_caps("k1", t0(), &caps)).await;
     send(store, &with_caps("k2", at(HOUR), &caps)).await;
     send(store, &with_caps("k3", at(2 * HOUR), &caps)).await;
-    assert_eq!(
-        verdict(store, &with_caps("k4", at(DAY - 1), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k4", at(DAY - 1), &caps)).await, capped("all:24h"));
 
     // k1's slot (taken at T0) has left the window; k2's and k3's have not.
     send(store, &with_caps("k5", at(DAY + 1), &caps)).await;
-    assert_eq!(
-        verdict(store, &with_caps("k6", at(DAY + 2), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k6", at(DAY + 2), &caps)).await, capped("all:24h"));
     // k2's slot leaves at T0+25h.
     send(store, &with_caps("k7", at(DAY + HOUR + 1), &caps)).await;
-    assert_eq!(
-        verdict(store, &with_caps("k8", at(DAY + HOUR + 2), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k8", at(DAY + HOUR + 2), &caps)).await, capped("all:24h"));
 }
 
 /// Both stores drop slots with `taken <= now - window`: a slot taken exactly one
@@ -371,15 +324,9 @@ async fn cap_window_is_rolling(store: &dyn StateStore) {
 async fn cap_window_boundary_is_exclusive(store: &dyn StateStore) {
     let caps = [daily(1)];
     send(store, &with_caps("k1", t0(), &caps)).await;
-    assert_eq!(
-        verdict(store, &with_caps("k2", at(DAY - 1), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k2", at(DAY - 1), &caps)).await, capped("all:24h"));
     send(store, &with_caps("k3", at(DAY), &caps)).await;
-    assert_eq!(
-        verdict(store, &with_caps("k4", at(DAY), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k4", at(DAY), &caps)).await, capped("all:24h"));
 }
 
 /// All rules must have room; the first full one (in the admission's order) is
@@ -389,44 +336,26 @@ async fn tighter_of_two_caps_wins_and_takes_nothing_from_the_other(store: &dyn S
     let caps = [daily(3), cap("all:1h", 1, HOUR)];
     let l = admit_ok(store, &with_caps("k1", t0(), &caps)).await;
     assert_eq!(l.slots.len(), 2, "one slot per rule: {l:?}");
-    store
-        .complete(&l, &sent("ses", t0()))
-        .await
-        .expect("complete");
+    store.complete(&l, &sent("ses", t0())).await.expect("complete");
 
-    assert_eq!(
-        verdict(store, &with_caps("k2", at(10 * MINUTE), &caps)).await,
-        capped("all:1h")
-    );
-    assert_eq!(
-        verdict(store, &with_caps("k3", at(20 * MINUTE), &caps)).await,
-        capped("all:1h")
-    );
+    assert_eq!(verdict(store, &with_caps("k2", at(10 * MINUTE), &caps)).await, capped("all:1h"));
+    assert_eq!(verdict(store, &with_caps("k3", at(20 * MINUTE), &caps)).await, capped("all:1h"));
 
     // Had k2 or k3 taken a daily slot, the daily cap would be reached at k5.
     send(store, &with_caps("k4", at(2 * HOUR), &caps)).await;
     send(store, &with_caps("k5", at(4 * HOUR), &caps)).await;
     // Now the daily rule is full (k1, k4, k5) while the hourly one has room.
-    assert_eq!(
-        verdict(store, &with_caps("k6", at(6 * HOUR), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k6", at(6 * HOUR), &caps)).await, capped("all:24h"));
     // Both full: the first in the admission's order is named.
     send(store, &with_caps("k7", at(DAY + 1), &caps)).await;
-    assert_eq!(
-        verdict(store, &with_caps("k8", at(DAY + 2), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k8", at(DAY + 2), &caps)).await, capped("all:24h"));
 }
 
 /// A permanent failure (nothing delivered) gives the slot back; a send keeps it.
 async fn completion_releases_slots_only_when_asked(store: &dyn StateStore) {
     let one = [daily(1)];
     let l1 = admit_ok(store, &with_caps("k1", t0(), &one)).await;
-    store
-        .complete(&l1, &rejected(at(1)))
-        .await
-        .expect("complete");
+    store.complete(&l1, &rejected(at(1))).await.expect("complete");
     assert_eq!(
         verdict(store, &with_caps("k1", at(2), &one)).await,
         Verdict::Duplicate(PriorOutcome {
@@ -438,61 +367,28 @@ async fn completion_releases_slots_only_when_asked(store: &dyn StateStore) {
     );
 
     let l2 = admit_ok(store, &with_caps("k2", at(3), &one)).await;
-    store
-        .complete(&l2, &sent("ses-2", at(4)))
-        .await
-        .expect("complete");
-    assert_eq!(
-        verdict(store, &with_caps("k3", at(5), &one)).await,
-        capped("all:24h")
-    );
+    store.complete(&l2, &sent("ses-2", at(4))).await.expect("complete");
+    assert_eq!(verdict(store, &with_caps("k3", at(5), &one)).await, capped("all:24h"));
 }
 
 async fn suppression_blocks_until_removed(store: &dyn StateStore) {
-    let entry = SuppressionEntry {
-        key: ADDRESS.to_owned(),
-        reason: SuppressionReason::Complaint,
-    };
+    let entry = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::Complaint };
     store.suppress(&entry, t0()).await.expect("suppress");
-    assert_eq!(
-        verdict(store, &admission("k1", at(1))).await,
-        Verdict::Suppressed(SuppressionReason::Complaint)
-    );
+    assert_eq!(verdict(store, &admission("k1", at(1))).await, Verdict::Suppressed(SuppressionReason::Complaint));
     // Transactional messages are suppressed too: a bounce is a bounce.
-    let transactional = Admission {
-        consent: None,
-        ..admission("k2", at(1))
-    };
-    assert_eq!(
-        verdict(store, &transactional).await,
-        Verdict::Suppressed(SuppressionReason::Complaint)
-    );
+    let transactional = Admission { consent: None, ..admission("k2", at(1)) };
+    assert_eq!(verdict(store, &transactional).await, Verdict::Suppressed(SuppressionReason::Complaint));
     // Another address of the same recipient is not.
-    let other = Admission {
-        suppression_key: "phone:+14155550123".to_owned(),
-        ..admission("k3", at(1))
-    };
+    let other = Admission { suppression_key: "phone:+14155550123".to_owned(), ..admission("k3", at(1)) };
     admit_ok(store, &other).await;
 
     // Suppressing again replaces the reason.
-    let bounce = SuppressionEntry {
-        key: ADDRESS.to_owned(),
-        reason: SuppressionReason::HardBounce,
-    };
+    let bounce = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::HardBounce };
     store.suppress(&bounce, at(2)).await.expect("suppress");
-    assert_eq!(
-        verdict(store, &admission("k1", at(3))).await,
-        Verdict::Suppressed(SuppressionReason::HardBounce)
-    );
+    assert_eq!(verdict(store, &admission("k1", at(3))).await, Verdict::Suppressed(SuppressionReason::HardBounce));
 
-    assert!(
-        store.unsuppress(ADDRESS).await.expect("unsuppress"),
-        "was suppressed"
-    );
-    assert!(
-        !store.unsuppress(ADDRESS).await.expect("unsuppress"),
-        "already removed"
-    );
+    assert!(store.unsuppress(ADDRESS).await.expect("unsuppress"), "was suppressed");
+    assert!(!store.unsuppress(ADDRESS).await.expect("unsuppress"), "already removed");
     // The refused attempts left no record behind: k1 is a fresh request.
     admit_ok(store, &admission("k1", at(4))).await;
 }
@@ -509,138 +405,60 @@ async fn check_order_is_suppression_consent_idempotency_caps(store: &dyn StateSt
         provider_message_id: Some("ses-1".to_owned()),
         at: t0(),
     });
-    assert_eq!(
-        verdict(store, &with_caps("k1", at(1), &one)).await,
-        duplicate
-    );
+    assert_eq!(verdict(store, &with_caps("k1", at(1), &one)).await, duplicate);
 
     // Unsubscribed: consent answers before idempotency.
-    store
-        .set_consent(RECIPIENT, "marketing", false, at(2))
-        .await
-        .expect("consent");
-    let unsubscribed = Verdict::Unsubscribed {
-        category: "marketing".to_owned(),
-    };
-    assert_eq!(
-        verdict(store, &with_caps("k1", at(3), &one)).await,
-        unsubscribed
-    );
+    store.set_consent(RECIPIENT, "marketing", false, at(2)).await.expect("consent");
+    let unsubscribed = Verdict::Unsubscribed { category: "marketing".to_owned() };
+    assert_eq!(verdict(store, &with_caps("k1", at(3), &one)).await, unsubscribed);
 
     // Suppressed as well: suppression answers before everything.
-    let entry = SuppressionEntry {
-        key: ADDRESS.to_owned(),
-        reason: SuppressionReason::HardBounce,
-    };
+    let entry = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::HardBounce };
     store.suppress(&entry, at(4)).await.expect("suppress");
     let suppressed = Verdict::Suppressed(SuppressionReason::HardBounce);
-    assert_eq!(
-        verdict(store, &with_caps("k1", at(5), &one)).await,
-        suppressed
-    );
+    assert_eq!(verdict(store, &with_caps("k1", at(5), &one)).await, suppressed);
 
     // Peel the layers off again, in order.
     assert!(store.unsuppress(ADDRESS).await.expect("unsuppress"));
-    assert_eq!(
-        verdict(store, &with_caps("k1", at(6), &one)).await,
-        unsubscribed
-    );
-    store
-        .set_consent(RECIPIENT, "marketing", true, at(7))
-        .await
-        .expect("consent");
-    assert_eq!(
-        verdict(store, &with_caps("k1", at(8), &one)).await,
-        duplicate
-    );
-    assert_eq!(
-        verdict(store, &with_caps("k2", at(9), &one)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("k1", at(6), &one)).await, unsubscribed);
+    store.set_consent(RECIPIENT, "marketing", true, at(7)).await.expect("consent");
+    assert_eq!(verdict(store, &with_caps("k1", at(8), &one)).await, duplicate);
+    assert_eq!(verdict(store, &with_caps("k2", at(9), &one)).await, capped("all:24h"));
 }
 
 async fn consent_per_category_and_catch_all(store: &dyn StateStore) {
     let category = |key: &str, category: &str, now: Timestamp| Admission {
-        consent: Some(ConsentCheck {
-            recipient_key: RECIPIENT.to_owned(),
-            category: category.to_owned(),
-        }),
+        consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: category.to_owned() }),
         ..admission(key, now)
     };
-    let unsubscribed = |category: &str| Verdict::Unsubscribed {
-        category: category.to_owned(),
-    };
+    let unsubscribed = |category: &str| Verdict::Unsubscribed { category: category.to_owned() };
 
-    store
-        .set_consent(RECIPIENT, "marketing", false, t0())
-        .await
-        .expect("consent");
-    assert_eq!(
-        verdict(store, &category("k1", "marketing", at(1))).await,
-        unsubscribed("marketing")
-    );
+    store.set_consent(RECIPIENT, "marketing", false, t0()).await.expect("consent");
+    assert_eq!(verdict(store, &category("k1", "marketing", at(1))).await, unsubscribed("marketing"));
     admit_ok(store, &category("k2", "news", at(1))).await;
     // Transactional messages (no consent check) ignore unsubscribes.
-    admit_ok(
-        store,
-        &Admission {
-            consent: None,
-            ..admission("k3", at(1))
-        },
-    )
-    .await;
+    admit_ok(store, &Admission { consent: None, ..admission("k3", at(1)) }).await;
     // Another recipient is not affected.
     let stranger = Admission {
-        consent: Some(ConsentCheck {
-            recipient_key: "-/u2".to_owned(),
-            category: "marketing".to_owned(),
-        }),
+        consent: Some(ConsentCheck { recipient_key: "-/u2".to_owned(), category: "marketing".to_owned() }),
         ..admission("k4", at(1))
     };
     admit_ok(store, &stranger).await;
 
     // `*`: every category.
-    store
-        .set_consent(RECIPIENT, "*", false, at(2))
-        .await
-        .expect("consent");
-    assert_eq!(
-        verdict(store, &category("k5", "news", at(3))).await,
-        unsubscribed("news")
-    );
-    assert_eq!(
-        verdict(store, &category("k6", "marketing", at(3))).await,
-        unsubscribed("marketing")
-    );
-    admit_ok(
-        store,
-        &Admission {
-            consent: None,
-            ..admission("k7", at(3))
-        },
-    )
-    .await;
+    store.set_consent(RECIPIENT, "*", false, at(2)).await.expect("consent");
+    assert_eq!(verdict(store, &category("k5", "news", at(3))).await, unsubscribed("news"));
+    assert_eq!(verdict(store, &category("k6", "marketing", at(3))).await, unsubscribed("marketing"));
+    admit_ok(store, &Admission { consent: None, ..admission("k7", at(3)) }).await;
 
     // A category resubscribed explicitly wins over the catch-all opt-out.
-    store
-        .set_consent(RECIPIENT, "news", true, at(4))
-        .await
-        .expect("consent");
+    store.set_consent(RECIPIENT, "news", true, at(4)).await.expect("consent");
     admit_ok(store, &category("k8", "news", at(5))).await;
-    assert_eq!(
-        verdict(store, &category("k9", "promo", at(5))).await,
-        unsubscribed("promo")
-    );
-    assert_eq!(
-        verdict(store, &category("k10", "marketing", at(5))).await,
-        unsubscribed("marketing")
-    );
+    assert_eq!(verdict(store, &category("k9", "promo", at(5))).await, unsubscribed("promo"));
+    assert_eq!(verdict(store, &category("k10", "marketing", at(5))).await, unsubscribed("marketing"));
 
     // Resubscribing to `*` clears every opt-out, the per-category ones included.
-    store
-        .set_consent(RECIPIENT, "*", true, at(6))
-        .await
-        .expect("consent");
+    store.set_consent(RECIPIENT, "*", true, at(6)).await.expect("consent");
     admit_ok(store, &category("k11", "marketing", at(7))).await;
     admit_ok(store, &category("k12", "promo", at(7))).await;
     // Refused requests were not recorded: k1 is admitted now.
@@ -654,55 +472,30 @@ async fn refusals_take_no_cap_slots(store: &dyn StateStore) {
     send(store, &with_caps("done", t0(), &caps)).await; // slot 1
     admit_ok(store, &with_caps("held", at(1), &caps)).await; // slot 2, still in progress
 
-    let entry = SuppressionEntry {
-        key: "email:old@example.com".to_owned(),
-        reason: SuppressionReason::HardBounce,
-    };
+    let entry = SuppressionEntry { key: "email:old@example.com".to_owned(), reason: SuppressionReason::HardBounce };
     store.suppress(&entry, at(2)).await.expect("suppress");
-    store
-        .set_consent(RECIPIENT, "promo", false, at(2))
-        .await
-        .expect("consent");
+    store.set_consent(RECIPIENT, "promo", false, at(2)).await.expect("consent");
     for round in 0..3 {
         let now = at(10 + round);
         let suppressed = Admission {
             suppression_key: "email:old@example.com".to_owned(),
             ..with_caps(&format!("s{round}"), now, &caps)
         };
-        assert_eq!(
-            verdict(store, &suppressed).await,
-            Verdict::Suppressed(SuppressionReason::HardBounce)
-        );
+        assert_eq!(verdict(store, &suppressed).await, Verdict::Suppressed(SuppressionReason::HardBounce));
         let promo = Admission {
-            consent: Some(ConsentCheck {
-                recipient_key: RECIPIENT.to_owned(),
-                category: "promo".to_owned(),
-            }),
+            consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: "promo".to_owned() }),
             ..with_caps(&format!("p{round}"), now, &caps)
         };
-        assert_eq!(
-            verdict(store, &promo).await,
-            Verdict::Unsubscribed {
-                category: "promo".to_owned()
-            }
-        );
-        assert!(matches!(
-            verdict(store, &with_caps("done", now, &caps)).await,
-            Verdict::Duplicate(_)
-        ));
+        assert_eq!(verdict(store, &promo).await, Verdict::Unsubscribed { category: "promo".to_owned() });
+        assert!(matches!(verdict(store, &with_caps("done", now, &caps)).await, Verdict::Duplicate(_)));
         assert_eq!(
             verdict(store, &with_caps("held", now, &caps)).await,
-            Verdict::InProgress {
-                until: at(1 + 5 * MINUTE)
-            }
+            Verdict::InProgress { until: at(1 + 5 * MINUTE) }
         );
     }
 
     admit_ok(store, &with_caps("third", at(20), &caps)).await; // slot 3: the limit
-    assert_eq!(
-        verdict(store, &with_caps("fourth", at(21), &caps)).await,
-        capped("all:24h")
-    );
+    assert_eq!(verdict(store, &with_caps("fourth", at(21), &caps)).await, capped("all:24h"));
 }
 
 // ---------------------------------------------------------- MemoryStore only
@@ -711,19 +504,10 @@ async fn refusals_take_no_cap_slots(store: &dyn StateStore) {
 async fn memory_store_injected_failures_surface_as_store_errors() {
     let store = MemoryStore::new();
     store.fail_next(2);
-    let err = store
-        .admit(&admission("k1", t0()))
-        .await
-        .expect_err("first call fails");
+    let err = store.admit(&admission("k1", t0())).await.expect_err("first call fails");
     assert!(err.message().contains("injected"), "{err}");
-    let entry = SuppressionEntry {
-        key: ADDRESS.to_owned(),
-        reason: SuppressionReason::Manual,
-    };
-    store
-        .suppress(&entry, t0())
-        .await
-        .expect_err("second call fails");
+    let entry = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::Manual };
+    store.suppress(&entry, t0()).await.expect_err("second call fails");
     // The failures decided nothing: the third call admits, nothing was suppressed.
     admit_ok(&store, &admission("k1", at(1))).await;
     assert!(!store.unsuppress(ADDRESS).await.expect("unsuppress"));
@@ -746,31 +530,13 @@ async fn local_deferrals_are_claimed_when_due_in_order_and_once() {
     let claim = Duration::from_secs(60);
 
     // Inserted out of due order; b and d are due at the same instant.
-    store
-        .defer(&request("a"), at(20), 0, Some("in.jsonl:1"))
-        .await
-        .expect("defer");
-    store
-        .defer(&request("b"), at(10), 2, None)
-        .await
-        .expect("defer");
-    store
-        .defer(&request("c"), at(30), 0, None)
-        .await
-        .expect("defer");
-    store
-        .defer(&request("d"), at(10), 1, None)
-        .await
-        .expect("defer");
-    assert_eq!(
-        store.deferred_summary(at(25)).expect("summary"),
-        (4, 3, Some(at(10)))
-    );
+    store.defer(&request("a"), at(20), 0, Some("in.jsonl:1")).await.expect("defer");
+    store.defer(&request("b"), at(10), 2, None).await.expect("defer");
+    store.defer(&request("c"), at(30), 0, None).await.expect("defer");
+    store.defer(&request("d"), at(10), 1, None).await.expect("defer");
+    assert_eq!(store.deferred_summary(at(25)).expect("summary"), (4, 3, Some(at(10))));
 
-    assert!(
-        store.claim_due(at(5), claim, 10).expect("claim").is_empty(),
-        "nothing due yet"
-    );
+    assert!(store.claim_due(at(5), claim, 10).expect("claim").is_empty(), "nothing due yet");
 
     // Due order, then insertion order; `due == now` counts as due.
     let first = store.claim_due(at(20), claim, 10).expect("claim");
@@ -778,30 +544,17 @@ async fn local_deferrals_are_claimed_when_due_in_order_and_once() {
     assert_eq!(first[0].attempt, 2);
     assert_eq!(first[0].due, at(10));
     assert_eq!(first[2].source.as_deref(), Some("in.jsonl:1"));
-    assert_eq!(
-        DeliveryRequest::from_json(&first[2].request).expect("stored request"),
-        request("a")
-    );
+    assert_eq!(DeliveryRequest::from_json(&first[2].request).expect("stored request"), request("a"));
 
     // Claimed entries are hidden from a second flusher while the claim holds.
-    assert!(
-        store
-            .claim_due(at(25), claim, 10)
-            .expect("claim")
-            .is_empty()
-    );
+    assert!(store.claim_due(at(25), claim, 10).expect("claim").is_empty());
     let later = store.claim_due(at(30), claim, 10).expect("claim");
     assert_eq!(ids(&later), ["c"]);
 
     // b is processed; d and a are not finished (their flusher died): at the end of
     // the claim (T0+80s, inclusive) they are claimable again, `limit` respected.
     store.finish_deferred(first[0].seq).expect("finish");
-    assert!(
-        store
-            .claim_due(at(79), claim, 10)
-            .expect("claim")
-            .is_empty()
-    );
+    assert!(store.claim_due(at(79), claim, 10).expect("claim").is_empty());
     let retaken = store.claim_due(at(80), claim, 1).expect("claim");
     assert_eq!(ids(&retaken), ["d"]);
     let rest = store.claim_due(at(80), claim, 10).expect("claim");
@@ -810,38 +563,19 @@ async fn local_deferrals_are_claimed_when_due_in_order_and_once() {
     for e in retaken.iter().chain(&rest).chain(&later) {
         store.finish_deferred(e.seq).expect("finish");
     }
-    assert_eq!(
-        store.deferred_summary(at(1000)).expect("summary"),
-        (0, 0, None)
-    );
-    assert!(
-        store
-            .claim_due(at(1000), claim, 10)
-            .expect("claim")
-            .is_empty()
-    );
+    assert_eq!(store.deferred_summary(at(1000)).expect("summary"), (0, 0, None));
+    assert!(store.claim_due(at(1000), claim, 10).expect("claim").is_empty());
 }
 
 /// The request ids of claimed deferrals (each is stored as the request's JSON).
 fn ids(entries: &[DeferredEntry]) -> Vec<String> {
     entries
         .iter()
-        .map(|e| {
-            DeliveryRequest::from_json(&e.request)
-                .expect("stored request")
-                .id
-                .as_str()
-                .to_owned()
-        })
+        .map(|e| DeliveryRequest::from_json(&e.request).expect("stored request").id.as_str().to_owned())
         .collect()
 }
 
-fn receipt(
-    request_id: Option<&str>,
-    tenant: Option<&str>,
-    status: Status,
-    when: Timestamp,
-) -> Receipt {
+fn receipt(request_id: Option<&str>, tenant: Option<&str>, status: Status, when: Timestamp) -> Receipt {
     Receipt {
         request_id: request_id.map(str::to_owned),
         status,
@@ -865,10 +599,7 @@ fn local_latest_status_keeps_the_newest_receipt_per_tenant_and_request() {
     let store = LocalStore::open(dir.path()).expect("open store");
     assert_eq!(store.latest_status(None, "r1").expect("status"), None);
 
-    let deferred = Receipt {
-        deferred_until: Some(at(HOUR)),
-        ..receipt(Some("r1"), None, Status::Deferred, t0())
-    };
+    let deferred = Receipt { deferred_until: Some(at(HOUR)), ..receipt(Some("r1"), None, Status::Deferred, t0()) };
     store
         .record_receipts(&[
             deferred.clone(),
@@ -878,50 +609,36 @@ fn local_latest_status_keeps_the_newest_receipt_per_tenant_and_request() {
             receipt(None, None, Status::Rejected, at(2)),
         ])
         .expect("record");
-    assert_eq!(
-        store.latest_status(None, "r1").expect("status"),
-        Some(deferred)
-    );
+    assert_eq!(store.latest_status(None, "r1").expect("status"), Some(deferred));
 
-    let delivered = Receipt {
-        provider_message_id: Some("ses-9".to_owned()),
-        ..receipt(Some("r1"), None, Status::Sent, at(HOUR))
-    };
-    store
-        .record_receipts(std::slice::from_ref(&delivered))
-        .expect("record");
-    assert_eq!(
-        store.latest_status(None, "r1").expect("status"),
-        Some(delivered)
-    );
+    let delivered =
+        Receipt { provider_message_id: Some("ses-9".to_owned()), ..receipt(Some("r1"), None, Status::Sent, at(HOUR)) };
+    store.record_receipts(std::slice::from_ref(&delivered)).expect("record");
+    assert_eq!(store.latest_status(None, "r1").expect("status"), Some(delivered));
     assert_eq!(
         store.latest_status(Some("acme"), "r1").expect("status"),
         Some(receipt(Some("r1"), Some("acme"), Status::Capped, at(1)))
     );
-    assert_eq!(
-        store.latest_status(Some("other"), "r1").expect("status"),
-        None
-    );
+    assert_eq!(store.latest_status(Some("other"), "r1").expect("status"), None);
 }
 
 /// The newest receipt by its `at`, even when an older one is recorded later (two
-/// processes writing receipts for one request, e.g. a `send` and a `flush`).
+/// processes writing receipts for one request, e.g. a `send` and a `flush`); and a
+/// `duplicate` receipt (a redelivery) never hides the request's real outcome.
 #[test]
-#[ignore = "semantic doubt, see report: record_receipts keeps the last recorded receipt, not the newest `at`"]
-fn local_latest_status_is_not_overwritten_by_an_older_receipt() {
+fn local_latest_status_is_not_overwritten_by_an_older_or_duplicate_receipt() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = LocalStore::open(dir.path()).expect("open store");
     let delivered = receipt(Some("r1"), None, Status::Sent, at(HOUR));
-    store
-        .record_receipts(std::slice::from_ref(&delivered))
-        .expect("record");
-    store
-        .record_receipts(&[receipt(Some("r1"), None, Status::Deferred, t0())])
-        .expect("record");
-    assert_eq!(
-        store.latest_status(None, "r1").expect("status"),
-        Some(delivered)
-    );
+    store.record_receipts(std::slice::from_ref(&delivered)).expect("record");
+    store.record_receipts(&[receipt(Some("r1"), None, Status::Deferred, t0())]).expect("record");
+    assert_eq!(store.latest_status(None, "r1").expect("status"), Some(delivered.clone()));
+    store.record_receipts(&[receipt(Some("r1"), None, Status::Duplicate, at(2 * HOUR))]).expect("record");
+    assert_eq!(store.latest_status(None, "r1").expect("status"), Some(delivered));
+    // Same instant: the one recorded last wins.
+    let failed = receipt(Some("r1"), None, Status::Failed, at(HOUR));
+    store.record_receipts(std::slice::from_ref(&failed)).expect("record");
+    assert_eq!(store.latest_status(None, "r1").expect("status"), Some(failed));
 }
 
 #[tokio::test]
@@ -932,22 +649,12 @@ async fn local_state_survives_reopening_the_folder() {
         let store = LocalStore::open(dir.path()).expect("open store");
         send(&store, &with_caps("k1", t0(), &caps)).await;
         admit_ok(&store, &with_caps("k2", at(1), &caps)).await; // in progress when "the process dies"
-        let entry = SuppressionEntry {
-            key: "email:gone@example.com".to_owned(),
-            reason: SuppressionReason::HardBounce,
-        };
+        let entry =
+            SuppressionEntry { key: "email:gone@example.com".to_owned(), reason: SuppressionReason::HardBounce };
         store.suppress(&entry, at(2)).await.expect("suppress");
-        store
-            .set_consent(RECIPIENT, "promo", false, at(2))
-            .await
-            .expect("consent");
-        store
-            .defer(&request("later"), at(HOUR), 0, None)
-            .await
-            .expect("defer");
-        store
-            .record_receipts(&[receipt(Some("k1"), None, Status::Sent, t0())])
-            .expect("record");
+        store.set_consent(RECIPIENT, "promo", false, at(2)).await.expect("consent");
+        store.defer(&request("later"), at(HOUR), 0, None).await.expect("defer");
+        store.record_receipts(&[receipt(Some("k1"), None, Status::Sent, t0())]).expect("record");
     }
 
     let store = LocalStore::open(dir.path()).expect("reopen store");
@@ -963,47 +670,19 @@ async fn local_state_survives_reopening_the_folder() {
     );
     assert_eq!(
         verdict(&store, &with_caps("k2", at(10), &caps)).await,
-        Verdict::InProgress {
-            until: at(1 + 5 * MINUTE)
-        }
+        Verdict::InProgress { until: at(1 + 5 * MINUTE) }
     );
     // Both slots are still held.
-    assert_eq!(
-        verdict(&store, &with_caps("k3", at(10), &caps)).await,
-        capped("all:24h")
-    );
-    let gone = Admission {
-        suppression_key: "email:gone@example.com".to_owned(),
-        ..admission("k4", at(10))
-    };
-    assert_eq!(
-        verdict(&store, &gone).await,
-        Verdict::Suppressed(SuppressionReason::HardBounce)
-    );
+    assert_eq!(verdict(&store, &with_caps("k3", at(10), &caps)).await, capped("all:24h"));
+    let gone = Admission { suppression_key: "email:gone@example.com".to_owned(), ..admission("k4", at(10)) };
+    assert_eq!(verdict(&store, &gone).await, Verdict::Suppressed(SuppressionReason::HardBounce));
     let promo = Admission {
-        consent: Some(ConsentCheck {
-            recipient_key: RECIPIENT.to_owned(),
-            category: "promo".to_owned(),
-        }),
+        consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: "promo".to_owned() }),
         ..admission("k5", at(10))
     };
-    assert_eq!(
-        verdict(&store, &promo).await,
-        Verdict::Unsubscribed {
-            category: "promo".to_owned()
-        }
-    );
-    assert_eq!(
-        store.deferred_summary(at(HOUR)).expect("summary"),
-        (1, 1, Some(at(HOUR)))
-    );
-    assert_eq!(
-        store
-            .latest_status(None, "k1")
-            .expect("status")
-            .map(|r| r.status),
-        Some(Status::Sent)
-    );
+    assert_eq!(verdict(&store, &promo).await, Verdict::Unsubscribed { category: "promo".to_owned() });
+    assert_eq!(store.deferred_summary(at(HOUR)).expect("summary"), (1, 1, Some(at(HOUR))));
+    assert_eq!(store.latest_status(None, "k1").expect("status").map(|r| r.status), Some(Status::Sent));
 }
 
 // --------------------------------------------------------------- concurrency
@@ -1023,126 +702,86 @@ struct Race {
     contended: Duration,
 }
 
+type Open<'a> = &'a (dyn Fn() -> Result<Arc<dyn StateStore>, StoreError> + Sync);
+
 /// Runs `threads` threads; thread `i` opens its store, waits for the others, admits
 /// `admission(i)` and, if `complete` and admitted, completes it as sent.
-fn race(
-    threads: usize,
-    open: &(dyn Fn() -> Arc<dyn StateStore> + Sync),
-    admission: &(dyn Fn(usize) -> Admission + Sync),
-    complete: bool,
-) -> Race {
+///
+/// A thread whose `open` fails still waits at the barrier (a panic before it would
+/// leave every other thread blocked forever); all errors are reported at the end.
+fn race(threads: usize, open: Open<'_>, admission: &(dyn Fn(usize) -> Admission + Sync), complete: bool) -> Race {
     let barrier = Barrier::new(threads);
     let started = Instant::now();
-    let results: Vec<(Verdict, Instant, Instant)> = std::thread::scope(|scope| {
+    let results: Vec<(Result<Verdict, String>, Instant, Instant)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .build()
-                        .expect("runtime");
+                    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
                     let store = open();
                     let a = admission(i);
                     barrier.wait();
                     let released = Instant::now();
-                    let v = runtime.block_on(async {
-                        let v = store.admit(&a).await.expect("admit under contention");
-                        if complete && let Verdict::Admitted(lease) = &v {
-                            store
-                                .complete(lease, &sent("ses", a.now))
-                                .await
-                                .expect("complete under contention");
-                        }
-                        v
-                    });
+                    let v = match store {
+                        Err(e) => Err(format!("thread {i}: open: {e}")),
+                        Ok(store) => runtime.block_on(async {
+                            let v = store.admit(&a).await.map_err(|e| format!("thread {i}: admit: {e}"))?;
+                            if complete && let Verdict::Admitted(lease) = &v {
+                                let done = store.complete(lease, &sent("ses", a.now)).await;
+                                done.map_err(|e| format!("thread {i}: complete: {e}"))?;
+                            }
+                            Ok(v)
+                        }),
+                    };
                     (v, released, Instant::now())
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("racing thread panicked"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("racing thread panicked")).collect()
     });
     let elapsed = started.elapsed();
     let released = results.iter().map(|r| r.1).min().unwrap_or(started);
     let done = results.iter().map(|r| r.2).max().unwrap_or(released);
-    Race {
-        verdicts: results.into_iter().map(|r| r.0).collect(),
-        elapsed,
-        contended: done - released,
-    }
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.0.as_ref().err()).collect();
+    assert!(errors.is_empty(), "{} of {threads} threads failed: {errors:#?}", errors.len());
+    Race { verdicts: results.into_iter().filter_map(|r| r.0.ok()).collect(), elapsed, contended: done - released }
 }
 
-fn open_local(dir: &Path) -> Arc<dyn StateStore> {
-    Arc::new(LocalStore::open(dir).expect("open store"))
+fn open_local(dir: &Path) -> Result<Arc<dyn StateStore>, StoreError> {
+    Ok(Arc::new(LocalStore::open(dir)?))
 }
 
 /// 50 different requests for one recipient, cap 3 per 24h: exactly 3 pass, and every
 /// request's outcome is recorded (a redelivery is a duplicate, never a second send).
-fn cap_race_trial(label: &str, trial: usize, open: &(dyn Fn() -> Arc<dyn StateStore> + Sync)) {
+fn cap_race_trial(label: &str, trial: usize, open: Open<'_>) {
     const THREADS: usize = 50;
     let caps = [daily(3)];
-    let result = race(
-        THREADS,
-        open,
-        &|i| with_caps(&format!("race-{i}"), t0(), &caps),
-        true,
-    );
+    let result = race(THREADS, open, &|i| with_caps(&format!("race-{i}"), t0(), &caps), true);
 
-    let admitted: Vec<usize> = (0..THREADS)
-        .filter(|&i| matches!(result.verdicts[i], Verdict::Admitted(_)))
-        .collect();
-    let capped_count = result
-        .verdicts
-        .iter()
-        .filter(|v| **v == capped("all:24h"))
-        .count();
+    let admitted: Vec<usize> = (0..THREADS).filter(|&i| matches!(result.verdicts[i], Verdict::Admitted(_))).collect();
+    let capped_count = result.verdicts.iter().filter(|v| **v == capped("all:24h")).count();
     eprintln!(
         "{label} trial {trial}: {} admitted, {capped_count} capped; race {:?}, trial {:?}",
         admitted.len(),
         result.contended,
         result.elapsed
     );
-    assert_eq!(
-        admitted.len(),
-        3,
-        "{label} trial {trial}: admitted {admitted:?}, verdicts {:?}",
-        result.verdicts
-    );
-    assert_eq!(
-        capped_count,
-        THREADS - 3,
-        "{label} trial {trial}: {:?}",
-        result.verdicts
-    );
+    assert_eq!(admitted.len(), 3, "{label} trial {trial}: admitted {admitted:?}, verdicts {:?}", result.verdicts);
+    assert_eq!(capped_count, THREADS - 3, "{label} trial {trial}: {:?}", result.verdicts);
 
-    let store = open();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let store = open().expect("open store");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     runtime.block_on(async {
         for i in 0..THREADS {
-            let again = verdict(
-                store.as_ref(),
-                &with_caps(&format!("race-{i}"), at(1), &caps),
-            )
-            .await;
-            let expected = if admitted.contains(&i) {
-                Status::Sent
-            } else {
-                Status::Capped
-            };
+            let again = verdict(store.as_ref(), &with_caps(&format!("race-{i}"), at(1), &caps)).await;
+            let expected = if admitted.contains(&i) { Status::Sent } else { Status::Capped };
             match again {
                 Verdict::Duplicate(prior) => assert_eq!(prior.status, expected, "{label} race-{i}"),
                 other => panic!("{label} race-{i}: expected Duplicate, got {other:?}"),
             }
         }
         // And the cap is still full for new requests.
-        assert_eq!(
-            verdict(store.as_ref(), &with_caps("late", at(2), &caps)).await,
-            capped("all:24h")
-        );
+        assert_eq!(verdict(store.as_ref(), &with_caps("late", at(2), &caps)).await, capped("all:24h"));
     });
 }
 
@@ -1150,16 +789,59 @@ fn cap_race_trial(label: &str, trial: usize, open: &(dyn Fn() -> Arc<dyn StateSt
 fn local_cap_race_separate_connections() {
     for trial in 1..=5 {
         let dir = tempfile::tempdir().expect("temp dir");
+        // The folder exists already, as after any earlier `herald` run: the racing
+        // opens then only connect. Concurrent opens of a *fresh* folder are their own
+        // test below (they fail intermittently).
+        drop(LocalStore::open(dir.path()).expect("create store"));
         cap_race_trial("separate connections", trial, &|| open_local(dir.path()));
     }
+}
+
+/// Two `herald` processes started at once on a new state folder must both open it.
+///
+/// FAILS intermittently today (about one fresh folder in 15 with 50 openers on the
+/// 2-core test machine): `LocalStore::open` runs `PRAGMA journal_mode = WAL`, which
+/// needs the file exclusively and for which SQLite does not call the busy handler,
+/// so the 30 s `busy_timeout` does not apply and the open fails at once with
+/// "sqlite: database is locked". Once a folder is in WAL mode the pragma takes no
+/// lock, which is why only first opens are affected.
+#[test]
+fn local_concurrent_first_opens_of_a_fresh_folder_all_succeed() {
+    const THREADS: usize = 50;
+    const FOLDERS: usize = 100;
+    let mut failures = Vec::new();
+    for folder in 0..FOLDERS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let barrier = Barrier::new(THREADS);
+        let errors: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (barrier, dir) = (&barrier, dir.path());
+                    scope.spawn(move || {
+                        barrier.wait();
+                        LocalStore::open(dir).err().map(|e| e.to_string())
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().expect("opening thread panicked")).collect()
+        });
+        if !errors.is_empty() {
+            failures.push(format!("folder {folder}: {errors:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {FOLDERS} fresh folders failed a concurrent open: {failures:#?}",
+        failures.len()
+    );
 }
 
 #[test]
 fn local_cap_race_shared_store() {
     for trial in 1..=5 {
         let dir = tempfile::tempdir().expect("temp dir");
-        let shared = open_local(dir.path());
-        cap_race_trial("shared LocalStore", trial, &|| Arc::clone(&shared));
+        let shared = open_local(dir.path()).expect("open store");
+        cap_race_trial("shared LocalStore", trial, &|| Ok(Arc::clone(&shared)));
     }
 }
 
@@ -1167,7 +849,7 @@ fn local_cap_race_shared_store() {
 fn memory_cap_race_shared_store() {
     for trial in 1..=5 {
         let shared: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
-        cap_race_trial("shared MemoryStore", trial, &|| Arc::clone(&shared));
+        cap_race_trial("shared MemoryStore", trial, &|| Ok(Arc::clone(&shared)));
     }
 }
 
@@ -1177,35 +859,17 @@ fn local_same_key_race_admits_exactly_one() {
     const THREADS: usize = 20;
     for trial in 1..=3 {
         let dir = tempfile::tempdir().expect("temp dir");
-        let result = race(
-            THREADS,
-            &|| open_local(dir.path()),
-            &|_| with_caps("same", t0(), &[daily(3)]),
-            false,
-        );
-        let admitted = result
-            .verdicts
-            .iter()
-            .filter(|v| matches!(v, Verdict::Admitted(_)))
-            .count();
+        let result = race(THREADS, &|| open_local(dir.path()), &|_| with_caps("same", t0(), &[daily(3)]), false);
+        let admitted = result.verdicts.iter().filter(|v| matches!(v, Verdict::Admitted(_))).count();
         let waiting = result
             .verdicts
             .iter()
-            .filter(|v| {
-                **v == Verdict::InProgress {
-                    until: t0() + SignedDuration::from_secs(5 * MINUTE),
-                }
-            })
+            .filter(|v| **v == Verdict::InProgress { until: t0() + SignedDuration::from_secs(5 * MINUTE) })
             .count();
         eprintln!(
             "same key trial {trial}: {admitted} admitted, {waiting} in progress; race {:?}, trial {:?}",
             result.contended, result.elapsed
         );
-        assert_eq!(
-            (admitted, waiting),
-            (1, THREADS - 1),
-            "{:?}",
-            result.verdicts
-        );
+        assert_eq!((admitted, waiting), (1, THREADS - 1), "{:?}", result.verdicts);
     }
 }

@@ -107,7 +107,9 @@ impl Pipeline {
         if let Some(expires) = request.expires_at
             && expires <= now
         {
-            return Outcome::Receipt(receipt(Status::Expired).reason("expired").detail(format!("expired at {expires}")));
+            return Outcome::Receipt(
+                receipt(Status::Expired).reason("expired").detail(format!("expired at {expires}")),
+            );
         }
         if let Some(after) = request.send_after
             && after > now
@@ -215,7 +217,13 @@ impl Pipeline {
 
     /// Schedules a request that failed transiently, with exponential backoff, or ends
     /// it `failed` once [`MAX_ATTEMPTS`] is reached. Used where there is no SQS.
-    pub async fn retry_later(&self, request: DeliveryRequest, error: &str, attempt: u32, source: Option<&str>) -> Outcome {
+    pub async fn retry_later(
+        &self,
+        request: DeliveryRequest,
+        error: &str,
+        attempt: u32,
+        source: Option<&str>,
+    ) -> Outcome {
         let now = self.now();
         let next = attempt + 1;
         if next >= MAX_ATTEMPTS {
@@ -241,9 +249,7 @@ impl Pipeline {
     ) -> Outcome {
         match self.ports.scheduler.defer(&request, until, attempt, source).await {
             Ok(()) => {
-                let mut r = Receipt::for_request(&request, Status::Deferred, self.now())
-                    .reason(why)
-                    .source(source);
+                let mut r = Receipt::for_request(&request, Status::Deferred, self.now()).reason(why).source(source);
                 r.deferred_until = Some(until);
                 Outcome::Receipt(r)
             }
@@ -279,7 +285,10 @@ impl Pipeline {
                         detail: format!(
                             "the message needs {} {} segments, more than sms.max_segments = {max}",
                             info.segments,
-                            serde_json::to_value(info.encoding).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                            serde_json::to_value(info.encoding)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default()
                         ),
                     });
                 }
@@ -399,7 +408,10 @@ enum Failure {
 }
 
 fn missing(field: &str) -> Failure {
-    Failure::Permanent { reason: format!("invalid_request:recipient.{field}"), detail: format!("recipient.{field} is missing") }
+    Failure::Permanent {
+        reason: format!("invalid_request:recipient.{field}"),
+        detail: format!("recipient.{field} is missing"),
+    }
 }
 
 fn retry(request: DeliveryRequest, error: String, attempt: u32) -> Outcome {

@@ -48,7 +48,11 @@ fn rig_at(now: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
     write(t, "hello/email.subject.hbs", "Hi {{name}}\n");
-    write(t, "hello/email.html.hbs", "<p>Hello {{name}}</p>{{#if herald.unsubscribe_url}}<a href=\"{{herald.unsubscribe_url}}\">u</a>{{/if}}");
+    write(
+        t,
+        "hello/email.html.hbs",
+        "<p>Hello {{name}}</p>{{#if herald.unsubscribe_url}}<a href=\"{{herald.unsubscribe_url}}\">u</a>{{/if}}",
+    );
     write(t, "hello/sms.hbs", "Hello {{name}}");
     write(t, "hello/push.body.hbs", "Hello {{name}}");
     write(t, "hello/push.data.json.hbs", "{\"name\": \"{{name}}\", \"n\": 3}");

@@ -45,12 +45,8 @@ impl CapRule {
     }
 
     fn category_set(&self) -> Vec<String> {
-        let mut set: Vec<String> = self
-            .category
-            .iter()
-            .chain(self.categories.iter())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let mut set: Vec<String> =
+            self.category.iter().chain(self.categories.iter()).map(|c| c.to_ascii_lowercase()).collect();
         set.sort();
         set.dedup();
         set
@@ -84,7 +80,10 @@ impl CapRule {
 
     pub fn validate(&self) -> Result<(), String> {
         if self.limit == 0 {
-            return Err(format!("cap `{}`: limit must be at least 1 (use an unsubscribe to block a category)", self.display_name()));
+            return Err(format!(
+                "cap `{}`: limit must be at least 1 (use an unsubscribe to block a category)",
+                self.display_name()
+            ));
         }
         if self.category_set().iter().any(|c| c == "transactional") {
             return Err(format!("cap `{}`: transactional messages are never capped", self.display_name()));
@@ -216,10 +215,8 @@ impl Policy {
                 }
             })
             .collect();
-        let consent = (!request.is_transactional()).then(|| ConsentCheck {
-            recipient_key,
-            category: request.category.as_str().to_owned(),
-        });
+        let consent = (!request.is_transactional())
+            .then(|| ConsentCheck { recipient_key, category: request.category.as_str().to_owned() });
         Admission {
             idempotency_key: request.idempotency_key(),
             suppression_key,

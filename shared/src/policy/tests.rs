@@ -30,7 +30,15 @@ fn quiet(start: &str, end: &str, default_tz: &str) -> QuietHours {
 
 #[test]
 fn windows_parse_and_print() {
-    for (s, secs) in [("90s", 90), ("15m", 900), ("1h", 3600), ("24h", 86_400), ("7d", 604_800), ("30d", 2_592_000), ("2w", 1_209_600)] {
+    for (s, secs) in [
+        ("90s", 90),
+        ("15m", 900),
+        ("1h", 3600),
+        ("24h", 86_400),
+        ("7d", 604_800),
+        ("30d", 2_592_000),
+        ("2w", 1_209_600),
+    ] {
         let w = Window::parse(s).unwrap();
         assert_eq!(w.seconds(), secs, "{s}");
         assert_eq!(w.to_string(), s);

@@ -29,7 +29,8 @@ impl Window {
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid duration {s:?}: expected a whole number and a unit, like 90s, 15m, 1h, 24h, 7d or 2w");
+        let bad =
+            || format!("invalid duration {s:?}: expected a whole number and a unit, like 90s, 15m, 1h, 24h, 7d or 2w");
         let s = s.trim();
         let unit = s.chars().last().ok_or_else(bad)?;
         let number: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;

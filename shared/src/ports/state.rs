@@ -10,9 +10,12 @@
 //!                        \--lock expired (crashed attempt)--> admit may take it again
 //!  admit while IN_PROGRESS and unexpired -> InProgress{until}: retry later, never send twice
 //!  admit while DONE                      -> Duplicate(prior outcome)
+//!  complete/abandon with a lease whose lock was taken over -> no effect on the record
 //! ```
 //! Cap slots are taken in the same step as the lock and given back on `abandon`,
-//! or on `complete` when the send failed permanently (nothing was delivered).
+//! or on `complete` when the send failed permanently (nothing was delivered). A
+//! crashed attempt keeps its slots until they leave the window: it may have
+//! delivered before it died, and a cap must err on the side of the recipient.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -65,6 +68,10 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub idempotency_key: String,
+    /// Unique per admission. `complete` and `abandon` act only while the record
+    /// still belongs to this attempt, so an attempt whose lock expired and was taken
+    /// over cannot release or overwrite the takeover's lock.
+    pub attempt: String,
     /// (cap key, slot id) pairs taken by this admission.
     pub slots: Vec<(String, String)>,
 }

@@ -6,16 +6,17 @@
 //! value is missing and the block has no `{{else}}`. The built-in helpers are not
 //! public, so these are adapted from handlebars-rust's `helper_each.rs` and
 //! `helper_with.rs` (MIT licence, Ning Sun and contributors), changing only that
-//! case. `@index`, `@key`, `@first`, `@last`, `this`, `../` and block parameters
-//! behave as in the originals.
+//! case and, in `#with`, rendering the block for `{}` as handlebars.js does. `@index`,
+//! `@key`, `@first`, `@last`, `this`, `../` and block parameters behave as in the
+//! originals.
 
 use handlebars::{
-    BlockContext, BlockParams, Context, Handlebars, Helper, HelperDef, HelperResult, JsonTruthy, Output,
-    PathAndJson, RenderContext, RenderError, RenderErrorReason, Renderable, to_json,
+    BlockContext, BlockParams, Context, Handlebars, Helper, HelperDef, HelperResult, JsonTruthy, Output, PathAndJson,
+    RenderContext, RenderError, RenderErrorReason, Renderable, to_json,
 };
 use serde_json::Value as Json;
 
-fn create_block<'rc>(param: &PathAndJson<'rc>) -> BlockContext<'rc> {
+pub(super) fn create_block<'rc>(param: &PathAndJson<'rc>) -> BlockContext<'rc> {
     let mut block = BlockContext::new();
     if let Some(path) = param.context_path() {
         block.base_path_mut().clone_from(path);
@@ -25,7 +26,13 @@ fn create_block<'rc>(param: &PathAndJson<'rc>) -> BlockContext<'rc> {
     block
 }
 
-fn update_block_context(block: &mut BlockContext<'_>, base: Option<&Vec<String>>, rel: String, first: bool, v: &Json) {
+pub(super) fn update_block_context(
+    block: &mut BlockContext<'_>,
+    base: Option<&Vec<String>>,
+    rel: String,
+    first: bool,
+    v: &Json,
+) {
     if let Some(p) = base {
         if first {
             let mut path = p.clone();
@@ -39,7 +46,7 @@ fn update_block_context(block: &mut BlockContext<'_>, base: Option<&Vec<String>>
     }
 }
 
-fn set_block_param<'rc>(
+pub(super) fn set_block_param<'rc>(
     block: &mut BlockContext<'rc>,
     h: &Helper<'rc>,
     base: Option<&Vec<String>>,
@@ -141,7 +148,8 @@ impl HelperDef for WithHelper {
         out: &mut dyn Output,
     ) -> HelperResult {
         let param = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("with", 0))?;
-        if param.value().is_truthy(false) {
+        // `{}` renders the block, as in handlebars.js (and herald's Mustache sections).
+        if param.value().is_truthy(false) || param.value().is_object() {
             let mut block = create_block(param);
             // Keep @index/@key of an enclosing #each visible, as handlebars.js does.
             if let Some(parent) = rc.block() {

@@ -220,7 +220,8 @@ impl Catalogue {
     /// Loads every template under `dir` (and its `_partials/`), compiling each once.
     pub fn load(dir: &Path) -> Result<Self, CatalogueError> {
         let mut cat = Catalogue::default();
-        let listing = std::fs::read_dir(dir).map_err(|e| cat_err(dir, format!("cannot read the template folder: {e}")))?;
+        let listing =
+            std::fs::read_dir(dir).map_err(|e| cat_err(dir, format!("cannot read the template folder: {e}")))?;
         let partials = dir.join("_partials");
         if partials.is_dir() {
             cat.load_partials(&partials)?;
@@ -267,9 +268,7 @@ impl Catalogue {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| cat_err(folder, "template folder name is not UTF-8"))?;
-        let name = crate::request::TemplateName::parse(dir_name)
-            .map_err(|e| cat_err(folder, e))?
-            .to_string();
+        let name = crate::request::TemplateName::parse(dir_name).map_err(|e| cat_err(folder, e))?.to_string();
         let manifest_path = folder.join("template.toml");
         let manifest: Manifest = if manifest_path.is_file() {
             toml::from_str(&read(&manifest_path)?).map_err(|e| cat_err(&manifest_path, e.to_string()))?
@@ -295,12 +294,13 @@ impl Catalogue {
             variants.push(self.load_variant(&name, &sub, Some(locale))?);
         }
         if variants.iter().all(|v| v.parts.is_empty()) {
-            return Err(cat_err(folder, "template has no parts (email.subject.hbs, email.html.hbs, sms.hbs, push.body.hbs...)"));
+            return Err(cat_err(
+                folder,
+                "template has no parts (email.subject.hbs, email.html.hbs, sms.hbs, push.body.hbs...)",
+            ));
         }
-        self.entries.insert(
-            name.clone(),
-            Entry { version: manifest.version, description: manifest.description, variants },
-        );
+        self.entries
+            .insert(name.clone(), Entry { version: manifest.version, description: manifest.description, variants });
         Ok(name)
     }
 
@@ -329,11 +329,8 @@ impl Catalogue {
         }
         for channel in Channel::ALL {
             let has_any = parts.iter().any(|p| p.channel() == channel);
-            let missing: Vec<&str> = Part::required(channel)
-                .iter()
-                .filter(|p| !parts.contains(p))
-                .map(|p| p.file_name())
-                .collect();
+            let missing: Vec<&str> =
+                Part::required(channel).iter().filter(|p| !parts.contains(p)).map(|p| p.file_name()).collect();
             if has_any && !missing.is_empty() {
                 return Err(cat_err(dir, format!("{channel} parts are incomplete: {} missing", missing.join(", "))));
             }
@@ -361,7 +358,12 @@ impl Catalogue {
     }
 
     /// The folder serving `channel` for `locale`, after fallback.
-    fn variant(&self, template: &TemplateRef, channel: Channel, locale: Option<&Locale>) -> Result<&Variant, LookupError> {
+    fn variant(
+        &self,
+        template: &TemplateRef,
+        channel: Channel,
+        locale: Option<&Locale>,
+    ) -> Result<&Variant, LookupError> {
         let name = template.name.as_str();
         let entry = self.entries.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.entries.keys().map(String::as_str).collect();
@@ -373,7 +375,11 @@ impl Catalogue {
         if let Some(wanted) = &template.version
             && entry.version.as_ref() != Some(wanted)
         {
-            return Err(LookupError::Version { name: name.to_owned(), wanted: wanted.clone(), have: entry.version.clone() });
+            return Err(LookupError::Version {
+                name: name.to_owned(),
+                wanted: wanted.clone(),
+                have: entry.version.clone(),
+            });
         }
         let serves = |v: &&Variant| Part::required(channel).iter().all(|p| v.parts.contains(p));
         let by_locale = locale.into_iter().flat_map(|l| l.fallbacks()).find_map(|tag| {
@@ -383,13 +389,9 @@ impl Catalogue {
                 .filter(|v| v.locale.as_ref().is_some_and(|l| l.as_str().eq_ignore_ascii_case(tag)))
                 .find(serves)
         });
-        by_locale
-            .or_else(|| entry.variants.iter().filter(|v| v.locale.is_none()).find(serves))
-            .ok_or_else(|| LookupError::Channel {
-                name: name.to_owned(),
-                channel,
-                locale: locale.map(|l| l.to_string()),
-            })
+        by_locale.or_else(|| entry.variants.iter().filter(|v| v.locale.is_none()).find(serves)).ok_or_else(|| {
+            LookupError::Channel { name: name.to_owned(), channel, locale: locale.map(|l| l.to_string()) }
+        })
     }
 
     /// Whether the catalogue can serve this template on this channel at all.

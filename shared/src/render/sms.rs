@@ -251,11 +251,7 @@ impl Filler {
 
 /// Encoding, segment count and sizes of an SMS body.
 pub fn segment(body: &str) -> SmsSegments {
-    let encoding = if body.chars().all(|c| gsm7_septets(c).is_some()) {
-        SmsEncoding::Gsm7
-    } else {
-        SmsEncoding::Ucs2
-    };
+    let encoding = if body.chars().all(|c| gsm7_septets(c).is_some()) { SmsEncoding::Gsm7 } else { SmsEncoding::Ucs2 };
     let (single, concatenated) = match encoding {
         SmsEncoding::Gsm7 => (GSM7_SINGLE, GSM7_CONCATENATED),
         SmsEncoding::Ucs2 => (UCS2_SINGLE, UCS2_CONCATENATED),
@@ -264,18 +260,10 @@ pub fn segment(body: &str) -> SmsSegments {
     let mut units: u32 = 0;
     let mut characters: u32 = 0;
     // Filled alongside the totals; only used when the body needs more than one SMS.
-    let mut filler = Filler {
-        capacity: concatenated,
-        segments: 1,
-        used: 0,
-    };
+    let mut filler = Filler { capacity: concatenated, segments: 1, used: 0 };
     for grapheme in body.graphemes(true) {
         // CR LF is one cluster to UAX #29 but two characters to a phone (and to Twilio).
-        let pieces: &[&str] = if grapheme == "\r\n" {
-            &["\r", "\n"]
-        } else {
-            &[grapheme]
-        };
+        let pieces: &[&str] = if grapheme == "\r\n" { &["\r", "\n"] } else { &[grapheme] };
         for piece in pieces {
             characters = characters.saturating_add(1);
             let cost: u32 = piece.chars().map(|c| units_of(c, encoding)).sum();
@@ -293,21 +281,14 @@ pub fn segment(body: &str) -> SmsSegments {
     }
 
     let segments = if units <= single { 1 } else { filler.segments };
-    SmsSegments {
-        encoding,
-        segments,
-        units,
-        characters,
-    }
+    SmsSegments { encoding, segments, units, characters }
 }
 
 /// The characters that force UCS-2 (deduplicated, in order of first appearance),
 /// so a template author can see why a message costs 3x.
 pub fn non_gsm_characters(body: &str) -> Vec<char> {
     let mut seen = HashSet::new();
-    body.chars()
-        .filter(|&c| gsm7_septets(c).is_none() && seen.insert(c))
-        .collect()
+    body.chars().filter(|&c| gsm7_septets(c).is_none() && seen.insert(c)).collect()
 }
 
 #[cfg(test)]
@@ -317,15 +298,7 @@ mod tests {
     #[test]
     fn empty_body_is_one_empty_gsm_segment() {
         let s = segment("");
-        assert_eq!(
-            s,
-            SmsSegments {
-                encoding: SmsEncoding::Gsm7,
-                segments: 1,
-                units: 0,
-                characters: 0
-            }
-        );
+        assert_eq!(s, SmsSegments { encoding: SmsEncoding::Gsm7, segments: 1, units: 0, characters: 0 });
         assert!(non_gsm_characters("").is_empty());
     }
 
@@ -340,10 +313,7 @@ mod tests {
     #[test]
     fn extension_chars_cost_two_septets() {
         let s = segment("{x}");
-        assert_eq!(
-            (s.encoding, s.units, s.characters),
-            (SmsEncoding::Gsm7, 5, 3)
-        );
+        assert_eq!((s.encoding, s.units, s.characters), (SmsEncoding::Gsm7, 5, 3));
         assert_eq!(segment(&"€".repeat(80)).segments, 1);
         assert_eq!(segment(&"€".repeat(81)).segments, 2);
     }
@@ -361,10 +331,7 @@ mod tests {
         // 134 code units would fit in 2 x 67, but the emoji at units 67-68 moves whole.
         let body = format!("{}😀{}", "a".repeat(66), "a".repeat(66));
         let s = segment(&body);
-        assert_eq!(
-            (s.encoding, s.units, s.segments),
-            (SmsEncoding::Ucs2, 134, 3)
-        );
+        assert_eq!((s.encoding, s.units, s.segments), (SmsEncoding::Ucs2, 134, 3));
     }
 
     #[test]
@@ -408,20 +375,14 @@ mod tests {
 
     #[test]
     fn non_gsm_characters_are_deduplicated_in_order() {
-        assert_eq!(
-            non_gsm_characters("Olá, ça va? Olá 👋 – ok"),
-            vec!['á', 'ç', '👋', '–']
-        );
+        assert_eq!(non_gsm_characters("Olá, ça va? Olá 👋 – ok"), vec!['á', 'ç', '👋', '–']);
         assert!(non_gsm_characters("Hello {name} €5 [ok]").is_empty());
     }
 
     #[test]
     fn serializes_with_hyphenated_encoding_names() -> Result<(), serde_json::Error> {
         let json = serde_json::to_value(segment("hi"))?;
-        assert_eq!(
-            json,
-            serde_json::json!({"encoding": "gsm-7", "segments": 1, "units": 2, "characters": 2})
-        );
+        assert_eq!(json, serde_json::json!({"encoding": "gsm-7", "segments": 1, "units": 2, "characters": 2}));
         assert_eq!(serde_json::to_value(SmsEncoding::Ucs2)?, "ucs-2");
         Ok(())
     }

@@ -49,10 +49,7 @@ struct Tag {
 
 impl Tag {
     fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -80,11 +77,7 @@ fn is_space(b: u8) -> bool {
 
 impl<'a> Tokenizer<'a> {
     fn new(src: &'a str) -> Self {
-        Tokenizer {
-            src,
-            pos: 0,
-            raw: None,
-        }
+        Tokenizer { src, pos: 0, raw: None }
     }
 
     /// Moves past the next `needle` at or after `from` (or to the end): how
@@ -174,11 +167,7 @@ impl<'a> Tokenizer<'a> {
         if !self_closing {
             self.raw = RAW_TEXT.iter().copied().find(|&r| r == name);
         }
-        Some(Tag {
-            name,
-            attrs,
-            self_closing,
-        })
+        Some(Tag { name, attrs, self_closing })
     }
 
     /// Where the raw text of `name` ends: at `</name` followed by a delimiter.
@@ -188,10 +177,8 @@ impl<'a> Tokenizer<'a> {
         while let Some(i) = self.src.get(from..).and_then(|rest| rest.find("</")) {
             let at = from + i;
             let name_end = at + 2 + name.len();
-            if b.get(at + 2..name_end)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-                && b.get(name_end)
-                    .is_none_or(|&c| is_space(c) || c == b'/' || c == b'>')
+            if b.get(at + 2..name_end).is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+                && b.get(name_end).is_none_or(|&c| is_space(c) || c == b'/' || c == b'>')
             {
                 return at;
             }
@@ -271,16 +258,14 @@ impl<'a> Iterator for Tokenizer<'a> {
 
 /// Latin-1 entity names, in code point order from U+00A0.
 const LATIN1_ENTITIES: [&str; 96] = [
-    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
-    "laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro",
-    "para", "middot", "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest",
-    "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute",
-    "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute",
-    "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute",
-    "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
-    "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde",
-    "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc",
-    "uuml", "yacute", "thorn", "yuml",
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not", "shy",
+    "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1", "ordm",
+    "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig",
+    "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve",
+    "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN",
+    "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc",
+    "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml",
+    "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
 ];
 
 /// Other named entities seen in email templates.
@@ -333,20 +318,17 @@ const OTHER_ENTITIES: &[(&str, char)] = &[
 /// What browsers show for `&#128;`..`&#159;`: the Windows-1252 characters
 /// (legacy templates written in cp1252 use them for quotes and dashes).
 const CP1252_C1: [char; 32] = [
-    '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}', '\u{017D}', '\u{8F}',
-    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
+    '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{02C6}',
+    '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}', '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}',
+    '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}',
+    '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
 ];
 
 fn named_entity(name: &str) -> Option<char> {
     if let Some(i) = LATIN1_ENTITIES.iter().position(|&n| n == name) {
         return char::from_u32(0xA0 + u32::try_from(i).ok()?);
     }
-    OTHER_ENTITIES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|&(_, c)| c)
+    OTHER_ENTITIES.iter().find(|(n, _)| *n == name).map(|&(_, c)| c)
 }
 
 fn numeric_entity(digits: &str, radix: u32) -> char {
@@ -422,10 +404,7 @@ fn is_text_space(c: char) -> bool {
 /// Invisible characters with no place in plain text (preheader padding,
 /// soft hyphens). ZWJ is kept: it is part of emoji sequences.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{AD}' | '\u{34F}' | '\u{200B}' | '\u{200C}' | '\u{2060}' | '\u{FEFF}'
-    )
+    matches!(c, '\u{AD}' | '\u{34F}' | '\u{200B}' | '\u{200C}' | '\u{2060}' | '\u{FEFF}')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -590,10 +569,8 @@ impl Writer {
 
 // ---------------------------------------------------------------- converter
 
-const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-    "track", "wbr",
-];
+const VOID: &[&str] =
+    &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"];
 
 /// Elements that take a line of their own.
 const BLOCK: &[&str] = &[
@@ -693,15 +670,10 @@ const IMPLIED_CLOSE: [&str; 9] = ["p", "li", "dt", "dd", "tr", "td", "th", "a", 
 fn is_hidden(tag: &Tag) -> bool {
     tag.attr("hidden").is_some()
         || tag.attr("style").is_some_and(|style| {
-            let style: String = style
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .map(|c| c.to_ascii_lowercase())
-                .collect();
-            style.split(';').any(|decl| {
-                decl.strip_prefix("display:")
-                    .is_some_and(|v| v.trim_end_matches("!important") == "none")
-            })
+            let style: String = style.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_lowercase()).collect();
+            style
+                .split(';')
+                .any(|decl| decl.strip_prefix("display:").is_some_and(|v| v.trim_end_matches("!important") == "none"))
         })
 }
 
@@ -733,10 +705,7 @@ impl Converter {
         if self.pre > 0 {
             let mut text: &str = &text;
             if std::mem::take(&mut self.pre_start) {
-                text = text
-                    .strip_prefix("\r\n")
-                    .or_else(|| text.strip_prefix('\n'))
-                    .unwrap_or(text);
+                text = text.strip_prefix("\r\n").or_else(|| text.strip_prefix('\n')).unwrap_or(text);
             }
             self.w.pre_text(text);
         } else {
@@ -753,10 +722,7 @@ impl Converter {
     /// Closes the innermost open `name` if it is found before any of `stop`.
     /// `names` must all be in `IMPLIED_CLOSE`.
     fn close_open(&mut self, names: &[&str], stop: &[&str]) {
-        let any_open = IMPLIED_CLOSE
-            .iter()
-            .zip(self.open_counts)
-            .any(|(n, count)| count > 0 && names.contains(n));
+        let any_open = IMPLIED_CLOSE.iter().zip(self.open_counts).any(|(n, count)| count > 0 && names.contains(n));
         if !any_open {
             return;
         }
@@ -786,12 +752,7 @@ impl Converter {
         if BLOCK.contains(&name) {
             self.close_open(&["p"], &["td", "th", "table", "caption", "button"]);
         }
-        if HEADINGS.contains(&name)
-            && self
-                .stack
-                .last()
-                .is_some_and(|o| HEADINGS.contains(&o.name.as_str()))
-        {
+        if HEADINGS.contains(&name) && self.stack.last().is_some_and(|o| HEADINGS.contains(&o.name.as_str())) {
             self.pop_to(self.stack.len() - 1);
         }
     }
@@ -803,22 +764,14 @@ impl Converter {
         self.close_implied(name);
         let hidden = DROPPED.contains(&name) || is_hidden(&tag);
         let void = VOID.contains(&name) || tag.self_closing || self.stack.len() >= MAX_DEPTH;
-        let close = if self.is_hidden() || hidden {
-            Close::Nothing
-        } else {
-            self.open_element(&tag)
-        };
+        let close = if self.is_hidden() || hidden { Close::Nothing } else { self.open_element(&tag) };
         if void {
             // Nothing to wait for: apply the closing effect now.
             self.apply_close(close);
         } else {
             self.hidden += usize::from(hidden);
             self.count_open(name, 1);
-            self.stack.push(Open {
-                name: tag.name,
-                hidden,
-                close,
-            });
+            self.stack.push(Open { name: tag.name, hidden, close });
         }
     }
 
@@ -872,11 +825,7 @@ impl Converter {
                 })
             }
             "ul" | "ol" => {
-                let lines = if self.lists.is_empty() && w.indents.is_empty() {
-                    2
-                } else {
-                    1
-                };
+                let lines = if self.lists.is_empty() && w.indents.is_empty() { 2 } else { 1 };
                 w.request_lines(lines);
                 self.lists.push(if tag.name == "ol" {
                     let start = tag.attr("start").and_then(|s| s.trim().parse().ok());
@@ -962,12 +911,8 @@ impl Converter {
         let text = w.since(w.link).to_string();
         w.link = Mark::Off;
         // Browsers drop whitespace inside URLs; keep an intentional space readable.
-        let url: String = href
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, '\n' | '\r' | '\t'))
-            .collect::<String>()
-            .replace(' ', "%20");
+        let url: String =
+            href.trim().chars().filter(|c| !matches!(c, '\n' | '\r' | '\t')).collect::<String>().replace(' ', "%20");
         let lower = url.to_ascii_lowercase();
         if url.is_empty() || url.starts_with('#') || lower.starts_with("javascript:") {
             return;
@@ -1203,39 +1148,21 @@ dangling";
 <p style="display:block">shown <span style="font-size:0;display:none !important">x</span>too</p>
 <script>if (a < b) { document.write("<p>no</p>"); }</script><STYLE>p{}</STYLE>
 <p>done</p>"#;
-        assert_eq!(
-            html_to_text(html),
-            "Everyone else\n\nvisible cell\n\nshown too\n\ndone"
-        );
+        assert_eq!(html_to_text(html), "Everyone else\n\nvisible cell\n\nshown too\n\ndone");
     }
 
     #[test]
     fn links() {
         let cases = [
             (r#"<a href="https://a.example/">a.example</a>"#, "a.example"),
-            (
-                r#"<a href="http://www.a.example">https://a.example/</a>"#,
-                "https://a.example/",
-            ),
-            (
-                r#"<a href="mailto:x@a.example">x@a.example</a>"#,
-                "x@a.example",
-            ),
-            (
-                r#"<a href="mailto:x@a.example">Email us</a>"#,
-                "Email us (mailto:x@a.example)",
-            ),
+            (r#"<a href="http://www.a.example">https://a.example/</a>"#, "https://a.example/"),
+            (r#"<a href="mailto:x@a.example">x@a.example</a>"#, "x@a.example"),
+            (r#"<a href="mailto:x@a.example">Email us</a>"#, "Email us (mailto:x@a.example)"),
             (r##"<a href="#top">Back to top</a>"##, "Back to top"),
             (r#"<a href="javascript:void(0)">Click</a>"#, "Click"),
             (r#"<a name="anchor">Plain</a>"#, "Plain"),
-            (
-                r#"<a href="https://a.example/fb"><img src="fb.png"></a>"#,
-                "https://a.example/fb",
-            ),
-            (
-                "<a href=\"\n https://a.example/x y\n\">Spaced</a>",
-                "Spaced (https://a.example/x%20y)",
-            ),
+            (r#"<a href="https://a.example/fb"><img src="fb.png"></a>"#, "https://a.example/fb"),
+            ("<a href=\"\n https://a.example/x y\n\">Spaced</a>", "Spaced (https://a.example/x%20y)"),
             (
                 r#"<a href="https://a.example/1">one<a href="https://a.example/2">two</a>"#,
                 "one (https://a.example/1)two (https://a.example/2)",
@@ -1258,20 +1185,13 @@ dangling";
         assert_eq!(html_to_text("<br><br>x<br>"), "x");
         assert_eq!(html_to_text("line&#8203;one&shy;two"), "lineonetwo");
         assert_eq!(html_to_text("<h3>Title</h3>body"), "Title\n\nbody");
-        assert_eq!(
-            html_to_text("<ol start=\"9\"><li>nine</li><li>ten</li></ol>"),
-            "9. nine\n10. ten"
-        );
-        assert_eq!(
-            html_to_text("a<hr/>b"),
-            format!("a\n\n{}\n\nb", "-".repeat(30))
-        );
+        assert_eq!(html_to_text("<ol start=\"9\"><li>nine</li><li>ten</li></ol>"), "9. nine\n10. ten");
+        assert_eq!(html_to_text("a<hr/>b"), format!("a\n\n{}\n\nb", "-".repeat(30)));
     }
 
     #[test]
     fn never_emits_markup() {
-        let html =
-            r#"<p class="x>y" data-a='<b>'>text</p><<p>>&lt;script&gt;<img alt="a>b" src=x>< /p>"#;
+        let html = r#"<p class="x>y" data-a='<b>'>text</p><<p>>&lt;script&gt;<img alt="a>b" src=x>< /p>"#;
         let out = html_to_text(html);
         assert_eq!(out, "text\n\n<\n\n><script>a>b< /p>");
     }
@@ -1289,22 +1209,11 @@ dangling";
 
     #[test]
     fn entity_decoding() {
+        assert_eq!(decode_entities("&eacute;t&eacute; &Eacute; &ccedil;a &yuml; &nbsp;"), "été É ça ÿ \u{A0}");
+        assert_eq!(decode_entities("&#0; &#xD800; &#x110000; &#99999999999;"), "\u{FFFD} \u{FFFD} \u{FFFD} \u{FFFD}");
+        assert_eq!(decode_entities("&; &#; &#x; &#12a; & amp;"), "&; &#; &#x; &#12a; & amp;");
         assert_eq!(
-            decode_entities("&eacute;t&eacute; &Eacute; &ccedil;a &yuml; &nbsp;"),
-            "été É ça ÿ \u{A0}"
-        );
-        assert_eq!(
-            decode_entities("&#0; &#xD800; &#x110000; &#99999999999;"),
-            "\u{FFFD} \u{FFFD} \u{FFFD} \u{FFFD}"
-        );
-        assert_eq!(
-            decode_entities("&; &#; &#x; &#12a; & amp;"),
-            "&; &#; &#x; &#12a; & amp;"
-        );
-        assert_eq!(
-            decode_entities(
-                "&lsquo;&rsquo;&ldquo;&rdquo;&laquo;&raquo;&middot;&trade;&reg;&pound;&yen;"
-            ),
+            decode_entities("&lsquo;&rsquo;&ldquo;&rdquo;&laquo;&raquo;&middot;&trade;&reg;&pound;&yen;"),
             "‘’“”«»·™®£¥"
         );
     }

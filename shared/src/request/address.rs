@@ -76,15 +76,11 @@ pub struct AddressError {
 
 impl AddressError {
     fn email(reason: impl fmt::Display) -> Self {
-        Self {
-            message: format!("{EMAIL_EXPECTED}: {reason}"),
-        }
+        Self { message: format!("{EMAIL_EXPECTED}: {reason}") }
     }
 
     fn phone(reason: impl fmt::Display) -> Self {
-        Self {
-            message: format!("{PHONE_EXPECTED}: {reason}"),
-        }
+        Self { message: format!("{PHONE_EXPECTED}: {reason}") }
     }
 
     pub fn message(&self) -> &str {
@@ -103,14 +99,10 @@ impl EmailAddress {
             return Err(AddressError::email("the address is empty"));
         }
         if address.bytes().any(|b| b.is_ascii_control()) {
-            return Err(AddressError::email(
-                "it contains a line break or another control character",
-            ));
+            return Err(AddressError::email("it contains a line break or another control character"));
         }
         let Some((local, domain)) = address.rsplit_once('@') else {
-            return Err(AddressError::email(
-                "the domain is missing (there is no '@')",
-            ));
+            return Err(AddressError::email("the domain is missing (there is no '@')"));
         };
         if local.is_empty() {
             return Err(AddressError::email("the local part before '@' is missing"));
@@ -120,22 +112,16 @@ impl EmailAddress {
         }
         // Checked before the '@' count: a quoted local part may contain '@'.
         if local.contains('"') {
-            return Err(AddressError::email(
-                "quoted local parts (\"...\") are not supported",
-            ));
+            return Err(AddressError::email("quoted local parts (\"...\") are not supported"));
         }
         if local.contains('@') {
             return Err(AddressError::email("it contains more than one '@'"));
         }
         if address.contains(['(', ')']) {
-            return Err(AddressError::email(
-                "comments in parentheses are not supported",
-            ));
+            return Err(AddressError::email("comments in parentheses are not supported"));
         }
         if domain.starts_with('[') || domain.ends_with(']') {
-            return Err(AddressError::email(
-                "address literals like [192.0.2.1] are not supported: use a domain name",
-            ));
+            return Err(AddressError::email("address literals like [192.0.2.1] are not supported: use a domain name"));
         }
         if !local.is_ascii() {
             return Err(AddressError::email(
@@ -152,9 +138,7 @@ impl EmailAddress {
         check_local_part(local)?;
         check_domain(domain)?;
         if address.len() > MAX_EMAIL {
-            return Err(AddressError::email(format_args!(
-                "the address is longer than {MAX_EMAIL} octets"
-            )));
+            return Err(AddressError::email(format_args!("the address is longer than {MAX_EMAIL} octets")));
         }
         Ok(Self(address.to_owned()))
     }
@@ -202,9 +186,7 @@ fn describe_char(c: char) -> Cow<'static, str> {
 
 fn check_local_part(local: &str) -> Result<(), AddressError> {
     if local.len() > MAX_LOCAL_PART {
-        return Err(AddressError::email(format_args!(
-            "the local part is longer than {MAX_LOCAL_PART} octets"
-        )));
+        return Err(AddressError::email(format_args!("the local part is longer than {MAX_LOCAL_PART} octets")));
     }
     if local.starts_with('.') {
         return Err(AddressError::email("the local part starts with a dot"));
@@ -227,9 +209,7 @@ fn check_local_part(local: &str) -> Result<(), AddressError> {
 
 fn check_domain(domain: &str) -> Result<(), AddressError> {
     if domain.len() > MAX_DOMAIN {
-        return Err(AddressError::email(format_args!(
-            "the domain is longer than {MAX_DOMAIN} octets"
-        )));
+        return Err(AddressError::email(format_args!("the domain is longer than {MAX_DOMAIN} octets")));
     }
     if domain.starts_with('.') {
         return Err(AddressError::email("the domain starts with a dot"));
@@ -246,10 +226,7 @@ fn check_domain(domain: &str) -> Result<(), AddressError> {
                 "a domain label (the text between dots) is longer than {MAX_LABEL} octets"
             )));
         }
-        if let Some(c) = label
-            .chars()
-            .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
-        {
+        if let Some(c) = label.chars().find(|&c| !c.is_ascii_alphanumeric() && c != '-') {
             return Err(AddressError::email(format_args!(
                 "the domain contains {}, which is not allowed \
                  (use letters, digits, hyphens and dots)",
@@ -265,9 +242,7 @@ fn check_domain(domain: &str) -> Result<(), AddressError> {
     }
     let tld = domain.rsplit('.').next().unwrap_or(domain);
     if tld.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AddressError::email(
-            "the top-level domain is all digits (an IP address is not a mail domain)",
-        ));
+        return Err(AddressError::email("the top-level domain is all digits (an IP address is not a mail domain)"));
     }
     Ok(())
 }
@@ -283,19 +258,12 @@ impl PhoneNumber {
             return Err(AddressError::phone("the number is empty"));
         }
         let Some(rest) = number.strip_prefix('+') else {
-            let hint = if number.starts_with("00") {
-                " (write '+' instead of the international prefix 00)"
-            } else {
-                ""
-            };
-            return Err(AddressError::phone(format_args!(
-                "it must start with '+' and the country code{hint}"
-            )));
+            let hint =
+                if number.starts_with("00") { " (write '+' instead of the international prefix 00)" } else { "" };
+            return Err(AddressError::phone(format_args!("it must start with '+' and the country code{hint}")));
         };
         if rest.contains("(0)") {
-            return Err(AddressError::phone(
-                "remove the trunk prefix '(0)': it is not dialled after the country code",
-            ));
+            return Err(AddressError::phone("remove the trunk prefix '(0)': it is not dialled after the country code"));
         }
         let mut digits = String::with_capacity(MAX_E164_DIGITS);
         for (at, c) in rest.char_indices() {
@@ -309,18 +277,14 @@ impl PhoneNumber {
             return Err(AddressError::phone("the digits after '+' are missing"));
         }
         if digits.len() > MAX_E164_DIGITS {
-            return Err(AddressError::phone(format_args!(
-                "it has more than {MAX_E164_DIGITS} digits"
-            )));
+            return Err(AddressError::phone(format_args!("it has more than {MAX_E164_DIGITS} digits")));
         }
         if digits.starts_with('0') {
             return Err(AddressError::phone("a country code never starts with 0"));
         }
         let Some((code, lengths, code_len)) = country_of(&digits) else {
             let prefix = &digits[..digits.len().min(3)];
-            return Err(AddressError::phone(format_args!(
-                "+{prefix} is not an assigned country calling code"
-            )));
+            return Err(AddressError::phone(format_args!("+{prefix} is not an assigned country calling code")));
         };
         let national = digits.len() - code_len;
         if !lengths.iter().any(|&len| usize::from(len) == national) {
@@ -380,9 +344,7 @@ fn unexpected_phone_char(from: &str) -> AddressError {
 fn country_of(digits: &str) -> Option<(u16, &'static [u8], usize)> {
     (1..=3).filter(|&len| len <= digits.len()).find_map(|len| {
         let code: u16 = digits[..len].parse().ok()?;
-        let at = COUNTRY_LENGTHS
-            .binary_search_by_key(&code, |&(code, _)| code)
-            .ok()?;
+        let at = COUNTRY_LENGTHS.binary_search_by_key(&code, |&(code, _)| code).ok()?;
         Some((code, COUNTRY_LENGTHS[at].1, len))
     })
 }
@@ -461,8 +423,7 @@ impl<T: FromStr<Err = AddressError>> Visitor<'_> for ParseVisitor<T> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        v.parse()
-            .map_err(|err: AddressError| E::custom(err.message))
+        v.parse().map_err(|err: AddressError| E::custom(err.message))
     }
 }
 
@@ -800,10 +761,7 @@ mod tests {
     #[test]
     fn local_part_length_limit_is_64_octets() {
         let at_limit = format!("{}@example.com", label(64));
-        assert_eq!(
-            EmailAddress::parse(&at_limit).map(|e| e.local_part().len()),
-            Ok(64)
-        );
+        assert_eq!(EmailAddress::parse(&at_limit).map(|e| e.local_part().len()), Ok(64));
         let over = format!("{}@example.com", label(65));
         assert_email_err(&over, "the local part is longer than 64 octets");
     }
@@ -821,10 +779,7 @@ mod tests {
 
         let long_domain = format!("{}.{}.{}.{}", label(63), label(63), label(63), label(62));
         assert_eq!(long_domain.len(), 254);
-        assert_email_err(
-            &format!("a@{long_domain}"),
-            "domain is longer than 253 octets",
-        );
+        assert_email_err(&format!("a@{long_domain}"), "domain is longer than 253 octets");
     }
 
     #[test]
@@ -876,25 +831,17 @@ mod tests {
 
     #[test]
     fn non_ascii_is_rejected_with_a_hint() {
-        assert_email_err(
-            "josé@example.com",
-            "internationalized mailboxes are not supported",
-        );
+        assert_email_err("josé@example.com", "internationalized mailboxes are not supported");
         assert_email_err("user@bücher.de", "xn--");
         assert_email_err("user@example.com\u{a0}", "non-ASCII");
         let ascii = EmailAddress::parse("user@xn--bcher-kva.de");
-        assert_eq!(
-            ascii.map(|e| e.domain().to_owned()),
-            Ok("xn--bcher-kva.de".to_owned())
-        );
+        assert_eq!(ascii.map(|e| e.domain().to_owned()), Ok("xn--bcher-kva.de".to_owned()));
     }
 
     #[test]
     fn only_spaces_and_tabs_around_are_trimmed() {
         let email = EmailAddress::parse(" \tJohn.Doe@Example.COM \t");
-        let Ok(email) = email else {
-            panic!("{email:?}")
-        };
+        let Ok(email) = email else { panic!("{email:?}") };
         assert_eq!(email.as_str(), "John.Doe@Example.COM");
         assert_eq!(email.local_part(), "John.Doe");
         assert_eq!(email.domain(), "Example.COM");
@@ -919,12 +866,7 @@ mod tests {
             let message = email_err(input);
             assert!(!message.contains("john"), "{input:?}: {message}");
         }
-        for input in [
-            "2128675309",
-            "+1 212 867 53090",
-            "+1 212 867 5309 x1",
-            "+999 867 530",
-        ] {
+        for input in ["2128675309", "+1 212 867 53090", "+1 212 867 5309 x1", "+999 867 530"] {
             let message = phone_err(input);
             assert!(!message.contains("867"), "{input:?}: {message}");
         }
@@ -942,21 +884,11 @@ mod tests {
             panic!("accepted an address without a domain")
         };
         let text = err.to_string();
-        assert!(
-            text.starts_with(
-                "expected an email address like name@example.com: the domain is missing"
-            ),
-            "{text}"
-        );
+        assert!(text.starts_with("expected an email address like name@example.com: the domain is missing"), "{text}");
         assert!(!text.contains("secret"), "{text}");
 
-        let Err(err) = serde_json::from_str::<EmailAddress>("42") else {
-            panic!("accepted a number")
-        };
-        assert!(
-            err.to_string().contains("expected an email address string"),
-            "{err}"
-        );
+        let Err(err) = serde_json::from_str::<EmailAddress>("42") else { panic!("accepted a number") };
+        assert!(err.to_string().contains("expected an email address string"), "{err}");
         Ok(())
     }
 
@@ -972,9 +904,7 @@ mod tests {
             panic!("accepted a number without '+'")
         };
         assert!(
-            err.to_string().starts_with(
-                "expected an E.164 phone number like +14155550123: it must start with '+'"
-            ),
+            err.to_string().starts_with("expected an E.164 phone number like +14155550123: it must start with '+'"),
             "{err}"
         );
         Ok(())
@@ -993,9 +923,7 @@ mod tests {
             ("+1 555 555 0123", "+15555550123", 1),
         ] {
             let phone = PhoneNumber::parse(input);
-            let Ok(phone) = phone else {
-                panic!("{input:?}: {phone:?}")
-            };
+            let Ok(phone) = phone else { panic!("{input:?}: {phone:?}") };
             assert_eq!(phone.as_str(), canonical);
             assert_eq!(phone.country_code(), code);
             assert_eq!(phone.to_string(), canonical);
@@ -1007,24 +935,12 @@ mod tests {
     fn phone_rejects_explain_why() {
         assert_phone_err("", "the number is empty");
         assert_phone_err("4155550123", "it must start with '+' and the country code");
-        assert_phone_err(
-            "0044 20 7946 0958",
-            "instead of the international prefix 00",
-        );
+        assert_phone_err("0044 20 7946 0958", "instead of the international prefix 00");
         assert_phone_err("+", "the digits after '+' are missing");
         assert_phone_err("+0 123 4567", "never starts with 0");
-        assert_phone_err(
-            "+999 123 456",
-            "+999 is not an assigned country calling code",
-        );
-        assert_phone_err(
-            "+1415555012",
-            "the wrong length for country code +1 (7 or 10 national digits expected)",
-        );
-        assert_phone_err(
-            "+1 415",
-            "too short for country code +1 (7 or 10 national digits expected)",
-        );
+        assert_phone_err("+999 123 456", "+999 is not an assigned country calling code");
+        assert_phone_err("+1415555012", "the wrong length for country code +1 (7 or 10 national digits expected)");
+        assert_phone_err("+1 415", "too short for country code +1 (7 or 10 national digits expected)");
         assert_phone_err("+1 415 555 01234", "too long for country code +1");
         assert_phone_err("+1234567890123456", "more than 15 digits");
         assert_phone_err("+1 415 555 0123 ext. 12", "extensions are not supported");
@@ -1037,10 +953,7 @@ mod tests {
         assert_phone_err("+1 415/555/0123", "only digits may follow '+'");
         assert_phone_err("++1 415 555 0123", "only digits may follow '+'");
         assert_phone_err("+44 (0)20 7946 0958", "trunk prefix '(0)'");
-        assert_phone_err(
-            "+44 07700 900123",
-            "too long for country code +44 (7, 9 or 10 national digits expected)",
-        );
+        assert_phone_err("+44 07700 900123", "too long for country code +44 (7, 9 or 10 national digits expected)");
         assert_phone_err("+1 ٤١٥ 555 0123", "use the digits 0-9");
     }
 
@@ -1059,10 +972,7 @@ mod tests {
         let codes: Vec<String> = COUNTRY_LENGTHS.iter().map(|(c, _)| c.to_string()).collect();
         for a in &codes {
             for b in &codes {
-                assert!(
-                    a == b || !b.starts_with(a.as_str()),
-                    "+{a} is a prefix of +{b}"
-                );
+                assert!(a == b || !b.starts_with(a.as_str()), "+{a} is a prefix of +{b}");
             }
         }
         for (code, lengths) in COUNTRY_LENGTHS {
@@ -1114,10 +1024,8 @@ mod tests {
                 }
             }
         }
-        let actual: BTreeMap<u16, BTreeSet<u8>> = COUNTRY_LENGTHS
-            .iter()
-            .map(|(code, lengths)| (*code, lengths.iter().copied().collect()))
-            .collect();
+        let actual: BTreeMap<u16, BTreeSet<u8>> =
+            COUNTRY_LENGTHS.iter().map(|(code, lengths)| (*code, lengths.iter().copied().collect())).collect();
         if actual != expected {
             let table: String = expected
                 .iter()

@@ -17,10 +17,7 @@ impl RequestError {
 
     /// Input that is not a single well-formed JSON document.
     pub fn syntax(e: &serde_json::Error) -> Self {
-        RequestError {
-            path: "json".into(),
-            message: format!("not valid JSON: {e}"),
-        }
+        RequestError { path: "json".into(), message: format!("not valid JSON: {e}") }
     }
 
     pub fn from_serde(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
@@ -52,9 +49,7 @@ impl RequestError {
         // serde reports unknown and missing fields at the parent; point at the field.
         if let Some(field) = backticked_after(&message, "unknown field `") {
             let expected = expected_names(&message);
-            let hint = closest(field, &expected)
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+            let hint = closest(field, &expected).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
             let allowed = if expected.is_empty() {
                 String::new()
             } else {
@@ -112,12 +107,7 @@ fn expected_names(message: &str) -> Vec<&str> {
 
 /// The known name within edit distance 2 of a misspelt one, if any.
 pub(crate) fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(field, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    known.iter().map(|k| (edit_distance(field, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

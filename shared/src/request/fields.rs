@@ -232,7 +232,9 @@ impl TimeZoneName {
     pub fn parse(s: &str) -> Result<Self, String> {
         match jiff::tz::db().get(s) {
             Ok(tz) => Ok(TimeZoneName(tz.iana_name().unwrap_or(s).to_owned())),
-            Err(_) => Err(format!("unknown time zone {s:?}: expected an IANA name such as `Europe/Paris` or `America/New_York`")),
+            Err(_) => Err(format!(
+                "unknown time zone {s:?}: expected an IANA name such as `Europe/Paris` or `America/New_York`"
+            )),
         }
     }
 

@@ -148,8 +148,7 @@ impl DeliveryRequest {
     /// Parses one request from JSON, naming the offending field on error.
     pub fn from_json(raw: &str) -> Result<Self, RequestError> {
         let mut de = serde_json::Deserializer::from_str(raw);
-        let request: DeliveryRequest =
-            serde_path_to_error::deserialize(&mut de).map_err(RequestError::from_serde)?;
+        let request: DeliveryRequest = serde_path_to_error::deserialize(&mut de).map_err(RequestError::from_serde)?;
         de.end().map_err(|e| RequestError::syntax(&e))?;
         request.validate()?;
         Ok(request)
@@ -157,8 +156,7 @@ impl DeliveryRequest {
 
     /// Parses a request already decoded as a JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Self, RequestError> {
-        let request: DeliveryRequest =
-            serde_path_to_error::deserialize(value).map_err(RequestError::from_serde)?;
+        let request: DeliveryRequest = serde_path_to_error::deserialize(value).map_err(RequestError::from_serde)?;
         request.validate()?;
         Ok(request)
     }
@@ -187,7 +185,10 @@ impl DeliveryRequest {
                 return Err(missing("phone", "`recipient.phone`, an E.164 number like +14155550123"));
             }
             Channel::Push if self.recipient.push.is_none() => {
-                return Err(missing("push", "`recipient.push`, a device target ({\"platform\": \"fcm\", \"token\": \"...\"})"));
+                return Err(missing(
+                    "push",
+                    "`recipient.push`, a device target ({\"platform\": \"fcm\", \"token\": \"...\"})",
+                ));
             }
             _ => {}
         }

@@ -44,7 +44,10 @@ pub enum PushTarget {
 
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "PushTarget", description = "A device: {\"platform\": \"fcm\"|\"apns\", \"token\"} or {\"platform\": \"webpush\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}.")]
+#[schemars(
+    rename = "PushTarget",
+    description = "A device: {\"platform\": \"fcm\"|\"apns\", \"token\"} or {\"platform\": \"webpush\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}."
+)]
 struct RawPushTarget {
     platform: PushPlatform,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +97,10 @@ impl PushTarget {
                 let shape = (32..=4096).contains(&token.len())
                     && token.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
                 if !shape {
-                    return Err("`token` is not an FCM registration token (32 to 4096 characters of A-Z a-z 0-9 - _ : .)".into());
+                    return Err(
+                        "`token` is not an FCM registration token (32 to 4096 characters of A-Z a-z 0-9 - _ : .)"
+                            .into(),
+                    );
                 }
                 Ok(PushTarget::Fcm { token })
             }
@@ -132,12 +138,9 @@ impl PushTarget {
 
     fn to_raw(&self) -> RawPushTarget {
         match self {
-            PushTarget::Fcm { token } | PushTarget::Apns { token } => RawPushTarget {
-                platform: self.platform(),
-                token: Some(token.clone()),
-                endpoint: None,
-                keys: None,
-            },
+            PushTarget::Fcm { token } | PushTarget::Apns { token } => {
+                RawPushTarget { platform: self.platform(), token: Some(token.clone()), endpoint: None, keys: None }
+            }
             PushTarget::WebPush { endpoint, keys } => RawPushTarget {
                 platform: PushPlatform::WebPush,
                 token: None,

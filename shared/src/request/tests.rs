@@ -128,7 +128,15 @@ fn the_channel_needs_its_address() {
 
 #[test]
 fn bad_addresses_are_rejected_without_echoing_them() {
-    for bad in ["ada", "ada@", "@example.com", "ada@@example.com", "ada@example..com", "a b@example.com", "ada@example.com\r\nBcc: x@y.z"] {
+    for bad in [
+        "ada",
+        "ada@",
+        "@example.com",
+        "ada@@example.com",
+        "ada@example..com",
+        "a b@example.com",
+        "ada@example.com\r\nBcc: x@y.z",
+    ] {
         let mut v = base();
         v["recipient"]["email"] = json!(bad);
         let e = err(v);

@@ -112,9 +112,7 @@ pub fn build_mime(email: &OutboundEmail, message_id: &str, date_unix: i64) -> Re
     for (name, value) in &email.headers {
         builder = builder.header(name.clone(), Raw::new(single_line(value)?.to_owned()));
     }
-    builder
-        .write_to_vec()
-        .map_err(|e| SendError::permanent("mime", format!("cannot build the message: {e}")))
+    builder.write_to_vec().map_err(|e| SendError::permanent("mime", format!("cannot build the message: {e}")))
 }
 
 #[async_trait]

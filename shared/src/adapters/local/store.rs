@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     provider_message_id TEXT,
     at_ms INTEGER NOT NULL,
     lock_expires_ms INTEGER,
-    retain_until_ms INTEGER NOT NULL
+    retain_until_ms INTEGER NOT NULL,
+    attempt TEXT
 );
 CREATE TABLE IF NOT EXISTS cap_slots (
     cap_key TEXT NOT NULL,
@@ -81,6 +82,28 @@ pub struct LocalStore {
     path: PathBuf,
 }
 
+/// Switches a new database file to WAL. The switch needs exclusive access and
+/// SQLite does not call the busy handler for it, so processes opening a fresh
+/// folder together retry here instead of failing with "database is locked".
+fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
+    let mut delay = Duration::from_millis(2);
+    for _ in 0..40 {
+        let mode: Result<String, _> = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0));
+        if mode.as_deref().is_ok_and(|m| m.eq_ignore_ascii_case("wal")) {
+            return Ok(());
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) | Err(rusqlite::Error::SqliteFailure(_, _)) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+    }
+    Err(StoreError::new("sqlite: could not switch the state file to WAL mode: it stays locked by another process"))
+}
+
 fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
@@ -103,7 +126,7 @@ impl LocalStore {
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
         // WAL lets readers run beside the one writer; NORMAL is durable across
         // process crashes, which is what the embedded default promises.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        enable_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         Ok(LocalStore { conn: Mutex::new(conn), path })
@@ -161,7 +184,8 @@ impl LocalStore {
     pub fn deferred_summary(&self, now: Timestamp) -> Result<(usize, usize, Option<Timestamp>), StoreError> {
         self.with(|c| {
             let total: i64 = c.query_row("SELECT COUNT(*) FROM deferred", [], |r| r.get(0))?;
-            let due: i64 = c.query_row("SELECT COUNT(*) FROM deferred WHERE due_ms <= ?1", params![ms(now)], |r| r.get(0))?;
+            let due: i64 =
+                c.query_row("SELECT COUNT(*) FROM deferred WHERE due_ms <= ?1", params![ms(now)], |r| r.get(0))?;
             let next: Option<i64> = c.query_row("SELECT MIN(due_ms) FROM deferred", [], |r| r.get(0))?;
             Ok((total as usize, due as usize, next.map(from_ms)))
         })
@@ -178,6 +202,8 @@ impl LocalStore {
     }
 
     /// Records receipts: every one in the log, the newest per request as its status.
+    /// A `duplicate` receipt describes a redelivery, not the request: it never
+    /// replaces the status it duplicates.
     pub fn record_receipts(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -188,7 +214,8 @@ impl LocalStore {
                     tx.execute(
                         "INSERT INTO latest_status (request_key, status, receipt, at_ms) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (request_key) DO UPDATE SET status = excluded.status,
-                           receipt = excluded.receipt, at_ms = excluded.at_ms",
+                           receipt = excluded.receipt, at_ms = excluded.at_ms
+                         WHERE excluded.at_ms >= latest_status.at_ms AND excluded.status != 'duplicate'",
                         params![status_key(r.tenant.as_deref(), id), r.status.as_str(), json, ms(r.at)],
                     )?;
                 }
@@ -286,12 +313,14 @@ impl StateStore for LocalStore {
                 }
             }
             // 5. Take the lock and the slots.
+            let attempt = uuid::Uuid::new_v4().to_string();
             tx.execute(
-                "INSERT INTO idempotency (key, state, at_ms, lock_expires_ms, retain_until_ms)
-                 VALUES (?1, 'in_progress', ?2, ?3, ?4)
+                "INSERT INTO idempotency (key, state, at_ms, lock_expires_ms, retain_until_ms, attempt)
+                 VALUES (?1, 'in_progress', ?2, ?3, ?4, ?5)
                  ON CONFLICT (key) DO UPDATE SET state = 'in_progress', status = NULL, reason = NULL,
-                   provider_message_id = NULL, at_ms = ?2, lock_expires_ms = ?3, retain_until_ms = ?4",
-                params![a.idempotency_key, now, ms(a.lock_expires_at), ms(a.retain_until)],
+                   provider_message_id = NULL, at_ms = ?2, lock_expires_ms = ?3, retain_until_ms = ?4,
+                   attempt = ?5",
+                params![a.idempotency_key, now, ms(a.lock_expires_at), ms(a.retain_until), attempt],
             )?;
             let mut slots = Vec::with_capacity(a.caps.len());
             for cap in &a.caps {
@@ -303,7 +332,7 @@ impl StateStore for LocalStore {
                 slots.push((cap.key.clone(), slot));
             }
             tx.commit()?;
-            Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), slots }))
+            Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), attempt, slots }))
         })
     }
 
@@ -312,14 +341,16 @@ impl StateStore for LocalStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "UPDATE idempotency SET state = 'done', status = ?2, reason = ?3, provider_message_id = ?4,
-                   at_ms = ?5, lock_expires_ms = NULL, retain_until_ms = ?6 WHERE key = ?1",
+                   at_ms = ?5, lock_expires_ms = NULL, retain_until_ms = ?6
+                 WHERE key = ?1 AND state = 'in_progress' AND attempt = ?7",
                 params![
                     lease.idempotency_key,
                     done.status.as_str(),
                     done.reason,
                     done.provider_message_id,
                     ms(done.at),
-                    ms(done.retain_until)
+                    ms(done.retain_until),
+                    lease.attempt
                 ],
             )?;
             if done.release_slots {
@@ -335,8 +366,8 @@ impl StateStore for LocalStore {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
-                "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'",
-                params![lease.idempotency_key],
+                "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress' AND attempt = ?2",
+                params![lease.idempotency_key, lease.attempt],
             )?;
             for (key, slot) in &lease.slots {
                 tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
@@ -360,7 +391,13 @@ impl StateStore for LocalStore {
         self.with(|c| c.execute("DELETE FROM suppressions WHERE key = ?1", params![key]).map(|n| n > 0))
     }
 
-    async fn set_consent(&self, recipient_key: &str, category: &str, subscribed: bool, at: Timestamp) -> Result<(), StoreError> {
+    async fn set_consent(
+        &self,
+        recipient_key: &str,
+        category: &str,
+        subscribed: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if category == "*" && subscribed {
@@ -380,7 +417,13 @@ impl StateStore for LocalStore {
 
 #[async_trait]
 impl Scheduler for LocalStore {
-    async fn defer(&self, request: &DeliveryRequest, until: Timestamp, attempt: u32, source: Option<&str>) -> Result<(), StoreError> {
+    async fn defer(
+        &self,
+        request: &DeliveryRequest,
+        until: Timestamp,
+        attempt: u32,
+        source: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO deferred (due_ms, request, attempt, source) VALUES (?1, ?2, ?3, ?4)",

@@ -1,0 +1,571 @@
+//! The real `herald` binary, run on files as a user would, against a private
+//! state folder. Receipts and outbox files are asserted exactly.
+
+use std::collections::BTreeSet;
+
+use herald_e2e::{Run, Sandbox, header};
+use serde_json::{Value, json};
+
+fn sandbox() -> Sandbox {
+    Sandbox::new(env!("CARGO_BIN_EXE_herald"))
+}
+
+fn triple(id: &str, status: &str, reason: &str) -> (String, String, String) {
+    (id.to_owned(), status.to_owned(), reason.to_owned())
+}
+
+fn names(sb: &Sandbox) -> BTreeSet<String> {
+    sb.outbox_files().into_keys().collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn the_shipped_examples_send_and_a_second_run_is_all_duplicates() {
+    let sb = sandbox();
+    let run = sb.run(&["send", "examples/requests.jsonl"]);
+    run.assert_ok();
+    let ids = [
+        "order-A-1001-email",
+        "order-A-1002-email-fr",
+        "newsletter-2026-48-cust-3",
+        "otp-7731",
+        "order-A-1001-push",
+        "otp-7732-apns",
+    ];
+    let expected: Vec<_> = ids.iter().map(|id| triple(id, "sent", "")).collect();
+    assert_eq!(run.outcomes(), expected, "{}", run.stderr);
+    assert!(run.stderr.contains("6 request(s): 6 sent"), "{}", run.stderr);
+    for r in run.receipts() {
+        assert!(r["provider_message_id"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(r["at"].as_str().is_some());
+        assert!(r["metadata"].is_object());
+    }
+    assert_eq!(
+        run.receipts()[0]["metadata"],
+        json!({"journey_id": "j-checkout", "step": "confirm", "order": "A-1001"})
+    );
+    assert_eq!(
+        names(&sb),
+        set(&[
+            "newsletter-2026-48-cust-3.eml",
+            "order-A-1001-email.eml",
+            "order-A-1001-push.push.json",
+            "order-A-1002-email-fr.eml",
+            "otp-7731.sms.json",
+            "otp-7732-apns.push.json",
+        ])
+    );
+    let files = sb.outbox_files();
+
+    // A real RFC 5322 message, one-click unsubscribe on marketing mail only.
+    let news = &files["newsletter-2026-48-cust-3.eml"];
+    assert_eq!(header(news, "To").as_deref(), Some("<grace@example.org>"));
+    assert_eq!(header(news, "From").as_deref(), Some("\"Acme\" <hello@acme.example>"));
+    assert_eq!(header(news, "Subject").as_deref(), Some("This week at Acme, Grace"));
+    assert_eq!(header(news, "MIME-Version").as_deref(), Some("1.0"));
+    assert!(header(news, "Message-ID").is_some_and(|m| m.ends_with("@acme.example>")));
+    assert!(header(news, "Date").is_some());
+    assert!(header(news, "Content-Type").unwrap().starts_with("multipart/alternative"));
+    let list = header(news, "List-Unsubscribe").unwrap();
+    assert!(list.starts_with("<https://acme.example/unsubscribe?token="), "{list}");
+    assert!(list.contains("<mailto:unsubscribe@acme.example?subject=unsubscribe>"), "{list}");
+    assert_eq!(header(news, "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    assert!(news.contains("Content-Type: text/plain") && news.contains("Content-Type: text/html"));
+    let order = &files["order-A-1001-email.eml"];
+    assert!(header(order, "List-Unsubscribe").is_none(), "transactional mail has no unsubscribe header");
+    assert_eq!(header(order, "Subject").as_deref(), Some("Your order A-1001 is confirmed"));
+    // fr-CA falls back to the French template.
+    let fr = &files["order-A-1002-email-fr.eml"];
+    assert!(header(fr, "Subject").unwrap().starts_with("=?utf-8?"), "non-ASCII subject is RFC 2047 encoded");
+    assert!(fr.contains("Merci,"), "{fr}");
+
+    let sms: Value = serde_json::from_str(&files["otp-7731.sms.json"]).unwrap();
+    assert_eq!(sms["to"], "+14155550123");
+    assert_eq!(sms["encoding"], "gsm-7");
+    assert_eq!(sms["segments"], 1);
+    assert_eq!(sms["body"], "482913 is your Acme verification code. It expires in 5 minutes. Never share it.");
+    let push: Value = serde_json::from_str(&files["order-A-1001-push.push.json"]).unwrap();
+    assert_eq!(push["platform"], "fcm");
+    assert_eq!(push["title"], "Order A-1001 confirmed");
+    assert_eq!(push["data"]["order_number"], "A-1001");
+
+    let again = sb.run(&["send", "examples/requests.jsonl"]);
+    again.assert_ok();
+    let dup: Vec<_> = ids.iter().map(|id| triple(id, "duplicate", "duplicate:sent")).collect();
+    assert_eq!(again.outcomes(), dup);
+    // The duplicate points at the message that was sent.
+    assert_eq!(again.receipts()[0]["provider_message_id"], run.receipts()[0]["provider_message_id"]);
+    assert_eq!(sb.outbox_files(), files, "nothing new in the outbox");
+}
+
+fn request(id: &str, channel: &str, category: &str, recipient: Value, template: &str, data: Value) -> String {
+    json!({"id": id, "channel": channel, "category": category, "recipient": recipient, "template": template, "data": data,
+           "metadata": {"test": id}})
+    .to_string()
+}
+
+fn mixed_file() -> String {
+    let order = json!({"customer": {"first_name": "Ada"}, "order": {"number": "A-1", "total": "$1", "items": []}});
+    let ada = json!({"id": "u-ada", "email": "ada@example.com"});
+    let lin = json!({"id": "u-lin", "email": "lin@example.net"});
+    let phone = json!({"id": "u-sam", "phone": "+447700900123"});
+    let news = json!({"intro": "hi", "articles": []});
+    [
+        request("m-order", "email", "transactional", ada.clone(), "order-confirmation", order.clone()),
+        r#"{"id": "m-broken", "channel": "email", "#.to_owned(),
+        request(
+            "m-typo",
+            "email",
+            "transactional",
+            json!({"id": "u", "emial": "a@example.com"}),
+            "order-confirmation",
+            order.clone(),
+        ),
+        request(
+            "m-bad-email",
+            "email",
+            "transactional",
+            json!({"id": "u", "email": "ada.example.com"}),
+            "order-confirmation",
+            order.clone(),
+        ),
+        request(
+            "m-bad-phone",
+            "sms",
+            "transactional",
+            json!({"id": "u", "phone": "0044 7700 900123"}),
+            "one-time-code",
+            json!({"code": "1"}),
+        ),
+        request("m-no-template", "email", "transactional", ada.clone(), "nope", json!({})),
+        request("m-order", "email", "transactional", ada, "order-confirmation", order),
+        request("p1", "email", "marketing", lin.clone(), "newsletter", news.clone()),
+        request("p2", "email", "marketing", lin.clone(), "newsletter", news.clone()),
+        request("p3", "email", "marketing", lin.clone(), "newsletter", news.clone()),
+        request("p4", "email", "marketing", lin, "newsletter", news),
+        request("s1", "sms", "promo", phone.clone(), "one-time-code", json!({"code": "A"})),
+        request("s2", "sms", "promo", phone.clone(), "one-time-code", json!({"code": "B"})),
+        request("s3", "sms", "promo", phone, "one-time-code", json!({"code": "C"})),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+#[test]
+fn a_mixed_file_gets_exactly_one_receipt_per_request() {
+    let sb = sandbox();
+    let file = sb.write("mixed.jsonl", &mixed_file());
+    let run = sb.run(&["send", file.to_str().unwrap()]);
+    run.assert_ok();
+    let expected = vec![
+        triple("m-order", "sent", ""),
+        triple("", "rejected", "invalid_request:json"),
+        triple("m-typo", "rejected", "invalid_request:recipient.emial"),
+        triple("m-bad-email", "rejected", "invalid_request:recipient.email"),
+        triple("m-bad-phone", "rejected", "invalid_request:recipient.phone"),
+        triple("m-no-template", "rejected", "unknown_template:nope"),
+        triple("m-order", "duplicate", "duplicate:sent"),
+        triple("p1", "sent", ""),
+        triple("p2", "sent", ""),
+        triple("p3", "sent", ""),
+        triple("p4", "capped", "frequency_capped:marketing:7d"),
+        triple("s1", "sent", ""),
+        triple("s2", "sent", ""),
+        triple("s3", "capped", "frequency_capped:daily-sms"),
+    ];
+    assert_eq!(run.outcomes(), expected, "{}", run.stderr);
+    let receipts = run.receipts();
+    // Every receipt says where its request came from, and echoes the metadata it could read.
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r["source"], format!("{}:{}", file.display(), i + 1));
+        if i != 1 {
+            assert_eq!(r["metadata"]["test"], r["request_id"], "{r}");
+        }
+    }
+    // Actionable details that name the field and never echo the address.
+    let detail = |i: usize| receipts[i]["detail"].as_str().unwrap().to_owned();
+    assert!(detail(2).contains("did you mean `email`"), "{}", detail(2));
+    assert!(detail(3).starts_with("recipient.email:") && !detail(3).contains("ada.example.com"), "{}", detail(3));
+    assert!(detail(4).contains("E.164") && !detail(4).contains("7700"), "{}", detail(4));
+    assert!(detail(5).contains("no template named `nope`"), "{}", detail(5));
+    assert!(run.stderr.contains("14 request(s): 6 sent, 1 duplicate, 2 capped, 5 rejected"), "{}", run.stderr);
+    assert_eq!(names(&sb), set(&["m-order.eml", "p1.eml", "p2.eml", "p3.eml", "s1.sms.json", "s2.sms.json"]));
+
+    // Resending: what passed admission is a duplicate, invalid input is rejected again.
+    let again = sb.run(&["send", file.to_str().unwrap()]);
+    again.assert_ok();
+    let statuses: Vec<(String, String)> =
+        again.outcomes().into_iter().map(|(i, s, r)| (i, format!("{s} {r}"))).collect();
+    assert_eq!(statuses[0].1, "duplicate duplicate:sent");
+    assert_eq!(statuses[1].1, "rejected invalid_request:json");
+    assert_eq!(statuses[10].1, "duplicate duplicate:capped");
+    assert_eq!(statuses[13].1, "duplicate duplicate:capped");
+    assert_eq!(names(&sb).len(), 6);
+}
+
+#[test]
+fn arrays_single_objects_and_stdin_are_accepted() {
+    let sb = sandbox();
+    let a = request(
+        "arr-1",
+        "sms",
+        "transactional",
+        json!({"id": "u", "phone": "+33612345678"}),
+        "one-time-code",
+        json!({"code": "1"}),
+    );
+    let b = request(
+        "arr-2",
+        "sms",
+        "transactional",
+        json!({"id": "u", "phone": "+33612345678"}),
+        "one-time-code",
+        json!({"code": "2"}),
+    );
+    let arr = sb.write("batch.json", &format!("[{a},\n {b}, 42]"));
+    let run = sb.run(&["send", arr.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(
+        run.outcomes(),
+        vec![
+            triple("arr-1", "sent", ""),
+            triple("arr-2", "sent", ""),
+            triple("", "rejected", "invalid_request:request")
+        ]
+    );
+    assert_eq!(run.receipts()[2]["source"], format!("{}[2]", arr.display()));
+
+    let run = sb.run(&["send", "examples/order-email.json"]);
+    assert_eq!(run.outcomes(), vec![triple("order-A-1001-email", "sent", "")]);
+
+    let c = request(
+        "stdin-1",
+        "sms",
+        "transactional",
+        json!({"id": "u", "phone": "+33612345678"}),
+        "one-time-code",
+        json!({"code": "3"}),
+    );
+    let run = sb.run_with_stdin(&["send", "-"], &(c + "\n"));
+    run.assert_ok();
+    assert_eq!(run.outcomes(), vec![triple("stdin-1", "sent", "")]);
+    assert_eq!(run.receipts()[0]["source"], "stdin", "a single JSON document is one request");
+}
+
+#[test]
+fn a_missing_file_fails_the_run_but_not_the_other_files() {
+    let sb = sandbox();
+    let run = sb.run(&["send", "does-not-exist.jsonl", "examples/order-email.json"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("does-not-exist.jsonl"), "{}", run.stderr);
+    assert_eq!(run.outcomes(), vec![triple("order-A-1001-email", "sent", "")]);
+}
+
+#[test]
+fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
+    let mut sb = sandbox();
+    // 03:00 UTC = 22:00 in New York (the configured default zone), inside 21:00-08:00.
+    sb.now = Some("2026-11-28T03:00:00Z".into());
+    let promo = request(
+        "night-1",
+        "sms",
+        "promo",
+        json!({"id": "u-night", "phone": "+12025550142"}),
+        "one-time-code",
+        json!({"code": "N"}),
+    );
+    let tokyo = request(
+        "tokyo-1",
+        "sms",
+        "promo",
+        json!({"id": "u-tokyo", "phone": "+819012345678", "timezone": "Asia/Tokyo"}),
+        "one-time-code",
+        json!({"code": "T"}),
+    );
+    let otp = request(
+        "night-otp",
+        "sms",
+        "transactional",
+        json!({"id": "u-night", "phone": "+12025550142"}),
+        "one-time-code",
+        json!({"code": "9"}),
+    );
+    let later = json!({"id": "later-1", "channel": "email", "category": "transactional", "recipient": {"id": "u", "email": "a@example.com"},
+                       "template": "one-time-code", "data": {"code": "L"}, "send_after": "2026-11-28T05:00:00Z"})
+    .to_string();
+    let file = sb.write("night.jsonl", &[promo, tokyo, otp, later].join("\n"));
+    let run = sb.run(&["send", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(
+        run.outcomes(),
+        vec![
+            triple("night-1", "deferred", "quiet_hours"),
+            triple("tokyo-1", "sent", ""),
+            triple("night-otp", "sent", ""),
+            triple("later-1", "deferred", "send_after"),
+        ]
+    );
+    let receipts = run.receipts();
+    assert_eq!(receipts[0]["deferred_until"], "2026-11-28T13:00:00Z", "08:00 in New York");
+    assert_eq!(receipts[3]["deferred_until"], "2026-11-28T05:00:00Z");
+
+    // Nothing is due yet.
+    let run = sb.run(&["flush"]);
+    run.assert_ok();
+    assert!(run.outcomes().is_empty());
+    assert!(run.stderr.contains("2 request(s) still deferred"), "{}", run.stderr);
+
+    sb.now = Some("2026-11-28T06:00:00Z".into());
+    let run = sb.run(&["flush"]);
+    assert_eq!(run.outcomes(), vec![triple("later-1", "sent", "")]);
+    sb.now = Some("2026-11-28T13:00:00Z".into());
+    let run = sb.run(&["flush"]);
+    assert_eq!(run.outcomes(), vec![triple("night-1", "sent", "")]);
+    assert_eq!(run.receipts()[0]["source"], format!("{}:1", file.display()));
+    let run = sb.run(&["flush"]);
+    assert!(run.outcomes().is_empty());
+    assert!(names(&sb).contains("night-1.sms.json"));
+
+    let status = sb.run(&["status", "night-1"]);
+    status.assert_ok();
+    let latest: Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!(latest["status"], "sent");
+}
+
+#[test]
+fn suppression_and_unsubscribe_commands_apply_to_later_sends() {
+    let sb = sandbox();
+    sb.run(&["suppress", "Lin@Example.NET", "--reason", "hard_bounce"]).assert_ok();
+    sb.run(&["suppress", "+44 7700 900123", "--reason", "complaint"]).assert_ok();
+    sb.run(&["unsubscribe", "u-ada", "--category", "marketing"]).assert_ok();
+    let news = json!({"intro": "hi", "articles": []});
+    let file = sb.write(
+        "r.jsonl",
+        &[
+            request(
+                "a1",
+                "email",
+                "marketing",
+                json!({"id": "u-x", "email": "lin@example.net"}),
+                "newsletter",
+                news.clone(),
+            ),
+            request(
+                "a2",
+                "sms",
+                "transactional",
+                json!({"id": "u-y", "phone": "+447700900123"}),
+                "one-time-code",
+                json!({"code": "1"}),
+            ),
+            request(
+                "a3",
+                "email",
+                "marketing",
+                json!({"id": "u-ada", "email": "ada@example.com"}),
+                "newsletter",
+                news.clone(),
+            ),
+            request(
+                "a4",
+                "email",
+                "transactional",
+                json!({"id": "u-ada", "email": "ada@example.com"}),
+                "one-time-code",
+                json!({"code": "2"}),
+            ),
+        ]
+        .join("\n"),
+    );
+    let run = sb.run(&["send", file.to_str().unwrap()]);
+    assert_eq!(
+        run.outcomes(),
+        vec![
+            triple("a1", "suppressed", "suppressed:hard_bounce"),
+            triple("a2", "suppressed", "suppressed:complaint"),
+            triple("a3", "unsubscribed", "unsubscribed:marketing"),
+            triple("a4", "sent", ""),
+        ]
+    );
+    sb.run(&["unsuppress", "lin@example.net"]).assert_ok();
+    sb.run(&["resubscribe", "u-ada", "--category", "marketing"]).assert_ok();
+    let file = sb.write(
+        "r2.jsonl",
+        &[
+            request(
+                "b1",
+                "email",
+                "marketing",
+                json!({"id": "u-x", "email": "lin@example.net"}),
+                "newsletter",
+                news.clone(),
+            ),
+            request("b2", "email", "marketing", json!({"id": "u-ada", "email": "ada@example.com"}), "newsletter", news),
+        ]
+        .join("\n"),
+    );
+    let run = sb.run(&["send", file.to_str().unwrap()]);
+    assert_eq!(run.outcomes(), vec![triple("b1", "sent", ""), triple("b2", "sent", "")]);
+
+    let bad = sb.run(&["suppress", "not an address"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--platform"), "{}", bad.stderr);
+    let bad = sb.run(&["unsubscribe", "u-ada", "--category", "transactional"]);
+    assert_ne!(bad.code, 0);
+}
+
+#[test]
+fn render_prints_each_part_and_the_sms_body_alone() {
+    let sb = sandbox();
+    let run = sb.run(&["render", "one-time-code", "--channel", "sms", "--data", "examples/data/otp.json"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "482913 is your Acme verification code. It expires in 5 minutes. Never share it.\n");
+    assert!(run.stderr.contains("1 segment(s), gsm-7"), "{}", run.stderr);
+
+    let run = sb.run(&[
+        "render",
+        "order-confirmation",
+        "--channel",
+        "email",
+        "--data",
+        "examples/data/order.json",
+        "--locale",
+        "fr-CA",
+    ]);
+    run.assert_ok();
+    assert!(
+        run.stdout.starts_with("=== subject ===\nVotre commande A-1001 est confirmée\n=== html ===\n<!DOCTYPE html>"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("=== text ===\n"), "{}", run.stdout);
+
+    let run = sb.run(&[
+        "render",
+        "newsletter",
+        "--channel",
+        "push",
+        "--data",
+        "examples/data/newsletter.json",
+        "--format",
+        "json",
+    ]);
+    run.assert_ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["channel"], "push");
+    assert_eq!(v["body"], "Brewing the perfect pour-over");
+
+    let run =
+        sb.run_with_stdin(&["render", "one-time-code", "--channel", "email", "--data", "-", "--format", "json"], "{}");
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("`code`"), "names the missing variable: {}", run.stderr);
+
+    // A template folder that is not in the catalogue yet, using the shared partials.
+    sb.write("drafts/welcome/email.subject.hbs", "Welcome {{name}}");
+    sb.write(
+        "drafts/welcome/email.html.hbs",
+        "{{#> layouts/email layout_title=\"Hi\"}}<p>Hi {{name}}</p>{{/layouts/email}}",
+    );
+    let data = sb.write("w.json", r#"{"name": "Zoé"}"#);
+    let dir = sb.path("drafts/welcome");
+    let run = sb.run(&[
+        "render",
+        dir.to_str().unwrap(),
+        "--channel",
+        "email",
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.assert_ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["subject"], "Welcome Zoé");
+    assert!(v["html"].as_str().unwrap().contains("<p>Hi Zoé</p>"));
+    assert!(v["text"].as_str().unwrap().contains("Hi Zoé"));
+
+    let run = sb.run(&["render", "order-confirmaton", "--channel", "email"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("did you mean `order-confirmation`"), "{}", run.stderr);
+}
+
+#[test]
+fn validate_reports_each_request() {
+    let sb = sandbox();
+    let file = sb.write("mixed.jsonl", &mixed_file());
+    let run = sb.run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 14);
+    assert!(lines[0].ends_with("\tok"));
+    assert!(lines[2].contains("recipient.emial"));
+    assert!(lines[5].contains("template: no template named `nope`"));
+    let run = sb.run(&["validate", "examples/requests.jsonl"]);
+    run.assert_ok();
+    assert!(names(&sb).is_empty(), "validate sends nothing");
+}
+
+#[test]
+fn config_errors_are_reported_with_the_file() {
+    let sb = sandbox();
+    let cfg = sb.write("bad.toml", "[[caps]]\nlimit = 3\nwindow = \"7 days\"\n");
+    let run = sb.run(&["--config", cfg.to_str().unwrap(), "send", "examples/order-email.json"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("bad.toml") && run.stderr.contains("7 days"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn concurrent_processes_share_one_cap() {
+    let sb = sandbox();
+    let news = json!({"intro": "hi", "articles": []});
+    let mut files = Vec::new();
+    for p in 0..8 {
+        let lines: Vec<String> = (0..4)
+            .map(|i| {
+                request(
+                    &format!("c{p}-{i}"),
+                    "email",
+                    "marketing",
+                    json!({"id": "u-busy", "email": "busy@example.com"}),
+                    "newsletter",
+                    news.clone(),
+                )
+            })
+            .collect();
+        files.push(sb.write(&format!("p{p}.jsonl"), &lines.join("\n")));
+    }
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            sb.command(&["send", f.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut sent = 0;
+    let mut capped = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        };
+        run.assert_ok();
+        for (_, status, _) in run.outcomes() {
+            match status.as_str() {
+                "sent" => sent += 1,
+                "capped" => capped += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!((sent, capped), (3, 29));
+    assert_eq!(names(&sb).len(), 3);
+}
