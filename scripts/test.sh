@@ -27,6 +27,19 @@ if [ ! -d ../shared/spec ]; then
   echo "note: ../shared/spec is not beside this checkout: the external-suite tests will print 'skipping' and pass"
 fi
 
+# The end-to-end tests run moto's standalone server as a local AWS (SES v2, SQS, DynamoDB).
+# Pinned: its quirks are documented in tests/src/moto.rs. Install only when missing or wrong.
+MOTO_VERSION=5.2.5
+if [ ! -x .venv/bin/moto_server ] || [ "$(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ]; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "scripts/test.sh: python3 is missing; the end-to-end tests need it to run moto (install python3 with venv support)" >&2
+    exit 1
+  fi
+  step "installing moto[server]==$MOTO_VERSION into .venv"
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -104,7 +104,8 @@ impl StateStore for MemoryStore {
             _ => {}
         }
         for cap in &a.caps {
-            let since = a.now.checked_sub(jiff::SignedDuration::from_secs(cap.window_seconds)).unwrap_or(Timestamp::MIN);
+            let since =
+                a.now.checked_sub(jiff::SignedDuration::from_secs(cap.window_seconds)).unwrap_or(Timestamp::MIN);
             let held = s.slots.entry(cap.key.clone()).or_default();
             held.retain(|(_, t)| *t > since);
             if held.len() >= cap.limit as usize {
@@ -121,7 +122,11 @@ impl StateStore for MemoryStore {
         let attempt = uuid::Uuid::new_v4().to_string();
         s.records.insert(
             a.idempotency_key.clone(),
-            Record::InProgress { attempt: attempt.clone(), lock_expires: a.lock_expires_at, retain_until: a.retain_until },
+            Record::InProgress {
+                attempt: attempt.clone(),
+                lock_expires: a.lock_expires_at,
+                retain_until: a.retain_until,
+            },
         );
         let mut taken = Vec::new();
         for cap in &a.caps {
@@ -129,7 +134,12 @@ impl StateStore for MemoryStore {
             s.slots.entry(cap.key.clone()).or_default().push((slot.clone(), a.now));
             taken.push((cap.key.clone(), slot));
         }
-        Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), attempt, slots: taken }))
+        Ok(Verdict::Admitted(Lease {
+            idempotency_key: a.idempotency_key.clone(),
+            attempt,
+            slots: taken,
+            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+        }))
     }
 
     async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
@@ -281,5 +291,44 @@ impl SmsSender for RecordingSender {
 impl PushSender for RecordingSender {
     async fn send_push(&self, push: &OutboundPush) -> Result<String, SendError> {
         self.accept(Sent::Push(push.clone())).await
+    }
+}
+
+/// Receipts kept in memory; can be told to fail.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    receipts: Mutex<Vec<crate::receipt::Receipt>>,
+    fail: std::sync::atomic::AtomicBool,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl MemorySink {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail(&self, yes: bool) {
+        self.fail.store(yes, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn receipts(&self) -> Vec<crate::receipt::Receipt> {
+        self.receipts.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// How many times `emit` was called (one per batch).
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl crate::ports::ReceiptSink for MemorySink {
+    async fn emit(&self, receipts: &[crate::receipt::Receipt]) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::new("injected sink failure"));
+        }
+        self.receipts.lock().map_err(|_| StoreError::new("poisoned"))?.extend_from_slice(receipts);
+        Ok(())
     }
 }

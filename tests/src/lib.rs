@@ -2,6 +2,9 @@
 //! binary run as a user would run it, receipts and outbox files read back, and the
 //! shared external test suites located (or skipped with a notice when absent).
 
+pub mod event_source;
+pub mod lambda;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

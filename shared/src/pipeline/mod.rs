@@ -5,6 +5,8 @@
 //! The pipeline decides and the ports do the I/O. It never emits receipts itself:
 //! it returns them, so the caller can batch them (receipts queue, stdout).
 
+mod batch;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,6 +22,8 @@ use crate::receipt::unsubscribe::{self, UnsubscribeClaims};
 use crate::receipt::{Receipt, Status};
 use crate::render::{Catalogue, RenderErrorOrLookup, Rendered, sms};
 use crate::request::{Channel, DeliveryRequest, RawFacts};
+
+pub use batch::{BatchResult, QueuedRequest};
 
 /// After this many transient failures a request ends `failed` instead of looping.
 pub const MAX_ATTEMPTS: u32 = 8;

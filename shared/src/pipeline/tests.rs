@@ -353,3 +353,58 @@ async fn tenants_do_not_share_idempotency() {
     assert_eq!(r.status, Status::Sent);
     assert_eq!(r.tenant.as_deref(), Some("globex"));
 }
+
+fn queued(id: &str, body: String) -> QueuedRequest {
+    QueuedRequest { message_id: id.into(), body, attempt: 0, not_before: None, source: None }
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_transient_failures_and_sends_receipts_once() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    rig.sender.fail_with([SendError::transient("Throttling", "slow down")]);
+    let batch = vec![
+        queued("m1", req("b1", "email", "transactional").to_string()),
+        queued("m2", "{not json".into()),
+        queued("m3", req("b3", "email", "transactional").to_string()),
+    ];
+    let result = rig.pipeline.process_batch(batch, 1, &sink).await;
+    // The first send hits the throttle (concurrency 1 keeps the order).
+    assert_eq!(result.failed, vec!["m1".to_owned()]);
+    assert_eq!(sink.calls(), 1, "one emission for the batch");
+    let statuses: Vec<Status> = sink.receipts().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![Status::Rejected, Status::Sent]);
+    assert_eq!(sink.receipts()[0].source.as_deref(), Some("m2"), "the message id when no source was given");
+}
+
+#[tokio::test]
+async fn a_batch_whose_receipts_cannot_be_sent_is_redelivered_not_lost() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    sink.fail(true);
+    let batch = vec![queued("m1", req("c1", "email", "transactional").to_string())];
+    let result = rig.pipeline.process_batch(batch.clone(), 4, &sink).await;
+    assert_eq!(result.failed, vec!["m1".to_owned()]);
+    sink.fail(false);
+    let again = rig.pipeline.process_batch(batch, 4, &sink).await;
+    assert!(again.failed.is_empty());
+    let r = &sink.receipts()[0];
+    assert_eq!((r.status, reason(r)), (Status::Duplicate, "duplicate:sent"));
+    assert_eq!(r.provider_message_id.as_deref(), Some("msg-1"), "the redelivery still names the sent message");
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_record_not_yet_due_hops_silently() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    let mut record = queued("m1", req("h1", "email", "transactional").to_string());
+    record.not_before = Some("2026-11-28T18:00:00Z".parse().unwrap());
+    let result = rig.pipeline.process_batch(vec![record], 4, &sink).await;
+    assert!(result.failed.is_empty());
+    assert!(sink.receipts().is_empty(), "no receipt for an intermediate hop");
+    let deferred = rig.store.deferred();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(deferred[0].1, "2026-11-28T18:00:00Z".parse::<Timestamp>().unwrap());
+    assert!(rig.sender.sent().is_empty());
+}

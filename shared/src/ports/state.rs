@@ -74,6 +74,8 @@ pub struct Lease {
     pub attempt: String,
     /// (cap key, slot id) pairs taken by this admission.
     pub slots: Vec<(String, String)>,
+    /// (cap key, limit) of those caps, for stores that tidy a cap on completion.
+    pub cap_limits: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

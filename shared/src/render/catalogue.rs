@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use handlebars::Handlebars;
 use serde::Deserialize;
@@ -212,111 +212,143 @@ fn registry_key(name: &str, locale: Option<&Locale>, part: Part) -> String {
     format!("{name}/{}/{}", locale.map_or("_", |l| l.as_str()), part.label())
 }
 
-fn read(path: &Path) -> Result<String, CatalogueError> {
-    std::fs::read_to_string(path).map_err(|e| cat_err(path, format!("cannot read: {e}")))
+/// Template files as (path relative to the catalogue root, with `/`, contents):
+/// what a folder on disk or a set of files embedded in a binary provides.
+pub type SourceFiles = Vec<(String, String)>;
+
+/// Reads every file below `dir` (hidden files and folders skipped).
+pub fn read_tree(dir: &Path) -> Result<SourceFiles, CatalogueError> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|e| cat_err(&current, format!("cannot read: {e}")))?;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(dir).map_err(|_| cat_err(&path, "outside the template folder"))?;
+            let rel = rel.to_str().ok_or_else(|| cat_err(&path, "file name is not UTF-8"))?.replace('\\', "/");
+            let text = std::fs::read_to_string(&path).map_err(|e| cat_err(&path, format!("cannot read: {e}")))?;
+            files.push((rel, text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn err_at(origin: &str, rel: &str, message: impl Into<String>) -> CatalogueError {
+    let path = if rel.is_empty() { origin.to_owned() } else { format!("{origin}/{rel}") };
+    CatalogueError { path, message: message.into() }
 }
 
 impl Catalogue {
     /// Loads every template under `dir` (and its `_partials/`), compiling each once.
     pub fn load(dir: &Path) -> Result<Self, CatalogueError> {
-        let mut cat = Catalogue::default();
-        let listing =
-            std::fs::read_dir(dir).map_err(|e| cat_err(dir, format!("cannot read the template folder: {e}")))?;
-        let partials = dir.join("_partials");
-        if partials.is_dir() {
-            cat.load_partials(&partials)?;
+        if !dir.is_dir() {
+            return Err(cat_err(dir, "the template folder does not exist"));
         }
-        let mut folders: Vec<PathBuf> = listing
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with(['_', '.'])))
-            .collect();
-        folders.sort();
-        for folder in folders {
-            cat.add_template_dir(&folder)?;
+        Self::from_files(&dir.display().to_string(), read_tree(dir)?)
+    }
+
+    /// Builds a catalogue from files (e.g. embedded in a Lambda binary). `origin`
+    /// prefixes the paths in error messages.
+    pub fn from_files(origin: &str, files: SourceFiles) -> Result<Self, CatalogueError> {
+        let mut cat = Catalogue::default();
+        let mut templates: BTreeMap<String, SourceFiles> = BTreeMap::new();
+        for (rel, text) in files {
+            if let Some(partial) = rel.strip_prefix("_partials/") {
+                let Some(name) = partial.strip_suffix(".hbs") else { continue };
+                for reg in [&mut cat.html, &mut cat.plain, &mut cat.json] {
+                    reg.register_partial(name, &text)
+                        .map_err(|e| err_at(origin, &rel, format!("partial does not compile: {e}")))?;
+                }
+                continue;
+            }
+            let Some((folder, inner)) = rel.split_once('/') else { continue };
+            if folder.starts_with(['_', '.']) {
+                continue;
+            }
+            templates.entry(folder.to_owned()).or_default().push((inner.to_owned(), text));
+        }
+        for (name, files) in templates {
+            cat.add_template(&name, files, &format!("{origin}/{name}"))?;
         }
         Ok(cat)
     }
 
-    fn load_partials(&mut self, root: &Path) -> Result<(), CatalogueError> {
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| cat_err(&dir, format!("cannot read: {e}")))?;
-            for entry in entries.filter_map(Result::ok) {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let Some(rel) = path.strip_prefix(root).ok().and_then(|p| p.to_str()) else { continue };
-                let Some(name) = rel.strip_suffix(".hbs") else { continue };
-                let name = name.replace('\\', "/");
-                let source = read(&path)?;
-                for reg in [&mut self.html, &mut self.plain, &mut self.json] {
-                    reg.register_partial(&name, &source)
-                        .map_err(|e| cat_err(&path, format!("partial does not compile: {e}")))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds one template folder; its folder name is its name. Returns the name.
+    /// Adds one template folder from disk; its folder name is its name. Returns the name.
     pub fn add_template_dir(&mut self, folder: &Path) -> Result<String, CatalogueError> {
         let dir_name = folder
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| cat_err(folder, "template folder name is not UTF-8"))?;
-        let name = crate::request::TemplateName::parse(dir_name).map_err(|e| cat_err(folder, e))?.to_string();
-        let manifest_path = folder.join("template.toml");
-        let manifest: Manifest = if manifest_path.is_file() {
-            toml::from_str(&read(&manifest_path)?).map_err(|e| cat_err(&manifest_path, e.to_string()))?
-        } else {
-            Manifest::default()
-        };
-        let mut variants = vec![self.load_variant(&name, folder, None)?];
-        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(folder)
-            .map_err(|e| cat_err(folder, format!("cannot read: {e}")))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        subdirs.sort();
-        for sub in subdirs {
-            let tag = sub.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let locale = Locale::parse(tag).map_err(|_| {
-                cat_err(&sub, "a folder inside a template must be named after a locale (`fr`, `fr-CA`)")
+            .ok_or_else(|| cat_err(folder, "template folder name is not UTF-8"))?
+            .to_owned();
+        let files = read_tree(folder)?;
+        self.add_template(&dir_name, files, &folder.display().to_string())?;
+        Ok(dir_name)
+    }
+
+    /// Adds one template from its files (paths relative to the template folder).
+    fn add_template(&mut self, dir_name: &str, files: SourceFiles, origin: &str) -> Result<(), CatalogueError> {
+        let name = crate::request::TemplateName::parse(dir_name).map_err(|e| err_at(origin, "", e))?.to_string();
+        let mut manifest = Manifest::default();
+        let mut by_folder: BTreeMap<Option<String>, Vec<(String, String)>> = BTreeMap::new();
+        for (rel, text) in files {
+            if rel == "template.toml" {
+                manifest = toml::from_str(&text).map_err(|e| err_at(origin, &rel, e.to_string()))?;
+                continue;
+            }
+            match rel.split_once('/') {
+                None => by_folder.entry(None).or_default().push((rel, text)),
+                Some((sub, file)) if !file.contains('/') => {
+                    by_folder.entry(Some(sub.to_owned())).or_default().push((file.to_owned(), text));
+                }
+                Some(_) => {
+                    return Err(err_at(origin, &rel, "template folders nest one level only (`<locale>/<part>`)"));
+                }
+            }
+        }
+        let mut variants = vec![self.load_variant(&name, by_folder.remove(&None).unwrap_or_default(), None, origin)?];
+        for (sub, files) in by_folder {
+            let sub = sub.unwrap_or_default();
+            let locale = Locale::parse(&sub).map_err(|_| {
+                err_at(origin, &sub, "a folder inside a template must be named after a locale (`fr`, `fr-CA`)")
             })?;
             if variants.iter().any(|v| v.locale.as_ref() == Some(&locale)) {
-                return Err(cat_err(&sub, format!("locale {locale} is defined twice")));
+                return Err(err_at(origin, &sub, format!("locale {locale} is defined twice")));
             }
-            variants.push(self.load_variant(&name, &sub, Some(locale))?);
+            variants.push(self.load_variant(&name, files, Some(locale), &format!("{origin}/{sub}"))?);
         }
         if variants.iter().all(|v| v.parts.is_empty()) {
-            return Err(cat_err(
-                folder,
+            return Err(err_at(
+                origin,
+                "",
                 "template has no parts (email.subject.hbs, email.html.hbs, sms.hbs, push.body.hbs...)",
             ));
         }
-        self.entries
-            .insert(name.clone(), Entry { version: manifest.version, description: manifest.description, variants });
-        Ok(name)
+        self.entries.insert(name, Entry { version: manifest.version, description: manifest.description, variants });
+        Ok(())
     }
 
-    fn load_variant(&mut self, name: &str, dir: &Path, locale: Option<Locale>) -> Result<Variant, CatalogueError> {
+    fn load_variant(
+        &mut self,
+        name: &str,
+        files: Vec<(String, String)>,
+        locale: Option<Locale>,
+        origin: &str,
+    ) -> Result<Variant, CatalogueError> {
         let mut parts = BTreeSet::new();
-        let files = std::fs::read_dir(dir).map_err(|e| cat_err(dir, format!("cannot read: {e}")))?;
-        for file in files.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()) {
-            let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if file_name == "template.toml" && locale.is_none() || file_name.starts_with('.') {
-                continue;
-            }
+        for (file_name, source) in files {
             let part = Part::ALL.into_iter().find(|p| p.file_name() == file_name).ok_or_else(|| {
                 let known: Vec<&str> = Part::ALL.iter().map(|p| p.file_name()).collect();
-                cat_err(&file, format!("unknown template part; expected one of {}", known.join(", ")))
+                err_at(origin, &file_name, format!("unknown template part; expected one of {}", known.join(", ")))
             })?;
-            let source = read(&file)?;
             let registry = match part.escape() {
                 Escape::Html => &mut self.html,
                 Escape::None => &mut self.plain,
@@ -324,7 +356,7 @@ impl Catalogue {
             };
             registry
                 .register_template_string(&registry_key(name, locale.as_ref(), part), &source)
-                .map_err(|e| cat_err(&file, format!("does not compile: {e}")))?;
+                .map_err(|e| err_at(origin, &file_name, format!("does not compile: {e}")))?;
             parts.insert(part);
         }
         for channel in Channel::ALL {
@@ -332,7 +364,11 @@ impl Catalogue {
             let missing: Vec<&str> =
                 Part::required(channel).iter().filter(|p| !parts.contains(p)).map(|p| p.file_name()).collect();
             if has_any && !missing.is_empty() {
-                return Err(cat_err(dir, format!("{channel} parts are incomplete: {} missing", missing.join(", "))));
+                return Err(err_at(
+                    origin,
+                    "",
+                    format!("{channel} parts are incomplete: {} missing", missing.join(", ")),
+                ));
             }
         }
         Ok(Variant { locale, parts })

@@ -3,13 +3,16 @@
 mod blocks;
 mod catalogue;
 pub mod engine;
+mod mustache;
 pub mod sms;
 pub mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use catalogue::{Catalogue, CatalogueError, LookupError, RenderErrorOrLookup, TemplateInfo};
+pub use catalogue::{
+    Catalogue, CatalogueError, LookupError, RenderErrorOrLookup, SourceFiles, TemplateInfo, read_tree,
+};
 
 use crate::request::Channel;
 

@@ -332,7 +332,12 @@ impl StateStore for LocalStore {
                 slots.push((cap.key.clone(), slot));
             }
             tx.commit()?;
-            Ok(Verdict::Admitted(Lease { idempotency_key: a.idempotency_key.clone(), attempt, slots }))
+            Ok(Verdict::Admitted(Lease {
+                idempotency_key: a.idempotency_key.clone(),
+                attempt,
+                slots,
+                cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+            }))
         })
     }
 

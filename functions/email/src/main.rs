@@ -1,0 +1,88 @@
+//! The email function: SQS delivery requests -> guard rails (DynamoDB) -> SES v2
+//! -> receipts (SQS). Configuration comes from the environment (see README).
+
+mod config;
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use herald::adapters::aws::{self, DynamoStore, SesSender, SqsReceiptSink, SqsScheduler};
+use herald::pipeline::{Pipeline, Ports};
+use herald::ports::{Clock, OutboundPush, OutboundSms, PushSender, SendError, SmsSender, SystemClock};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+include!(concat!(env!("OUT_DIR"), "/templates.rs"));
+
+/// This function sends email only; other channels have their own functions.
+struct WrongChannel;
+
+#[async_trait::async_trait]
+impl SmsSender for WrongChannel {
+    async fn send_sms(&self, _: &OutboundSms) -> Result<String, SendError> {
+        Err(SendError::permanent("wrong_function", "this is the email function; send SMS requests to the SMS queue"))
+    }
+}
+
+#[async_trait::async_trait]
+impl PushSender for WrongChannel {
+    async fn send_push(&self, _: &OutboundPush) -> Result<String, SendError> {
+        Err(SendError::permanent("wrong_function", "this is the email function; send push requests to the push queue"))
+    }
+}
+
+struct App {
+    pipeline: Pipeline,
+    sink: SqsReceiptSink,
+    concurrency: usize,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let cfg = config::FunctionConfig::from_env()?;
+    let catalogue = Arc::new(cfg.catalogue(TEMPLATES)?);
+    let sdk = aws::load_config(cfg.aws_timeout).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cfg.table.clone()));
+    let ports = Ports {
+        store,
+        email: Arc::new(SesSender::new(aws_sdk_sesv2::Client::new(&sdk), cfg.configuration_set.clone())),
+        sms: Arc::new(WrongChannel),
+        push: Arc::new(WrongChannel),
+        scheduler: Arc::new(SqsScheduler::new(sqs.clone(), cfg.request_queue_url.clone(), clock.clone())),
+        clock,
+    };
+    let app = App {
+        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings), ports),
+        sink: SqsReceiptSink::new(sqs, cfg.receipts_queue_url),
+        concurrency: cfg.concurrency,
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { handle(app, event.payload).await }))
+        .await
+}
+
+async fn handle(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let batch = event.records.into_iter().map(config::queued_request).collect();
+    let result = app.pipeline.process_batch(batch, app.concurrency, &app.sink).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = result
+        .failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    Ok(response)
+}

@@ -1,0 +1,509 @@
+//! State in one DynamoDB table, keyed `pk` (S) + `sk` (S), with TTL on
+//! `expires_at` (epoch seconds) for everything that expires.
+//!
+//! | item        | pk                          | sk        | attributes |
+//! |-------------|-----------------------------|-----------|------------|
+//! | idempotency | `REQ#<tenant/request id>`   | `REQ`     | state (in_progress/done), status, reason, provider_message_id, at_ms, lock_expires_ms, retain_until_ms, attempt, expires_at |
+//! | cap         | `CAP#<tenant/recipient>#<rule>` | `CAP` | ts (list, newest first, of `<ms>#<slot id>`), expires_at |
+//! | suppression | `SUP#<address key>`         | `SUP`     | reason, at_ms |
+//! | consent     | `CONSENT#<tenant/recipient>`| `CONSENT` | cats (map category -> subscribed) |
+//!
+//! Admission is ONE `TransactWriteItems`: condition checks on the suppression and
+//! consent items, a conditional put of the IN_PROGRESS lock, and one conditional
+//! update per cap. A cap keeps the timestamps of its recent sends newest first, so
+//! "fewer than `limit` sends since `now - window`" is the condition
+//! `attribute_not_exists(ts[limit-1]) OR ts[limit-1] <= :since`: exact rolling
+//! windows, atomic across concurrent Lambdas, no read first. Completion is one
+//! `UpdateItem` (plus a trim of each cap list, sent alongside). So a sent message
+//! costs 2 round trips. The cancellation reasons of a refused transaction say which
+//! check failed; `ReturnValuesOnConditionCheckFailure` returns the prior record for
+//! duplicates.
+//!
+//! Write units of a sent non-transactional message with one cap rule: admission is a
+//! transaction of 4 items (suppression check, consent check, lock put, cap update),
+//! 2 WCU each for items under 1 KB = 8 WCU; completion 1 WCU; the cap trim 1 WCU:
+//! 10 WCU. Transactional messages skip consent and caps: 4 + 1 = 5 WCU.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use jiff::Timestamp;
+
+use crate::ports::{
+    Admission, Completion, Lease, PriorOutcome, StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
+};
+use crate::receipt::Status;
+
+/// The TTL attribute (epoch seconds) the table must enable.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// How often admission is retried in-process when DynamoDB reports a transaction
+/// conflict (two writers on one item at the same instant), before giving up
+/// transiently to SQS.
+const CONFLICT_RETRIES: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn secs(t: Timestamp) -> i64 {
+    t.as_second()
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn req_key(k: &str) -> HashMap<String, AttributeValue> {
+    key(format!("REQ#{k}"), "REQ")
+}
+
+fn cap_key(k: &str) -> HashMap<String, AttributeValue> {
+    key(format!("CAP#{k}"), "CAP")
+}
+
+fn sup_key(k: &str) -> HashMap<String, AttributeValue> {
+    key(format!("SUP#{k}"), "SUP")
+}
+
+fn consent_key(k: &str) -> HashMap<String, AttributeValue> {
+    key(format!("CONSENT#{k}"), "CONSENT")
+}
+
+/// A cap slot sorts by time as a string: 15-digit milliseconds, then the slot id.
+fn slot_value(taken_ms: i64, slot: &str) -> String {
+    format!("{taken_ms:015}#{slot}")
+}
+
+/// Upper bound of the expired slots: `~` sorts after `#`, so a slot taken exactly
+/// at `since` counts as expired, as in the embedded store.
+fn since_value(since_ms: i64) -> String {
+    format!("{since_ms:015}~")
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn from_ms(v: i64) -> Timestamp {
+    Timestamp::from_millisecond(v).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: &E) -> StoreError {
+    StoreError::new(format!("dynamodb {what}: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))
+}
+
+fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::new(format!("dynamodb request: {e}")))
+}
+
+/// What the transaction was made of, to read its cancellation reasons back.
+enum Part {
+    Suppression,
+    Consent(String),
+    Lock,
+    Cap(String),
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn lock_put(&self, a: &Admission, attempt: &str) -> Result<TransactWriteItem, StoreError> {
+        let mut item = req_key(&a.idempotency_key);
+        item.insert("state".into(), s("in_progress"));
+        item.insert("at_ms".into(), n(ms(a.now)));
+        item.insert("lock_expires_ms".into(), n(ms(a.lock_expires_at)));
+        item.insert("retain_until_ms".into(), n(ms(a.retain_until)));
+        item.insert("attempt".into(), s(attempt));
+        item.insert(TTL_ATTRIBUTE.into(), n(secs(a.retain_until)));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // New, forgotten (retention over), or a crashed attempt's expired lock.
+            .condition_expression(
+                "attribute_not_exists(pk) OR retain_until_ms <= :now OR (#state = :ip AND lock_expires_ms <= :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", n(ms(a.now)))
+            .expression_attribute_values(":ip", s("in_progress"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+    }
+
+    fn transaction(
+        &self,
+        a: &Admission,
+        attempt: &str,
+        slot: &str,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<Part>), StoreError> {
+        let mut items = Vec::new();
+        let mut parts = Vec::new();
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(sup_key(&a.suppression_key)))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
+        parts.push(Part::Suppression);
+        if let Some(c) = &a.consent {
+            // Subscribed unless the category says false, or it is silent and `*` says false.
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(consent_key(&c.recipient_key)))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t))",
+                )
+                .expression_attribute_names("#c", &c.category)
+                .expression_attribute_names("#all", "*")
+                .expression_attribute_values(":t", AttributeValue::Bool(true));
+            items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
+            parts.push(Part::Consent(c.category.clone()));
+        }
+        items.push(self.lock_put(a, attempt)?);
+        parts.push(Part::Lock);
+        for cap in &a.caps {
+            let since = ms(a.now).saturating_sub(cap.window_seconds.saturating_mul(1000));
+            let last = cap.limit.saturating_sub(1);
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(cap_key(&cap.key)))
+                .update_expression("SET ts = list_append(:new, if_not_exists(ts, :empty)), #ttl = :ttl")
+                .condition_expression(format!("attribute_not_exists(ts[{last}]) OR ts[{last}] <= :since"))
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":new", AttributeValue::L(vec![s(slot_value(ms(a.now), slot))]))
+                .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+                .expression_attribute_values(":since", s(since_value(since)))
+                .expression_attribute_values(":ttl", n(secs(a.now) + cap.window_seconds));
+            items.push(TransactWriteItem::builder().update(build(update.build())?).build());
+            parts.push(Part::Cap(cap.rule.clone()));
+        }
+        Ok((items, parts))
+    }
+
+    /// Records a capped request as done, so a redelivery answers `duplicate`.
+    async fn record_capped(&self, a: &Admission, rule: &str) {
+        let mut item = req_key(&a.idempotency_key);
+        item.insert("state".into(), s("done"));
+        item.insert("status".into(), s(Status::Capped.as_str()));
+        item.insert("reason".into(), s(format!("frequency_capped:{rule}")));
+        item.insert("at_ms".into(), n(ms(a.now)));
+        item.insert("retain_until_ms".into(), n(ms(a.retain_until)));
+        item.insert(TTL_ATTRIBUTE.into(), n(secs(a.retain_until)));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR retain_until_ms <= :now OR (#state = :ip AND lock_expires_ms <= :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", n(ms(a.now)))
+            .expression_attribute_values(":ip", s("in_progress"))
+            .send()
+            .await;
+        if let Err(e) = result {
+            // Someone else decided this request meanwhile; their record stands.
+            tracing::debug!(error = ?e.code(), "capped outcome not recorded");
+        }
+    }
+
+    /// Removes this lease's slots from their cap lists (read, then a conditional
+    /// remove by index, retried if a concurrent send shifted the list).
+    async fn release_slots(&self, lease: &Lease) -> Result<(), StoreError> {
+        for (cap, slot) in &lease.slots {
+            for _ in 0..5 {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(cap_key(cap)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("GetItem", &e))?;
+                let list =
+                    item.item().and_then(|i| i.get("ts")).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+                let suffix = format!("#{slot}");
+                let Some(index) = list.iter().position(|v| v.as_s().is_ok_and(|x| x.ends_with(&suffix))) else {
+                    break;
+                };
+                let value = list[index].clone();
+                let removed = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(cap_key(cap)))
+                    .update_expression(format!("REMOVE ts[{index}]"))
+                    .condition_expression(format!("ts[{index}] = :slot"))
+                    .expression_attribute_values(":slot", value)
+                    .send()
+                    .await;
+                match removed {
+                    Ok(_) => break,
+                    Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
+                    Err(e) => return Err(store_error("UpdateItem", &e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the entry just past the window's reach (`ts[limit]`), keeping each cap
+    /// list at most `limit + 1` long: one send adds one, one completion trims one.
+    async fn trim(&self, cap: &str, limit: u32) {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(cap_key(cap)))
+            .update_expression(format!("REMOVE ts[{limit}]"))
+            .condition_expression(format!("attribute_exists(ts[{limit}])"))
+            .send()
+            .await;
+        if let Err(e) = result
+            && e.code() != Some("ConditionalCheckFailedException")
+        {
+            tracing::debug!(error = ?e.code(), "cap trim failed; the next completion trims");
+        }
+    }
+}
+
+fn verdict_from_cancellation(
+    parts: &[Part],
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+    a: &Admission,
+) -> Option<Verdict> {
+    let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+    for (i, part) in parts.iter().enumerate() {
+        if !failed(i) {
+            continue;
+        }
+        let item = reasons.get(i).and_then(|r| r.item()).cloned().unwrap_or_default();
+        return Some(match part {
+            Part::Suppression => {
+                let reason = get_s(&item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
+                Verdict::Suppressed(reason)
+            }
+            Part::Consent(category) => Verdict::Unsubscribed { category: category.clone() },
+            Part::Lock => {
+                if get_s(&item, "state") == Some("done") {
+                    Verdict::Duplicate(PriorOutcome {
+                        status: get_s(&item, "status").and_then(|v| v.parse().ok()).unwrap_or(Status::Failed),
+                        reason: get_s(&item, "reason").map(str::to_owned),
+                        provider_message_id: get_s(&item, "provider_message_id").map(str::to_owned),
+                        at: from_ms(get_n(&item, "at_ms").unwrap_or(0)),
+                    })
+                } else {
+                    Verdict::InProgress {
+                        until: from_ms(get_n(&item, "lock_expires_ms").unwrap_or(ms(a.lock_expires_at))),
+                    }
+                }
+            }
+            Part::Cap(rule) => Verdict::Capped { rule: rule.clone() },
+        });
+    }
+    None
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
+        let attempt = uuid::Uuid::new_v4().to_string();
+        let slot = uuid::Uuid::new_v4().to_string();
+        let (items, parts) = self.transaction(a, &attempt, &slot)?;
+        let mut delay = Duration::from_millis(10);
+        for _ in 0..=CONFLICT_RETRIES {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => {
+                    let slots = a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect();
+                    let cap_limits = a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect();
+                    return Ok(Verdict::Admitted(Lease {
+                        idempotency_key: a.idempotency_key.clone(),
+                        attempt,
+                        slots,
+                        cap_limits,
+                    }));
+                }
+                Err(e) => e,
+            };
+            let service = err.as_service_error();
+            if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) = service {
+                let reasons = tc.cancellation_reasons();
+                if let Some(verdict) = verdict_from_cancellation(&parts, reasons, a) {
+                    if let Verdict::Capped { rule } = &verdict {
+                        self.record_capped(a, rule).await;
+                    }
+                    return Ok(verdict);
+                }
+                // Conflicts with a concurrent transaction: try again shortly.
+                if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                    tokio::time::sleep(delay + Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20)).await;
+                    delay *= 2;
+                    continue;
+                }
+            }
+            return Err(store_error("TransactWriteItems", &err));
+        }
+        Err(StoreError::new("dynamodb TransactWriteItems: transaction conflicts persisted"))
+    }
+
+    async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(req_key(&lease.idempotency_key)))
+            .update_expression(
+                "SET #state = :done, #status = :status, at_ms = :at, retain_until_ms = :retain, #ttl = :ttl \
+                 , reason = :reason, provider_message_id = :pmid REMOVE lock_expires_ms",
+            )
+            .condition_expression("attempt = :attempt AND #state = :ip")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":ip", s("in_progress"))
+            .expression_attribute_values(":status", s(c.status.as_str()))
+            .expression_attribute_values(":at", n(ms(c.at)))
+            .expression_attribute_values(":retain", n(ms(c.retain_until)))
+            .expression_attribute_values(":ttl", n(secs(c.retain_until)))
+            .expression_attribute_values(":attempt", s(&lease.attempt));
+        update = update.expression_attribute_values(":reason", c.reason.as_ref().map_or(AttributeValue::Null(true), s));
+        update = update
+            .expression_attribute_values(":pmid", c.provider_message_id.as_ref().map_or(AttributeValue::Null(true), s));
+        let (recorded, _) = tokio::join!(update.send(), async {
+            for (cap, limit) in &lease.cap_limits {
+                self.trim(cap, *limit).await;
+            }
+        });
+        match recorded {
+            Ok(_) => {}
+            // The lock was taken over after it expired: the takeover's outcome stands.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+            Err(e) => return Err(store_error("UpdateItem", &e)),
+        }
+        if c.release_slots {
+            self.release_slots(lease).await?;
+        }
+        Ok(())
+    }
+
+    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(req_key(&lease.idempotency_key)))
+            .condition_expression("attempt = :attempt AND #state = :ip")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":attempt", s(&lease.attempt))
+            .expression_attribute_values(":ip", s("in_progress"))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+            Err(e) => return Err(store_error("DeleteItem", &e)),
+        }
+        self.release_slots(lease).await
+    }
+
+    async fn suppress(&self, entry: &SuppressionEntry, at: Timestamp) -> Result<(), StoreError> {
+        let mut item = sup_key(&entry.key);
+        item.insert("reason".into(), s(entry.reason.as_str()));
+        item.insert("at_ms".into(), n(ms(at)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(sup_key(key)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| store_error("DeleteItem", &e))?;
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn set_consent(
+        &self,
+        recipient_key: &str,
+        category: &str,
+        subscribed: bool,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        if category == "*" && subscribed {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(consent_key(recipient_key)))
+                .send()
+                .await
+                .map_err(|e| store_error("DeleteItem", &e))?;
+            return Ok(());
+        }
+        // The map must exist before one of its keys can be set (two paths in one
+        // expression may not overlap).
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(consent_key(recipient_key)))
+            .update_expression("SET cats = if_not_exists(cats, :empty)")
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(consent_key(recipient_key)))
+            .update_expression("SET cats.#c = :v")
+            .expression_attribute_names("#c", category)
+            .expression_attribute_values(":v", AttributeValue::Bool(subscribed))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        Ok(())
+    }
+}
