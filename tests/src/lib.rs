@@ -4,6 +4,8 @@
 
 pub mod event_source;
 pub mod lambda;
+pub mod moto;
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -11,8 +11,8 @@ use crate::request::DeliveryRequest;
 
 /// Message attribute: transient failures seen so far (embedded-style retry budget).
 pub const ATTEMPT_ATTRIBUTE: &str = "herald-attempt";
-/// Message attribute: do not process before this RFC 3339 instant (delays longer
-/// than SQS's 900 s maximum hop through the queue until then, without a receipt).
+/// Message attribute: do not process before this RFC 3339 instant. Delays longer
+/// than SQS's 900 s maximum hop through the queue until then, without a receipt.
 pub const NOT_BEFORE_ATTRIBUTE: &str = "herald-not-before";
 /// Message attribute: where the request first came from.
 pub const SOURCE_ATTRIBUTE: &str = "herald-source";
@@ -53,8 +53,11 @@ impl Scheduler for SqsScheduler {
         attempt: u32,
         source: Option<&str>,
     ) -> Result<(), StoreError> {
-        let wait = until.as_second().saturating_sub(self.clock.now().as_second()).max(0);
-        let delay = wait.min(MAX_DELAY_SECONDS);
+        // Round up: a message must not surface before `until`, or it would be
+        // deferred again. `not_before` rides along so an early arrival (clock skew,
+        // a chained hop) is re-enqueued silently instead of producing a receipt.
+        let wait_ms = until.as_millisecond().saturating_sub(self.clock.now().as_millisecond()).max(0);
+        let delay = ((wait_ms + 999) / 1000).min(MAX_DELAY_SECONDS);
         let mut send = self
             .client
             .send_message()
@@ -68,10 +71,8 @@ impl Scheduler for SqsScheduler {
                     .string_value(attempt.to_string())
                     .build()
                     .map_err(|e| StoreError::new(format!("sqs attribute: {e}")))?,
-            );
-        if wait > MAX_DELAY_SECONDS {
-            send = send.message_attributes(NOT_BEFORE_ATTRIBUTE, string_attr(&until.to_string())?);
-        }
+            )
+            .message_attributes(NOT_BEFORE_ATTRIBUTE, string_attr(&until.to_string())?);
         if let Some(s) = source {
             send = send.message_attributes(SOURCE_ATTRIBUTE, string_attr(s)?);
         }

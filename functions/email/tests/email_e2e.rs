@@ -1,0 +1,476 @@
+//! The email function end to end: its real binary, driven through the Lambda
+//! Runtime API emulator by the SQS event-source emulator, talking to moto's
+//! standalone server (SQS, DynamoDB, SES v2) through the recording, fault-injecting
+//! proxy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use herald::adapters::aws::{DynamoStore, TTL_ATTRIBUTE};
+use herald::ports::{StateStore, SuppressionEntry, SuppressionReason};
+use herald_e2e::event_source::EventSource;
+use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
+use herald_e2e::moto::Moto;
+use herald_e2e::proxy::{Fault, FaultKind, Proxy};
+use serde_json::{Value, json};
+
+const SECRET: &str = "e2e-unsubscribe-secret-0123456789";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+[email]
+from = "Acme <hello@acme.example>"
+unsubscribe_url = "https://acme.example/unsubscribe?token={{token}}"
+
+[idempotency]
+lock_timeout = "3s"
+retention = "1d"
+
+[[caps]]
+category = "marketing"
+limit = 3
+window = "24h"
+{extra}
+"#
+    )
+}
+
+struct Stack {
+    moto: Moto,
+    proxy: Proxy,
+    sqs: aws_sdk_sqs::Client,
+    store: DynamoStore,
+    request_queue: String,
+    dlq: String,
+    receipts_queue: String,
+    runtime: Arc<RuntimeApi>,
+    source: Arc<EventSource>,
+    functions: Vec<FunctionProcess>,
+    env: Vec<(String, String)>,
+    logs: tempfile::TempDir,
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_herald-email"))
+}
+
+async fn stack(cfg: &str, functions: usize) -> Stack {
+    let moto = Moto::start().await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let sdk = moto.sdk_config(&moto.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+
+    let dlq = sqs.create_queue().queue_name("herald-email-dlq").send().await.unwrap().queue_url().unwrap().to_owned();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "6"}).to_string();
+    let request_queue = sqs
+        .create_queue()
+        .queue_name("herald-email")
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let receipts_queue =
+        sqs.create_queue().queue_name("herald-receipts").send().await.unwrap().queue_url().unwrap().to_owned();
+    ddb.create_table()
+        .table_name("herald-state")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    ddb.update_time_to_live()
+        .table_name("herald-state")
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    moto.verify_email_identity("acme.example").await;
+
+    let mut env = moto.env(&proxy.endpoint());
+    env.extend([
+        ("HERALD_TABLE".to_owned(), "herald-state".to_owned()),
+        ("HERALD_REQUEST_QUEUE_URL".to_owned(), request_queue.clone()),
+        ("HERALD_RECEIPTS_QUEUE_URL".to_owned(), receipts_queue.clone()),
+        ("HERALD_SES_CONFIGURATION_SET".to_owned(), "herald-events".to_owned()),
+        ("HERALD_CONFIG_TOML".to_owned(), cfg.to_owned()),
+        ("HERALD_UNSUBSCRIBE_SECRET".to_owned(), SECRET.to_owned()),
+        ("HERALD_AWS_TIMEOUT_MS".to_owned(), "8000".to_owned()),
+        ("HERALD_LOG".to_owned(), "info".to_owned()),
+    ]);
+    let runtime = Arc::new(RuntimeApi::start().await);
+    let logs = tempfile::tempdir().unwrap();
+    let functions = (0..functions).map(|_| FunctionProcess::spawn(&bin(), &runtime, &env, logs.path())).collect();
+    let source = Arc::new(EventSource::new(sqs.clone(), &request_queue).await);
+    let store = DynamoStore::new(ddb, "herald-state");
+    Stack { moto, proxy, sqs, store, request_queue, dlq, receipts_queue, runtime, source, functions, env, logs }
+}
+
+impl Stack {
+    async fn enqueue(&self, bodies: &[String]) {
+        herald::adapters::aws::enqueue(&self.sqs, &self.request_queue, bodies).await.unwrap();
+    }
+
+    async fn drain(&self, pollers: usize) {
+        let drained = self.source.drain(&self.runtime, pollers, Duration::from_secs(90)).await;
+        assert!(drained, "the request queue did not drain; function logs:\n{}", self.all_logs());
+    }
+
+    /// Every receipt on the receipts queue (read and deleted).
+    async fn receipts(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.receipts_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.receipts_queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn queue_depth(&self, url: &str) -> usize {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .unwrap();
+        out.attributes().unwrap().values().map(|v| v.parse::<usize>().unwrap()).sum()
+    }
+
+    fn all_logs(&self) -> String {
+        self.functions.iter().map(FunctionProcess::logs).collect::<Vec<_>>().join("\n")
+    }
+
+    fn ses_sends(&self) -> Vec<Value> {
+        self.proxy
+            .records()
+            .into_iter()
+            .filter(|r| r.service == "sesv2" && r.operation == "SendEmail" && !r.injected && r.status == 200)
+            .map(|r| r.body)
+            .collect()
+    }
+}
+
+fn request(id: &str, recipient: &str, email: &str, category: &str, template: &str, data: Value) -> Value {
+    json!({"id": id, "channel": "email", "category": category,
+           "recipient": {"id": recipient, "email": email},
+           "template": template, "data": data, "metadata": {"case": id}})
+}
+
+fn order(id: &str, n: usize) -> Value {
+    request(
+        id,
+        &format!("cust-{n}"),
+        &format!("cust{n}@example.com"),
+        "transactional",
+        "order-confirmation",
+        json!({"customer": {"first_name": "Ada"}, "order": {"number": id, "total": "$1", "items": []}}),
+    )
+}
+
+fn promo(id: &str, recipient: &str) -> Value {
+    request(id, recipient, "promo@example.net", "marketing", "newsletter", json!({"intro": "Hi", "articles": []}))
+}
+
+/// Receipts grouped by request id.
+fn by_id(receipts: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in receipts {
+        map.entry(r["request_id"].as_str().unwrap_or("<none>").to_owned()).or_default().push(r.clone());
+    }
+    map
+}
+
+fn statuses(receipts: &[Value]) -> Vec<String> {
+    receipts.iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_requests_each_end_in_exactly_one_terminal_receipt() {
+    // A quiet window around "now" in UTC (the default zone): marketing mail without
+    // a time zone is held; recipients in UTC+12 are outside the window.
+    let now = jiff::Timestamp::now();
+    let hhmm = |t: jiff::Timestamp| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).strftime("%H:%M").to_string();
+    let quiet = format!(
+        "[quiet_hours]\nstart = \"{}\"\nend = \"{}\"\nchannels = [\"email\"]\ndefault_timezone = \"UTC\"\n",
+        hhmm(now - jiff::SignedDuration::from_hours(1)),
+        hhmm(now + jiff::SignedDuration::from_hours(6)),
+    );
+    let s = stack(&config(&quiet), 2).await;
+    let mut bodies: Vec<String> = Vec::new();
+    let mut expect: HashMap<String, &str> = HashMap::new();
+    // 45 valid transactional orders.
+    for i in 0..45 {
+        let id = format!("order-{i}");
+        bodies.push(order(&id, i).to_string());
+        expect.insert(id, "sent");
+    }
+    // 10 redeliveries of 5 of them (the same request id in other messages): duplicates.
+    for i in 0..5 {
+        bodies.push(order(&format!("order-{i}"), i).to_string());
+        bodies.push(order(&format!("order-{i}"), i).to_string());
+    }
+    // 10 invalid of several kinds.
+    let invalid = [
+        ("bad-json", "{\"id\": \"bad-json\", ".to_owned()),
+        ("bad-field", json!({"id": "bad-field", "channel": "email", "category": "transactional", "recipient": {"id": "x", "emial": "a@example.com"}, "template": "order-confirmation"}).to_string()),
+        ("bad-email", request("bad-email", "x", "not-an-email", "transactional", "order-confirmation", json!({})).to_string()),
+        ("bad-template", request("bad-template", "x", "a@example.com", "transactional", "nope", json!({})).to_string()),
+        ("no-email", json!({"id": "no-email", "channel": "email", "category": "transactional", "recipient": {"id": "x"}, "template": "order-confirmation"}).to_string()),
+        ("bad-type", json!({"id": "bad-type", "channel": "email", "category": "transactional", "recipient": {"id": 7, "email": "a@example.com"}, "template": "order-confirmation"}).to_string()),
+        ("bad-channel", json!({"id": "bad-channel", "channel": "fax", "category": "transactional", "recipient": {"id": "x", "email": "a@example.com"}, "template": "order-confirmation"}).to_string()),
+        ("bad-time", json!({"id": "bad-time", "channel": "email", "category": "transactional", "recipient": {"id": "x", "email": "a@example.com"}, "template": "order-confirmation", "expires_at": "soon"}).to_string()),
+        ("sms-here", json!({"id": "sms-here", "channel": "sms", "category": "transactional", "recipient": {"id": "x", "phone": "+14155550123"}, "template": "one-time-code", "data": {"code": "1"}}).to_string()),
+        ("render-fails", request("render-fails", "r", "r@example.com", "transactional", "order-confirmation", json!({})).to_string()),
+    ];
+    for (id, body) in &invalid {
+        bodies.push(body.clone());
+        expect.insert((*id).to_owned(), if *id == "bad-json" { "rejected" } else { "x" });
+    }
+    // 10 marketing mails to one recipient (zone where the window is open): 3 sent, 7 capped.
+    let open_zone = "Etc/GMT-12";
+    for i in 0..10 {
+        let mut p = promo(&format!("promo-{i}"), "cust-capped");
+        p["recipient"]["timezone"] = json!(open_zone);
+        bodies.push(p.to_string());
+    }
+    // 10 to suppressed addresses (hard bounce), 5 marketing held by quiet hours
+    // (default zone UTC: inside the window), 5 expired, 5 with send_after in 12 s.
+    for i in 0..10 {
+        let addr = format!("bounced{i}@example.com");
+        s.store
+            .suppress(&SuppressionEntry { key: format!("email:{addr}"), reason: SuppressionReason::HardBounce }, now)
+            .await
+            .unwrap();
+        bodies.push(
+            request(
+                &format!("supp-{i}"),
+                &format!("s{i}"),
+                &addr,
+                "transactional",
+                "one-time-code",
+                json!({"code": "1"}),
+            )
+            .to_string(),
+        );
+    }
+    for i in 0..5 {
+        bodies.push(promo(&format!("quiet-{i}"), &format!("q{i}")).to_string());
+    }
+    for i in 0..5 {
+        let mut r = order(&format!("expired-{i}"), 100 + i);
+        r["expires_at"] = json!("2020-01-01T00:00:00Z");
+        bodies.push(r.to_string());
+    }
+    for i in 0..5 {
+        let mut r = order(&format!("later-{i}"), 200 + i);
+        r["send_after"] = json!(now.checked_add(jiff::SignedDuration::from_secs(12)).unwrap().to_string());
+        bodies.push(r.to_string());
+    }
+    assert_eq!(bodies.len(), 100);
+    s.enqueue(&bodies).await;
+    // The quiet-hours requests stay delayed in the queue; drain the rest.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        s.source.poll_once(&s.runtime, 1).await;
+        let depth = s.queue_depth(&s.request_queue).await;
+        if depth <= 5 || Instant::now() > deadline {
+            break;
+        }
+    }
+    let receipts = s.receipts().await;
+    let groups = by_id(&receipts);
+
+    // Every request has exactly one terminal receipt (duplicated ids: one per message).
+    for i in 0..45 {
+        let st = statuses(&groups[&format!("order-{i}")]);
+        let expected_messages = if i < 5 { 3 } else { 1 };
+        let terminal: Vec<_> = st.iter().filter(|s| *s != "deferred").collect();
+        assert_eq!(terminal.len(), expected_messages, "order-{i}: {st:?}");
+        assert_eq!(terminal.iter().filter(|s| **s == "sent").count(), 1, "order-{i} sent once: {st:?}");
+        assert!(terminal.iter().all(|s| *s == "sent" || *s == "duplicate"), "order-{i}: {st:?}");
+    }
+    for (id, _) in &invalid {
+        let group = if *id == "bad-json" { &groups["<none>"] } else { &groups[*id] };
+        assert_eq!(group.len(), 1, "{id}: {group:?}");
+        let st = group[0]["status"].as_str().unwrap();
+        let want = if *id == "render-fails" || *id == "sms-here" { "failed" } else { "rejected" };
+        assert_eq!(st, want, "{id}: {}", group[0]);
+    }
+    let promo_statuses: Vec<String> = (0..10).flat_map(|i| statuses(&groups[&format!("promo-{i}")])).collect();
+    assert_eq!(promo_statuses.iter().filter(|s| *s == "sent").count(), 3, "{promo_statuses:?}");
+    assert_eq!(promo_statuses.iter().filter(|s| *s == "capped").count(), 7, "{promo_statuses:?}");
+    for i in 0..10 {
+        assert_eq!(statuses(&groups[&format!("supp-{i}")]), ["suppressed"]);
+        assert_eq!(groups[&format!("supp-{i}")][0]["reason"], "suppressed:hard_bounce");
+    }
+    for i in 0..5 {
+        let q = &groups[&format!("quiet-{i}")];
+        assert_eq!(statuses(q), ["deferred"], "held until the window opens");
+        assert_eq!(q[0]["reason"], "quiet_hours");
+        assert_eq!(statuses(&groups[&format!("expired-{i}")]), ["expired"]);
+        // Deferred until due (or already due when it was first received).
+        let later = statuses(&groups[&format!("later-{i}")]);
+        assert!(later == ["deferred", "sent"] || later == ["sent"], "later-{i}: {later:?}");
+    }
+    assert_eq!(s.queue_depth(&s.request_queue).await, 5, "only the quiet-hours requests wait, delayed");
+    // Chained delays: held past SQS's 15 minutes with a not-before attribute.
+    let hops: Vec<Value> =
+        s.proxy.records().into_iter().filter(|r| r.operation == "SendMessage").map(|r| r.body).collect();
+    assert!(
+        hops.iter()
+            .filter(|b| b["DelaySeconds"] == 900 && b["MessageAttributes"]["herald-not-before"].is_object())
+            .count()
+            >= 5,
+        "{hops:?}"
+    );
+
+    // moto's sent mail matches the `sent` receipts one for one.
+    let sent: Vec<&Value> = receipts.iter().filter(|r| r["status"] == "sent").collect();
+    assert_eq!(sent.len(), 45 + 3 + 5);
+    let sends = s.ses_sends();
+    assert_eq!(sends.len(), sent.len(), "one SendEmail per sent receipt");
+    assert_eq!(s.moto.sent_emails().await.len(), sent.len());
+    // Headers, tags and configuration set on each SendEmail, as moto does not keep them.
+    for body in &sends {
+        assert_eq!(body["ConfigurationSetName"], "herald-events", "{body}");
+        let tags: HashMap<&str, &str> = body["EmailTags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["Name"].as_str().unwrap(), t["Value"].as_str().unwrap()))
+            .collect();
+        let id = tags["herald-request-id"];
+        let category = tags["herald-category"];
+        let headers: Vec<&str> = body["Content"]["Simple"]["Headers"]
+            .as_array()
+            .map(|h| h.iter().map(|h| h["Name"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        if category == "marketing" {
+            assert!(
+                headers.contains(&"List-Unsubscribe") && headers.contains(&"List-Unsubscribe-Post"),
+                "{id}: {headers:?}"
+            );
+        } else {
+            assert!(headers.is_empty(), "{id}: {headers:?}");
+        }
+        assert!(body["Content"]["Simple"]["Body"]["Text"]["Data"].as_str().is_some_and(|t| !t.is_empty()));
+    }
+    // Receipts were sent in batches, not one call per message.
+    let batches = s.proxy.count("sqs", "SendMessageBatch");
+    assert!(batches > 0 && batches < receipts.len() / 2, "{batches} batches for {} receipts", receipts.len());
+    // Nothing permanent went to the DLQ.
+    assert_eq!(s.queue_depth(&s.dlq).await, 0);
+    // No addresses in the logs.
+    let logs = s.all_logs();
+    assert!(!logs.contains("@example.com") && !logs.contains("@example.net"), "PII in logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_message_twice_and_the_same_id_twice_send_one_email() {
+    let s = stack(&config(""), 1).await;
+    // The same SQS message delivered twice: invoke with one event two times.
+    s.enqueue(&[order("twice", 1).to_string()]).await;
+    let got = s
+        .sqs
+        .receive_message()
+        .queue_url(&s.request_queue)
+        .max_number_of_messages(1)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let event = s.source.event(got.messages());
+    let first = s.runtime.invoke(event.clone(), Duration::from_secs(20)).await.unwrap();
+    let second = s.runtime.invoke(event, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(first["batchItemFailures"], json!([]));
+    assert_eq!(second["batchItemFailures"], json!([]));
+    // What the event source would do after a success.
+    let handle = got.messages()[0].receipt_handle().unwrap();
+    s.sqs.delete_message().queue_url(&s.request_queue).receipt_handle(handle).send().await.unwrap();
+    // The same request id in two messages.
+    s.enqueue(&[order("same-id", 2).to_string(), order("same-id", 2).to_string()]).await;
+    s.drain(1).await;
+    let receipts = s.receipts().await;
+    let groups = by_id(&receipts);
+    assert_eq!(statuses(&groups["twice"]), ["sent", "duplicate"]);
+    let same = statuses(&groups["same-id"]);
+    assert_eq!(same.iter().filter(|s| *s == "sent").count(), 1, "{same:?}");
+    assert_eq!(same.iter().filter(|s| *s == "duplicate").count(), 1, "{same:?}");
+    assert_eq!(groups["twice"][1]["provider_message_id"], groups["twice"][0]["provider_message_id"]);
+    assert_eq!(s.ses_sends().len(), 2);
+    assert_eq!(s.moto.sent_emails().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn send_after_defers_without_burning_receives_and_sends_once_due() {
+    let s = stack(&config(""), 1).await;
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let mut r = order("due-soon", 1);
+    r["send_after"] = json!(due.to_string());
+    s.enqueue(&[r.to_string()]).await;
+    s.drain(1).await;
+    let receipts = s.receipts().await;
+    assert_eq!(statuses(&receipts), ["deferred", "sent"]);
+    assert_eq!(receipts[0]["deferred_until"], json!(due.to_string()));
+    let sent_at: jiff::Timestamp = receipts[1]["at"].as_str().unwrap().parse().unwrap();
+    assert!(sent_at >= due, "sent at {sent_at}, due {due}");
+    // Deferred by re-enqueueing with a delay, not by failing the record.
+    assert_eq!(s.source.stats().reported_failures.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let hop = s.proxy.calls("sqs", "SendMessage");
+    assert_eq!(hop.len(), 1);
+    assert!(hop[0].body["DelaySeconds"].as_i64().is_some_and(|d| (3..=4).contains(&d)), "{}", hop[0].body);
+    assert_eq!(s.ses_sends().len(), 1);
+}

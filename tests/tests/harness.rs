@@ -1,0 +1,378 @@
+//! Tests of the harness itself: moto as a local AWS, and the recording, fault-injecting proxy
+//! in front of it, driven by the same Rust SDK clients the functions use.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag};
+use herald_e2e::moto::Moto;
+use herald_e2e::proxy::{Fault, FaultKind, Proxy};
+use serde_json::json;
+
+async fn moto_and_proxy() -> (Moto, Proxy, aws_config::SdkConfig) {
+    let moto = Moto::start().await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let config = moto.sdk_config(&proxy.endpoint()).await;
+    (moto, proxy, config)
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().expect("key"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
+fn simple_email(
+    ses: &aws_sdk_sesv2::Client,
+    from: &str,
+) -> aws_sdk_sesv2::operation::send_email::builders::SendEmailFluentBuilder {
+    let text = |s: &str| Content::builder().data(s).charset("UTF-8").build().expect("content");
+    ses.send_email()
+        .from_email_address(from)
+        .destination(Destination::builder().to_addresses("ana@example.org").build())
+        .content(
+            EmailContent::builder()
+                .simple(
+                    Message::builder()
+                        .subject(text("Welcome"))
+                        .body(Body::builder().text(text("Hello Ana")).html(text("<p>Hello Ana</p>")).build())
+                        .headers(
+                            MessageHeader::builder().name("X-Herald-Request").value("req-1").build().expect("header"),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .email_tags(MessageTag::builder().name("campaign").value("welcome").build().expect("tag"))
+        .configuration_set_name("herald-transactional")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_records_sqs_and_dynamodb_calls_with_parsed_bodies() {
+    let (_moto, proxy, config) = moto_and_proxy().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+
+    let queue_url = sqs.create_queue().queue_name("jobs").send().await.expect("CreateQueue").queue_url.expect("url");
+    // The proxy keeps the Host header, so moto's queue URLs name the proxy.
+    assert!(queue_url.starts_with(&proxy.endpoint()), "queue URL {queue_url}");
+    sqs.send_message().queue_url(&queue_url).message_body("{\"n\":1}").send().await.expect("SendMessage");
+    create_table(&ddb, "state").await;
+    ddb.put_item()
+        .table_name("state")
+        .item("pk", AttributeValue::S("a#1".into()))
+        .item("n", AttributeValue::N("7".into()))
+        .send()
+        .await
+        .expect("PutItem");
+
+    let received = sqs.receive_message().queue_url(&queue_url).send().await.expect("ReceiveMessage");
+    assert_eq!(received.messages().len(), 1, "moto kept the message");
+
+    assert_eq!(proxy.count("sqs", "CreateQueue"), 1);
+    assert_eq!(proxy.count("sqs", "SendMessage"), 1);
+    assert_eq!(proxy.count("dynamodb", "CreateTable"), 1);
+    assert_eq!(proxy.count("dynamodb", "PutItem"), 1);
+
+    let records = proxy.records();
+    let ops: Vec<(&str, &str)> = records.iter().map(|r| (r.service.as_str(), r.operation.as_str())).collect();
+    assert_eq!(
+        ops,
+        [
+            ("sqs", "CreateQueue"),
+            ("sqs", "SendMessage"),
+            ("dynamodb", "CreateTable"),
+            ("dynamodb", "PutItem"),
+            ("sqs", "ReceiveMessage")
+        ]
+    );
+    assert!(records.iter().all(|r| r.status == 200 && !r.injected && r.path == "/"), "{records:#?}");
+    assert!(records.windows(2).all(|w| w[0].at <= w[1].at));
+
+    let create = &proxy.calls("sqs", "CreateQueue")[0];
+    assert_eq!(create.body["QueueName"], "jobs");
+    let send = &proxy.calls("sqs", "SendMessage")[0];
+    assert_eq!(send.body["MessageBody"], "{\"n\":1}");
+    assert_eq!(send.body["QueueUrl"], queue_url.as_str());
+    let put = &proxy.calls("dynamodb", "PutItem")[0];
+    assert_eq!(put.body["TableName"], "state");
+    assert_eq!(put.body["Item"], json!({"pk": {"S": "a#1"}, "n": {"N": "7"}}));
+
+    proxy.clear();
+    assert!(proxy.records().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ses_v2_send_email_is_recorded_whole_and_stored_by_moto() {
+    let (moto, proxy, config) = moto_and_proxy().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+
+    // moto rejects unverified senders, like SES outside the sandbox's verified identities.
+    let rejected = simple_email(&ses, "Herald <noreply@example.com>").send().await.expect_err("unverified sender");
+    let rejected = rejected.into_service_error();
+    assert!(rejected.is_message_rejected(), "{rejected:?}");
+
+    // A verified domain covers every address at it.
+    moto.verify_email_identity("example.com").await;
+    let sent = simple_email(&ses, "Herald <noreply@example.com>").send().await.expect("SendEmail");
+    let message_id = sent.message_id().expect("MessageId").to_owned();
+
+    let calls = proxy.calls("sesv2", "SendEmail");
+    assert_eq!(calls.len(), 2);
+    let call = &calls[1];
+    assert_eq!((call.status, call.injected, call.path.as_str()), (200, false, "/v2/email/outbound-emails"));
+    assert_eq!(call.body["ConfigurationSetName"], "herald-transactional");
+    assert_eq!(call.body["EmailTags"], json!([{"Name": "campaign", "Value": "welcome"}]));
+    assert_eq!(call.body["Content"]["Simple"]["Headers"], json!([{"Name": "X-Herald-Request", "Value": "req-1"}]));
+    assert_eq!(call.body["Content"]["Simple"]["Body"]["Text"]["Data"], "Hello Ana");
+    assert_eq!(call.body["Destination"]["ToAddresses"], json!(["ana@example.org"]));
+
+    let stored = moto.sent_emails().await;
+    assert_eq!(stored.len(), 1, "{stored:#?}");
+    let mail = &stored[0];
+    assert_eq!(mail["kind"], "simple");
+    assert_eq!(mail["id"], message_id.as_str());
+    assert_eq!(mail["source"], "Herald <noreply@example.com>");
+    assert_eq!(mail["subject"], "Welcome");
+    // moto keeps only the HTML part when there are both.
+    assert_eq!(mail["body"], "<p>Hello Ana</p>");
+    assert_eq!(mail["destinations"], json!({"ToAddresses": ["ana@example.org"]}));
+
+    moto.reset().await;
+    assert!(moto.sent_emails().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ses_v2_throttling_is_retried_by_the_sdk_then_surfaces() {
+    let (moto, proxy, config) = moto_and_proxy().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    moto.verify_email_identity("noreply@example.com").await;
+
+    proxy.inject(Fault {
+        service: "sesv2".into(),
+        operation: "SendEmail".into(),
+        kind: FaultKind::Throttle,
+        share: 1.0,
+        remaining: Some(2),
+    });
+    simple_email(&ses, "noreply@example.com").send().await.expect("third attempt succeeds");
+    let calls = proxy.calls("sesv2", "SendEmail");
+    let seen: Vec<(u16, bool)> = calls.iter().map(|c| (c.status, c.injected)).collect();
+    assert_eq!(seen, [(429, true), (429, true), (200, false)]);
+    assert_eq!(moto.sent_emails().await.len(), 1, "only the forwarded attempt reached moto");
+
+    // Without a limit the SDK gives up after its 3 attempts with the modeled throttling error.
+    proxy.clear();
+    proxy.inject(Fault::always("sesv2", "SendEmail", FaultKind::Throttle));
+    let err = simple_email(&ses, "noreply@example.com").send().await.expect_err("throttled");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let err = err.into_service_error();
+    assert!(err.is_too_many_requests_exception(), "{err:?}");
+    assert_eq!(status, Some(429));
+    assert_eq!(proxy.count("sesv2", "SendEmail"), 3);
+
+    // A server error is transient too.
+    proxy.clear();
+    proxy.clear_faults();
+    proxy.inject(Fault { remaining: Some(1), ..Fault::always("sesv2", "SendEmail", FaultKind::ServerError) });
+    simple_email(&ses, "noreply@example.com").send().await.expect("second attempt succeeds");
+    let seen: Vec<u16> = proxy.calls("sesv2", "SendEmail").iter().map(|c| c.status).collect();
+    assert_eq!(seen, [500, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_server_errors_exhaust_the_sdk_retries() {
+    let (_moto, proxy, config) = moto_and_proxy().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    create_table(&ddb, "state").await;
+
+    proxy.inject(Fault::always("dynamodb", "PutItem", FaultKind::ServerError));
+    let started = Instant::now();
+    let err = ddb
+        .put_item()
+        .table_name("state")
+        .item("pk", AttributeValue::S("a".into()))
+        .send()
+        .await
+        .expect_err("every attempt fails");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let err = err.into_service_error();
+    assert!(err.is_internal_server_error(), "{err:?}");
+    assert_eq!(status, Some(500));
+    let calls = proxy.calls("dynamodb", "PutItem");
+    assert_eq!(calls.len(), 3, "standard retry mode makes 3 attempts");
+    assert!(calls.iter().all(|c| c.injected && c.status == 500));
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // Throttling is parsed into the modeled error as well.
+    proxy.clear_faults();
+    proxy.inject(Fault::always("dynamodb", "GetItem", FaultKind::Throttle));
+    let err = ddb
+        .get_item()
+        .table_name("state")
+        .key("pk", AttributeValue::S("a".into()))
+        .send()
+        .await
+        .expect_err("throttled")
+        .into_service_error();
+    assert!(err.is_throttling_exception(), "{err:?}");
+    assert_eq!(proxy.count("dynamodb", "GetItem"), 3);
+
+    // Other operations still reach moto; the faulted PutItem never did.
+    let item = ddb.get_item().table_name("state").key("pk", AttributeValue::S("a".into())).send().await;
+    assert!(item.is_err(), "GetItem is still throttled");
+    proxy.clear_faults();
+    let item =
+        ddb.get_item().table_name("state").key("pk", AttributeValue::S("a".into())).send().await.expect("GetItem");
+    assert!(item.item().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqs_throttling_uses_the_query_compatible_error_code() {
+    let (_moto, proxy, config) = moto_and_proxy().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs.create_queue().queue_name("jobs").send().await.expect("CreateQueue").queue_url.expect("url");
+
+    proxy.inject(Fault::always("sqs", "SendMessage", FaultKind::Throttle));
+    let err = sqs.send_message().queue_url(&url).message_body("x").send().await.expect_err("throttled");
+    let err = err.into_service_error();
+    assert!(err.is_request_throttled(), "{err:?}");
+    assert_eq!(proxy.count("sqs", "SendMessage"), 3);
+
+    proxy.clear_faults();
+    proxy.inject(Fault { remaining: Some(1), ..Fault::always("sqs", "SendMessage", FaultKind::ServerError) });
+    sqs.send_message().queue_url(&url).message_body("x").send().await.expect("retried after a 500");
+    assert_eq!(proxy.count("sqs", "SendMessage"), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_fault_delays_then_forwards() {
+    let (_moto, proxy, config) = moto_and_proxy().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+
+    proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("sqs", "ListQueues", FaultKind::Timeout(Duration::from_millis(400)))
+    });
+    let started = Instant::now();
+    sqs.list_queues().send().await.expect("ListQueues");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let calls = proxy.calls("sqs", "ListQueues");
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].injected && calls[0].status == 200);
+
+    // A client that gives up sooner sees a timeout and retries; the retry is not delayed.
+    proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("sqs", "ListQueues", FaultKind::Timeout(Duration::from_millis(1500)))
+    });
+    let impatient = aws_sdk_sqs::config::Builder::from(&config)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(Duration::from_millis(300)).build(),
+        )
+        .build();
+    let started = Instant::now();
+    aws_sdk_sqs::Client::from_conf(impatient).list_queues().send().await.expect("second attempt");
+    assert!(started.elapsed() < Duration::from_millis(1200), "{:?}", started.elapsed());
+}
+
+const SQS_AUTH: &str =
+    "AWS4-HMAC-SHA256 Credential=testing/20261128/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn share_follows_a_reproducible_sequence() {
+    let moto = Moto::start().await;
+    let mut patterns = Vec::new();
+    for _ in 0..2 {
+        let proxy = Proxy::start(&moto.endpoint).await;
+        proxy.inject(Fault { share: 0.5, ..Fault::always("sqs", "ListQueues", FaultKind::ServerError) });
+        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        let mut pattern = Vec::new();
+        for _ in 0..40 {
+            let resp = http
+                .post(proxy.endpoint())
+                .header("x-amz-target", "AmazonSQS.ListQueues")
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("authorization", SQS_AUTH)
+                .body("{}")
+                .send()
+                .await
+                .expect("proxy answers");
+            pattern.push(resp.status().as_u16());
+        }
+        assert!(proxy.records().iter().zip(&pattern).all(|(r, s)| r.injected == (*s == 500)));
+        patterns.push(pattern);
+    }
+    assert_eq!(patterns[0], patterns[1]);
+    let injected = patterns[0].iter().filter(|s| **s == 500).count();
+    assert!((10..=30).contains(&injected), "{injected} of 40 at share 0.5: {:?}", patterns[0]);
+    assert!(patterns[0].iter().all(|s| *s == 500 || *s == 200));
+}
+
+#[test]
+fn identifies_services_and_operations() {
+    use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+    use herald_e2e::proxy::identify;
+
+    let headers = |pairs: &[(&'static str, &'static str)]| {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    };
+    let root: Uri = "/".parse().expect("uri");
+    let id = |m: Method, uri: &Uri, h: &HeaderMap, body: &str| identify(&m, uri, h, body.as_bytes());
+    let pair = |s: &str, o: &str| (s.to_owned(), o.to_owned());
+
+    let target = headers(&[("x-amz-target", "DynamoDB_20120810.TransactWriteItems")]);
+    assert_eq!(id(Method::POST, &root, &target, "{}"), pair("dynamodb", "TransactWriteItems"));
+    let target = headers(&[("x-amz-target", "AmazonSQS.SendMessageBatch")]);
+    assert_eq!(id(Method::POST, &root, &target, "{}"), pair("sqs", "SendMessageBatch"));
+
+    let ses_auth = headers(&[(
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/ses/aws4_request, SignedHeaders=host, Signature=0",
+    )]);
+    let send: Uri = "/v2/email/outbound-emails".parse().expect("uri");
+    assert_eq!(id(Method::POST, &send, &ses_auth, "{}"), pair("sesv2", "SendEmail"));
+    let get: Uri = "/v2/email/identities/example.com".parse().expect("uri");
+    assert_eq!(id(Method::GET, &get, &ses_auth, ""), pair("sesv2", "GetEmailIdentity"));
+    let other: Uri = "/v2/email/deliverability-dashboard?x=1".parse().expect("uri");
+    assert_eq!(id(Method::GET, &other, &ses_auth, ""), pair("sesv2", "GET /v2/email/deliverability-dashboard"));
+
+    let sns_auth = headers(&[(
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0",
+    )]);
+    assert_eq!(id(Method::POST, &root, &sns_auth, "Action=Publish&Version=2010-03-31"), pair("sns", "Publish"));
+    let query: Uri = "/?Action=ListTopics&Version=2010-03-31".parse().expect("uri");
+    assert_eq!(id(Method::GET, &query, &sns_auth, ""), pair("sns", "ListTopics"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn child_environment_points_at_the_endpoint_only() {
+    let moto = Moto::start().await;
+    let env = moto.env("http://127.0.0.1:9");
+    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("AWS_ENDPOINT_URL"), Some("http://127.0.0.1:9"));
+    assert_eq!(get("AWS_ENDPOINT_URL_SESV2"), Some("http://127.0.0.1:9"));
+    assert_eq!(get("AWS_REGION"), Some("us-east-1"));
+    assert_eq!(get("AWS_ACCESS_KEY_ID"), Some("testing"));
+    assert_eq!(get("AWS_SESSION_TOKEN"), Some(""));
+    assert_eq!(get("AWS_EC2_METADATA_DISABLED"), Some("true"));
+    let config = get("AWS_CONFIG_FILE").expect("AWS_CONFIG_FILE");
+    assert!(!std::path::Path::new(config).exists());
+    assert!(moto.data().await.is_object());
+}
