@@ -20,6 +20,10 @@ pub struct EventSource {
     pub batch_size: i32,
     pub invoke_timeout: Duration,
     stats: Arc<Stats>,
+    /// moto's SQS can hand one message to two concurrent ReceiveMessage calls (its
+    /// state has no lock); real SQS makes that rare. Receives are serialized here so
+    /// tests see SQS's normal behaviour; invocations still run concurrently.
+    receiving: tokio::sync::Mutex<()>,
 }
 
 /// What the event source has done so far.
@@ -49,6 +53,7 @@ impl EventSource {
             batch_size: 10,
             invoke_timeout: Duration::from_secs(20),
             stats: Arc::new(Stats::default()),
+            receiving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -97,6 +102,7 @@ impl EventSource {
 
     /// Receives one batch and runs it. Returns how many messages were received.
     pub async fn poll_once(&self, runtime: &RuntimeApi, wait_seconds: i32) -> usize {
+        let receiving = self.receiving.lock().await;
         let received = self
             .sqs
             .receive_message()
@@ -107,6 +113,7 @@ impl EventSource {
             .message_attribute_names("All")
             .send()
             .await;
+        drop(receiving);
         let messages = match received {
             Ok(out) => out.messages().to_vec(),
             Err(_) => return 0,

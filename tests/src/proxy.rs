@@ -102,6 +102,7 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     seed: AtomicU64,
     request_ids: AtomicU64,
+    dynamodb_serial: tokio::sync::Mutex<()>,
 }
 
 /// The running proxy; stops on drop.
@@ -126,6 +127,7 @@ impl Proxy {
             rules: Mutex::new(Vec::new()),
             seed: AtomicU64::new(0x4845_5241_4c44),
             request_ids: AtomicU64::new(0),
+            dynamodb_serial: tokio::sync::Mutex::new(()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
@@ -220,6 +222,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let (service, operation) = identify(&parts.method, &parts.uri, &parts.headers, &body);
 
+    // moto applies a DynamoDB transaction item by item without a lock, so two
+    // concurrent TransactWriteItems can interleave (and its rollback can undo the
+    // other's writes). DynamoDB itself is serializable: one DynamoDB call at a time
+    // here restores that, so tests measure herald's atomicity, not moto's races.
+    let _serial = if service == "dynamodb" { Some(shared.dynamodb_serial.lock().await) } else { None };
     let fault = shared.draw(&service, &operation);
     let (response, injected) = match fault {
         Some(FaultKind::Timeout(delay)) => {
