@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> release build of the email function"
-cargo build --release -p herald-email -p herald-e2e --example cold_start
+cargo build --release -p herald-email
+cargo build --release -p herald-e2e --example cold_start
 bin=target/release/herald-email
 printf 'release binary %s: %s bytes (%s)\n' "$bin" "$(stat -c %s "$bin")" "$(du -h "$bin" | cut -f1)"
 

@@ -8,7 +8,7 @@ or a misspelt ReportBatchItemFailures passes), and checkov does not expand SAM. 
 2. cfn-lint the SAM template and the translation;
 3. checkov (--skip-download) on both.
 
-Usage: lint_infra.py [TEMPLATE] [--out DIR]   (default infra/template.yaml)
+Usage: lint_infra.py [TEMPLATE] [--out DIR] [--fail-fast]   (default infra/template.yaml)
 Exit status 0 when every step is clean, 1 otherwise. Run with the interpreter of the
 IaC venv that scripts/test.sh creates (.venv-iac), whose bin/ holds cfn-lint and checkov.
 """
@@ -101,6 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("template", nargs="?", default="infra/template.yaml", type=Path)
     parser.add_argument("--out", type=Path, help="where to write the translated template (default: a temp dir)")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first step that fails")
     args = parser.parse_args()
     if not args.template.is_file():
         print(f"lint_infra: {args.template} not found", file=sys.stderr)
@@ -119,13 +120,18 @@ def main() -> int:
                 print(f"    - {getattr(cause, 'message', cause)}", file=sys.stderr)
             return 1
         print(f"    translated to {translated}")
-        results = {
-            "cfn-lint (SAM)": cfn_lint(args.template),
-            "cfn-lint (CloudFormation)": cfn_lint(translated),
-            "checkov (SAM)": checkov(args.template),
-            "checkov (CloudFormation)": checkov(translated),
-        }
-    failed = [name for name, ok in results.items() if not ok]
+        steps = [
+            ("cfn-lint (SAM)", lambda: cfn_lint(args.template)),
+            ("cfn-lint (CloudFormation)", lambda: cfn_lint(translated)),
+            ("checkov (SAM)", lambda: checkov(args.template)),
+            ("checkov (CloudFormation)", lambda: checkov(translated)),
+        ]
+        failed = []
+        for name, step in steps:
+            if not step():
+                failed.append(name)
+                if args.fail_fast:
+                    break
     if failed:
         print(f"lint_infra: FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1

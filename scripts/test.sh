@@ -40,6 +40,34 @@ if [ ! -x .venv/bin/moto_server ] || [ "$(.venv/bin/pip show moto 2>/dev/null | 
   .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+# The infrastructure lint: scripts/lint_infra.py translates infra/template.yaml to plain
+# CloudFormation (aws-sam-translator, offline) and runs cfn-lint and checkov on both.
+# Its own venv: these three agree on boto3, but aws-sam-cli (not needed here) pins one
+# that checkov's conflicts with. Pinned; installed only when missing or wrong.
+CFN_LINT_VERSION=1.58.0
+SAM_TRANSLATOR_VERSION=1.115.0
+CHECKOV_VERSION=3.3.30
+iac_installed() {
+  local freeze
+  freeze="$(.venv-iac/bin/pip freeze 2>/dev/null)" || return 1
+  grep -qx "cfn-lint==$CFN_LINT_VERSION" <<<"$freeze" \
+    && grep -qx "aws-sam-translator==$SAM_TRANSLATOR_VERSION" <<<"$freeze" \
+    && grep -qx "checkov==$CHECKOV_VERSION" <<<"$freeze"
+}
+if ! iac_installed; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "scripts/test.sh: python3 is missing; the infrastructure lint needs it (install python3 with venv support)" >&2
+    exit 1
+  fi
+  step "installing cfn-lint, aws-sam-translator and checkov into .venv-iac"
+  [ -x .venv-iac/bin/pip ] || python3 -m venv .venv-iac
+  .venv-iac/bin/pip install --quiet --disable-pip-version-check \
+    "cfn-lint==$CFN_LINT_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION" "checkov==$CHECKOV_VERSION"
+fi
+
+step "infrastructure lint (SAM translate, cfn-lint, checkov)"
+.venv-iac/bin/python scripts/lint_infra.py infra/template.yaml
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

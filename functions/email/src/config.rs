@@ -9,6 +9,50 @@ use herald::config::Settings;
 use herald::pipeline::QueuedRequest;
 use herald::render::Catalogue;
 
+/// `HERALD_CONFIG_TOML`: the text of a herald.toml.
+pub const CONFIG_TOML: &str = "HERALD_CONFIG_TOML";
+/// `HERALD_CONFIG`: the path of a herald.toml (when the text is not given).
+pub const CONFIG_PATH: &str = "HERALD_CONFIG";
+/// The key that signs unsubscribe tokens, unless the configuration has one.
+pub const UNSUBSCRIBE_SECRET: &str = herald::config::UNSUBSCRIBE_SECRET_ENV;
+pub const TABLE: &str = "HERALD_TABLE";
+/// The function's own request queue, where deferrals are re-enqueued.
+pub const REQUEST_QUEUE_URL: &str = "HERALD_REQUEST_QUEUE_URL";
+pub const RECEIPTS_QUEUE_URL: &str = "HERALD_RECEIPTS_QUEUE_URL";
+pub const SES_CONFIGURATION_SET: &str = "HERALD_SES_CONFIGURATION_SET";
+pub const CONCURRENCY: &str = "HERALD_CONCURRENCY";
+pub const AWS_TIMEOUT_MS: &str = "HERALD_AWS_TIMEOUT_MS";
+pub const TEMPLATES: &str = "HERALD_TEMPLATES";
+/// The log filter, read by `main`.
+pub const LOG: &str = "HERALD_LOG";
+
+/// Whether the function can start without an environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Required,
+    /// Has a default, or switches something off when absent.
+    Optional,
+    /// This variable or the named one must be set.
+    EitherOr(&'static str),
+}
+
+/// Every environment variable the function reads. The deployment template is checked
+/// against this list (`tests/template_agrees.rs`), and a unit test below checks that the
+/// function reads no `HERALD_*` variable missing from it.
+pub const ENV_VARS: &[(&str, Need)] = &[
+    (CONFIG_TOML, Need::EitherOr(CONFIG_PATH)),
+    (CONFIG_PATH, Need::EitherOr(CONFIG_TOML)),
+    (UNSUBSCRIBE_SECRET, Need::Optional),
+    (TABLE, Need::Required),
+    (REQUEST_QUEUE_URL, Need::Required),
+    (RECEIPTS_QUEUE_URL, Need::Required),
+    (SES_CONFIGURATION_SET, Need::Optional),
+    (CONCURRENCY, Need::Optional),
+    (AWS_TIMEOUT_MS, Need::Optional),
+    (TEMPLATES, Need::Optional),
+    (LOG, Need::Optional),
+];
+
 pub struct FunctionConfig {
     pub table: String,
     pub request_queue_url: String,
@@ -33,37 +77,34 @@ fn optional(name: &str) -> Option<String> {
 
 impl FunctionConfig {
     pub fn from_env() -> Result<Self> {
-        let settings = match (optional("HERALD_CONFIG_TOML"), optional("HERALD_CONFIG")) {
-            (Some(text), _) => Settings::parse(
-                &text,
-                "HERALD_CONFIG_TOML",
-                std::path::Path::new("."),
-                optional(herald::config::UNSUBSCRIBE_SECRET_ENV),
-            )?,
+        let settings = match (optional(CONFIG_TOML), optional(CONFIG_PATH)) {
+            (Some(text), _) => {
+                Settings::parse(&text, CONFIG_TOML, std::path::Path::new("."), optional(UNSUBSCRIBE_SECRET))?
+            }
             (None, Some(path)) => Settings::load(std::path::Path::new(&path))?,
-            (None, None) => bail!("set HERALD_CONFIG_TOML (the herald.toml text) or HERALD_CONFIG (its path)"),
+            (None, None) => bail!("set {CONFIG_TOML} (the herald.toml text) or {CONFIG_PATH} (its path)"),
         };
         if settings.email.is_none() {
             bail!("the configuration has no [email] section (sender, unsubscribe URL)");
         }
-        let concurrency = optional("HERALD_CONCURRENCY")
-            .map(|v| v.parse::<usize>().context("HERALD_CONCURRENCY must be a whole number"))
+        let concurrency = optional(CONCURRENCY)
+            .map(|v| v.parse::<usize>().with_context(|| format!("{CONCURRENCY} must be a whole number")))
             .transpose()?
             .unwrap_or(10)
             .clamp(1, 100);
-        let timeout_ms = optional("HERALD_AWS_TIMEOUT_MS")
-            .map(|v| v.parse::<u64>().context("HERALD_AWS_TIMEOUT_MS must be a whole number"))
+        let timeout_ms = optional(AWS_TIMEOUT_MS)
+            .map(|v| v.parse::<u64>().with_context(|| format!("{AWS_TIMEOUT_MS} must be a whole number")))
             .transpose()?
             .unwrap_or(5_000);
         Ok(FunctionConfig {
-            table: required("HERALD_TABLE")?,
-            request_queue_url: required("HERALD_REQUEST_QUEUE_URL")?,
-            receipts_queue_url: required("HERALD_RECEIPTS_QUEUE_URL")?,
-            configuration_set: optional("HERALD_SES_CONFIGURATION_SET"),
+            table: required(TABLE)?,
+            request_queue_url: required(REQUEST_QUEUE_URL)?,
+            receipts_queue_url: required(RECEIPTS_QUEUE_URL)?,
+            configuration_set: optional(SES_CONFIGURATION_SET),
             concurrency,
             aws_timeout: Duration::from_millis(timeout_ms),
             settings,
-            templates_dir: optional("HERALD_TEMPLATES"),
+            templates_dir: optional(TEMPLATES),
         })
     }
 
@@ -89,5 +130,35 @@ pub fn queued_request(message: SqsMessage) -> QueuedRequest {
         attempt: attr(ATTEMPT_ATTRIBUTE).and_then(|v| v.parse().ok()).unwrap_or(0),
         not_before: attr(NOT_BEFORE_ATTRIBUTE).and_then(|v| v.parse().ok()),
         source: attr(SOURCE_ATTRIBUTE).or_else(|| message.message_id.clone().map(|id| format!("sqs:{id}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `"HERALD_..."` string literals in the function's sources: each must be a name in
+    /// [`ENV_VARS`], so reading a new variable without listing it fails here.
+    #[test]
+    fn every_variable_the_function_reads_is_listed() {
+        let sources = [("main.rs", include_str!("main.rs")), ("config.rs", include_str!("config.rs"))];
+        let listed: Vec<&str> = ENV_VARS.iter().map(|(name, _)| *name).collect();
+        for (file, text) in sources {
+            for (at, _) in text.match_indices("\"HERALD_") {
+                let name: String = text[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if name.len() > "HERALD_".len() {
+                    assert!(listed.contains(&name.as_str()), "{file} reads {name}, which ENV_VARS does not list");
+                }
+            }
+        }
+        assert!(listed.contains(&herald::config::UNSUBSCRIBE_SECRET_ENV));
+        for (name, need) in ENV_VARS {
+            if let Need::EitherOr(other) = need {
+                assert!(listed.contains(other), "{name}'s alternative {other} is not listed");
+            }
+        }
     }
 }

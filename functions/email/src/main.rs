@@ -1,14 +1,13 @@
 //! The email function: SQS delivery requests -> guard rails (DynamoDB) -> SES v2
 //! -> receipts (SQS). Configuration comes from the environment (see README).
 
-mod config;
-
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use herald::adapters::aws::{self, DynamoStore, SesSender, SqsReceiptSink, SqsScheduler};
 use herald::pipeline::{Pipeline, Ports};
 use herald::ports::{Clock, OutboundPush, OutboundSms, PushSender, SendError, SmsSender, SystemClock};
+use herald_email::config;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
@@ -41,7 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+            tracing_subscriber::EnvFilter::try_from_env(config::LOG)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_current_span(false)

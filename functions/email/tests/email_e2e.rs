@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
-use herald::adapters::aws::{DynamoStore, TTL_ATTRIBUTE};
+use herald::adapters::aws::DynamoStore;
 use herald::ports::{StateStore, SuppressionEntry, SuppressionReason};
 use herald_e2e::event_source::EventSource;
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
 use herald_e2e::moto::Moto;
 use herald_e2e::proxy::{Fault, FaultKind, Proxy};
+use herald_e2e::template::{Overrides, Template};
 use serde_json::{Value, json};
 
 const SECRET: &str = "e2e-unsubscribe-secret-0123456789";
+/// The email function's logical id in infra/template.yaml.
+const FUNCTION: &str = "EmailFunction";
 
 fn config(extra: &str) -> String {
     format!(
@@ -65,8 +65,9 @@ async fn stack(cfg: &str, functions: usize) -> Stack {
     stack_with(cfg, functions, 2).await
 }
 
-/// `visibility` (seconds) is short so SQS-level retries come quickly; it must stay
-/// above the longest batch, or SQS redelivers a message still being processed.
+/// `visibility` (seconds) overrides the template's 180 s so SQS-level retries come
+/// quickly; it must stay above the longest batch, or SQS redelivers a message still
+/// being processed.
 async fn stack_with(cfg: &str, functions: usize, visibility: u32) -> Stack {
     let moto = Moto::start().await;
     let proxy = Proxy::start(&moto.endpoint).await;
@@ -74,71 +75,36 @@ async fn stack_with(cfg: &str, functions: usize, visibility: u32) -> Stack {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
 
-    let dlq = sqs.create_queue().queue_name("herald-email-dlq").send().await.unwrap().queue_url().unwrap().to_owned();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "6"}).to_string();
-    let request_queue = sqs
-        .create_queue()
-        .queue_name("herald-email")
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let receipts_queue =
-        sqs.create_queue().queue_name("herald-receipts").send().await.unwrap().queue_url().unwrap().to_owned();
-    ddb.create_table()
-        .table_name("herald-state")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("sk").key_type(KeyType::Range).build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    ddb.update_time_to_live()
-        .table_name("herald-state")
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build().unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    // Queues (attributes, redrive policies) and the table (keys, TTL) as the template
+    // defines them, so the tests exercise what is deployed.
+    let template = Template::repo();
+    let overrides = Overrides { visibility_timeout: Some(visibility) };
+    let deployed = template.create_resources(&sdk, &overrides).await;
+    let request_queue_id = template.event_queue(FUNCTION);
+    let request_queue = deployed.queue_url(request_queue_id).to_owned();
+    let dlq = deployed.queue_url(template.dead_letter_queue(request_queue_id).expect("a DLQ")).to_owned();
     moto.verify_email_identity("acme.example").await;
 
+    // The function's environment as the template sets it (queue URLs, table, parameter
+    // defaults), then what only a deployment supplies.
+    let mut vars = template.resolved_env(FUNCTION, &deployed);
+    vars.insert("HERALD_CONFIG_TOML".to_owned(), cfg.to_owned());
+    vars.insert("HERALD_UNSUBSCRIBE_SECRET".to_owned(), SECRET.to_owned());
+    // Under test load (many processes on few cores, a proxy that stalls on purpose) a
+    // call can take longer than the template's 5 s.
+    vars.insert("HERALD_AWS_TIMEOUT_MS".to_owned(), "8000".to_owned());
+    for name in template.unresolved_env(FUNCTION, &deployed) {
+        assert!(vars.contains_key(&name), "the template sets {name}: give the tests a value for it");
+    }
+    let receipts_queue = vars["HERALD_RECEIPTS_QUEUE_URL"].clone();
+    let table = vars["HERALD_TABLE"].clone();
     let mut env = moto.env(&proxy.endpoint());
-    env.extend([
-        ("HERALD_TABLE".to_owned(), "herald-state".to_owned()),
-        ("HERALD_REQUEST_QUEUE_URL".to_owned(), request_queue.clone()),
-        ("HERALD_RECEIPTS_QUEUE_URL".to_owned(), receipts_queue.clone()),
-        ("HERALD_SES_CONFIGURATION_SET".to_owned(), "herald-events".to_owned()),
-        ("HERALD_CONFIG_TOML".to_owned(), cfg.to_owned()),
-        ("HERALD_UNSUBSCRIBE_SECRET".to_owned(), SECRET.to_owned()),
-        ("HERALD_AWS_TIMEOUT_MS".to_owned(), "8000".to_owned()),
-        ("HERALD_LOG".to_owned(), "info".to_owned()),
-    ]);
+    env.extend(vars);
     let runtime = Arc::new(RuntimeApi::start().await);
     let logs = tempfile::tempdir().unwrap();
     let functions = (0..functions).map(|_| FunctionProcess::spawn(&bin(), &runtime, &env, logs.path())).collect();
     let source = Arc::new(EventSource::new(sqs.clone(), &request_queue).await);
-    let store = DynamoStore::new(ddb, "herald-state");
+    let store = DynamoStore::new(ddb, table);
     Stack { moto, proxy, sqs, store, request_queue, dlq, receipts_queue, runtime, source, functions, env, logs }
 }
 
@@ -193,6 +159,10 @@ impl Stack {
             .await
             .unwrap();
         out.attributes().unwrap().values().map(|v| v.parse::<usize>().unwrap()).sum()
+    }
+
+    fn env_var(&self, name: &str) -> &str {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
     }
 
     fn all_logs(&self) -> String {
@@ -388,10 +358,16 @@ async fn a_hundred_requests_each_end_in_exactly_one_terminal_receipt() {
     assert_eq!(sent.len(), 45 + 3 + 5);
     let sends = s.ses_sends();
     assert_eq!(sends.len(), sent.len(), "one SendEmail per sent receipt");
-    assert_eq!(s.moto.sent_emails().await.len(), sent.len());
+    let mut moto_ids: Vec<String> =
+        s.moto.sent_emails().await.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let mut receipt_ids: Vec<String> =
+        sent.iter().map(|r| r["provider_message_id"].as_str().unwrap().to_owned()).collect();
+    moto_ids.sort();
+    receipt_ids.sort();
+    assert_eq!(moto_ids, receipt_ids, "every sent receipt names a message moto accepted, one for one");
     // Headers, tags and configuration set on each SendEmail, as moto does not keep them.
     for body in &sends {
-        assert_eq!(body["ConfigurationSetName"], "herald-events", "{body}");
+        assert_eq!(body["ConfigurationSetName"], s.env_var("HERALD_SES_CONFIGURATION_SET"), "{body}");
         let tags: HashMap<&str, &str> = body["EmailTags"]
             .as_array()
             .unwrap()
@@ -571,4 +547,20 @@ async fn a_function_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
     }
     assert_eq!(s.moto.sent_emails().await.len(), 20, "nothing lost, nothing sent twice");
     assert_eq!(s.ses_sends().len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_permanent_ses_rejection_fails_once_and_is_never_retried() {
+    // moto refuses a sender whose identity is not verified, as SES does: MessageRejected.
+    let cfg = config("").replace("hello@acme.example", "hello@unverified.example");
+    let s = stack(&cfg, 1).await;
+    s.enqueue(&[order("rejected-by-ses", 1).to_string()]).await;
+    s.drain(1).await;
+    let receipts = s.receipts().await;
+    assert_eq!(statuses(&receipts), ["failed"]);
+    assert_eq!(receipts[0]["reason"], "provider:MessageRejected");
+    assert_eq!(s.source.stats().reported_failures.load(std::sync::atomic::Ordering::SeqCst), 0, "not retried");
+    assert_eq!(s.proxy.count("sesv2", "SendEmail"), 1, "one attempt: the SDK does not retry it either");
+    assert_eq!(s.queue_depth(&s.dlq).await, 0);
+    assert!(s.moto.sent_emails().await.is_empty());
 }

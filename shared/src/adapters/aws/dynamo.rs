@@ -41,6 +41,10 @@ use crate::receipt::Status;
 
 /// The TTL attribute (epoch seconds) the table must enable.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The table's partition key (type S).
+pub const PARTITION_KEY: &str = "pk";
+/// The table's sort key (type S).
+pub const SORT_KEY: &str = "sk";
 
 /// How often admission is retried in-process when DynamoDB reports a transaction
 /// conflict (two writers on one item at the same instant), before giving up
@@ -70,7 +74,7 @@ fn secs(t: Timestamp) -> i64 {
 }
 
 fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
 }
 
 fn req_key(k: &str) -> HashMap<String, AttributeValue> {

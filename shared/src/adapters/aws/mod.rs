@@ -12,9 +12,55 @@ mod sqs;
 use std::time::Duration;
 
 pub use classify::{classify_send, is_transient_status};
-pub use dynamo::{DynamoStore, TTL_ATTRIBUTE};
+pub use dynamo::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 pub use ses::SesSender;
 pub use sqs::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsReceiptSink, SqsScheduler, enqueue};
+
+/// An AWS API call an adapter makes, and the IAM actions that authorise it. The
+/// deployment template's roles are checked against [`AWS_CALLS`], and a test below
+/// checks the list against the adapters' sources, so neither can drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsCall {
+    /// The adapter module: `dynamo`, `ses` or `sqs`.
+    pub adapter: &'static str,
+    /// The SDK client method (`send_email`), or `transact:<item kind>` for an item of a
+    /// `TransactWriteItems`: IAM authorises a transaction item by item.
+    pub operation: &'static str,
+    pub iam_actions: &'static [&'static str],
+}
+
+const fn call(adapter: &'static str, operation: &'static str, iam_actions: &'static [&'static str]) -> AwsCall {
+    AwsCall { adapter, operation, iam_actions }
+}
+
+/// Every AWS call the adapters make.
+pub const AWS_CALLS: &[AwsCall] = &[
+    // No IAM action of its own: its items are authorised as the calls below.
+    call("dynamo", "transact_write_items", &[]),
+    call("dynamo", "transact:condition_check", &["dynamodb:ConditionCheckItem"]),
+    call("dynamo", "transact:put", &["dynamodb:PutItem"]),
+    call("dynamo", "transact:update", &["dynamodb:UpdateItem"]),
+    call("dynamo", "put_item", &["dynamodb:PutItem"]),
+    call("dynamo", "update_item", &["dynamodb:UpdateItem"]),
+    call("dynamo", "delete_item", &["dynamodb:DeleteItem"]),
+    call("dynamo", "get_item", &["dynamodb:GetItem"]),
+    call("ses", "send_email", &["ses:SendEmail"]),
+    call("sqs", "send_message", &["sqs:SendMessage"]),
+    // SendMessageBatch is authorised by sqs:SendMessage (there is no batch action).
+    call("sqs", "send_message_batch", &["sqs:SendMessage"]),
+];
+
+/// The IAM actions the calls of `adapters` need, sorted, without duplicates.
+pub fn iam_actions(adapters: &[&str]) -> Vec<&'static str> {
+    let mut actions: Vec<&'static str> = AWS_CALLS
+        .iter()
+        .filter(|c| adapters.contains(&c.adapter))
+        .flat_map(|c| c.iam_actions.iter().copied())
+        .collect();
+    actions.sort_unstable();
+    actions.dedup();
+    actions
+}
 
 /// Shared AWS configuration. `operation_timeout` bounds each call, retries included.
 pub async fn load_config(operation_timeout: Duration) -> aws_config::SdkConfig {
@@ -27,4 +73,95 @@ pub async fn load_config(operation_timeout: Duration) -> aws_config::SdkConfig {
         .connect_timeout(Duration::from_secs(2))
         .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).timeout_config(timeouts).load().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The calls an adapter's source makes: `client.<method>(` (whitespace ignored), and
+    /// the item kinds of a transaction (`Put::builder()` and siblings).
+    fn calls_in(source: &str) -> BTreeSet<String> {
+        // Code only: no comments, no unit tests (they may use clients of their own).
+        let code: String = source
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
+            .collect();
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let follows_ident = |at: usize| code[..at].chars().next_back().is_some_and(ident);
+        let mut calls = BTreeSet::new();
+        for (at, needle) in code.match_indices("client.") {
+            let method: String = code[at + needle.len()..].chars().take_while(|c| ident(*c)).collect();
+            let called = code[at + needle.len() + method.len()..].starts_with('(');
+            if !follows_ident(at) && called && method != "clone" {
+                calls.insert(method);
+            }
+        }
+        for (kind, op) in
+            [("ConditionCheck", "condition_check"), ("Put", "put"), ("Update", "update"), ("Delete", "delete")]
+        {
+            let needle = format!("{kind}::builder(");
+            if code.match_indices(&needle).any(|(at, _)| !follows_ident(at)) {
+                calls.insert(format!("transact:{op}"));
+            }
+        }
+        calls
+    }
+
+    #[test]
+    fn aws_calls_lists_exactly_what_the_adapters_call() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/adapters/aws");
+        let mut found = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).expect("adapter folder") {
+            let path = entry.expect("adapter file").path();
+            let Some(module) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+            if module == "mod" || path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("adapter source");
+            for call in calls_in(&source) {
+                found.insert((module.to_owned(), call));
+            }
+        }
+        let listed: BTreeSet<(String, String)> =
+            AWS_CALLS.iter().map(|c| (c.adapter.to_owned(), c.operation.to_owned())).collect();
+        let missing: Vec<_> = found.difference(&listed).collect();
+        let stale: Vec<_> = listed.difference(&found).collect();
+        assert!(missing.is_empty(), "calls missing from AWS_CALLS (add them with their IAM actions): {missing:?}");
+        assert!(stale.is_empty(), "AWS_CALLS lists calls no adapter makes: {stale:?}");
+    }
+
+    #[test]
+    fn iam_actions_are_service_colon_action() {
+        for call in AWS_CALLS {
+            for action in call.iam_actions {
+                let (service, name) = action.split_once(':').unwrap_or_default();
+                assert!(!service.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()), "{action}");
+                assert!(name.starts_with(|c: char| c.is_ascii_uppercase()), "{action}");
+            }
+        }
+        assert_eq!(
+            iam_actions(&["dynamo"]),
+            [
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_scanner_sees_calls_across_lines() {
+        let source = "let a = self\n    .client\n    .put_item()\n// client.get_item()\nlet p = Put::builder();\nlet q = TransactPut::builder();\nmy_client.delete_item();\n#[cfg(test)]\nclient.scan()";
+        let calls: Vec<String> = calls_in(source).into_iter().collect();
+        assert_eq!(calls, ["put_item", "transact:put"]);
+    }
 }

@@ -1,0 +1,220 @@
+//! `infra/template.yaml` and the email function's code agree: the environment it reads,
+//! the table its state adapter uses, the queue it is fed from and defers to, and the
+//! AWS calls its adapters make. The lists come from the code (`config::ENV_VARS`,
+//! `herald::adapters::aws::AWS_CALLS`, `TTL_ATTRIBUTE`), so a change on either side
+//! that the other does not follow fails here.
+
+use std::collections::BTreeSet;
+
+use herald::adapters::aws::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, iam_actions};
+use herald_e2e::template::{Template, ref_target, references, scalar};
+use herald_email::AWS_ADAPTERS;
+use herald_email::config::{self, ENV_VARS, Need};
+use serde_json::{Value, json};
+
+const FUNCTION: &str = "EmailFunction";
+
+/// What the function needs besides its adapters' calls: the SQS event source polls
+/// with the function's role, and the function writes its logs.
+const POLL_ACTIONS: &[&str] = &["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"];
+const LOG_ACTIONS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
+
+fn template() -> Template {
+    let t = Template::repo();
+    assert_eq!(t.type_of(FUNCTION), Some("AWS::Serverless::Function"), "{FUNCTION} is the email function");
+    t
+}
+
+/// The logical id an environment variable of the function points to with `!Ref`.
+fn env_ref<'t>(t: &'t Template, var: &str) -> &'t str {
+    let value = &t.function_env(FUNCTION)[var];
+    let target = value.get("Ref").and_then(Value::as_str);
+    target.unwrap_or_else(|| panic!("{var} should be a !Ref to a resource, not {value}"))
+}
+
+#[test]
+fn every_variable_the_function_reads_is_set_and_nothing_else() {
+    let t = template();
+    let env = t.function_env(FUNCTION);
+    for (name, need) in ENV_VARS {
+        match need {
+            Need::Required => assert!(env.contains_key(*name), "{FUNCTION} does not set {name}, which it requires"),
+            Need::EitherOr(other) => {
+                assert!(
+                    env.contains_key(*name) || env.contains_key(*other),
+                    "{FUNCTION} sets neither {name} nor {other}"
+                )
+            }
+            Need::Optional => {}
+        }
+    }
+    let known: Vec<&str> = ENV_VARS.iter().map(|(name, _)| *name).collect();
+    for name in env.keys() {
+        assert!(known.contains(&name.as_str()), "{FUNCTION} sets {name}, which the function does not read (misspelt?)");
+    }
+    // Set deliberately in AWS, although the code has fallbacks: the signing key must not
+    // sit in the configuration text, and the configuration set publishes the SES events.
+    for name in [config::UNSUBSCRIBE_SECRET, config::SES_CONFIGURATION_SET, config::AWS_TIMEOUT_MS] {
+        assert!(env.contains_key(name), "{FUNCTION} should set {name}");
+    }
+}
+
+#[test]
+fn variables_point_at_resources_of_the_right_type() {
+    let t = template();
+    // !Ref of a queue is its URL and of a table its name, which is what the code expects.
+    for (var, ty) in [
+        (config::TABLE, "AWS::DynamoDB::Table"),
+        (config::REQUEST_QUEUE_URL, "AWS::SQS::Queue"),
+        (config::RECEIPTS_QUEUE_URL, "AWS::SQS::Queue"),
+        (config::SES_CONFIGURATION_SET, "AWS::SES::ConfigurationSet"),
+    ] {
+        let target = env_ref(&t, var);
+        assert_eq!(t.type_of(target), Some(ty), "{var} points to {target}");
+    }
+    assert_ne!(env_ref(&t, config::REQUEST_QUEUE_URL), env_ref(&t, config::RECEIPTS_QUEUE_URL));
+    // The SDK operation timeout must leave room inside the function's timeout.
+    let timeout_ms: u64 = scalar(&t.function_env(FUNCTION)[config::AWS_TIMEOUT_MS])
+        .and_then(|v| v.parse().ok())
+        .expect("HERALD_AWS_TIMEOUT_MS is a literal number");
+    let function_timeout = t.properties(FUNCTION)["Timeout"].as_u64().expect("Timeout is set");
+    assert!(timeout_ms * 4 <= function_timeout * 1000, "{timeout_ms} ms per AWS call, {function_timeout} s function");
+}
+
+#[test]
+fn the_table_is_the_one_the_state_adapter_uses() {
+    let t = template();
+    let props = t.properties(env_ref(&t, config::TABLE));
+    assert_eq!(
+        props["KeySchema"],
+        json!([{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}, {"AttributeName": SORT_KEY, "KeyType": "RANGE"}])
+    );
+    assert_eq!(
+        props["AttributeDefinitions"],
+        json!([{"AttributeName": PARTITION_KEY, "AttributeType": "S"}, {"AttributeName": SORT_KEY, "AttributeType": "S"}])
+    );
+    assert_eq!(props["TimeToLiveSpecification"], json!({"AttributeName": TTL_ATTRIBUTE, "Enabled": true}));
+    assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+}
+
+#[test]
+fn the_function_is_fed_from_the_queue_it_defers_to() {
+    let t = template();
+    let request_queue = env_ref(&t, config::REQUEST_QUEUE_URL);
+    assert_eq!(t.event_queue(FUNCTION), request_queue, "the event source and HERALD_REQUEST_QUEUE_URL differ");
+    let (_, event) = t.sqs_events(FUNCTION)[0];
+    // Without it, Lambda ignores batchItemFailures and deletes the whole batch.
+    assert_eq!(event["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    assert!(!event["ScalingConfig"]["MaximumConcurrency"].is_null(), "the event source's concurrency is unbounded");
+    // Records of a batch are processed together; a batch is one invocation's worth.
+    assert!(event["BatchSize"].as_u64().is_some_and(|b| (1..=10).contains(&b)), "{}", event["BatchSize"]);
+
+    let queue = t.properties(request_queue);
+    let timeout = t.properties(FUNCTION)["Timeout"].as_u64().expect("Timeout");
+    let visibility = queue["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
+    assert!(visibility >= 6 * timeout, "visibility {visibility} s < 6 x function timeout {timeout} s");
+    assert_eq!(queue["MaximumMessageSize"], 1_048_576);
+    let dlq = t.dead_letter_queue(request_queue).expect("the request queue has a DLQ");
+    assert_eq!(t.type_of(dlq), Some("AWS::SQS::Queue"));
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().is_some_and(|n| n >= 5));
+}
+
+/// Allow statements of a role's inline policies.
+fn allow_statements(t: &Template, role: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for policy in t.properties(role)["Policies"].as_array().into_iter().flatten() {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().into_iter().flatten() {
+            assert_eq!(statement["Effect"], "Allow", "{role}: only Allow statements are expected");
+            out.push(statement.clone());
+        }
+    }
+    assert!(t.properties(role)["ManagedPolicyArns"].is_null(), "{role}: managed policies are not least privilege");
+    out
+}
+
+fn list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// Whether some statement allows `action` on a resource expression referring to `resource`.
+fn allows(statements: &[Value], action: &str, resource: &str) -> bool {
+    statements.iter().any(|s| {
+        list(&s["Action"]).iter().any(|a| a == action)
+            && list(&s["Resource"]).iter().any(|r| references(r).iter().any(|id| id == resource))
+    })
+}
+
+#[test]
+fn the_role_allows_every_call_of_the_adapters_and_nothing_more() {
+    let t = template();
+    let role = ref_target(&t.properties(FUNCTION)["Role"]).expect("the function has an explicit role");
+    assert_eq!(t.type_of(role), Some("AWS::IAM::Role"));
+    let statements = allow_statements(&t, role);
+
+    let needed: BTreeSet<&str> = iam_actions(AWS_ADAPTERS)
+        .into_iter()
+        .chain(POLL_ACTIONS.iter().copied())
+        .chain(LOG_ACTIONS.iter().copied())
+        .collect();
+    let granted: BTreeSet<String> =
+        statements.iter().flat_map(|s| list(&s["Action"])).filter_map(|a| a.as_str().map(str::to_owned)).collect();
+    let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
+    let missing: Vec<_> = needed.difference(&granted).collect();
+    let extra: Vec<_> = granted.difference(&needed).collect();
+    assert!(missing.is_empty(), "{role} lacks {missing:?}, which the adapters call");
+    assert!(extra.is_empty(), "{role} grants {extra:?}, which no adapter calls");
+    for s in &statements {
+        assert!(list(&s["Resource"]).iter().all(|r| r != "*"), "{role}: Resource \"*\" in {s}");
+    }
+
+    // Each action on the resources the function reaches through its variables.
+    let table = env_ref(&t, config::TABLE);
+    for action in iam_actions(&["dynamo"]) {
+        assert!(allows(&statements, action, table), "{action} is not allowed on {table}");
+    }
+    for var in [config::REQUEST_QUEUE_URL, config::RECEIPTS_QUEUE_URL] {
+        let queue = env_ref(&t, var);
+        assert!(allows(&statements, "sqs:SendMessage", queue), "sqs:SendMessage is not allowed on {queue} ({var})");
+    }
+    let request_queue = t.event_queue(FUNCTION);
+    for action in POLL_ACTIONS {
+        assert!(allows(&statements, action, request_queue), "{action} is not allowed on {request_queue}");
+    }
+    // SES: only through the configuration set, only from the sender identity.
+    let configuration_set = env_ref(&t, config::SES_CONFIGURATION_SET);
+    assert!(allows(&statements, "ses:SendEmail", configuration_set));
+    assert!(allows(&statements, "ses:SendEmail", "SenderIdentity"));
+    let ses = statements.iter().find(|s| list(&s["Action"]).iter().any(|a| a == "ses:SendEmail")).expect("ses");
+    assert!(
+        !ses["Condition"]["StringLike"]["ses:FromAddress"].is_null(),
+        "ses:SendEmail is not conditioned on the From address"
+    );
+}
+
+#[test]
+fn every_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
+    let t = template();
+    let queues = t.ids_of_type("AWS::SQS::Queue");
+    let dlqs: BTreeSet<&str> = queues.iter().filter_map(|q| t.dead_letter_queue(q)).collect();
+    for queue in &queues {
+        assert!(dlqs.contains(queue) || t.dead_letter_queue(queue).is_some(), "{queue} has no DLQ");
+        let props = t.properties(queue);
+        assert_eq!(props["SqsManagedSseEnabled"], true, "{queue} is not encrypted");
+        assert_eq!(props["MaximumMessageSize"], 1_048_576, "{queue}");
+    }
+    let alarmed: BTreeSet<String> = t
+        .ids_of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|a| t.properties(a)["MetricName"] == "ApproximateNumberOfMessagesVisible")
+        .flat_map(|a| references(&t.properties(a)["Dimensions"]))
+        .collect();
+    for dlq in &dlqs {
+        assert!(alarmed.contains(*dlq), "no depth alarm on {dlq}");
+    }
+    for id in ["ReceiptsQueue", "ProviderEventsQueue", "WebhookQueue"] {
+        assert_eq!(t.type_of(id), Some("AWS::SQS::Queue"), "{id}");
+    }
+}

@@ -1,0 +1,428 @@
+//! `infra/template.yaml`, read by tests: the agreement checks between the template and
+//! the code, and the end-to-end stacks, whose moto queues and table are created from the
+//! template's own definitions rather than from a second hand-written copy.
+//!
+//! CloudFormation short forms become their long forms (`!Ref X` is `{"Ref": "X"}`,
+//! `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is `{"Fn::Sub": s}`), so the
+//! template reads as the JSON CloudFormation itself sees.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Map, Value};
+
+/// The repository's deployment template.
+pub fn path() -> PathBuf {
+    crate::repo_root().join("infra/template.yaml")
+}
+
+/// A parsed CloudFormation (SAM) template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub doc: Value,
+}
+
+impl Template {
+    /// `infra/template.yaml`; panics with the parse error.
+    pub fn repo() -> Template {
+        let path = path();
+        Template::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    pub fn load(path: &Path) -> Result<Template, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        Template::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+        Ok(Template { doc: long_form(yaml)? })
+    }
+
+    /// A resource by logical id; panics when there is none.
+    pub fn resource(&self, id: &str) -> &Value {
+        match self.doc["Resources"].get(id) {
+            Some(r) => r,
+            None => panic!("the template has no resource {id}"),
+        }
+    }
+
+    /// `Properties` of a resource (`Null` when it has none).
+    pub fn properties(&self, id: &str) -> &Value {
+        &self.resource(id)["Properties"]
+    }
+
+    /// The type of a resource, if the template has it.
+    pub fn type_of(&self, id: &str) -> Option<&str> {
+        self.doc["Resources"].get(id).and_then(|r| r["Type"].as_str())
+    }
+
+    /// Logical ids of the resources of one type, in file order.
+    pub fn ids_of_type(&self, ty: &str) -> Vec<&str> {
+        let Some(resources) = self.doc["Resources"].as_object() else { return Vec::new() };
+        resources.iter().filter(|(_, r)| r["Type"] == ty).map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// A function's environment variables, as written in the template.
+    pub fn function_env(&self, function: &str) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.properties(function)["Environment"]["Variables"].as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    /// The SQS event sources of a SAM function: (event name, its `Properties`).
+    pub fn sqs_events(&self, function: &str) -> Vec<(&str, &Value)> {
+        let Some(events) = self.properties(function)["Events"].as_object() else { return Vec::new() };
+        events.iter().filter(|(_, e)| e["Type"] == "SQS").map(|(name, e)| (name.as_str(), &e["Properties"])).collect()
+    }
+
+    /// The queue of a function's only SQS event source; panics unless there is exactly one.
+    pub fn event_queue(&self, function: &str) -> &str {
+        let events = self.sqs_events(function);
+        assert_eq!(events.len(), 1, "{function} should have exactly one SQS event source: {events:?}");
+        let queue = &events[0].1["Queue"];
+        ref_target(queue).unwrap_or_else(|| panic!("{function}'s event queue is not a !GetAtt/!Ref: {queue}"))
+    }
+
+    /// The dead-letter queue of a queue (its `RedrivePolicy` target), if it has one.
+    pub fn dead_letter_queue(&self, queue: &str) -> Option<&str> {
+        ref_target(&self.properties(queue)["RedrivePolicy"]["deadLetterTargetArn"])
+    }
+
+    /// A parameter's default, as a string.
+    pub fn parameter_default(&self, name: &str) -> Option<String> {
+        scalar(&self.doc["Parameters"][name]["Default"])
+    }
+
+    /// Creates the template's SQS queues and DynamoDB tables with the SDK clients of
+    /// `sdk` (moto, in tests), each named after its logical id, with the template's
+    /// attributes except those `overrides` changes. Panics on a property it does not
+    /// know, so a template change cannot be silently left out of the tests.
+    pub async fn create_resources(&self, sdk: &aws_config::SdkConfig, overrides: &Overrides) -> Deployed {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(sdk);
+        let mut deployed = Deployed::default();
+        // Dead-letter queues first: a redrive policy names its target's ARN.
+        let mut queues = self.ids_of_type("AWS::SQS::Queue");
+        queues.sort_by_key(|id| !self.properties(id)["RedrivePolicy"].is_null());
+        for id in queues {
+            let queue = self.create_queue(&sqs, id, overrides, &deployed).await;
+            deployed.queues.insert(id.to_owned(), queue);
+        }
+        for id in self.ids_of_type("AWS::DynamoDB::Table") {
+            self.create_table(&ddb, id).await;
+            deployed.tables.insert(id.to_owned(), id.to_owned());
+        }
+        deployed
+    }
+
+    async fn create_queue(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        id: &str,
+        overrides: &Overrides,
+        deployed: &Deployed,
+    ) -> Queue {
+        let mut request = sqs.create_queue().queue_name(id);
+        let props = self.properties(id).as_object().cloned().unwrap_or_default();
+        for (name, value) in &props {
+            let attribute = match name.as_str() {
+                "VisibilityTimeout" => QueueAttributeName::VisibilityTimeout,
+                "MaximumMessageSize" => QueueAttributeName::MaximumMessageSize,
+                "MessageRetentionPeriod" => QueueAttributeName::MessageRetentionPeriod,
+                "DelaySeconds" => QueueAttributeName::DelaySeconds,
+                "ReceiveMessageWaitTimeSeconds" => QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+                "SqsManagedSseEnabled" => QueueAttributeName::SqsManagedSseEnabled,
+                "RedrivePolicy" => {
+                    let target = ref_target(&value["deadLetterTargetArn"])
+                        .unwrap_or_else(|| panic!("{id}: deadLetterTargetArn is not a !GetAtt"));
+                    let dlq = deployed.queues.get(target).unwrap_or_else(|| panic!("{id}: no queue {target}"));
+                    let max = scalar(&value["maxReceiveCount"]).unwrap_or_else(|| panic!("{id}: no maxReceiveCount"));
+                    let policy = serde_json::json!({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": max});
+                    request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+                    continue;
+                }
+                other => {
+                    panic!("{id}: the harness does not create queues with {other} yet: teach tests/src/template.rs")
+                }
+            };
+            let value = scalar(value).unwrap_or_else(|| panic!("{id}.{name} is not a literal: {value}"));
+            request = request.attributes(attribute, value);
+        }
+        if let Some(seconds) = overrides.visibility_timeout {
+            request = request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
+        }
+        let url = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateQueue {id}: {e:?}"))
+            .queue_url()
+            .unwrap_or_else(|| panic!("CreateQueue {id}: no URL"))
+            .to_owned();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetQueueAttributes {id}: {e:?}"));
+        let arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .unwrap_or_else(|| panic!("{id}: no QueueArn"))
+            .clone();
+        Queue { url, arn }
+    }
+
+    async fn create_table(&self, ddb: &aws_sdk_dynamodb::Client, id: &str) {
+        let props = self.properties(id);
+        let known = [
+            "BillingMode",
+            "AttributeDefinitions",
+            "KeySchema",
+            "TimeToLiveSpecification",
+            // Operational settings with no effect on what the code sees.
+            "PointInTimeRecoverySpecification",
+            "DeletionProtectionEnabled",
+            "SSESpecification",
+        ];
+        for name in props.as_object().map(|p| p.keys().collect::<Vec<_>>()).unwrap_or_default() {
+            assert!(known.contains(&name.as_str()), "{id}: the harness does not create tables with {name} yet");
+        }
+        assert_eq!(props["BillingMode"], "PAY_PER_REQUEST", "{id}: the harness creates on-demand tables only");
+        let mut request = ddb.create_table().table_name(id).billing_mode(BillingMode::PayPerRequest);
+        for def in props["AttributeDefinitions"].as_array().into_iter().flatten() {
+            let name = def["AttributeName"].as_str().unwrap_or_else(|| panic!("{id}: AttributeName"));
+            let ty = ScalarAttributeType::from(def["AttributeType"].as_str().unwrap_or_default());
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ty)
+                    .build()
+                    .unwrap_or_else(|e| panic!("{id}: {e}")),
+            );
+        }
+        for key in props["KeySchema"].as_array().into_iter().flatten() {
+            let name = key["AttributeName"].as_str().unwrap_or_else(|| panic!("{id}: AttributeName"));
+            let ty = KeyType::from(key["KeyType"].as_str().unwrap_or_default());
+            request = request.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(ty)
+                    .build()
+                    .unwrap_or_else(|e| panic!("{id}: {e}")),
+            );
+        }
+        request.send().await.unwrap_or_else(|e| panic!("CreateTable {id}: {e:?}"));
+        let ttl = &props["TimeToLiveSpecification"];
+        if let Some(attribute) = ttl["AttributeName"].as_str() {
+            let spec = TimeToLiveSpecification::builder()
+                .attribute_name(attribute)
+                .enabled(ttl["Enabled"] == true)
+                .build()
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            ddb.update_time_to_live()
+                .table_name(id)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("UpdateTimeToLive {id}: {e:?}"));
+        }
+    }
+
+    /// A function's environment as the deployed stack would set it, as far as the
+    /// harness can resolve it: queue URLs and table names of `deployed`, parameter
+    /// defaults, literals, and a configuration set's name. The rest (parameters without
+    /// a default, secrets) is for the test to supply; [`Template::unresolved_env`] names it.
+    pub fn resolved_env(&self, function: &str, deployed: &Deployed) -> BTreeMap<String, String> {
+        self.function_env(function)
+            .iter()
+            .filter_map(|(name, value)| self.resolve(value, deployed).map(|v| (name.clone(), v)))
+            .collect()
+    }
+
+    /// The variables of a function's environment that [`Template::resolved_env`] cannot resolve.
+    pub fn unresolved_env(&self, function: &str, deployed: &Deployed) -> Vec<String> {
+        self.function_env(function)
+            .iter()
+            .filter(|(_, value)| self.resolve(value, deployed).is_none())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn resolve(&self, value: &Value, deployed: &Deployed) -> Option<String> {
+        if let Some(literal) = scalar(value) {
+            return Some(literal);
+        }
+        let target = value.get("Ref")?.as_str()?;
+        if let Some(queue) = deployed.queues.get(target) {
+            return Some(queue.url.clone());
+        }
+        if let Some(table) = deployed.tables.get(target) {
+            return Some(table.clone());
+        }
+        match self.type_of(target) {
+            Some("AWS::SES::ConfigurationSet") => self.resolve(&self.properties(target)["Name"], deployed),
+            Some(_) => None,
+            None => self.parameter_default(target),
+        }
+    }
+}
+
+/// Template values a test changes, each for a reason given where it is set.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Visibility timeout of every queue, in seconds.
+    pub visibility_timeout: Option<u32>,
+}
+
+/// A queue the harness created.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
+}
+
+/// What [`Template::create_resources`] created, by logical id.
+#[derive(Debug, Clone, Default)]
+pub struct Deployed {
+    pub queues: BTreeMap<String, Queue>,
+    /// Logical id -> table name.
+    pub tables: BTreeMap<String, String>,
+}
+
+impl Deployed {
+    pub fn queue_url(&self, id: &str) -> &str {
+        &self.queues.get(id).unwrap_or_else(|| panic!("no queue {id} was created")).url
+    }
+}
+
+/// The logical id a `{"Ref": X}` or `{"Fn::GetAtt": [X, attribute]}` points to.
+pub fn ref_target(value: &Value) -> Option<&str> {
+    if let Some(target) = value.get("Ref") {
+        return target.as_str();
+    }
+    value.get("Fn::GetAtt")?.get(0)?.as_str()
+}
+
+/// Logical ids and parameters a value refers to: `Ref`, `Fn::GetAtt`, and `${X}` or
+/// `${X.Attr}` inside `Fn::Sub` strings, at any depth.
+pub fn references(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_references(value, &mut out);
+    out
+}
+
+fn collect_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(target) = ref_target(value) {
+                out.push(target.to_owned());
+            }
+            if let Some(sub) = map.get("Fn::Sub") {
+                let text = sub.as_str().or_else(|| sub.get(0).and_then(Value::as_str)).unwrap_or_default();
+                for piece in text.split("${").skip(1) {
+                    let name = piece.split('}').next().unwrap_or_default();
+                    let name = name.split('.').next().unwrap_or_default();
+                    if !name.starts_with("AWS::") && !name.starts_with('!') {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
+            for v in map.values() {
+                collect_references(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, out)),
+        _ => {}
+    }
+}
+
+/// A string, number or boolean as the string CloudFormation would pass on.
+pub fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// YAML with CloudFormation short-form tags -> the JSON form.
+fn long_form(yaml: serde_norway::Value) -> Result<Value, String> {
+    use serde_norway::Value as Y;
+    Ok(match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                n.as_f64().map(Value::from).ok_or_else(|| format!("unsupported number {n}"))?
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(long_form).collect::<Result<_, _>>()?),
+        Y::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s,
+                    other => scalar(&long_form(other)?).ok_or("a mapping key is not a scalar")?,
+                };
+                out.insert(key, long_form(v)?);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = long_form(tagged.value)?;
+            match name {
+                "Ref" | "Condition" => Value::Object(Map::from_iter([(name.to_owned(), value)])),
+                // `!GetAtt A.B.C` is ["A", "B.C"]: attribute names may contain dots.
+                "GetAtt" => {
+                    let value = match value {
+                        Value::String(s) => {
+                            let (resource, attribute) =
+                                s.split_once('.').ok_or_else(|| format!("!GetAtt {s}: no attribute"))?;
+                            serde_json::json!([resource, attribute])
+                        }
+                        other => other,
+                    };
+                    Value::Object(Map::from_iter([("Fn::GetAtt".to_owned(), value)]))
+                }
+                _ => Value::Object(Map::from_iter([(format!("Fn::{name}"), value)])),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_forms_become_long_forms() {
+        let t = Template::parse(
+            "Resources:\n  A:\n    Type: X\n    Properties:\n      R: !Ref B\n      G: !GetAtt B.Arn\n      \
+             S: !Sub 'arn:${AWS::Partition}:x:${B}/${C.Name}'\n      I: !If [Cond, [1], !Ref AWS::NoValue]\n      \
+             J: !Join ['', [a, !GetAtt [B, Arn]]]\n      N: 1048576\n      T: 'true'\n",
+        )
+        .expect("parses");
+        let p = t.properties("A");
+        assert_eq!(p["R"], serde_json::json!({"Ref": "B"}));
+        assert_eq!(p["G"], serde_json::json!({"Fn::GetAtt": ["B", "Arn"]}));
+        assert_eq!(p["I"], serde_json::json!({"Fn::If": ["Cond", [1], {"Ref": "AWS::NoValue"}]}));
+        assert_eq!(p["J"]["Fn::Join"][1][1], serde_json::json!({"Fn::GetAtt": ["B", "Arn"]}));
+        assert_eq!(p["N"], 1048576);
+        assert_eq!(p["T"], "true");
+        assert_eq!(references(&p["S"]), ["B", "C"]);
+        assert_eq!(references(&p["J"]), ["B"]);
+    }
+}
