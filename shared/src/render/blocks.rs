@@ -90,22 +90,7 @@ impl HelperDef for EachHelper {
         let Some(t) = h.template() else { return Ok(()) };
         match value.value() {
             Json::Array(list) if !list.is_empty() || h.inverse().is_none() => {
-                rc.push_block(create_block(value));
-                let len = list.len();
-                let base = value.context_path();
-                for (i, v) in list.iter().enumerate() {
-                    if let Some(block) = rc.block_mut() {
-                        let index = to_json(i);
-                        block.set_local_var("first", to_json(i == 0));
-                        block.set_local_var("last", to_json(i + 1 == len));
-                        block.set_local_var("index", index.clone());
-                        update_block_context(block, base, i.to_string(), i == 0, v);
-                        set_block_param(block, h, base, &index, v)?;
-                    }
-                    t.render(r, ctx, rc, out)?;
-                }
-                rc.pop_block();
-                Ok(())
+                render_list(h, r, ctx, rc, out, value, list)
             }
             Json::Object(obj) if !obj.is_empty() || h.inverse().is_none() => {
                 rc.push_block(create_block(value));
@@ -150,30 +135,72 @@ impl HelperDef for WithHelper {
         let param = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("with", 0))?;
         // `{}` renders the block, as in handlebars.js (and herald's Mustache sections).
         if param.value().is_truthy(false) || param.value().is_object() {
-            let mut block = create_block(param);
-            // Keep @index/@key of an enclosing #each visible, as handlebars.js does.
-            if let Some(parent) = rc.block() {
-                block.local_variables_mut().clone_from(parent.local_variables());
-            }
-            if let Some(name) = h.block_param() {
-                let mut params = BlockParams::new();
-                if param.context_path().is_some() {
-                    params.add_path(name, Vec::with_capacity(0))?;
-                } else {
-                    params.add_value(name, param.value().clone())?;
-                }
-                block.set_block_params(params);
-            }
-            rc.push_block(block);
-            if let Some(t) = h.template() {
-                t.render(r, ctx, rc, out)?;
-            }
-            rc.pop_block();
-            Ok(())
+            render_with(h, r, ctx, rc, out, param)
         } else if let Some(inverse) = h.inverse() {
             inverse.render(r, ctx, rc, out)
         } else {
             Ok(())
         }
     }
+}
+
+/// Renders the block once per item of `list`, with @index/@first/@last and block
+/// parameters (`#each` on an array, and Mustache sections on a list).
+pub(super) fn render_list<'reg: 'rc, 'rc>(
+    h: &Helper<'rc>,
+    r: &'reg Handlebars<'reg>,
+    ctx: &'rc Context,
+    rc: &mut RenderContext<'reg, 'rc>,
+    out: &mut dyn Output,
+    value: &PathAndJson<'rc>,
+    list: &[Json],
+) -> HelperResult {
+    let Some(t) = h.template() else { return Ok(()) };
+    rc.push_block(create_block(value));
+    let len = list.len();
+    let base = value.context_path();
+    for (i, v) in list.iter().enumerate() {
+        if let Some(block) = rc.block_mut() {
+            let index = to_json(i);
+            block.set_local_var("first", to_json(i == 0));
+            block.set_local_var("last", to_json(i + 1 == len));
+            block.set_local_var("index", index.clone());
+            update_block_context(block, base, i.to_string(), i == 0, v);
+            set_block_param(block, h, base, &index, v)?;
+        }
+        t.render(r, ctx, rc, out)?;
+    }
+    rc.pop_block();
+    Ok(())
+}
+
+/// Renders the block with `value` as its context (`#with` on a value that renders,
+/// and Mustache sections on an object or scalar).
+pub(super) fn render_with<'reg: 'rc, 'rc>(
+    h: &Helper<'rc>,
+    r: &'reg Handlebars<'reg>,
+    ctx: &'rc Context,
+    rc: &mut RenderContext<'reg, 'rc>,
+    out: &mut dyn Output,
+    value: &PathAndJson<'rc>,
+) -> HelperResult {
+    let Some(t) = h.template() else { return Ok(()) };
+    let mut block = create_block(value);
+    // Keep @index/@key of an enclosing #each visible, as handlebars.js does.
+    if let Some(parent) = rc.block() {
+        block.local_variables_mut().clone_from(parent.local_variables());
+    }
+    if let Some(name) = h.block_param() {
+        let mut params = BlockParams::new();
+        if value.context_path().is_some() {
+            params.add_path(name, Vec::with_capacity(0))?;
+        } else {
+            params.add_value(name, value.value().clone())?;
+        }
+        block.set_block_params(params);
+    }
+    rc.push_block(block);
+    t.render(r, ctx, rc, out)?;
+    rc.pop_block();
+    Ok(())
 }

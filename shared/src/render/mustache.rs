@@ -19,12 +19,12 @@
 //! `{{#user.address}}` or `{{#../user}}` as a block, so those need `#with`/`#each`.
 
 use handlebars::{
-    BlockParams, Context, Handlebars, Helper, HelperDef, HelperResult, Output, PathAndJson, RenderContext, RenderError,
-    RenderErrorReason, Renderable, ScopedJson, to_json,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, PathAndJson, RenderContext, RenderError,
+    RenderErrorReason, Renderable, ScopedJson,
 };
 use serde_json::Value as Json;
 
-use super::blocks::{create_block, set_block_param, update_block_context};
+use super::blocks::{render_list, render_with};
 
 /// Registered as `blockHelperMissing`.
 #[derive(Clone, Copy)]
@@ -54,7 +54,7 @@ impl HelperDef for SectionHelper {
                 Some(t) => t.render(r, ctx, rc, out),
                 None => Ok(()),
             },
-            Json::Array(list) => render_each(h, r, ctx, rc, out, &value, list),
+            Json::Array(list) => render_list(h, r, ctx, rc, out, &value, list),
             _ => render_with(h, r, ctx, rc, out, &value),
         }
     }
@@ -88,63 +88,4 @@ fn render_inverse<'reg: 'rc, 'rc>(
         Some(inverse) => inverse.render(r, ctx, rc, out),
         None => Ok(()),
     }
-}
-
-/// The array branch of herald's `#each` (blocks.rs), for a non-empty list.
-fn render_each<'reg: 'rc, 'rc>(
-    h: &Helper<'rc>,
-    r: &'reg Handlebars<'reg>,
-    ctx: &'rc Context,
-    rc: &mut RenderContext<'reg, 'rc>,
-    out: &mut dyn Output,
-    value: &PathAndJson<'rc>,
-    list: &[Json],
-) -> HelperResult {
-    let Some(t) = h.template() else { return Ok(()) };
-    rc.push_block(create_block(value));
-    let len = list.len();
-    let base = value.context_path();
-    for (i, v) in list.iter().enumerate() {
-        if let Some(block) = rc.block_mut() {
-            let index = to_json(i);
-            block.set_local_var("first", to_json(i == 0));
-            block.set_local_var("last", to_json(i + 1 == len));
-            block.set_local_var("index", index.clone());
-            update_block_context(block, base, i.to_string(), i == 0, v);
-            set_block_param(block, h, base, &index, v)?;
-        }
-        t.render(r, ctx, rc, out)?;
-    }
-    rc.pop_block();
-    Ok(())
-}
-
-/// herald's `#with` (blocks.rs) on a value already known to render.
-fn render_with<'reg: 'rc, 'rc>(
-    h: &Helper<'rc>,
-    r: &'reg Handlebars<'reg>,
-    ctx: &'rc Context,
-    rc: &mut RenderContext<'reg, 'rc>,
-    out: &mut dyn Output,
-    value: &PathAndJson<'rc>,
-) -> HelperResult {
-    let Some(t) = h.template() else { return Ok(()) };
-    let mut block = create_block(value);
-    // Keep @index/@key of an enclosing #each visible, as handlebars.js does.
-    if let Some(parent) = rc.block() {
-        block.local_variables_mut().clone_from(parent.local_variables());
-    }
-    if let Some(name) = h.block_param() {
-        let mut params = BlockParams::new();
-        if value.context_path().is_some() {
-            params.add_path(name, Vec::with_capacity(0))?;
-        } else {
-            params.add_value(name, value.value().clone())?;
-        }
-        block.set_block_params(params);
-    }
-    rc.push_block(block);
-    t.render(r, ctx, rc, out)?;
-    rc.pop_block();
-    Ok(())
 }
