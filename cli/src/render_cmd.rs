@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use herald::config::Settings;
-use herald::render::{Catalogue, RenderErrorOrLookup, Rendered, sms};
+use herald::render::{Catalogue, Rendered, sms};
 use herald::request::{Channel, Locale, TemplateRef};
 use serde_json::{Value, json};
 
@@ -81,8 +81,7 @@ pub fn run(args: &RenderArgs, settings: &Settings) -> Result<ExitCode> {
     data.insert("herald".into(), herald_ctx);
     let rendered = match catalogue.render(&template, channel, locale.as_ref(), &Value::Object(data)) {
         Ok(r) => r,
-        Err(RenderErrorOrLookup::Lookup(e)) => bail!("{e}"),
-        Err(RenderErrorOrLookup::Render(e)) => bail!("{e}"),
+        Err(e) => bail!("{e}"),
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&as_json(&rendered))?),
@@ -130,15 +129,7 @@ fn print_text(r: &Rendered) {
             // The body alone on stdout, so it can be piped; the cost on stderr.
             println!("{body}");
             let info = sms::segment(body);
-            eprintln!(
-                "herald: {} segment(s), {}, {} characters",
-                info.segments,
-                serde_json::to_value(info.encoding)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                info.characters
-            );
+            eprintln!("herald: {} segment(s), {}, {} characters", info.segments, info.encoding, info.characters);
         }
         Rendered::Push { title, body, data } => {
             println!("=== title ===\n{title}\n=== body ===\n{body}");

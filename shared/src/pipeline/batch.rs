@@ -90,20 +90,22 @@ impl Pipeline {
 
     async fn process_record(&self, record: QueuedRequest) -> RecordResult {
         let source = record.source.as_deref().or(Some(record.message_id.as_str()));
-        if let Some(not_before) = record.not_before
-            && not_before > self.now()
-            && let Ok(request) = DeliveryRequest::from_json(&record.body)
-        {
-            return match self.ports.scheduler.defer(&request, not_before, record.attempt, source).await {
-                Ok(()) => RecordResult::Hop,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not re-enqueue a delayed request");
-                    RecordResult::Retry(record.message_id)
-                }
-            };
-        }
         let outcome = match DeliveryRequest::from_json(&record.body) {
-            Ok(request) => self.process(request, record.attempt, source).await,
+            Ok(request) => {
+                if let Some(not_before) = record.not_before
+                    && not_before > self.now()
+                {
+                    return match self.ports.scheduler.defer(&request, not_before, record.attempt, source).await {
+                        Ok(()) => RecordResult::Hop,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not re-enqueue a delayed request");
+                            RecordResult::Retry(record.message_id)
+                        }
+                    };
+                }
+                self.process(request, record.attempt, source).await
+            }
+            // Not a valid request: `process_json` turns the same body into its `rejected` receipt.
             Err(_) => self.process_json(&record.body, source).await,
         };
         match outcome {

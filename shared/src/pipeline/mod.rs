@@ -262,21 +262,20 @@ impl Pipeline {
     }
 
     async fn render_and_send(&self, request: &DeliveryRequest) -> Result<String, Failure> {
-        let context = self.context(request);
+        // Signed once: the same URL goes in the body and in List-Unsubscribe.
+        let unsubscribe = self.unsubscribe_url(request);
+        let context = self.context(request, unsubscribe.as_deref());
         let rendered = self
             .catalogue
             .render(&request.template, request.channel, request.recipient.locale.as_ref(), &context)
-            .map_err(|e| match e {
-                RenderErrorOrLookup::Render(e) => Failure::Permanent { reason: e.reason(), detail: e.to_string() },
-                RenderErrorOrLookup::Lookup(e) => Failure::Permanent { reason: e.reason(), detail: e.to_string() },
-            })?;
+            .map_err(|e: RenderErrorOrLookup| Failure::Permanent { reason: e.reason(), detail: e.to_string() })?;
         let request_id = request.id.as_str().to_owned();
         let transactional = request.is_transactional();
         let tenant = request.tenant.as_ref().map(|t| t.as_str().to_owned());
         let result = match (rendered, &request.recipient) {
             (Rendered::Email { subject, html, text }, recipient) => {
                 let to = recipient.email.clone().ok_or_else(|| missing("email"))?;
-                let email = self.outbound_email(request, to, subject, html, text)?;
+                let email = self.outbound_email(request, to, subject, html, text, unsubscribe)?;
                 self.ports.email.send_email(&email).await
             }
             (Rendered::Sms { body }, recipient) => {
@@ -288,11 +287,7 @@ impl Pipeline {
                         reason: "sms_too_long".into(),
                         detail: format!(
                             "the message needs {} {} segments, more than sms.max_segments = {max}",
-                            info.segments,
-                            serde_json::to_value(info.encoding)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default()
+                            info.segments, info.encoding
                         ),
                     });
                 }
@@ -330,14 +325,14 @@ impl Pipeline {
         subject: String,
         html: String,
         text: String,
+        unsubscribe: Option<String>,
     ) -> Result<OutboundEmail, Failure> {
         let settings = self.settings.email.as_ref().ok_or_else(|| Failure::Permanent {
             reason: "email_not_configured".into(),
             detail: "no [email] section in the configuration (sender address, unsubscribe URL)".into(),
         })?;
         let mut headers = Vec::new();
-        if !request.is_transactional() {
-            let url = self.unsubscribe_url(request).unwrap_or_default();
+        if let Some(url) = unsubscribe {
             let mut targets = vec![format!("<{url}>")];
             if let Some(mailto) = &settings.unsubscribe_mailto {
                 targets.push(format!("<mailto:{mailto}?subject=unsubscribe>"));
@@ -367,8 +362,12 @@ impl Pipeline {
         })
     }
 
-    /// The one-click URL for this recipient and category, if email is configured.
+    /// The one-click URL for this recipient and category: non-transactional email
+    /// only, and only when email is configured.
     fn unsubscribe_url(&self, request: &DeliveryRequest) -> Option<String> {
+        if request.channel != Channel::Email || request.is_transactional() {
+            return None;
+        }
         let settings = self.settings.email.as_ref()?;
         let claims = UnsubscribeClaims {
             tenant: request.tenant.as_ref().map(|t| t.as_str().to_owned()),
@@ -380,7 +379,7 @@ impl Pipeline {
     }
 
     /// The template context: the request's data plus the reserved `herald` object.
-    pub fn context(&self, request: &DeliveryRequest) -> Value {
+    fn context(&self, request: &DeliveryRequest, unsubscribe_url: Option<&str>) -> Value {
         let mut data = request.data.clone();
         let mut herald = json!({
             "request_id": request.id.as_str(),
@@ -397,9 +396,7 @@ impl Pipeline {
             };
             opt("locale", request.recipient.locale.as_ref().map(|l| l.to_string()));
             opt("tenant", request.tenant.as_ref().map(|t| t.to_string()));
-            if request.channel == Channel::Email && !request.is_transactional() {
-                opt("unsubscribe_url", self.unsubscribe_url(request));
-            }
+            opt("unsubscribe_url", unsubscribe_url.map(str::to_owned));
         }
         data.insert("herald".to_owned(), herald);
         Value::Object(data)

@@ -518,6 +518,27 @@ pub enum RenderErrorOrLookup {
     Render(RenderError),
 }
 
+impl RenderErrorOrLookup {
+    /// The receipt reason of either failure.
+    pub fn reason(&self) -> String {
+        match self {
+            RenderErrorOrLookup::Lookup(e) => e.reason(),
+            RenderErrorOrLookup::Render(e) => e.reason(),
+        }
+    }
+}
+
+impl fmt::Display for RenderErrorOrLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenderErrorOrLookup::Lookup(e) => e.fmt(f),
+            RenderErrorOrLookup::Render(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RenderErrorOrLookup {}
+
 impl From<RenderError> for RenderErrorOrLookup {
     fn from(e: RenderError) -> Self {
         RenderErrorOrLookup::Render(e)

@@ -31,6 +31,22 @@ pub enum SmsEncoding {
     Ucs2,
 }
 
+impl SmsEncoding {
+    /// The name used in receipts, the outbox and messages: `gsm-7` or `ucs-2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsEncoding::Gsm7 => "gsm-7",
+            SmsEncoding::Ucs2 => "ucs-2",
+        }
+    }
+}
+
+impl std::fmt::Display for SmsEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How many SMS a body costs, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SmsSegments {

@@ -46,6 +46,11 @@ pub const PARTITION_KEY: &str = "pk";
 /// The table's sort key (type S).
 pub const SORT_KEY: &str = "sk";
 
+/// A request may be taken when it is new, forgotten (retention over), or held by
+/// a crashed attempt whose lock expired. Needs `#state`, `:now` and `:ip`.
+const TAKEABLE: &str =
+    "attribute_not_exists(pk) OR retain_until_ms <= :now OR (#state = :ip AND lock_expires_ms <= :now)";
+
 /// How often admission is retried in-process when DynamoDB reports a transaction
 /// conflict (two writers on one item at the same instant), before giving up
 /// transiently to SQS.
@@ -152,10 +157,7 @@ impl DynamoStore {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            // New, forgotten (retention over), or a crashed attempt's expired lock.
-            .condition_expression(
-                "attribute_not_exists(pk) OR retain_until_ms <= :now OR (#state = :ip AND lock_expires_ms <= :now)",
-            )
+            .condition_expression(TAKEABLE)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(ms(a.now)))
             .expression_attribute_values(":ip", s("in_progress"))
@@ -227,9 +229,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR retain_until_ms <= :now OR (#state = :ip AND lock_expires_ms <= :now)",
-            )
+            .condition_expression(TAKEABLE)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(ms(a.now)))
             .expression_attribute_values(":ip", s("in_progress"))
