@@ -24,22 +24,26 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Item>> {
 /// A whole-file JSON object is one request and a whole-file array is a list of
 /// them; anything else is JSON Lines, where each non-blank line stands alone, so
 /// one bad line is one rejected request and the others still go through.
+///
+/// Items keep their exact text, so each is parsed like a queued message: a key given
+/// twice is refused the same way in a file, an array or JSON Lines.
 pub fn split(name: &str, text: &str) -> Vec<Item> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Array(items)) => items
+    if let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text) {
+        return items
             .into_iter()
             .enumerate()
-            .map(|(i, v)| Item { source: format!("{name}[{i}]"), raw: v.to_string() })
-            .collect(),
-        Ok(v @ serde_json::Value::Object(_)) => vec![Item { source: name.to_owned(), raw: v.to_string() }],
-        _ => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| Item { source: format!("{name}:{}", i + 1), raw: l.to_owned() })
-            .collect(),
+            .map(|(i, v)| Item { source: format!("{name}[{i}]"), raw: v.get().to_owned() })
+            .collect();
     }
+    if text.trim_start().starts_with('{') && serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok() {
+        return vec![Item { source: name.to_owned(), raw: text.trim().to_owned() }];
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| Item { source: format!("{name}:{}", i + 1), raw: l.to_owned() })
+        .collect()
 }
 
 #[cfg(test)]
@@ -54,6 +58,15 @@ mod tests {
         let lines = split("f", "{\"id\":\"a\"}\n\n{not json\n{\"id\":\"c\"}\n");
         assert_eq!(lines.iter().map(|i| i.source.as_str()).collect::<Vec<_>>(), ["f:1", "f:3", "f:4"]);
         assert_eq!(lines[1].raw, "{not json");
+    }
+
+    #[test]
+    fn items_keep_their_text_so_repeated_keys_are_seen() {
+        let arr = split("f", r#"[{"id":"a","id":"b"}]"#);
+        assert_eq!(arr[0].raw, r#"{"id":"a","id":"b"}"#);
+        let one = split("f", "{\"id\": \"a\",\n \"id\": \"b\"}\n");
+        assert_eq!(one.len(), 1);
+        assert!(one[0].raw.contains(r#""id": "a""#) && one[0].raw.contains(r#""id": "b""#));
     }
 
     #[test]

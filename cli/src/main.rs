@@ -18,7 +18,9 @@ use herald::pipeline::{Outcome, Pipeline, Ports, tally};
 use herald::ports::{Clock, FixedClock, StateStore, SuppressionEntry, SuppressionReason, SystemClock};
 use herald::receipt::{Receipt, Status};
 use herald::render::Catalogue;
-use herald::request::{DeliveryRequest, EmailAddress, PhoneNumber, PushPlatform, TenantId, scoped_key};
+use herald::request::{
+    DeliveryRequest, EmailAddress, PhoneNumber, PushPlatform, RecipientKey, SuppressionKey, TenantId,
+};
 use jiff::Timestamp;
 
 #[derive(Parser)]
@@ -315,8 +317,9 @@ impl App {
 
     async fn flush(&self) -> Result<ExitCode> {
         let mut receipts = Vec::new();
+        let last = self.store.last_deferred_seq()?;
         loop {
-            let due = self.store.claim_due(self.pipeline.now(), Duration::from_secs(300), 100)?;
+            let due = self.store.claim_due_up_to(self.pipeline.now(), Duration::from_secs(300), 100, last)?;
             if due.is_empty() {
                 break;
             }
@@ -331,8 +334,8 @@ impl App {
                 receipts.push(receipt);
                 self.store.finish_deferred(entry.seq)?;
             }
-            // Requests deferred again during this pass are due later than now:
-            // the next claim only returns what is due, so the loop ends.
+            // Requests deferred again during this flush wait for the next one, even
+            // if they are due at once: the loop ends.
         }
         self.summary(&receipts);
         let (waiting, _, next) = self.store.deferred_summary(self.pipeline.now())?;
@@ -414,27 +417,24 @@ fn validate(files: &[PathBuf], catalogue: &Catalogue) -> Result<ExitCode> {
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(4) })
 }
 
-fn suppression_key(address: &str, platform: Option<PushPlatformArg>) -> Result<String> {
+fn suppression_key(address: &str, platform: Option<PushPlatformArg>) -> Result<SuppressionKey> {
     if let Some(p) = platform {
         let p: PushPlatform = p.into();
-        let token = if p == PushPlatform::Apns { address.to_ascii_lowercase() } else { address.to_owned() };
-        return Ok(format!("push:{}:{token}", p.as_str()));
+        return Ok(SuppressionKey::push_token(p, address));
     }
     if address.trim_start().starts_with('+') {
-        let phone = PhoneNumber::parse(address)?;
-        return Ok(format!("phone:{}", phone.as_str()));
+        return Ok(SuppressionKey::phone(&PhoneNumber::parse(address)?));
     }
     if address.contains('@') {
-        let email = EmailAddress::parse(address)?;
-        return Ok(format!("email:{}", email.suppression_key()));
+        return Ok(SuppressionKey::email(&EmailAddress::parse(address)?));
     }
     bail!("not an email address or an E.164 phone number; for a push token pass --platform")
 }
 
-fn recipient_key(recipient: &str, tenant: Option<&str>) -> Result<String> {
+fn recipient_key(recipient: &str, tenant: Option<&str>) -> Result<RecipientKey> {
     herald::request::RecipientId::parse(recipient).map_err(anyhow::Error::msg)?;
     let tenant = tenant.map(TenantId::parse).transpose().map_err(anyhow::Error::msg)?;
-    Ok(scoped_key(tenant.as_ref(), recipient))
+    Ok(RecipientKey::new(tenant.as_ref(), recipient))
 }
 
 fn normalise_category(category: &str) -> Result<String> {

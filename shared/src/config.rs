@@ -24,6 +24,13 @@
 //! lock_timeout = "5m"
 //! retention = "7d"
 //!
+//! [guarantee]                        # when a provider may or may not have sent
+//! default = "at_most_once"           # built in: every category but transactional
+//! transactional = "at_least_once"    # built in
+//!
+//! [limits]
+//! send_after_horizon = "30d"         # the furthest `send_after` accepted
+//!
 //! [[caps]]
 //! category = "marketing"
 //! limit = 3
@@ -34,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::policy::{CapRule, IdempotencySettings, Policy, QuietHours};
+use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy, QuietHours, Window};
 use crate::request::EmailAddress;
 
 pub const UNSUBSCRIBE_SECRET_ENV: &str = "HERALD_UNSUBSCRIBE_SECRET";
@@ -66,7 +73,18 @@ struct RawConfig {
     #[serde(default)]
     idempotency: Option<IdempotencySettings>,
     #[serde(default)]
+    guarantee: std::collections::BTreeMap<String, Guarantee>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+    #[serde(default)]
     caps: Vec<CapRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    send_after_horizon: Option<Window>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,8 +165,16 @@ impl Settings {
         if sms.max_segments == 0 {
             return Err(err("sms.max_segments: at least 1".into()));
         }
-        let policy =
-            Policy { caps: raw.caps, quiet_hours: raw.quiet_hours, idempotency: raw.idempotency.unwrap_or_default() };
+        let guarantees = Guarantees::from_table(raw.guarantee).map_err(err)?;
+        let send_after_horizon =
+            raw.limits.and_then(|l| l.send_after_horizon).unwrap_or_else(crate::policy::default_send_after_horizon);
+        let policy = Policy {
+            caps: raw.caps,
+            quiet_hours: raw.quiet_hours,
+            idempotency: raw.idempotency.unwrap_or_default(),
+            guarantees,
+            send_after_horizon,
+        };
         policy.validate().map_err(err)?;
         Ok(Settings { templates: base.join(raw.templates.unwrap_or_else(|| "templates".into())), email, sms, policy })
     }

@@ -10,24 +10,25 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::ports::{
-    Admission, Completion, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PriorOutcome, PushSender,
-    Scheduler, SendError, SmsSender, StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
+    Admission, Completion, Decision, EmailSender, EmitError, Lease, OutboundEmail, OutboundPush, OutboundSms,
+    PriorOutcome, PushSender, Recorded, Scheduler, SendError, SmsSender, StateStore, StoreError, SuppressionEntry,
+    SuppressionReason, Verdict,
 };
-use crate::receipt::Status;
-use crate::request::DeliveryRequest;
+use crate::receipt::{Reason, Status};
+use crate::request::{DeliveryRequest, IdempotencyKey, RecipientKey, SuppressionKey};
 
 #[derive(Debug, Clone)]
 enum Record {
-    InProgress { attempt: String, lock_expires: Timestamp, retain_until: Timestamp },
+    InProgress { attempt: String, fingerprint: String, lock_expires: Timestamp, retain_until: Timestamp },
     Done { prior: PriorOutcome, retain_until: Timestamp },
 }
 
 #[derive(Debug, Default)]
 struct State {
-    records: HashMap<String, Record>,
+    records: HashMap<IdempotencyKey, Record>,
     slots: HashMap<String, Vec<(String, Timestamp)>>,
-    suppressions: HashMap<String, SuppressionReason>,
-    consent: HashMap<(String, String), bool>,
+    suppressions: HashMap<SuppressionKey, SuppressionReason>,
+    consent: HashMap<(RecipientKey, String), bool>,
     deferred: Vec<(DeliveryRequest, Timestamp, u32)>,
 }
 
@@ -69,7 +70,7 @@ impl MemoryStore {
         self.state.lock().map(|s| s.deferred.clone()).unwrap_or_default()
     }
 
-    pub fn record_status(&self, key: &str) -> Option<Status> {
+    pub fn record_status(&self, key: &IdempotencyKey) -> Option<Status> {
         let s = self.state.lock().ok()?;
         match s.records.get(key)? {
             Record::Done { prior, .. } => Some(prior.status),
@@ -78,44 +79,54 @@ impl MemoryStore {
     }
 }
 
+/// Records a decided outcome under the admission's key.
+fn decide(s: &mut State, a: &Admission, status: Status, reason: &Reason) {
+    let prior = PriorOutcome {
+        status,
+        reason: Some(reason.to_string()),
+        provider_message_id: None,
+        at: a.now,
+        fingerprint: Some(a.fingerprint.clone()),
+    };
+    s.records.insert(a.idempotency_key.clone(), Record::Done { prior, retain_until: a.retain_until });
+}
+
 #[async_trait]
 impl StateStore for MemoryStore {
     async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
         let mut s = self.state()?;
-        if let Some(r) = s.suppressions.get(&a.suppression_key) {
-            return Ok(Verdict::Suppressed(*r));
+        let mut took_over = false;
+        match s.records.get(&a.idempotency_key) {
+            Some(Record::Done { prior, retain_until }) if *retain_until > a.now => {
+                return Ok(Verdict::Duplicate(prior.clone()));
+            }
+            Some(Record::InProgress { lock_expires, retain_until, .. }) if *retain_until > a.now => {
+                if *lock_expires > a.now {
+                    return Ok(Verdict::InProgress { until: *lock_expires });
+                }
+                took_over = true;
+            }
+            _ => {}
+        }
+        if let Some(r) = s.suppressions.get(&a.suppression_key).copied() {
+            decide(&mut s, a, Status::Suppressed, &Reason::Suppressed(r));
+            return Ok(Verdict::Suppressed(r));
         }
         if let Some(c) = &a.consent {
             let specific = s.consent.get(&(c.recipient_key.clone(), c.category.clone()));
             let all = s.consent.get(&(c.recipient_key.clone(), "*".to_owned()));
             if specific.or(all) == Some(&false) {
+                decide(&mut s, a, Status::Unsubscribed, &Reason::Unsubscribed(c.category.clone()));
                 return Ok(Verdict::Unsubscribed { category: c.category.clone() });
             }
-        }
-        match s.records.get(&a.idempotency_key) {
-            Some(Record::Done { prior, retain_until }) if *retain_until > a.now => {
-                return Ok(Verdict::Duplicate(prior.clone()));
-            }
-            Some(Record::InProgress { lock_expires, retain_until, .. })
-                if *retain_until > a.now && *lock_expires > a.now =>
-            {
-                return Ok(Verdict::InProgress { until: *lock_expires });
-            }
-            _ => {}
         }
         for cap in &a.caps {
             let since =
                 a.now.checked_sub(jiff::SignedDuration::from_secs(cap.window_seconds)).unwrap_or(Timestamp::MIN);
             let held = s.slots.entry(cap.key.clone()).or_default();
-            held.retain(|(_, t)| *t > since);
-            if held.len() >= cap.limit as usize {
-                let prior = PriorOutcome {
-                    status: Status::Capped,
-                    reason: Some(format!("frequency_capped:{}", cap.rule)),
-                    provider_message_id: None,
-                    at: a.now,
-                };
-                s.records.insert(a.idempotency_key.clone(), Record::Done { prior, retain_until: a.retain_until });
+            let live = held.iter().filter(|(_, t)| *t > since).count();
+            if live >= cap.limit as usize {
+                decide(&mut s, a, Status::Capped, &Reason::FrequencyCapped(cap.rule.clone()));
                 return Ok(Verdict::Capped { rule: cap.rule.clone() });
             }
         }
@@ -124,6 +135,7 @@ impl StateStore for MemoryStore {
             a.idempotency_key.clone(),
             Record::InProgress {
                 attempt: attempt.clone(),
+                fingerprint: a.fingerprint.clone(),
                 lock_expires: a.lock_expires_at,
                 retain_until: a.retain_until,
             },
@@ -139,18 +151,26 @@ impl StateStore for MemoryStore {
             attempt,
             slots: taken,
             cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+            took_over,
         }))
     }
 
     async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
         let mut s = self.state()?;
-        let prior = PriorOutcome {
-            status: c.status,
-            reason: c.reason.clone(),
-            provider_message_id: c.provider_message_id.clone(),
-            at: c.at,
+        let fingerprint = match s.records.get(&lease.idempotency_key) {
+            Some(Record::InProgress { attempt, fingerprint, .. }) if *attempt == lease.attempt => {
+                Some(fingerprint.clone())
+            }
+            _ => None,
         };
-        if owns(&s, lease) {
+        if let Some(fingerprint) = fingerprint {
+            let prior = PriorOutcome {
+                status: c.status,
+                reason: c.reason.clone(),
+                provider_message_id: c.provider_message_id.clone(),
+                at: c.at,
+                fingerprint: Some(fingerprint),
+            };
             s.records.insert(lease.idempotency_key.clone(), Record::Done { prior, retain_until: c.retain_until });
         }
         if c.release_slots {
@@ -159,13 +179,39 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
+    async fn abandon(&self, lease: &Lease, release: bool) -> Result<(), StoreError> {
         let mut s = self.state()?;
         if owns(&s, lease) {
             s.records.remove(&lease.idempotency_key);
         }
-        release_slots(&mut s, lease);
+        if release {
+            release_slots(&mut s, lease);
+        }
         Ok(())
+    }
+
+    async fn record(&self, d: &Decision) -> Result<Recorded, StoreError> {
+        let mut s = self.state()?;
+        match s.records.get(&d.idempotency_key) {
+            Some(Record::Done { prior, retain_until }) if *retain_until > d.at => {
+                return Ok(Recorded::Existing(prior.clone()));
+            }
+            Some(Record::InProgress { lock_expires, retain_until, .. })
+                if *retain_until > d.at && *lock_expires > d.at =>
+            {
+                return Ok(Recorded::InProgress { until: *lock_expires });
+            }
+            _ => {}
+        }
+        let prior = PriorOutcome {
+            status: d.status,
+            reason: d.reason.clone(),
+            provider_message_id: None,
+            at: d.at,
+            fingerprint: Some(d.fingerprint.clone()),
+        };
+        s.records.insert(d.idempotency_key.clone(), Record::Done { prior, retain_until: d.retain_until });
+        Ok(Recorded::Stored)
     }
 
     async fn suppress(&self, entry: &SuppressionEntry, _at: Timestamp) -> Result<(), StoreError> {
@@ -173,13 +219,13 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError> {
+    async fn unsuppress(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
         Ok(self.state()?.suppressions.remove(key).is_some())
     }
 
     async fn set_consent(
         &self,
-        recipient_key: &str,
+        recipient_key: &RecipientKey,
         category: &str,
         subscribed: bool,
         _at: Timestamp,
@@ -188,7 +234,7 @@ impl StateStore for MemoryStore {
         if category == "*" && subscribed {
             s.consent.retain(|(r, _), _| r != recipient_key);
         } else {
-            s.consent.insert((recipient_key.to_owned(), category.to_owned()), subscribed);
+            s.consent.insert((recipient_key.clone(), category.to_owned()), subscribed);
         }
         Ok(())
     }
@@ -323,12 +369,21 @@ impl MemorySink {
 
 #[async_trait]
 impl crate::ports::ReceiptSink for MemorySink {
-    async fn emit(&self, receipts: &[crate::receipt::Receipt]) -> Result<(), StoreError> {
+    async fn emit(&self, receipts: &[crate::receipt::Receipt]) -> Result<(), EmitError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::new("injected sink failure"));
+            return Err(EmitError::all(receipts.len(), "injected sink failure"));
         }
-        self.receipts.lock().map_err(|_| StoreError::new("poisoned"))?.extend_from_slice(receipts);
-        Ok(())
+        let mut held = self.receipts.lock().map_err(|_| EmitError::all(receipts.len(), "poisoned"))?;
+        let mut failed = Vec::new();
+        for (i, r) in receipts.iter().enumerate() {
+            // A receipt too big for the queue is what a real sink refuses.
+            if r.to_json().len() > crate::receipt::MAX_RECEIPT_BYTES {
+                failed.push(i);
+            } else {
+                held.push(r.clone());
+            }
+        }
+        if failed.is_empty() { Ok(()) } else { Err(EmitError { failed, message: "receipt too large".into() }) }
     }
 }

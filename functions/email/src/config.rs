@@ -53,6 +53,12 @@ pub const ENV_VARS: &[(&str, Need)] = &[
     (LOG, Need::Optional),
 ];
 
+/// Each AWS call's timeout by default. A record makes at most
+/// `herald::pipeline::CALLS_PER_RECORD` calls in a row, so with the receipts the
+/// function's timeout must exceed `BatchBudget::for_timeout(..).total()` (checked
+/// against the template in `tests/template_agrees.rs`).
+pub const DEFAULT_AWS_TIMEOUT_MS: u64 = 2_500;
+
 pub struct FunctionConfig {
     pub table: String,
     pub request_queue_url: String,
@@ -95,7 +101,7 @@ impl FunctionConfig {
         let timeout_ms = optional(AWS_TIMEOUT_MS)
             .map(|v| v.parse::<u64>().with_context(|| format!("{AWS_TIMEOUT_MS} must be a whole number")))
             .transpose()?
-            .unwrap_or(5_000);
+            .unwrap_or(DEFAULT_AWS_TIMEOUT_MS);
         Ok(FunctionConfig {
             table: required(TABLE)?,
             request_queue_url: required(REQUEST_QUEUE_URL)?,
@@ -121,16 +127,29 @@ impl FunctionConfig {
     }
 }
 
-/// An SQS record as a queued request.
+/// An SQS record as a queued request. Attempts count across redeliveries: the
+/// hops' own count plus this message's earlier receives, each of which ended
+/// without a decision (a transient failure, a crash, the deadline).
 pub fn queued_request(message: SqsMessage) -> QueuedRequest {
     let attr = |name: &str| message.message_attributes.get(name).and_then(|a| a.string_value.clone());
+    let system = |name: &str| message.attributes.get(name).and_then(|v| v.parse::<i64>().ok());
+    let hops: u32 = attr(ATTEMPT_ATTRIBUTE).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let receives = system("ApproximateReceiveCount").and_then(|n| u32::try_from(n).ok()).unwrap_or(1);
     QueuedRequest {
         message_id: message.message_id.clone().unwrap_or_default(),
         body: message.body.clone().unwrap_or_default(),
-        attempt: attr(ATTEMPT_ATTRIBUTE).and_then(|v| v.parse().ok()).unwrap_or(0),
+        attempt: hops.saturating_add(receives.saturating_sub(1)),
         not_before: attr(NOT_BEFORE_ATTRIBUTE).and_then(|v| v.parse().ok()),
+        enqueued_at: system("SentTimestamp").and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
         source: attr(SOURCE_ATTRIBUTE).or_else(|| message.message_id.clone().map(|id| format!("sqs:{id}"))),
     }
+}
+
+/// The invocation's deadline (epoch milliseconds, from the Runtime API) as an instant.
+pub fn deadline(deadline_ms: u64) -> Option<std::time::Instant> {
+    let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).ok()?;
+    let left = std::time::Duration::from_millis(deadline_ms.checked_sub(now_ms)?);
+    std::time::Instant::now().checked_add(left)
 }
 
 #[cfg(test)]

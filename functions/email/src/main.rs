@@ -33,6 +33,7 @@ struct App {
     pipeline: Pipeline,
     sink: SqsReceiptSink,
     concurrency: usize,
+    aws_timeout: std::time::Duration,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -54,7 +55,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cfg.table.clone()));
     let ports = Ports {
         store,
-        email: Arc::new(SesSender::new(aws_sdk_sesv2::Client::new(&sdk), cfg.configuration_set.clone())),
+        email: Arc::new(SesSender::new(
+            aws_sdk_sesv2::Client::new(&aws::provider_config(&sdk, cfg.aws_timeout)),
+            cfg.configuration_set.clone(),
+        )),
         sms: Arc::new(WrongChannel),
         push: Arc::new(WrongChannel),
         scheduler: Arc::new(SqsScheduler::new(sqs.clone(), cfg.request_queue_url.clone(), clock.clone())),
@@ -64,15 +68,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings), ports),
         sink: SqsReceiptSink::new(sqs, cfg.receipts_queue_url),
         concurrency: cfg.concurrency,
+        aws_timeout: cfg.aws_timeout,
     };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { handle(app, event.payload).await }))
-        .await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = config::deadline(event.context.deadline);
+        handle(app, event.payload, deadline).await
+    }))
+    .await
 }
 
-async fn handle(app: &App, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+async fn handle(
+    app: &App,
+    event: SqsEvent,
+    deadline: Option<std::time::Instant>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let batch = event.records.into_iter().map(config::queued_request).collect();
-    let result = app.pipeline.process_batch(batch, app.concurrency, &app.sink).await;
+    let budget = herald::pipeline::BatchBudget::for_timeout(deadline, app.aws_timeout);
+    let result = app.pipeline.process_batch(batch, app.concurrency, &app.sink, budget).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = result
         .failed

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::QueueAttributeName;
 use herald::adapters::aws::DynamoStore;
 use herald::ports::{StateStore, SuppressionEntry, SuppressionReason};
+use herald::request::SuppressionKey;
 use herald_e2e::event_source::EventSource;
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
 use herald_e2e::moto::Moto;
@@ -267,7 +268,13 @@ async fn a_hundred_requests_each_end_in_exactly_one_terminal_receipt() {
     for i in 0..10 {
         let addr = format!("bounced{i}@example.com");
         s.store
-            .suppress(&SuppressionEntry { key: format!("email:{addr}"), reason: SuppressionReason::HardBounce }, now)
+            .suppress(
+                &SuppressionEntry {
+                    key: SuppressionKey::from_stored(format!("email:{addr}")),
+                    reason: SuppressionReason::HardBounce,
+                },
+                now,
+            )
             .await
             .unwrap();
         bodies.push(

@@ -1,9 +1,28 @@
 //! One request in, one outcome out:
-//! validate -> template lookup -> expiry -> send_after / quiet hours -> suppression,
-//! consent, idempotency and caps (one atomic admission) -> render -> send -> record.
+//! validate -> template lookup -> expiry -> send_after / quiet hours -> idempotency,
+//! suppression, consent and caps (one atomic admission) -> render -> send -> record.
 //!
 //! The pipeline decides and the ports do the I/O. It never emits receipts itself:
 //! it returns them, so the caller can batch them (receipts queue, stdout).
+//!
+//! The delivery promise, and where each crash window lands:
+//!
+//! ```text
+//!  parse/validate ──bad──> rejected                   (id from the input's bytes)
+//!  admit ──────────────> Duplicate(same content)  -> the recorded outcome, re-emitted
+//!        │               Duplicate(other content) -> duplicate
+//!        │               suppressed/unsubscribed/capped: recorded by the store
+//!        └─ lease ─ send ─┬─ accepted ──────> complete(sent) -> sent
+//!                         ├─ permanent ─────> complete(failed), slots back -> failed
+//!                         ├─ transient ─────> abandon, slots back -> retry (nothing was sent)
+//!                         └─ unknown outcome ─┬─ at most once:  complete(failed) -> provider:unknown_outcome
+//!                                             └─ at least once: abandon, keep slots -> retry (may send twice)
+//!  crash after admit, before complete: the lock expires; the next attempt takes it over
+//!    at most once -> failed provider:unknown_outcome (never resent); at least once -> sends again
+//!  crash after complete, before the receipt: the redelivery finds the record -> same receipt again
+//! ```
+//! Every terminal receipt of a request has the same `receipt_id`, so a consumer that
+//! de-duplicates on it sees one outcome per request whatever was redelivered.
 
 mod batch;
 
@@ -14,19 +33,25 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
+use crate::policy::Guarantee;
 use crate::ports::{
-    Clock, Completion, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PushSender, Scheduler, SendError,
-    SmsSender, StateStore, Verdict,
+    Clock, Completion, Decision, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PriorOutcome,
+    PushSender, Recorded, Scheduler, SendError, SmsSender, StateStore, Verdict,
 };
 use crate::receipt::unsubscribe::{self, UnsubscribeClaims};
-use crate::receipt::{Receipt, Status};
+use crate::receipt::{Reason, Receipt, Status, receipt_id};
 use crate::render::{Catalogue, RenderErrorOrLookup, Rendered, sms};
-use crate::request::{Channel, DeliveryRequest, RawFacts};
+use crate::request::{Channel, DeliveryRequest, IdempotencyKey, RawFacts};
 
-pub use batch::{BatchResult, QueuedRequest};
+pub use batch::{BatchBudget, BatchResult, CALLS_PER_EMIT, CALLS_PER_RECORD, QueuedRequest};
 
-/// After this many transient failures a request ends `failed` instead of looping.
+/// After this many failed attempts (transient failures, redeliveries) a request ends
+/// `failed: retries_exhausted` with its receipt instead of looping. Below the queue's
+/// `maxReceiveCount`, so herald ends a request before SQS moves it to the DLQ.
 pub const MAX_ATTEMPTS: u32 = 8;
+
+/// How often recording a sent message is tried before the receipt goes out anyway.
+const COMPLETE_TRIES: u32 = 3;
 
 /// The I/O a pipeline is wired to.
 #[derive(Clone)]
@@ -47,8 +72,8 @@ pub struct Ports {
 pub enum Outcome {
     /// A terminal receipt, or a `deferred` one whose request is already scheduled.
     Receipt(Receipt),
-    /// A transient failure: nothing was decided or sent; run the request again later
-    /// (SQS: leave it for redelivery; embedded: [`Pipeline::retry_later`]).
+    /// Nothing was decided, or a retry is what the guarantee asks for: run the request
+    /// again later (SQS: leave it for redelivery; embedded: [`Pipeline::retry_later`]).
     Retry { request: Box<DeliveryRequest>, error: String, attempt: u32 },
 }
 
@@ -58,6 +83,51 @@ impl Outcome {
             Outcome::Receipt(r) => Some(r),
             Outcome::Retry { .. } => None,
         }
+    }
+}
+
+/// The identity of one message: its request key and content fingerprint, from
+/// which every receipt id about it derives.
+struct Subject<'a> {
+    request: &'a DeliveryRequest,
+    key: IdempotencyKey,
+    fingerprint: String,
+    source: Option<&'a str>,
+}
+
+impl Subject<'_> {
+    fn receipt(&self, status: Status, at: Timestamp) -> Receipt {
+        Receipt::for_request(self.request, status, at).source(self.source)
+    }
+
+    /// The one terminal receipt of this request: the same id however often it is reported.
+    fn terminal(&self, status: Status, at: Timestamp) -> Receipt {
+        self.receipt(status, at).id(receipt_id(&["terminal", self.key.as_str(), &self.fingerprint]))
+    }
+
+    fn deferred(&self, at: Timestamp, until: Timestamp, why: &Reason) -> Receipt {
+        let id = receipt_id(&["deferred", self.key.as_str(), &self.fingerprint, &why.to_string(), &until.to_string()]);
+        let mut r = self.receipt(Status::Deferred, at).id(id).reason(why.clone());
+        r.deferred_until = Some(until);
+        r
+    }
+
+    /// What a request already decided answers: the same message gets its recorded
+    /// outcome again; another message reusing the id gets `duplicate`.
+    fn prior(&self, prior: PriorOutcome) -> Receipt {
+        let same = prior.fingerprint.as_deref().is_none_or(|f| f == self.fingerprint);
+        if same {
+            return self
+                .terminal(prior.status, prior.at)
+                .reason_text(prior.reason.as_deref())
+                .provider_message_id(prior.provider_message_id.as_deref());
+        }
+        let id = receipt_id(&["duplicate", self.key.as_str(), &self.fingerprint]);
+        self.receipt(Status::Duplicate, prior.at)
+            .id(id)
+            .reason(Reason::Duplicate(prior.status))
+            .detail(format!("another message used this request id; it ended {} at {}", prior.status, prior.at))
+            .provider_message_id(prior.provider_message_id.as_deref())
     }
 }
 
@@ -76,6 +146,10 @@ impl Pipeline {
         &self.catalogue
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn now(&self) -> Timestamp {
         self.ports.clock.now()
     }
@@ -85,138 +159,221 @@ impl Pipeline {
     pub async fn process_json(&self, raw: &str, source: Option<&str>) -> Outcome {
         match DeliveryRequest::from_json(raw) {
             Ok(request) => self.process(request, 0, source).await,
-            Err(e) => {
-                let facts = RawFacts::from_json(raw);
-                tracing::info!(reason = %e.reason(), "request rejected");
-                Outcome::Receipt(
-                    Receipt::for_raw(&facts, Status::Rejected, self.now())
-                        .reason(e.reason())
-                        .detail(e.to_string())
-                        .source(source),
-                )
-            }
+            Err(e) => Outcome::Receipt(self.rejected_input(raw, &e, source)),
         }
     }
 
+    /// The `rejected` receipt of input that is not a request. Logs the reason, which
+    /// names a field, never a value.
+    pub fn rejected_input(&self, raw: &str, e: &crate::request::RequestError, source: Option<&str>) -> Receipt {
+        tracing::info!(reason = %e.reason(), "request rejected");
+        let facts = RawFacts::from_json(raw);
+        Receipt::for_raw(&facts, raw, Status::Rejected, self.now())
+            .reason(e.reason())
+            .detail(e.to_string())
+            .source(source)
+    }
+
     /// Runs one parsed request through the guard rails and, if admitted, sends it.
-    /// `attempt` counts earlier transient failures of this request.
+    /// `attempt` counts earlier failed attempts of this request.
     pub async fn process(&self, request: DeliveryRequest, attempt: u32, source: Option<&str>) -> Outcome {
         let now = self.now();
-        let receipt = |status: Status| Receipt::for_request(&request, status, now).source(source);
+        let subject =
+            Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request: &request, source };
         let locale = request.recipient.locale.as_ref();
 
         if let Err(e) = self.catalogue.check(&request.template, request.channel, locale) {
-            return Outcome::Receipt(receipt(Status::Rejected).reason(e.reason()).detail(e.to_string()));
+            let r = subject.terminal(Status::Rejected, now).reason(Reason::Template(e.reason())).detail(e.to_string());
+            return Outcome::Receipt(r);
         }
         if let Some(expires) = request.expires_at
             && expires <= now
         {
-            return Outcome::Receipt(
-                receipt(Status::Expired).reason("expired").detail(format!("expired at {expires}")),
-            );
+            let r =
+                subject.terminal(Status::Expired, now).reason(Reason::Expired).detail(format!("expired at {expires}"));
+            return Outcome::Receipt(r);
         }
-        if let Some(after) = request.send_after
-            && after > now
-        {
-            return self.defer(request, after, "send_after", attempt, source).await;
+        if let Some(after) = request.send_after {
+            let horizon = crate::policy::add(now, self.settings.policy.send_after_horizon);
+            if after > horizon {
+                let r = subject
+                    .terminal(Status::Rejected, now)
+                    .reason(Reason::InvalidRequest("send_after".into()))
+                    .detail(format!(
+                        "send_after: more than {} ahead (limits.send_after_horizon); schedule it upstream",
+                        self.settings.policy.send_after_horizon
+                    ));
+                return Outcome::Receipt(r);
+            }
+            if after > now {
+                return self.defer(&subject, after, Reason::SendAfter, attempt).await;
+            }
         }
         if let Some(opening) = self.settings.policy.quiet_hours_hold(&request, now) {
             if request.expires_at.is_some_and(|e| e <= opening) {
-                return Outcome::Receipt(
-                    receipt(Status::Expired)
-                        .reason("expired:quiet_hours")
-                        .detail(format!("quiet hours end at {opening}, after the request expires")),
-                );
+                let r = subject
+                    .terminal(Status::Expired, now)
+                    .reason(Reason::ExpiredInQuietHours)
+                    .detail(format!("quiet hours end at {opening}, after the request expires"));
+                return Outcome::Receipt(r);
             }
-            return self.defer(request, opening, "quiet_hours", attempt, source).await;
+            return self.defer(&subject, opening, Reason::QuietHours, attempt).await;
         }
 
         let destination = match request.destination() {
             Ok(d) => d,
-            Err(e) => return Outcome::Receipt(receipt(Status::Rejected).reason(e.reason()).detail(e.to_string())),
+            Err(e) => {
+                return Outcome::Receipt(
+                    subject.terminal(Status::Rejected, now).reason(e.reason()).detail(e.to_string()),
+                );
+            }
         };
-        let admission = self.settings.policy.admission(&request, destination.suppression_key(), now);
+        let admission =
+            self.settings.policy.admission(&request, &subject.fingerprint, destination.suppression_key(), now);
+        let guarantee = self.settings.policy.guarantee(&request);
         let lease = match self.ports.store.admit(&admission).await {
-            Err(e) => return retry(request, format!("admission: {e}"), attempt),
+            Err(e) => return retry(&request, format!("admission: {e}"), attempt),
             Ok(Verdict::Admitted(lease)) => lease,
             Ok(Verdict::Suppressed(why)) => {
-                return Outcome::Receipt(
-                    receipt(Status::Suppressed)
-                        .reason(format!("suppressed:{}", why.as_str()))
-                        .detail(format!("the {} address is on the suppression list", request.channel)),
-                );
-            }
-            Ok(Verdict::Unsubscribed { category }) => {
-                return Outcome::Receipt(
-                    receipt(Status::Unsubscribed)
-                        .reason(format!("unsubscribed:{category}"))
-                        .detail(format!("the recipient unsubscribed from `{category}`")),
-                );
-            }
-            Ok(Verdict::Duplicate(prior)) => {
-                let mut r = receipt(Status::Duplicate)
-                    .reason(format!("duplicate:{}", prior.status))
-                    .detail(format!("request already processed at {}: {}", prior.at, prior.status));
-                r.provider_message_id = prior.provider_message_id;
+                let r = subject
+                    .terminal(Status::Suppressed, now)
+                    .reason(Reason::Suppressed(why))
+                    .detail(format!("the {} address is on the suppression list", request.channel));
                 return Outcome::Receipt(r);
             }
+            Ok(Verdict::Unsubscribed { category }) => {
+                let detail = format!("the recipient unsubscribed from `{category}`");
+                let r =
+                    subject.terminal(Status::Unsubscribed, now).reason(Reason::Unsubscribed(category)).detail(detail);
+                return Outcome::Receipt(r);
+            }
+            Ok(Verdict::Duplicate(prior)) => return Outcome::Receipt(subject.prior(prior)),
             Ok(Verdict::InProgress { until }) => {
                 // Another attempt holds the lock; look again when it would have expired.
-                return self.defer(request, until, "in_progress", attempt, source).await;
+                return self.defer(&subject, until, Reason::InProgress, attempt).await;
             }
             Ok(Verdict::Capped { rule }) => {
-                return Outcome::Receipt(
-                    receipt(Status::Capped)
-                        .reason(format!("frequency_capped:{rule}"))
-                        .detail(format!("frequency cap `{rule}` is reached for this recipient")),
-                );
+                let detail = format!("frequency cap `{rule}` is reached for this recipient");
+                let r = subject.terminal(Status::Capped, now).reason(Reason::FrequencyCapped(rule)).detail(detail);
+                return Outcome::Receipt(r);
             }
         };
 
-        let sent = self.render_and_send(&request).await;
-        let now = self.now();
-        let retain_until = self.settings.policy.retain_until(now);
-        let receipt = Receipt::for_request(&request, Status::Sent, now).source(source);
-        match sent {
-            Ok(message_id) => {
-                let completion = Completion {
-                    status: Status::Sent,
-                    reason: None,
-                    provider_message_id: Some(message_id.clone()),
-                    at: now,
-                    release_slots: false,
-                    retain_until,
-                };
-                if let Err(e) = self.ports.store.complete(&lease, &completion).await {
-                    // The message is out: report it. The lock expires on its own and the
-                    // caller must not redeliver this request.
-                    tracing::warn!(error = %e, "sent, but recording the outcome failed");
-                }
-                let mut r = receipt;
-                r.provider_message_id = Some(message_id);
-                Outcome::Receipt(r)
-            }
+        if lease.took_over && guarantee == Guarantee::AtMostOnce {
+            // An earlier attempt died between admission and completion: it may have
+            // sent. At most once means not trying again.
+            let detail = "an earlier attempt stopped after it was admitted and may have sent the message; \
+                          not sent again (delivery guarantee: at most once)";
+            return self.finish_failed(&subject, &lease, Reason::UnknownOutcome, detail, true).await;
+        }
+
+        match self.render_and_send(&request).await {
+            Ok(message_id) => self.finish_sent(&subject, &lease, message_id).await,
             Err(Failure::Permanent { reason, detail }) => {
-                let completion = Completion {
-                    status: Status::Failed,
-                    reason: Some(reason.clone()),
-                    provider_message_id: None,
-                    at: now,
-                    release_slots: true,
-                    retain_until,
-                };
-                if let Err(e) = self.ports.store.complete(&lease, &completion).await {
-                    tracing::warn!(error = %e, "recording a permanent failure failed");
-                }
-                let mut r = receipt.reason(reason).detail(detail);
-                r.status = Status::Failed;
-                Outcome::Receipt(r)
+                self.finish_failed(&subject, &lease, reason, &detail, true).await
             }
             Err(Failure::Transient(e)) => {
-                release(self.ports.store.as_ref(), &lease).await;
-                retry(request, e.to_string(), attempt)
+                release(self.ports.store.as_ref(), &lease, true).await;
+                retry(&request, e.to_string(), attempt)
+            }
+            Err(Failure::UnknownOutcome(e)) => match guarantee {
+                Guarantee::AtMostOnce => {
+                    let detail = format!(
+                        "the provider may or may not have sent it ({}); not sent again (delivery guarantee: at most once)",
+                        e.code()
+                    );
+                    // The slots stay taken: it may have been delivered.
+                    self.finish_failed(&subject, &lease, Reason::UnknownOutcome, &detail, false).await
+                }
+                Guarantee::AtLeastOnce => {
+                    // Sent again after the redelivery delay; the slots stay taken in
+                    // case this attempt did deliver.
+                    release(self.ports.store.as_ref(), &lease, false).await;
+                    retry(&request, e.to_string(), attempt)
+                }
+            },
+        }
+    }
+
+    async fn finish_sent(&self, subject: &Subject<'_>, lease: &Lease, message_id: String) -> Outcome {
+        let now = self.now();
+        let completion = Completion {
+            status: Status::Sent,
+            reason: None,
+            provider_message_id: Some(message_id.clone()),
+            at: now,
+            release_slots: false,
+            retain_until: self.settings.policy.retain_until(now),
+        };
+        let mut recorded = false;
+        for _ in 0..COMPLETE_TRIES {
+            match self.ports.store.complete(lease, &completion).await {
+                Ok(()) => {
+                    recorded = true;
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "sent, but recording the outcome failed; trying again"),
             }
         }
+        if !recorded {
+            // The message is out: report it. Should the receipt be lost too, the
+            // redelivery meets the expired lock and the guarantee rules (never a
+            // second send at most once).
+            tracing::error!("sent, but the outcome could not be recorded");
+        }
+        Outcome::Receipt(subject.terminal(Status::Sent, now).provider_message_id(Some(&message_id)))
+    }
+
+    async fn finish_failed(
+        &self,
+        subject: &Subject<'_>,
+        lease: &Lease,
+        reason: Reason,
+        detail: &str,
+        release_slots: bool,
+    ) -> Outcome {
+        let now = self.now();
+        let completion = Completion {
+            status: Status::Failed,
+            reason: Some(reason.to_string()),
+            provider_message_id: None,
+            at: now,
+            release_slots,
+            retain_until: self.settings.policy.retain_until(now),
+        };
+        if let Err(e) = self.ports.store.complete(lease, &completion).await {
+            tracing::warn!(error = %e, "recording a failure failed");
+        }
+        Outcome::Receipt(subject.terminal(Status::Failed, now).reason(reason).detail(detail))
+    }
+
+    /// Ends a request that cannot be tried again (`retries_exhausted`, `stale_message`)
+    /// with its terminal receipt, recorded so every later delivery reports the same.
+    pub async fn give_up(
+        &self,
+        request: &DeliveryRequest,
+        reason: Reason,
+        detail: &str,
+        source: Option<&str>,
+    ) -> Outcome {
+        let now = self.now();
+        let subject = Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request, source };
+        let decision = Decision {
+            idempotency_key: subject.key.clone(),
+            fingerprint: subject.fingerprint.clone(),
+            status: Status::Failed,
+            reason: Some(reason.to_string()),
+            at: now,
+            retain_until: self.settings.policy.retain_until(now),
+        };
+        match self.ports.store.record(&decision).await {
+            Ok(Recorded::Existing(prior)) => return Outcome::Receipt(subject.prior(prior)),
+            Ok(Recorded::Stored) => {}
+            // Out of attempts either way: the receipt goes out even if it could not be recorded.
+            Ok(Recorded::InProgress { .. }) => tracing::warn!("giving up while another attempt holds the lock"),
+            Err(e) => tracing::warn!(error = %e, "could not record the final failure"),
+        }
+        Outcome::Receipt(subject.terminal(Status::Failed, now).reason(reason).detail(detail))
     }
 
     /// Schedules a request that failed transiently, with exponential backoff, or ends
@@ -231,33 +388,36 @@ impl Pipeline {
         let now = self.now();
         let next = attempt + 1;
         if next >= MAX_ATTEMPTS {
-            return Outcome::Receipt(
-                Receipt::for_request(&request, Status::Failed, now)
-                    .reason("retries_exhausted")
-                    .detail(format!("{next} attempts failed; last error: {error}"))
-                    .source(source),
-            );
+            return self.exhausted(&request, error, next, source).await;
         }
         let backoff = SignedDuration::from_secs(30_i64 << attempt.min(10));
         let until = now.checked_add(backoff).unwrap_or(now);
-        self.defer(request, until, "retry", next, source).await
+        let subject =
+            Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request: &request, source };
+        self.defer(&subject, until, Reason::Retry, next).await
     }
 
-    async fn defer(
+    /// The end of a request out of attempts.
+    pub async fn exhausted(
         &self,
-        request: DeliveryRequest,
-        until: Timestamp,
-        why: &str,
-        attempt: u32,
+        request: &DeliveryRequest,
+        error: &str,
+        attempts: u32,
         source: Option<&str>,
     ) -> Outcome {
-        match self.ports.scheduler.defer(&request, until, attempt, source).await {
-            Ok(()) => {
-                let mut r = Receipt::for_request(&request, Status::Deferred, self.now()).reason(why).source(source);
-                r.deferred_until = Some(until);
-                Outcome::Receipt(r)
-            }
-            Err(e) => retry(request, format!("deferral: {e}"), attempt),
+        // The error names a service and a code, never a request value.
+        let error: String = error.chars().take(300).collect();
+        let detail = format!("{attempts} attempts failed; last error: {error}");
+        self.give_up(request, Reason::RetriesExhausted, &detail, source).await
+    }
+
+    async fn defer(&self, subject: &Subject<'_>, until: Timestamp, why: Reason, attempt: u32) -> Outcome {
+        let now = self.now();
+        // Never into the past: a deferral that comes back due at once would loop.
+        let until = until.max(now.checked_add(SignedDuration::from_secs(1)).unwrap_or(now));
+        match self.ports.scheduler.defer(subject.request, until, attempt, subject.source).await {
+            Ok(()) => Outcome::Receipt(subject.deferred(now, until, &why)),
+            Err(e) => retry(subject.request, format!("deferral: {e}"), attempt),
         }
     }
 
@@ -268,7 +428,10 @@ impl Pipeline {
         let rendered = self
             .catalogue
             .render(&request.template, request.channel, request.recipient.locale.as_ref(), &context)
-            .map_err(|e: RenderErrorOrLookup| Failure::Permanent { reason: e.reason(), detail: e.to_string() })?;
+            .map_err(|e: RenderErrorOrLookup| Failure::Permanent {
+                reason: Reason::Template(e.reason()),
+                detail: e.to_string(),
+            })?;
         let request_id = request.id.as_str().to_owned();
         let transactional = request.is_transactional();
         let tenant = request.tenant.as_ref().map(|t| t.as_str().to_owned());
@@ -284,7 +447,7 @@ impl Pipeline {
                 let max = self.settings.sms.max_segments;
                 if info.segments > max {
                     return Err(Failure::Permanent {
-                        reason: "sms_too_long".into(),
+                        reason: Reason::SmsTooLong,
                         detail: format!(
                             "the message needs {} {} segments, more than sms.max_segments = {max}",
                             info.segments, info.encoding
@@ -312,8 +475,10 @@ impl Pipeline {
         result.map_err(|e: SendError| {
             if e.is_transient() {
                 Failure::Transient(e)
+            } else if e.is_unknown_outcome() {
+                Failure::UnknownOutcome(e)
             } else {
-                Failure::Permanent { reason: format!("provider:{}", e.code()), detail: e.message().to_owned() }
+                Failure::Permanent { reason: Reason::Provider(e.code().to_owned()), detail: e.message().to_owned() }
             }
         })
     }
@@ -328,7 +493,7 @@ impl Pipeline {
         unsubscribe: Option<String>,
     ) -> Result<OutboundEmail, Failure> {
         let settings = self.settings.email.as_ref().ok_or_else(|| Failure::Permanent {
-            reason: "email_not_configured".into(),
+            reason: Reason::EmailNotConfigured,
             detail: "no [email] section in the configuration (sender address, unsubscribe URL)".into(),
         })?;
         let mut headers = Vec::new();
@@ -404,24 +569,25 @@ impl Pipeline {
 }
 
 enum Failure {
-    Permanent { reason: String, detail: String },
+    Permanent { reason: Reason, detail: String },
     Transient(SendError),
+    UnknownOutcome(SendError),
 }
 
 fn missing(field: &str) -> Failure {
     Failure::Permanent {
-        reason: format!("invalid_request:recipient.{field}"),
+        reason: Reason::InvalidRequest(format!("recipient.{field}")),
         detail: format!("recipient.{field} is missing"),
     }
 }
 
-fn retry(request: DeliveryRequest, error: String, attempt: u32) -> Outcome {
-    tracing::warn!(%error, attempt, "transient failure, will retry");
-    Outcome::Retry { request: Box::new(request), error, attempt }
+fn retry(request: &DeliveryRequest, error: String, attempt: u32) -> Outcome {
+    tracing::warn!(%error, attempt, "not decided yet, will retry");
+    Outcome::Retry { request: Box::new(request.clone()), error, attempt }
 }
 
-async fn release(store: &dyn StateStore, lease: &Lease) {
-    if let Err(e) = store.abandon(lease).await {
+async fn release(store: &dyn StateStore, lease: &Lease, release_slots: bool) {
+    if let Err(e) = store.abandon(lease, release_slots).await {
         // The lock expires by itself; the retry then proceeds.
         tracing::warn!(error = %e, "could not release the idempotency lock");
     }

@@ -8,7 +8,13 @@ use serde_json::json;
 
 use super::*;
 use crate::ports::{FixedClock, SuppressionEntry, SuppressionReason};
+use crate::request::{RecipientKey, SuppressionKey};
 use crate::testing::{MemoryStore, RecordingSender, Sent};
+
+/// The idempotency key of a request without a tenant.
+fn key(id: &str) -> IdempotencyKey {
+    IdempotencyKey::new(None, &crate::request::RequestId::parse(id).unwrap())
+}
 
 const CONFIG: &str = r#"
 [email]
@@ -234,22 +240,34 @@ async fn quiet_hours_defer_non_transactional_sms_or_expire_it() {
 #[tokio::test]
 async fn suppression_consent_duplicates_and_caps() {
     let rig = rig();
-    assert_eq!(run(&rig, &req("a", "email", "marketing")).await.status, Status::Sent);
-    let dup = run(&rig, &req("a", "email", "marketing")).await;
+    let first = run(&rig, &req("a", "email", "marketing")).await;
+    assert_eq!(first.status, Status::Sent);
+    // The same message again: its outcome again, with the same receipt id.
+    let again = run(&rig, &req("a", "email", "marketing")).await;
+    assert_eq!((again.status, &again.receipt_id, again.at), (Status::Sent, &first.receipt_id, first.at));
+    assert_eq!(again.provider_message_id.as_deref(), Some("msg-1"));
+    // Another message reusing the id: `duplicate`, under a receipt id of its own.
+    let mut other = req("a", "email", "marketing");
+    other["data"]["name"] = json!("Grace");
+    let dup = run(&rig, &other).await;
     assert_eq!((dup.status, reason(&dup)), (Status::Duplicate, "duplicate:sent"));
     assert_eq!(dup.provider_message_id.as_deref(), Some("msg-1"));
+    assert_ne!(dup.receipt_id, first.receipt_id);
     assert_eq!(run(&rig, &req("b", "email", "marketing")).await.status, Status::Sent);
     let capped = run(&rig, &req("c", "email", "marketing")).await;
     assert_eq!((capped.status, reason(&capped)), (Status::Capped, "frequency_capped:marketing:24h"));
     // Transactional is never capped.
     assert_eq!(run(&rig, &req("d", "email", "transactional")).await.status, Status::Sent);
 
-    rig.store.set_consent("-/u1", "news", false, Timestamp::UNIX_EPOCH).await.unwrap();
+    rig.store.set_consent(&RecipientKey::new(None, "u1"), "news", false, Timestamp::UNIX_EPOCH).await.unwrap();
     let r = run(&rig, &req("n1", "email", "news")).await;
     assert_eq!((r.status, reason(&r)), (Status::Unsubscribed, "unsubscribed:news"));
     assert_eq!(run(&rig, &req("n2", "email", "transactional")).await.status, Status::Sent);
 
-    let entry = SuppressionEntry { key: "email:ada@example.com".into(), reason: SuppressionReason::HardBounce };
+    let entry = SuppressionEntry {
+        key: SuppressionKey::from_stored("email:ada@example.com"),
+        reason: SuppressionReason::HardBounce,
+    };
     rig.store.suppress(&entry, Timestamp::UNIX_EPOCH).await.unwrap();
     let r = run(&rig, &req("s1", "email", "transactional")).await;
     assert_eq!((r.status, reason(&r)), (Status::Suppressed, "suppressed:hard_bounce"));
@@ -268,7 +286,8 @@ async fn render_error_fails_permanently_and_gives_the_cap_slot_back() {
     assert!(r.detail.as_deref().unwrap().contains("`name`"), "{:?}", r.detail);
     assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0);
     let again = run(&rig, &v).await;
-    assert_eq!((again.status, reason(&again)), (Status::Duplicate, "duplicate:failed"));
+    assert_eq!((again.status, reason(&again)), (Status::Failed, "render_error:hello:email.subject"));
+    assert_eq!(again.receipt_id, r.receipt_id);
     // Both marketing slots are still free.
     assert_eq!(run(&rig, &req("x1", "email", "marketing")).await.status, Status::Sent);
     assert_eq!(run(&rig, &req("x2", "email", "marketing")).await.status, Status::Sent);
@@ -281,7 +300,7 @@ async fn permanent_provider_errors_fail_and_release_the_slot() {
     let r = run(&rig, &req("p", "email", "marketing")).await;
     assert_eq!((r.status, reason(&r)), (Status::Failed, "provider:MessageRejected"));
     assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0);
-    assert_eq!(rig.store.record_status("-/p"), Some(Status::Failed));
+    assert_eq!(rig.store.record_status(&key("p")), Some(Status::Failed));
 }
 
 #[tokio::test]
@@ -293,19 +312,23 @@ async fn transient_errors_release_everything_and_retry_with_a_budget() {
     assert_eq!(attempt, 0);
     assert!(error.contains("Throttling"));
     assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0, "slot given back");
-    assert_eq!(rig.store.record_status("-/t"), None, "lock released");
+    assert_eq!(rig.store.record_status(&key("t")), None, "lock released");
     // Scheduled retry with backoff.
     let r = rig.pipeline.retry_later(*request.clone(), &error, attempt, None).await;
     let r = r.receipt().unwrap();
     assert_eq!((r.status, reason(r)), (Status::Deferred, "retry"));
     assert_eq!(r.deferred_until, Some("2026-11-28T12:00:30Z".parse().unwrap()));
     assert_eq!(rig.store.deferred()[0].2, 1);
-    // The budget ends in a terminal failure, never a loop.
-    let r = rig.pipeline.retry_later(*request.clone(), &error, MAX_ATTEMPTS - 1, None).await;
-    let r = r.receipt().unwrap();
-    assert_eq!((r.status, reason(r)), (Status::Failed, "retries_exhausted"));
     // A retry that succeeds sends once.
     assert_eq!(rig.pipeline.process(*request, 1, None).await.receipt().unwrap().status, Status::Sent);
+    assert_eq!(rig.sender.sent().len(), 1);
+    // The budget ends in a terminal failure, never a loop, recorded as the outcome.
+    let doomed = DeliveryRequest::from_value(req("t2", "email", "marketing")).unwrap();
+    let r = rig.pipeline.retry_later(doomed.clone(), &error, MAX_ATTEMPTS - 1, None).await;
+    let r = r.receipt().unwrap();
+    assert_eq!((r.status, reason(r)), (Status::Failed, "retries_exhausted"));
+    let replay = rig.pipeline.process(doomed, 0, None).await;
+    assert_eq!(replay.receipt().map(|x| (x.status, &x.receipt_id)), Some((Status::Failed, &r.receipt_id)));
     assert_eq!(rig.sender.sent().len(), 1);
 }
 
@@ -322,7 +345,12 @@ async fn store_outage_is_transient() {
 async fn an_in_progress_request_is_deferred_not_sent_twice() {
     let rig = rig();
     let request = DeliveryRequest::from_json(&req("ip", "email", "marketing").to_string()).unwrap();
-    let admission = rig.pipeline.settings.policy.admission(&request, "email:x".into(), rig.pipeline.now());
+    let admission = rig.pipeline.settings.policy.admission(
+        &request,
+        &request.fingerprint(),
+        SuppressionKey::from_stored("email:x"),
+        rig.pipeline.now(),
+    );
     assert!(matches!(rig.store.admit(&admission).await.unwrap(), Verdict::Admitted(_)));
     let r = run(&rig, &req("ip", "email", "marketing")).await;
     assert_eq!((r.status, reason(&r)), (Status::Deferred, "in_progress"));
@@ -355,7 +383,7 @@ async fn tenants_do_not_share_idempotency() {
 }
 
 fn queued(id: &str, body: String) -> QueuedRequest {
-    QueuedRequest { message_id: id.into(), body, attempt: 0, not_before: None, source: None }
+    QueuedRequest { message_id: id.into(), body, attempt: 0, not_before: None, enqueued_at: None, source: None }
 }
 
 #[tokio::test]
@@ -368,7 +396,7 @@ async fn a_batch_reports_only_transient_failures_and_sends_receipts_once() {
         queued("m2", "{not json".into()),
         queued("m3", req("b3", "email", "transactional").to_string()),
     ];
-    let result = rig.pipeline.process_batch(batch, 1, &sink).await;
+    let result = rig.pipeline.process_batch(batch, 1, &sink, BatchBudget::default()).await;
     // The first send hits the throttle (concurrency 1 keeps the order).
     assert_eq!(result.failed, vec!["m1".to_owned()]);
     assert_eq!(sink.calls(), 1, "one emission for the batch");
@@ -383,13 +411,15 @@ async fn a_batch_whose_receipts_cannot_be_sent_is_redelivered_not_lost() {
     let sink = crate::testing::MemorySink::new();
     sink.fail(true);
     let batch = vec![queued("m1", req("c1", "email", "transactional").to_string())];
-    let result = rig.pipeline.process_batch(batch.clone(), 4, &sink).await;
+    let result = rig.pipeline.process_batch(batch.clone(), 4, &sink, BatchBudget::default()).await;
     assert_eq!(result.failed, vec!["m1".to_owned()]);
     sink.fail(false);
-    let again = rig.pipeline.process_batch(batch, 4, &sink).await;
+    let again = rig.pipeline.process_batch(batch, 4, &sink, BatchBudget::default()).await;
     assert!(again.failed.is_empty());
+    // The redelivery reports the original outcome, not `duplicate`: same receipt id,
+    // same time, the sent message's id.
     let r = &sink.receipts()[0];
-    assert_eq!((r.status, reason(r)), (Status::Duplicate, "duplicate:sent"));
+    assert_eq!((r.status, &r.receipt_id, r.at), (Status::Sent, &result.receipts[0].receipt_id, result.receipts[0].at));
     assert_eq!(r.provider_message_id.as_deref(), Some("msg-1"), "the redelivery still names the sent message");
     assert_eq!(rig.sender.sent().len(), 1);
 }
@@ -400,7 +430,7 @@ async fn a_record_not_yet_due_hops_silently() {
     let sink = crate::testing::MemorySink::new();
     let mut record = queued("m1", req("h1", "email", "transactional").to_string());
     record.not_before = Some("2026-11-28T18:00:00Z".parse().unwrap());
-    let result = rig.pipeline.process_batch(vec![record], 4, &sink).await;
+    let result = rig.pipeline.process_batch(vec![record], 4, &sink, BatchBudget::default()).await;
     assert!(result.failed.is_empty());
     assert!(sink.receipts().is_empty(), "no receipt for an intermediate hop");
     let deferred = rig.store.deferred();

@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub use window::{LocalTime, Window};
 
 use crate::ports::{Admission, CapCheck, ConsentCheck};
-use crate::request::{Channel, DeliveryRequest, TimeZoneName};
+use crate::request::{Channel, DeliveryRequest, SuppressionKey, TimeZoneName};
 
 /// A frequency cap: at most `limit` messages per rolling `window` to one recipient,
 /// counting the messages that match `channels` and `categories`.
@@ -128,13 +128,67 @@ impl QuietHours {
             return None;
         }
         // The window ends today if we are before `end`, else tomorrow (wrapped window).
-        let mut date = local.date();
-        if t >= end {
-            date = date.tomorrow().ok()?;
+        // The first instant after `now` whose wall clock reads `end`: in a DST fold
+        // the end time happens twice and the earlier one may already be past; in a
+        // gap it does not happen and the window opens after the jump (`compatible`).
+        let today = local.date();
+        let mut candidates = Vec::with_capacity(4);
+        for date in [Some(today), today.tomorrow().ok()].into_iter().flatten() {
+            let ambiguous = tz.to_ambiguous_timestamp(date.to_datetime(end));
+            for d in [jiff::tz::Disambiguation::Compatible, jiff::tz::Disambiguation::Later] {
+                if let Ok(t) = ambiguous.clone().disambiguate(d) {
+                    candidates.push(t);
+                }
+            }
         }
-        // `compatible` disambiguation: an end time inside a DST gap moves forward.
-        let opening = date.to_datetime(end).to_zoned_datetime(tz.clone()).ok()?;
-        Some(opening.timestamp())
+        candidates.into_iter().filter(|c| *c > now).min()
+    }
+}
+
+/// What herald does when a provider may or may not have sent a message (a timeout
+/// after the request was written, a connection lost mid-answer, a 5xx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// Never send twice: the request ends `failed` with `provider:unknown_outcome`.
+    AtMostOnce,
+    /// Never lose it: send again, which may deliver twice.
+    AtLeastOnce,
+}
+
+/// The delivery guarantee of each category: `[guarantee]` in herald.toml.
+/// Built in: `transactional` at least once (a missing code is worse than two),
+/// every other category at most once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guarantees {
+    default: Guarantee,
+    categories: std::collections::BTreeMap<String, Guarantee>,
+}
+
+impl Default for Guarantees {
+    fn default() -> Self {
+        let categories = [(crate::request::Category::TRANSACTIONAL.to_owned(), Guarantee::AtLeastOnce)].into();
+        Guarantees { default: Guarantee::AtMostOnce, categories }
+    }
+}
+
+impl Guarantees {
+    /// `default` sets the fallback; every other key names a category.
+    pub fn from_table(table: std::collections::BTreeMap<String, Guarantee>) -> Result<Self, String> {
+        let mut out = Guarantees::default();
+        for (key, g) in table {
+            if key == "default" {
+                out.default = g;
+            } else {
+                let category = crate::request::Category::parse(&key).map_err(|e| format!("guarantee.{key}: {e}"))?;
+                out.categories.insert(category.as_str().to_owned(), g);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn for_category(&self, category: &str) -> Guarantee {
+        self.categories.get(category).copied().unwrap_or(self.default)
     }
 }
 
@@ -165,11 +219,30 @@ impl Default for IdempotencySettings {
 }
 
 /// All guard-rail settings together.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub caps: Vec<CapRule>,
     pub quiet_hours: Option<QuietHours>,
     pub idempotency: IdempotencySettings,
+    pub guarantees: Guarantees,
+    /// How far ahead `send_after` may lie.
+    pub send_after_horizon: Window,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            caps: Vec::new(),
+            quiet_hours: None,
+            idempotency: IdempotencySettings::default(),
+            guarantees: Guarantees::default(),
+            send_after_horizon: default_send_after_horizon(),
+        }
+    }
+}
+
+pub fn default_send_after_horizon() -> Window {
+    Window::from_seconds(30 * 86_400)
 }
 
 impl Policy {
@@ -185,7 +258,23 @@ impl Policy {
         if let Some(q) = &self.quiet_hours {
             q.validate()?;
         }
+        // A completed request must be remembered past any redelivery of it: SQS keeps
+        // a message at most 14 days, and a lock must outlive one attempt.
+        if self.idempotency.retention.seconds() <= 2 * self.idempotency.lock_timeout.seconds() {
+            return Err("idempotency.retention must be more than twice idempotency.lock_timeout".into());
+        }
         Ok(())
+    }
+
+    pub fn guarantee(&self, request: &DeliveryRequest) -> Guarantee {
+        self.guarantees.for_category(request.category.as_str())
+    }
+
+    /// A queued message older than this may outlive the idempotency record of an
+    /// earlier attempt: it is refused (`stale_message`) instead of risking a resend.
+    pub fn max_message_age(&self) -> SignedDuration {
+        let secs = self.idempotency.retention.seconds() - 2 * self.idempotency.lock_timeout.seconds();
+        SignedDuration::from_secs(secs.max(0))
     }
 
     /// Quiet hours: when a non-transactional request must wait, until when.
@@ -199,7 +288,13 @@ impl Policy {
     }
 
     /// The atomic check-and-take the state store must perform for this request.
-    pub fn admission(&self, request: &DeliveryRequest, suppression_key: String, now: Timestamp) -> Admission {
+    pub fn admission(
+        &self,
+        request: &DeliveryRequest,
+        fingerprint: &str,
+        suppression_key: SuppressionKey,
+        now: Timestamp,
+    ) -> Admission {
         let recipient_key = request.recipient_key();
         let caps = self
             .caps
@@ -208,7 +303,7 @@ impl Policy {
             .map(|rule| {
                 let name = rule.display_name();
                 CapCheck {
-                    key: format!("{recipient_key}#{name}"),
+                    key: recipient_key.cap(&name),
                     rule: name,
                     limit: rule.limit,
                     window_seconds: rule.window.seconds(),
@@ -219,6 +314,7 @@ impl Policy {
             .then(|| ConsentCheck { recipient_key, category: request.category.as_str().to_owned() });
         Admission {
             idempotency_key: request.idempotency_key(),
+            fingerprint: fingerprint.to_owned(),
             suppression_key,
             consent,
             caps,

@@ -2,6 +2,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::*;
+use crate::request::SuppressionKey;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -141,14 +142,19 @@ fn admission_lists_every_applicable_cap_and_skips_consent_for_transactional() {
         ..Policy::default()
     };
     let now = ts("2026-11-28T12:00:00Z");
-    let a = policy.admission(&request("email", "marketing", None), "email:a@example.com".into(), now);
+    let a = policy.admission(
+        &request("email", "marketing", None),
+        "fp",
+        SuppressionKey::from_stored("email:a@example.com"),
+        now,
+    );
     assert_eq!(a.caps.iter().map(|c| c.rule.as_str()).collect::<Vec<_>>(), ["all:24h", "marketing:7d"]);
     assert_eq!(a.caps[1].limit, 3);
     assert_eq!(a.caps[1].window_seconds, 604_800);
     assert!(a.consent.is_some());
     assert_eq!(a.lock_expires_at, ts("2026-11-28T12:05:00Z"));
     assert_eq!(a.retain_until, ts("2026-12-05T12:00:00Z"));
-    let t = policy.admission(&request("email", "transactional", None), "k".into(), now);
+    let t = policy.admission(&request("email", "transactional", None), "fp", SuppressionKey::from_stored("k"), now);
     assert!(t.caps.is_empty());
     assert!(t.consent.is_none());
 }

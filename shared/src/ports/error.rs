@@ -1,12 +1,17 @@
 use std::fmt;
 
-/// Whether retrying can help. Decided once, where the failure happens.
+/// What a failed send proves. Decided once, where the failure happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
-    /// Throttling, 5xx, timeouts: the same request may succeed later.
+    /// Nothing was sent and the same request may succeed later: throttling, a
+    /// connection that never opened, an account-level pause.
     Transient,
     /// Bad address, rejected content, unknown sender: it never will.
     Permanent,
+    /// The request may have reached the provider and been acted on: a timeout after
+    /// it was written, a connection lost mid-answer, a 5xx, an answer we cannot read.
+    /// Retrying may send twice; the category's delivery guarantee decides.
+    UnknownOutcome,
 }
 
 /// A provider's refusal or a transport failure, classified.
@@ -28,12 +33,21 @@ impl SendError {
         SendError { retry: Retry::Permanent, code: code.into(), message: message.into() }
     }
 
+    pub fn unknown_outcome(code: impl Into<String>, message: impl Into<String>) -> Self {
+        SendError { retry: Retry::UnknownOutcome, code: code.into(), message: message.into() }
+    }
+
     pub fn is_transient(&self) -> bool {
         self.retry == Retry::Transient
     }
 
     pub fn is_permanent(&self) -> bool {
         self.retry == Retry::Permanent
+    }
+
+    /// The provider may have sent the message (see [`Retry::UnknownOutcome`]).
+    pub fn is_unknown_outcome(&self) -> bool {
+        self.retry == Retry::UnknownOutcome
     }
 
     pub fn code(&self) -> &str {
@@ -47,7 +61,11 @@ impl SendError {
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.is_transient() { "transient" } else { "permanent" };
+        let kind = match self.retry {
+            Retry::Transient => "transient",
+            Retry::Permanent => "permanent",
+            Retry::UnknownOutcome => "unknown-outcome",
+        };
         write!(f, "{kind} send failure {}: {}", self.code, self.message)
     }
 }

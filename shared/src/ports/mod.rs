@@ -9,8 +9,8 @@ mod state;
 pub use error::{SendError, StoreError};
 pub use message::{OutboundEmail, OutboundPush, OutboundSms};
 pub use state::{
-    Admission, CapCheck, Completion, ConsentCheck, Lease, PriorOutcome, StateStore, SuppressionEntry,
-    SuppressionReason, Verdict,
+    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, StateStore,
+    SuppressionEntry, SuppressionReason, Verdict,
 };
 
 use async_trait::async_trait;
@@ -75,8 +75,24 @@ pub trait Scheduler: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Where receipts go (receipts queue, stdout + local status table).
+/// Receipts that could not be delivered, by index into what was emitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} receipt(s) not delivered: {message}", failed.len())]
+pub struct EmitError {
+    pub failed: Vec<usize>,
+    pub message: String,
+}
+
+impl EmitError {
+    /// None of the `count` receipts were delivered.
+    pub fn all(count: usize, message: impl Into<String>) -> Self {
+        EmitError { failed: (0..count).collect(), message: message.into() }
+    }
+}
+
+/// Where receipts go (receipts queue, stdout + local status table). Delivery is
+/// per receipt: one that cannot go out must not hold back the others.
 #[async_trait]
 pub trait ReceiptSink: Send + Sync {
-    async fn emit(&self, receipts: &[Receipt]) -> Result<(), StoreError>;
+    async fn emit(&self, receipts: &[Receipt]) -> Result<(), EmitError>;
 }

@@ -5,29 +5,42 @@
 //! pass a cap or both take the same request. The timeline of one request key:
 //!
 //! ```text
-//!  (none) --admit--> IN_PROGRESS(lock_expires_at) --complete--> DONE(status, provider id)
-//!                        |        \--abandon (transient failure)--> (none)
-//!                        \--lock expired (crashed attempt)--> admit may take it again
+//!  (none) --admit--> IN_PROGRESS(attempt, lock_expires_at) --complete--> DONE(status, provider id)
+//!     |                  |        \--abandon (nothing sent, or at-least-once retry)--> (none)
+//!     |                  \--lock expired (crashed attempt)--> admit takes it over: Lease{took_over}
+//!     \--record (decided without sending: suppressed, expired...)--> DONE
 //!  admit while IN_PROGRESS and unexpired -> InProgress{until}: retry later, never send twice
-//!  admit while DONE                      -> Duplicate(prior outcome)
+//!  admit while DONE                      -> Duplicate(prior outcome, with its fingerprint)
+//!  record while DONE                     -> Existing(prior outcome): report that one instead
 //!  complete/abandon with a lease whose lock was taken over -> no effect on the record
 //! ```
-//! Cap slots are taken in the same step as the lock and given back on `abandon`,
-//! or on `complete` when the send failed permanently (nothing was delivered). A
-//! crashed attempt keeps its slots until they leave the window: it may have
-//! delivered before it died, and a cap must err on the side of the recipient.
+//! The idempotency record is checked before suppression and consent: a request that
+//! was completed answers with its outcome even if the address was suppressed since.
+//!
+//! A takeover means an earlier attempt died between admission and completion: it may
+//! have sent. The lease says so, and the pipeline applies the category's delivery
+//! guarantee (at most once: end `failed` without sending).
+//!
+//! Cap slots are taken in the same step as the lock and given back on `abandon`
+//! (when asked), or on `complete` when nothing was delivered. A crashed attempt keeps
+//! its slots until they leave the window: it may have delivered before it died, and
+//! a cap must err on the side of the recipient.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::StoreError;
 use crate::receipt::Status;
+use crate::request::{IdempotencyKey, RecipientKey, SuppressionKey};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Admission {
-    pub idempotency_key: String,
+    pub idempotency_key: IdempotencyKey,
+    /// The request's content (`DeliveryRequest::fingerprint`), kept with the record so
+    /// a redelivery of the same message can be told from another message reusing the id.
+    pub fingerprint: String,
     /// Checked against the suppression list (bounces, complaints, manual).
-    pub suppression_key: String,
+    pub suppression_key: SuppressionKey,
     /// None for transactional messages, which ignore category unsubscribes.
     pub consent: Option<ConsentCheck>,
     /// Every rule that applies; all must have room.
@@ -40,7 +53,7 @@ pub struct Admission {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentCheck {
-    pub recipient_key: String,
+    pub recipient_key: RecipientKey,
     pub category: String,
 }
 
@@ -67,7 +80,7 @@ pub enum Verdict {
 /// Proof of admission: the lock and the cap slots it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    pub idempotency_key: String,
+    pub idempotency_key: IdempotencyKey,
     /// Unique per admission. `complete` and `abandon` act only while the record
     /// still belongs to this attempt, so an attempt whose lock expired and was taken
     /// over cannot release or overwrite the takeover's lock.
@@ -76,6 +89,9 @@ pub struct Lease {
     pub slots: Vec<(String, String)>,
     /// (cap key, limit) of those caps, for stores that tidy a cap on completion.
     pub cap_limits: Vec<(String, u32)>,
+    /// The lock was taken from an earlier attempt whose lock expired: that attempt
+    /// died after admission and may have sent.
+    pub took_over: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +100,32 @@ pub struct PriorOutcome {
     pub reason: Option<String>,
     pub provider_message_id: Option<String>,
     pub at: Timestamp,
+    /// The fingerprint of the request that reached this outcome.
+    pub fingerprint: Option<String>,
+}
+
+/// An outcome decided without sending (suppressed, unsubscribed, expired, rejected,
+/// retries exhausted), recorded so that every later delivery of the request reports
+/// the same one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub idempotency_key: IdempotencyKey,
+    pub fingerprint: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+    pub retain_until: Timestamp,
+}
+
+/// What [`StateStore::record`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// The decision is now the request's outcome.
+    Stored,
+    /// The request already had an outcome: report that one.
+    Existing(PriorOutcome),
+    /// Another attempt holds the lock until then.
+    InProgress { until: Timestamp },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,31 +170,37 @@ impl std::str::FromStr for SuppressionReason {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuppressionEntry {
-    pub key: String,
+    pub key: SuppressionKey,
     pub reason: SuppressionReason,
 }
 
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    /// Suppression, consent, idempotency and caps, decided atomically in that order.
-    /// A `Capped` verdict is recorded as the request's outcome in the same step.
+    /// Idempotency, then suppression, consent and caps, decided atomically. A
+    /// `Capped`, `Suppressed` or `Unsubscribed` verdict is recorded as the request's
+    /// outcome in the same call.
     async fn admit(&self, admission: &Admission) -> Result<Verdict, StoreError>;
 
     /// Records the outcome of an admitted request (and releases slots if asked).
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<(), StoreError>;
 
-    /// Forgets the lock and the slots after a transient failure, so a retry is clean.
-    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError>;
+    /// Forgets the lock so a retry starts clean; the cap slots too when
+    /// `release_slots` (nothing can have been delivered).
+    async fn abandon(&self, lease: &Lease, release_slots: bool) -> Result<(), StoreError>;
+
+    /// Records an outcome reached without admission, unless the request already has
+    /// one or is held by a live attempt.
+    async fn record(&self, decision: &Decision) -> Result<Recorded, StoreError>;
 
     async fn suppress(&self, entry: &SuppressionEntry, at: Timestamp) -> Result<(), StoreError>;
 
     /// Returns whether the key was suppressed.
-    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError>;
+    async fn unsuppress(&self, key: &SuppressionKey) -> Result<bool, StoreError>;
 
     /// `category` may be `*`: every non-transactional category.
     async fn set_consent(
         &self,
-        recipient_key: &str,
+        recipient_key: &RecipientKey,
         category: &str,
         subscribed: bool,
         at: Timestamp,

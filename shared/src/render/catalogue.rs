@@ -405,7 +405,7 @@ impl Catalogue {
             let known: Vec<&str> = self.entries.keys().map(String::as_str).collect();
             LookupError::Unknown {
                 name: name.to_owned(),
-                suggestion: crate::request::error::closest(name, &known).map(str::to_owned),
+                suggestion: crate::request::value_de::closest(name, &known).map(str::to_owned),
             }
         })?;
         if let Some(wanted) = &template.version

@@ -1,9 +1,13 @@
 use std::fmt;
 
+use super::value_de::{FieldError, mask_key};
+
 /// Why a request was refused, naming the field a human has to fix.
 ///
 /// `path` is a dotted JSON path (`recipient.email`, `data`, `json` for input that is
 /// not JSON at all); it becomes the machine-readable reason `invalid_request:<path>`.
+/// Neither part ever quotes a value from the request: keys the sender chose are
+/// masked unless they are short identifiers, and values are named by kind only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestError {
     path: String,
@@ -15,52 +19,37 @@ impl RequestError {
         RequestError { path: path.into(), message: message.into() }
     }
 
-    /// Input that is not a single well-formed JSON document.
+    /// Input that is not a single well-formed JSON document. serde_json's syntax
+    /// messages name a position, never the text.
     pub fn syntax(e: &serde_json::Error) -> Self {
         RequestError { path: "json".into(), message: format!("not valid JSON: {e}") }
     }
 
-    pub fn from_serde(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
-        let path = e.path().to_string();
+    pub(crate) fn from_fields(e: serde_path_to_error::Error<FieldError>) -> Self {
+        let mut segments: Vec<String> = e
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Map { key } => Some(mask_key(key)),
+                serde_path_to_error::Segment::Enum { variant } => Some(mask_key(variant)),
+                serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
         let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => Self::syntax(&inner),
-            _ => {
-                let message = strip_position(&inner);
-                Self::from_data_error(&path, message)
+        // serde reports unknown and missing fields at the parent: point at the field
+        // (serde_path_to_error already ends the path with an unknown key).
+        match &inner {
+            FieldError::UnknownField { field, .. } => {
+                if segments.last() != Some(field) {
+                    segments.push(field.clone());
+                }
             }
+            FieldError::MissingField(field) | FieldError::DuplicateField(field) => segments.push((*field).to_owned()),
+            _ => {}
         }
-    }
-
-    fn from_data_error(path: &str, message: String) -> Self {
-        let mut parent = if path == "." { String::new() } else { path.to_owned() };
-        // serde_path_to_error already ends the path with an unknown key; drop it so
-        // it is not named twice.
-        if let Some(field) = backticked_after(&message, "unknown field `")
-            && (parent == field || parent.ends_with(&format!(".{field}")))
-        {
-            parent.truncate(parent.len() - field.len());
-            let trimmed = parent.trim_end_matches('.').len();
-            parent.truncate(trimmed);
-        }
-        let join = |field: &str| {
-            if parent.is_empty() { field.to_owned() } else { format!("{parent}.{field}") }
-        };
-        // serde reports unknown and missing fields at the parent; point at the field.
-        if let Some(field) = backticked_after(&message, "unknown field `") {
-            let expected = expected_names(&message);
-            let hint = closest(field, &expected).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-            let allowed = if expected.is_empty() {
-                String::new()
-            } else {
-                format!("; allowed fields here: {}", expected.join(", "))
-            };
-            return RequestError::field(join(field), format!("unknown field{hint}{allowed}"));
-        }
-        if let Some(field) = backticked_after(&message, "missing field `") {
-            return RequestError::field(join(field), "missing: this field is required");
-        }
-        RequestError::field(if parent.is_empty() { "request".to_owned() } else { parent }, message)
+        let path = if segments.is_empty() { "request".to_owned() } else { segments.join(".") };
+        RequestError { path, message: inner.to_string() }
     }
 
     pub fn path(&self) -> &str {
@@ -72,8 +61,8 @@ impl RequestError {
     }
 
     /// Machine-readable receipt reason, e.g. `invalid_request:recipient.email`.
-    pub fn reason(&self) -> String {
-        format!("invalid_request:{}", self.path)
+    pub fn reason(&self) -> crate::receipt::Reason {
+        crate::receipt::Reason::InvalidRequest(self.path.clone())
     }
 }
 
@@ -84,42 +73,3 @@ impl fmt::Display for RequestError {
 }
 
 impl std::error::Error for RequestError {}
-
-/// serde_json appends " at line L column C"; the path already says where.
-fn strip_position(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    full.strip_suffix(&suffix).map(str::to_owned).unwrap_or(full)
-}
-
-fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = message.strip_prefix(prefix)?;
-    rest.split('`').next()
-}
-
-fn expected_names(message: &str) -> Vec<&str> {
-    // serde says "expected `a`", "expected `a` or `b`" or "expected one of `a`, `b`, ...".
-    let Some((_, tail)) = message.split_once("expected ") else {
-        return Vec::new();
-    };
-    tail.split('`').skip(1).step_by(2).collect()
-}
-
-/// The known name within edit distance 2 of a misspelt one, if any.
-pub(crate) fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().map(|k| (edit_distance(field, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}

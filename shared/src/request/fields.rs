@@ -71,9 +71,17 @@ fn check_length(what: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// SQS refuses U+FFFE and U+FFFF in a message: a value holding one could not be
+/// deferred or reported, so it is refused up front.
+pub(crate) fn is_sqs_safe(c: char) -> bool {
+    c != '\u{fffe}' && c != '\u{ffff}'
+}
+
 fn check_printable(what: &str, s: &str) -> Result<(), String> {
-    if s.chars().any(char::is_control) {
-        return Err(format!("{what} must contain printable characters only (no control characters or line breaks)"));
+    if s.chars().any(|c| c.is_control() || !is_sqs_safe(c)) {
+        return Err(format!(
+            "{what} must contain printable characters only (no control characters, line breaks, U+FFFE or U+FFFF)"
+        ));
     }
     Ok(())
 }
@@ -179,7 +187,7 @@ parsed_string!(
 
 impl Locale {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("expected a BCP 47 language tag like `en`, `fr-CA` or `zh-Hant-TW`, got {s:?}");
+        let bad = || "expected a BCP 47 language tag like `en`, `fr-CA` or `zh-Hant-TW`".to_owned();
         if s.is_empty() || s.len() > 35 {
             return Err(bad());
         }
@@ -232,9 +240,9 @@ impl TimeZoneName {
     pub fn parse(s: &str) -> Result<Self, String> {
         match jiff::tz::db().get(s) {
             Ok(tz) => Ok(TimeZoneName(tz.iana_name().unwrap_or(s).to_owned())),
-            Err(_) => Err(format!(
-                "unknown time zone {s:?}: expected an IANA name such as `Europe/Paris` or `America/New_York`"
-            )),
+            Err(_) => {
+                Err("unknown time zone: expected an IANA name such as `Europe/Paris` or `America/New_York`".into())
+            }
         }
     }
 

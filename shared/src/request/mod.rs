@@ -7,7 +7,9 @@
 pub mod address;
 pub(crate) mod error;
 mod fields;
+mod keys;
 mod push;
+pub mod value_de;
 
 use std::collections::BTreeMap;
 
@@ -18,16 +20,25 @@ use serde::{Deserialize, Serialize};
 pub use address::{AddressError, EmailAddress, PhoneNumber};
 pub use error::RequestError;
 pub use fields::{Category, Locale, RecipientId, RequestId, TemplateName, TemplateRef, TenantId, TimeZoneName};
+pub use keys::{IdempotencyKey, RecipientKey, SuppressionKey};
 pub use push::{PushPlatform, PushTarget, WebPushKeys};
 
 /// The only request format version this build reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Upper bounds that keep one request from being used to smuggle megabytes into
-/// every receipt and state record.
-const MAX_METADATA_ENTRIES: usize = 50;
-const MAX_METADATA_KEY: usize = 128;
-const MAX_METADATA_VALUE: usize = 1024;
+/// every receipt and state record (all in bytes of UTF-8).
+pub mod limits {
+    /// A request body as it arrives (SQS's classic message limit).
+    pub const REQUEST_BYTES: usize = 256 * 1024;
+    /// The request as herald re-enqueues it for a deferral: room is left for the
+    /// message attributes within SQS's limit.
+    pub const QUEUED_BYTES: usize = 240 * 1024;
+    pub const METADATA_ENTRIES: usize = 50;
+    pub const METADATA_KEY: usize = crate::receipt::limits::METADATA_KEY;
+    pub const METADATA_VALUE: usize = crate::receipt::limits::METADATA_VALUE;
+    pub const METADATA_TOTAL: usize = crate::receipt::limits::METADATA_TOTAL;
+}
 
 /// The delivery channel of a request: one request is one message on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -89,12 +100,13 @@ pub struct DeliveryRequest {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub data: serde_json::Map<String, serde_json::Value>,
-    /// Do not send before this instant (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Do not send before this instant (RFC 3339). At most `limits.send_after_horizon`
+    /// ahead (30 days by default).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "timestamp")]
     #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub send_after: Option<Timestamp>,
     /// Do not send at or after this instant (RFC 3339): the request ends `expired`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "timestamp")]
     #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub expires_at: Option<Timestamp>,
     /// Echoed verbatim in every receipt (journey, step, campaign ids...).
@@ -135,30 +147,52 @@ pub enum Destination<'a> {
 
 impl Destination<'_> {
     /// Key under which the address is suppressed (hard bounce, complaint, manual).
-    pub fn suppression_key(&self) -> String {
+    pub fn suppression_key(&self) -> SuppressionKey {
         match self {
-            Destination::Email(e) => format!("email:{}", e.suppression_key()),
-            Destination::Sms(p) => format!("phone:{}", p.as_str()),
-            Destination::Push(t) => format!("push:{}", t.suppression_key()),
+            Destination::Email(e) => SuppressionKey::email(e),
+            Destination::Sms(p) => SuppressionKey::phone(p),
+            Destination::Push(t) => SuppressionKey::push(t),
         }
     }
 }
 
 impl DeliveryRequest {
-    /// Parses one request from JSON, naming the offending field on error.
+    /// Parses one request from JSON, naming the offending field on error. The error
+    /// never quotes the input (see `value_de`); a key given twice is refused.
     pub fn from_json(raw: &str) -> Result<Self, RequestError> {
-        let mut de = serde_json::Deserializer::from_str(raw);
-        let request: DeliveryRequest = serde_path_to_error::deserialize(&mut de).map_err(RequestError::from_serde)?;
-        de.end().map_err(|e| RequestError::syntax(&e))?;
+        if raw.len() > limits::REQUEST_BYTES {
+            return Err(RequestError::field(
+                "request",
+                format!("the request is {} bytes; at most {} are accepted", raw.len(), limits::REQUEST_BYTES),
+            ));
+        }
+        let value = serde_json::from_str::<value_de::StrictValue>(raw).map_err(|e| RequestError::syntax(&e))?;
+        let request = Self::from_value(value.0)?;
+        // Re-serialised, a request is rarely longer than it came; check only when it could matter.
+        if raw.len() > limits::QUEUED_BYTES / 2 && request.to_json().len() > limits::QUEUED_BYTES {
+            return Err(RequestError::field(
+                "data",
+                format!("the request is too large to queue again: at most {} bytes", limits::QUEUED_BYTES),
+            ));
+        }
+        Ok(request)
+    }
+
+    /// Parses a request already decoded as a JSON value. Only an object is a request.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, RequestError> {
+        let request: DeliveryRequest = value_de::from_value(value).map_err(RequestError::from_fields)?;
         request.validate()?;
         Ok(request)
     }
 
-    /// Parses a request already decoded as a JSON value.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, RequestError> {
-        let request: DeliveryRequest = serde_path_to_error::deserialize(value).map_err(RequestError::from_serde)?;
-        request.validate()?;
-        Ok(request)
+    /// Identifies the content of the request, whatever the order of its keys: two
+    /// messages with the same id and the same fingerprint are the same message
+    /// delivered twice; with different fingerprints, two messages reusing an id.
+    pub fn fingerprint(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let mut canonical = String::new();
+        write_canonical(&value, &mut canonical);
+        crate::receipt::receipt_id(&["request.v1", &canonical])
     }
 
     /// Cross-field rules that serde alone cannot express.
@@ -192,25 +226,37 @@ impl DeliveryRequest {
             }
             _ => {}
         }
-        if self.metadata.len() > MAX_METADATA_ENTRIES {
+        if self.metadata.len() > limits::METADATA_ENTRIES {
             return Err(RequestError::field(
                 "metadata",
-                format!("at most {MAX_METADATA_ENTRIES} entries, got {}", self.metadata.len()),
+                format!("at most {} entries, got {}", limits::METADATA_ENTRIES, self.metadata.len()),
             ));
         }
+        let mut total = 0;
         for (k, v) in &self.metadata {
-            if k.is_empty() || k.chars().count() > MAX_METADATA_KEY {
+            if k.is_empty() || k.len() > limits::METADATA_KEY || k.chars().any(|c| c.is_control()) {
                 return Err(RequestError::field(
                     "metadata",
-                    format!("keys must be 1 to {MAX_METADATA_KEY} characters"),
+                    format!("keys must be 1 to {} bytes of printable characters", limits::METADATA_KEY),
                 ));
             }
-            if v.chars().count() > MAX_METADATA_VALUE {
-                return Err(RequestError::field(
-                    format!("metadata.{k}"),
-                    format!("at most {MAX_METADATA_VALUE} characters"),
-                ));
+            let path = || format!("metadata.{}", value_de::mask_key(k));
+            if v.len() > limits::METADATA_VALUE {
+                return Err(RequestError::field(path(), format!("at most {} bytes", limits::METADATA_VALUE)));
             }
+            if !k.chars().chain(v.chars()).all(fields::is_sqs_safe) {
+                return Err(RequestError::field(path(), "contains U+FFFE or U+FFFF, which SQS cannot carry"));
+            }
+            total += k.len() + v.len();
+        }
+        if total > limits::METADATA_TOTAL {
+            return Err(RequestError::field(
+                "metadata",
+                format!("{total} bytes of keys and values; at most {} in all", limits::METADATA_TOTAL),
+            ));
+        }
+        if !self.data.iter().all(|(k, v)| k.chars().all(fields::is_sqs_safe) && sqs_safe_value(v)) {
+            return Err(RequestError::field("data", "contains U+FFFE or U+FFFF, which SQS cannot carry"));
         }
         if let (Some(after), Some(expires)) = (self.send_after, self.expires_at)
             && after >= expires
@@ -239,27 +285,69 @@ impl DeliveryRequest {
     }
 
     /// Key scoping idempotency: the same id under two tenants is two requests.
-    pub fn idempotency_key(&self) -> String {
-        scoped_key(self.tenant.as_ref(), self.id.as_str())
+    pub fn idempotency_key(&self) -> IdempotencyKey {
+        IdempotencyKey::new(self.tenant.as_ref(), &self.id)
     }
 
     /// Key scoping per-recipient state (consent, caps).
-    pub fn recipient_key(&self) -> String {
-        scoped_key(self.tenant.as_ref(), self.recipient.id.as_str())
+    pub fn recipient_key(&self) -> RecipientKey {
+        RecipientKey::new(self.tenant.as_ref(), self.recipient.id.as_str())
     }
 
+    /// The request as JSON that SQS accepts (see `receipt::sqs_safe_json`).
     pub fn to_json(&self) -> String {
         // Serialising plain data with string keys cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        crate::receipt::sqs_safe_json(serde_json::to_string(self).unwrap_or_default())
     }
 }
 
-/// `tenant/value`, with the tenant length-prefixed so no two (tenant, value) pairs
-/// collide whatever characters either contains.
-pub fn scoped_key(tenant: Option<&TenantId>, value: &str) -> String {
-    match tenant {
-        Some(t) => format!("{}:{}/{}", t.as_str().len(), t.as_str(), value),
-        None => format!("-/{value}"),
+/// RFC 3339 with an offset; the error does not quote the value.
+fn timestamp<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<Timestamp>()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom("expected an RFC 3339 instant with an offset, like 2026-05-01T09:00:00Z"))
+}
+
+fn sqs_safe_value(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.chars().all(fields::is_sqs_safe),
+        serde_json::Value::Array(items) => items.iter().all(sqs_safe_value),
+        serde_json::Value::Object(map) => {
+            map.iter().all(|(k, v)| k.chars().all(fields::is_sqs_safe) && sqs_safe_value(v))
+        }
+        _ => true,
+    }
+}
+
+/// JSON with every object's keys sorted, for fingerprints.
+fn write_canonical(v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -297,7 +385,7 @@ impl RawFacts {
             .map(|m| {
                 m.iter()
                     .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                    .take(MAX_METADATA_ENTRIES)
+                    .take(limits::METADATA_ENTRIES)
                     .collect()
             })
             .unwrap_or_default();

@@ -48,7 +48,7 @@ fn template_may_be_an_object_with_a_version() {
     let mut v = base();
     v["template"] = json!({"name": "newsletter", "versoin": "3"});
     let e = err(v);
-    assert_eq!(e.reason(), "invalid_request:template.versoin");
+    assert_eq!(e.reason().to_string(), "invalid_request:template.versoin");
     assert!(e.message().contains("did you mean `version`"), "{e}");
 }
 
@@ -62,9 +62,9 @@ fn round_trips_through_json() {
 #[test]
 fn not_json_is_a_syntax_error() {
     let e = DeliveryRequest::from_json("{\"id\": ").unwrap_err();
-    assert_eq!(e.reason(), "invalid_request:json");
+    assert_eq!(e.reason().to_string(), "invalid_request:json");
     let e = DeliveryRequest::from_json(&format!("{} trailing", base())).unwrap_err();
-    assert_eq!(e.reason(), "invalid_request:json");
+    assert_eq!(e.reason().to_string(), "invalid_request:json");
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn unknown_fields_are_named_with_a_suggestion() {
     let mut v = base();
     v["recipient"]["emial"] = v["recipient"]["email"].take();
     let e = err(v);
-    assert_eq!(e.reason(), "invalid_request:recipient.emial");
+    assert_eq!(e.reason().to_string(), "invalid_request:recipient.emial");
     assert!(e.message().contains("did you mean `email`"), "{e}");
 
     let mut v = base();
@@ -86,27 +86,27 @@ fn unknown_fields_are_named_with_a_suggestion() {
 fn missing_and_mistyped_fields_name_the_field() {
     let mut v = base();
     v.as_object_mut().unwrap().remove("id");
-    assert_eq!(err(v).reason(), "invalid_request:id");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:id");
 
     let mut v = base();
     v["recipient"]["id"] = json!(42);
     let e = err(v);
-    assert_eq!(e.reason(), "invalid_request:recipient.id");
+    assert_eq!(e.reason().to_string(), "invalid_request:recipient.id");
     assert!(e.message().contains("expected a string"), "{e}");
 
     let mut v = base();
     v["channel"] = json!("fax");
     let e = err(v);
-    assert_eq!(e.reason(), "invalid_request:channel");
+    assert_eq!(e.reason().to_string(), "invalid_request:channel");
     assert!(e.message().contains("email"), "{e}");
 
     let mut v = base();
     v["data"] = json!([1, 2]);
-    assert_eq!(err(v).reason(), "invalid_request:data");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:data");
 
     let mut v = base();
     v["metadata"] = json!({"n": 1});
-    assert_eq!(err(v).reason(), "invalid_request:metadata.n");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:metadata.n");
 }
 
 #[test]
@@ -114,16 +114,16 @@ fn the_channel_needs_its_address() {
     let mut v = base();
     v["channel"] = json!("sms");
     let e = err(v);
-    assert_eq!(e.reason(), "invalid_request:recipient.phone");
+    assert_eq!(e.reason().to_string(), "invalid_request:recipient.phone");
     assert!(e.message().contains("E.164"), "{e}");
 
     let mut v = base();
     v["channel"] = json!("push");
-    assert_eq!(err(v).reason(), "invalid_request:recipient.push");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:recipient.push");
 
     let mut v = base();
     v["recipient"].as_object_mut().unwrap().remove("email");
-    assert_eq!(err(v).reason(), "invalid_request:recipient.email");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:recipient.email");
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn bad_addresses_are_rejected_without_echoing_them() {
         let mut v = base();
         v["recipient"]["email"] = json!(bad);
         let e = err(v);
-        assert_eq!(e.reason(), "invalid_request:recipient.email", "{bad}");
+        assert_eq!(e.reason().to_string(), "invalid_request:recipient.email", "{bad}");
         assert!(!e.to_string().contains("ada@"), "error must not echo the address: {e}");
     }
     for bad in ["555-0123", "+1", "+999123456789", "+1415555012", "+44 abc", "14155550123"] {
@@ -148,7 +148,7 @@ fn bad_addresses_are_rejected_without_echoing_them() {
         v["channel"] = json!("sms");
         v["recipient"]["phone"] = json!(bad);
         let e = err(v);
-        assert_eq!(e.reason(), "invalid_request:recipient.phone", "{bad}: {e}");
+        assert_eq!(e.reason().to_string(), "invalid_request:recipient.phone", "{bad}: {e}");
     }
 }
 
@@ -221,10 +221,10 @@ fn scalar_fields_are_bounded() {
     assert!(parse(v).is_ok());
     let mut v = base();
     v["recipient"]["timezone"] = json!("Mars/Olympus");
-    assert_eq!(err(v).reason(), "invalid_request:recipient.timezone");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:recipient.timezone");
     let mut v = base();
     v["recipient"]["locale"] = json!("english please");
-    assert_eq!(err(v).reason(), "invalid_request:recipient.locale");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:recipient.locale");
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn send_after_must_precede_expiry() {
     let mut v = base();
     v["send_after"] = json!("2026-12-01T10:00:00Z");
     v["expires_at"] = json!("2026-12-01T09:00:00Z");
-    assert_eq!(err(v).reason(), "invalid_request:send_after");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:send_after");
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn metadata_is_limited() {
     let mut v = base();
     let big: serde_json::Map<String, serde_json::Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
     v["metadata"] = serde_json::Value::Object(big);
-    assert_eq!(err(v).reason(), "invalid_request:metadata");
+    assert_eq!(err(v).reason().to_string(), "invalid_request:metadata");
 }
 
 #[test]
@@ -262,7 +262,7 @@ fn keys_are_scoped_by_tenant() {
     // A tenant cannot forge another tenant's key through the id.
     let t1 = TenantId::parse("a").unwrap();
     let t2 = TenantId::parse("a-1").unwrap();
-    assert_ne!(scoped_key(Some(&t1), "1/x"), scoped_key(Some(&t2), "x"));
+    assert_ne!(RecipientKey::new(Some(&t1), "1/x"), RecipientKey::new(Some(&t2), "x"));
 }
 
 #[test]

@@ -1,17 +1,25 @@
-//! One place that decides whether an AWS failure is worth a retry.
+//! One place that decides what an AWS failure proves.
+//!
+//! Three answers, not two (see `SendError`): *transient* when nothing can have been
+//! sent (throttling, a connection that never opened), *unknown outcome* when the
+//! request may have been acted on (a timeout after it was written, a reset
+//! mid-answer, a 5xx, an unreadable answer), *permanent* when it never will succeed.
+//! Provider sends are made without SDK retries, so this verdict is the only one.
+
+use std::error::Error as StdError;
 
 use aws_sdk_sesv2::config::http::HttpResponse;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::SendError;
 
-/// 429, 5xx and the request-timeout family are transient whatever the service says.
+/// 429 and 5xx: worth trying again later (for calls that are safe to repeat).
 pub fn is_transient_status(status: u16) -> bool {
     status == 429 || status == 408 || status >= 500
 }
 
-/// Codes that mean "later", across the services herald calls.
-const TRANSIENT_CODES: &[&str] = &[
+/// Codes that mean "not now, nothing was done".
+const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -20,43 +28,77 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "ProvisionedThroughputExceededException",
     "RequestThrottled",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "InternalFailure",
-    "InternalServerError",
-    "InternalError",
-    "RequestTimeout",
-    "RequestTimeoutException",
     "TransactionConflict",
     "TransactionConflictException",
     // Account-level stops: every message would fail the same way until an
-    // operator acts, so keep them (SQS, then the DLQ) instead of failing them all.
+    // operator acts, so keep them (SQS, then a terminal receipt) instead of
+    // failing them one by one.
     "AccountSuspendedException",
     "SendingPausedException",
     "NotFoundException",
 ];
 
-/// Classifies an SDK error into a [`SendError`], keeping the provider's code.
+/// Classifies a provider send's SDK error, keeping the provider's code. The message
+/// is the provider's own text or ours; never the request.
 pub fn classify_send<E>(err: &SdkError<E, HttpResponse>) -> SendError
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     match err {
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
             let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or("").to_owned();
-            if TRANSIENT_CODES.contains(&code.as_str()) || is_transient_status(ctx.raw().status().as_u16()) {
+            let message = e.message().unwrap_or("").chars().take(200).collect::<String>();
+            let status = ctx.raw().status().as_u16();
+            if THROTTLING_CODES.contains(&code.as_str()) || status == 429 {
                 SendError::transient(code, message)
+            } else if status >= 500 || status == 408 {
+                // The service took the request and failed somewhere inside: it may
+                // have sent. SES documents no guarantee either way.
+                SendError::unknown_outcome(code, message)
             } else {
                 SendError::permanent(code, message)
             }
         }
-        SdkError::TimeoutError(_) => SendError::transient("timeout", "the call timed out"),
-        SdkError::DispatchFailure(e) => SendError::transient("dispatch", format!("could not reach the service: {e:?}")),
-        SdkError::ResponseError(_) => SendError::transient("response", "the service returned an unreadable response"),
+        SdkError::TimeoutError(_) => SendError::unknown_outcome("timeout", "no answer within the timeout"),
+        SdkError::DispatchFailure(e) if is_connect_failure(err) || e.is_user() => {
+            SendError::transient("connect", "could not connect to the service")
+        }
+        SdkError::DispatchFailure(e) if e.is_timeout() => {
+            SendError::unknown_outcome("timeout", "no answer within the timeout")
+        }
+        SdkError::DispatchFailure(_) => {
+            SendError::unknown_outcome("connection_lost", "the connection failed after the request was sent")
+        }
+        SdkError::ResponseError(_) => {
+            SendError::unknown_outcome("unreadable_response", "the service answered in a form we cannot read")
+        }
         // A request we could not even build is our defect: retrying cannot help.
         SdkError::ConstructionFailure(_) => SendError::permanent("construction", "the request could not be built"),
-        _ => SendError::transient("unknown", "unclassified SDK error"),
+        _ => SendError::unknown_outcome("unknown", "unclassified SDK error"),
+    }
+}
+
+/// Whether the connection was never established (so the request was never written).
+/// hyper-util marks connect errors; the smithy client keeps its error in the chain.
+fn is_connect_failure(err: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(h) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            return h.is_connect();
+        }
+        next = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_io_error_is_not_a_connect_failure() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(!is_connect_failure(&io));
     }
 }

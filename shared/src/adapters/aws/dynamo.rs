@@ -10,7 +10,12 @@
 //!
 //! Admission is ONE `TransactWriteItems`: condition checks on the suppression and
 //! consent items, a conditional put of the IN_PROGRESS lock, and one conditional
-//! update per cap. A cap keeps the timestamps of its recent sends newest first, so
+//! update per cap. It carries a `ClientRequestToken`, so the SDK's retry of a
+//! transaction whose answer was lost is answered from DynamoDB's idempotency cache
+//! instead of finding our own lock and deferring. Of the cancellation reasons, the
+//! lock's is read first: a request with an outcome keeps it, even if its address
+//! was suppressed since. A lock left by a dead attempt is taken over by a second
+//! transaction conditioned on that attempt's id, and the lease says so. A cap keeps the timestamps of its recent sends newest first, so
 //! "fewer than `limit` sends since `now - window`" is the condition
 //! `attribute_not_exists(ts[limit-1]) OR ts[limit-1] <= :since`: exact rolling
 //! windows, atomic across concurrent Lambdas, no read first. Completion is one
@@ -35,9 +40,11 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 
 use crate::ports::{
-    Admission, Completion, Lease, PriorOutcome, StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
+    Admission, Completion, Decision, Lease, PriorOutcome, Recorded, StateStore, StoreError, SuppressionEntry,
+    SuppressionReason, Verdict,
 };
-use crate::receipt::Status;
+use crate::receipt::{Reason, Status};
+use crate::request::{IdempotencyKey, RecipientKey, SuppressionKey};
 
 /// The TTL attribute (epoch seconds) the table must enable.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -50,6 +57,12 @@ pub const SORT_KEY: &str = "sk";
 /// a crashed attempt whose lock expired. Needs `#state`, `:now` and `:ip`.
 const TAKEABLE: &str =
     "attribute_not_exists(pk) OR retain_until_ms <= :now OR (#state = :ip AND lock_expires_ms <= :now)";
+
+/// A request never seen, or forgotten. Needs `:now`.
+const FRESH: &str = "attribute_not_exists(pk) OR retain_until_ms <= :now";
+
+/// The lock of one dead attempt, still expired. Needs `#state`, `:ip`, `:now`, `:old`.
+const TAKEOVER: &str = "#state = :ip AND lock_expires_ms <= :now AND attempt = :old";
 
 /// How often admission is retried in-process when DynamoDB reports a transaction
 /// conflict (two writers on one item at the same instant), before giving up
@@ -82,7 +95,7 @@ fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([(PARTITION_KEY.to_owned(), s(pk)), (SORT_KEY.to_owned(), s(sk))])
 }
 
-fn req_key(k: &str) -> HashMap<String, AttributeValue> {
+fn req_key(k: &IdempotencyKey) -> HashMap<String, AttributeValue> {
     key(format!("REQ#{k}"), "REQ")
 }
 
@@ -90,11 +103,11 @@ fn cap_key(k: &str) -> HashMap<String, AttributeValue> {
     key(format!("CAP#{k}"), "CAP")
 }
 
-fn sup_key(k: &str) -> HashMap<String, AttributeValue> {
+fn sup_key(k: &SuppressionKey) -> HashMap<String, AttributeValue> {
     key(format!("SUP#{k}"), "SUP")
 }
 
-fn consent_key(k: &str) -> HashMap<String, AttributeValue> {
+fn consent_key(k: &RecipientKey) -> HashMap<String, AttributeValue> {
     key(format!("CONSENT#{k}"), "CONSENT")
 }
 
@@ -146,30 +159,44 @@ impl DynamoStore {
         &self.table
     }
 
-    fn lock_put(&self, a: &Admission, attempt: &str) -> Result<TransactWriteItem, StoreError> {
+    fn lock_put(
+        &self,
+        a: &Admission,
+        now: Timestamp,
+        attempt: &str,
+        takeover: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut item = req_key(&a.idempotency_key);
         item.insert("state".into(), s("in_progress"));
-        item.insert("at_ms".into(), n(ms(a.now)));
+        item.insert("at_ms".into(), n(ms(now)));
         item.insert("lock_expires_ms".into(), n(ms(a.lock_expires_at)));
         item.insert("retain_until_ms".into(), n(ms(a.retain_until)));
         item.insert("attempt".into(), s(attempt));
+        item.insert("fp".into(), s(&a.fingerprint));
         item.insert(TTL_ATTRIBUTE.into(), n(secs(a.retain_until)));
-        let put = Put::builder()
+        let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(TAKEABLE)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", n(ms(a.now)))
-            .expression_attribute_values(":ip", s("in_progress"))
+            .expression_attribute_values(":now", n(ms(now)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        put = match takeover {
+            None => put.condition_expression(FRESH),
+            Some(old) => put
+                .condition_expression(TAKEOVER)
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":ip", s("in_progress"))
+                .expression_attribute_values(":old", s(old)),
+        };
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
     fn transaction(
         &self,
         a: &Admission,
+        now: Timestamp,
         attempt: &str,
         slot: &str,
+        takeover: Option<&str>,
     ) -> Result<(Vec<TransactWriteItem>, Vec<Part>), StoreError> {
         let mut items = Vec::new();
         let mut parts = Vec::new();
@@ -194,10 +221,10 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
             parts.push(Part::Consent(c.category.clone()));
         }
-        items.push(self.lock_put(a, attempt)?);
+        items.push(self.lock_put(a, now, attempt, takeover)?);
         parts.push(Part::Lock);
         for cap in &a.caps {
-            let since = ms(a.now).saturating_sub(cap.window_seconds.saturating_mul(1000));
+            let since = ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000));
             let last = cap.limit.saturating_sub(1);
             let update = Update::builder()
                 .table_name(&self.table)
@@ -205,25 +232,56 @@ impl DynamoStore {
                 .update_expression("SET ts = list_append(:new, if_not_exists(ts, :empty)), #ttl = :ttl")
                 .condition_expression(format!("attribute_not_exists(ts[{last}]) OR ts[{last}] <= :since"))
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":new", AttributeValue::L(vec![s(slot_value(ms(a.now), slot))]))
+                .expression_attribute_values(":new", AttributeValue::L(vec![s(slot_value(ms(now), slot))]))
                 .expression_attribute_values(":empty", AttributeValue::L(vec![]))
                 .expression_attribute_values(":since", s(since_value(since)))
-                .expression_attribute_values(":ttl", n(secs(a.now) + cap.window_seconds));
+                .expression_attribute_values(":ttl", n(secs(now) + cap.window_seconds));
             items.push(TransactWriteItem::builder().update(build(update.build())?).build());
             parts.push(Part::Cap(cap.rule.clone()));
         }
         Ok((items, parts))
     }
 
-    /// Records a capped request as done, so a redelivery answers `duplicate`.
-    async fn record_capped(&self, a: &Admission, rule: &str) {
-        let mut item = req_key(&a.idempotency_key);
+    /// Records a verdict the store reached itself (suppressed, unsubscribed, capped)
+    /// as the request's outcome; someone else's outcome recorded meanwhile stands.
+    async fn decided(&self, a: &Admission, now: Timestamp, verdict: Verdict) -> Result<Verdict, StoreError> {
+        let (status, reason) = match &verdict {
+            Verdict::Suppressed(why) => (Status::Suppressed, Reason::Suppressed(*why)),
+            Verdict::Unsubscribed { category } => (Status::Unsubscribed, Reason::Unsubscribed(category.clone())),
+            Verdict::Capped { rule } => (Status::Capped, Reason::FrequencyCapped(rule.clone())),
+            _ => return Ok(verdict),
+        };
+        let reason = reason.to_string();
+        let recorded =
+            self.put_decided(&a.idempotency_key, &a.fingerprint, status, Some(&reason), now, a.retain_until).await?;
+        Ok(match recorded {
+            Recorded::Stored => verdict,
+            Recorded::Existing(prior) => Verdict::Duplicate(prior),
+            Recorded::InProgress { until } => Verdict::InProgress { until },
+        })
+    }
+
+    /// Writes a decided outcome if the request is takeable. Returns the record that
+    /// stood in the way otherwise.
+    async fn put_decided(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        status: Status,
+        reason: Option<&str>,
+        at: Timestamp,
+        retain_until: Timestamp,
+    ) -> Result<Recorded, StoreError> {
+        let mut item = req_key(key);
         item.insert("state".into(), s("done"));
-        item.insert("status".into(), s(Status::Capped.as_str()));
-        item.insert("reason".into(), s(format!("frequency_capped:{rule}")));
-        item.insert("at_ms".into(), n(ms(a.now)));
-        item.insert("retain_until_ms".into(), n(ms(a.retain_until)));
-        item.insert(TTL_ATTRIBUTE.into(), n(secs(a.retain_until)));
+        item.insert("status".into(), s(status.as_str()));
+        if let Some(r) = reason {
+            item.insert("reason".into(), s(r));
+        }
+        item.insert("fp".into(), s(fingerprint));
+        item.insert("at_ms".into(), n(ms(at)));
+        item.insert("retain_until_ms".into(), n(ms(retain_until)));
+        item.insert(TTL_ATTRIBUTE.into(), n(secs(retain_until)));
         let result = self
             .client
             .put_item()
@@ -231,13 +289,23 @@ impl DynamoStore {
             .set_item(Some(item))
             .condition_expression(TAKEABLE)
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", n(ms(a.now)))
+            .expression_attribute_values(":now", n(ms(at)))
             .expression_attribute_values(":ip", s("in_progress"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        if let Err(e) = result {
-            // Someone else decided this request meanwhile; their record stands.
-            tracing::debug!(error = ?e.code(), "capped outcome not recorded");
+        match result {
+            Ok(_) => Ok(Recorded::Stored),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    let item = c.item().cloned().unwrap_or_default();
+                    Ok(match get_s(&item, "state") {
+                        Some("done") => Recorded::Existing(prior_from(&item)),
+                        _ => Recorded::InProgress { until: from_ms(get_n(&item, "lock_expires_ms").unwrap_or(ms(at))) },
+                    })
+                }
+                _ => Err(store_error("PutItem", &e)),
+            },
         }
     }
 
@@ -302,39 +370,62 @@ impl DynamoStore {
     }
 }
 
-fn verdict_from_cancellation(
+/// What a cancelled admission transaction says.
+enum Cancelled {
+    Verdict(Verdict),
+    /// The lock belongs to an attempt whose lock expired: take it over.
+    ExpiredLock {
+        attempt: String,
+    },
+}
+
+fn prior_from(item: &HashMap<String, AttributeValue>) -> PriorOutcome {
+    PriorOutcome {
+        status: get_s(item, "status").and_then(|v| v.parse().ok()).unwrap_or(Status::Failed),
+        reason: get_s(item, "reason").map(str::to_owned),
+        provider_message_id: get_s(item, "provider_message_id").map(str::to_owned),
+        at: from_ms(get_n(item, "at_ms").unwrap_or(0)),
+        fingerprint: get_s(item, "fp").map(str::to_owned),
+    }
+}
+
+/// Reads the cancellation reasons, the lock's first: an outcome already recorded
+/// wins over a suppression or unsubscribe that came later.
+fn cancellation(
     parts: &[Part],
     reasons: &[aws_sdk_dynamodb::types::CancellationReason],
     a: &Admission,
-) -> Option<Verdict> {
+    now: Timestamp,
+) -> Option<Cancelled> {
     let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+    let item = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned().unwrap_or_default();
+    if let Some(i) = parts.iter().position(|p| matches!(p, Part::Lock))
+        && failed(i)
+    {
+        let item = item(i);
+        if get_s(&item, "state") == Some("done") {
+            return Some(Cancelled::Verdict(Verdict::Duplicate(prior_from(&item))));
+        }
+        let lock = get_n(&item, "lock_expires_ms");
+        return Some(match (lock, get_s(&item, "attempt")) {
+            (Some(lock), Some(old)) if lock <= ms(now) => Cancelled::ExpiredLock { attempt: old.to_owned() },
+            _ => Cancelled::Verdict(Verdict::InProgress { until: from_ms(lock.unwrap_or(ms(a.lock_expires_at))) }),
+        });
+    }
     for (i, part) in parts.iter().enumerate() {
         if !failed(i) {
             continue;
         }
-        let item = reasons.get(i).and_then(|r| r.item()).cloned().unwrap_or_default();
-        return Some(match part {
+        return Some(Cancelled::Verdict(match part {
             Part::Suppression => {
-                let reason = get_s(&item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
+                let reason =
+                    get_s(&item(i), "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
                 Verdict::Suppressed(reason)
             }
             Part::Consent(category) => Verdict::Unsubscribed { category: category.clone() },
-            Part::Lock => {
-                if get_s(&item, "state") == Some("done") {
-                    Verdict::Duplicate(PriorOutcome {
-                        status: get_s(&item, "status").and_then(|v| v.parse().ok()).unwrap_or(Status::Failed),
-                        reason: get_s(&item, "reason").map(str::to_owned),
-                        provider_message_id: get_s(&item, "provider_message_id").map(str::to_owned),
-                        at: from_ms(get_n(&item, "at_ms").unwrap_or(0)),
-                    })
-                } else {
-                    Verdict::InProgress {
-                        until: from_ms(get_n(&item, "lock_expires_ms").unwrap_or(ms(a.lock_expires_at))),
-                    }
-                }
-            }
+            Part::Lock => continue,
             Part::Cap(rule) => Verdict::Capped { rule: rule.clone() },
-        });
+        }));
     }
     None
 }
@@ -344,10 +435,22 @@ impl StateStore for DynamoStore {
     async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
         let attempt = uuid::Uuid::new_v4().to_string();
         let slot = uuid::Uuid::new_v4().to_string();
-        let (items, parts) = self.transaction(a, &attempt, &slot)?;
+        let started = std::time::Instant::now();
+        let mut takeover: Option<String> = None;
         let mut delay = Duration::from_millis(10);
         for _ in 0..=CONFLICT_RETRIES {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            // A fresh instant per try: a retried transaction must not file its cap
+            // slot, or judge the window, at the time of the first try.
+            let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
+            let now = a.now.checked_add(elapsed).unwrap_or(a.now);
+            let (items, parts) = self.transaction(a, now, &attempt, &slot, takeover.as_deref())?;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => {
                     let slots = a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect();
@@ -357,6 +460,7 @@ impl StateStore for DynamoStore {
                         attempt,
                         slots,
                         cap_limits,
+                        took_over: takeover.is_some(),
                     }));
                 }
                 Err(e) => e,
@@ -364,11 +468,13 @@ impl StateStore for DynamoStore {
             let service = err.as_service_error();
             if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) = service {
                 let reasons = tc.cancellation_reasons();
-                if let Some(verdict) = verdict_from_cancellation(&parts, reasons, a) {
-                    if let Verdict::Capped { rule } = &verdict {
-                        self.record_capped(a, rule).await;
+                match cancellation(&parts, reasons, a, now) {
+                    Some(Cancelled::Verdict(verdict)) => return self.decided(a, now, verdict).await,
+                    Some(Cancelled::ExpiredLock { attempt: old }) => {
+                        takeover = Some(old);
+                        continue;
                     }
-                    return Ok(verdict);
+                    None => {}
                 }
                 // Conflicts with a concurrent transaction: try again shortly.
                 if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
@@ -380,6 +486,10 @@ impl StateStore for DynamoStore {
             return Err(store_error("TransactWriteItems", &err));
         }
         Err(StoreError::new("dynamodb TransactWriteItems: transaction conflicts persisted"))
+    }
+
+    async fn record(&self, d: &Decision) -> Result<Recorded, StoreError> {
+        self.put_decided(&d.idempotency_key, &d.fingerprint, d.status, d.reason.as_deref(), d.at, d.retain_until).await
     }
 
     async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
@@ -423,7 +533,7 @@ impl StateStore for DynamoStore {
         Ok(())
     }
 
-    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
+    async fn abandon(&self, lease: &Lease, release_slots: bool) -> Result<(), StoreError> {
         let deleted = self
             .client
             .delete_item()
@@ -440,7 +550,7 @@ impl StateStore for DynamoStore {
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
             Err(e) => return Err(store_error("DeleteItem", &e)),
         }
-        self.release_slots(lease).await
+        if release_slots { self.release_slots(lease).await } else { Ok(()) }
     }
 
     async fn suppress(&self, entry: &SuppressionEntry, at: Timestamp) -> Result<(), StoreError> {
@@ -457,7 +567,7 @@ impl StateStore for DynamoStore {
         Ok(())
     }
 
-    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError> {
+    async fn unsuppress(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
         let out = self
             .client
             .delete_item()
@@ -472,7 +582,7 @@ impl StateStore for DynamoStore {
 
     async fn set_consent(
         &self,
-        recipient_key: &str,
+        recipient_key: &RecipientKey,
         category: &str,
         subscribed: bool,
         _at: Timestamp,

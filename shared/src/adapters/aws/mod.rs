@@ -62,6 +62,19 @@ pub fn iam_actions(adapters: &[&str]) -> Vec<&'static str> {
     actions
 }
 
+/// The configuration for provider sends (SES, SNS): no SDK retries, one attempt
+/// bounded by `timeout`. A send retried by the SDK after a timeout may deliver twice;
+/// herald decides instead, by what the failure proves (`classify_send`) and the
+/// category's delivery guarantee.
+pub fn provider_config(sdk: &aws_config::SdkConfig, timeout: Duration) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(timeout)
+        .operation_attempt_timeout(timeout)
+        .connect_timeout(Duration::from_secs(2).min(timeout))
+        .build();
+    sdk.to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).timeout_config(timeouts).build()
+}
+
 /// Shared AWS configuration. `operation_timeout` bounds each call, retries included.
 pub async fn load_config(operation_timeout: Duration) -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use jiff::Timestamp;
 
-use crate::ports::{Clock, ReceiptSink, Scheduler, StoreError};
+use crate::ports::{Clock, EmitError, ReceiptSink, Scheduler, StoreError};
 use crate::receipt::Receipt;
 use crate::request::DeliveryRequest;
 
@@ -81,7 +81,7 @@ impl Scheduler for SqsScheduler {
     }
 }
 
-/// Sends receipts to the receipts queue, ten per `SendMessageBatch`.
+/// Sends receipts to the receipts queue.
 pub struct SqsReceiptSink {
     client: aws_sdk_sqs::Client,
     queue_url: String,
@@ -93,54 +93,142 @@ impl SqsReceiptSink {
     }
 }
 
+/// SQS's limits: 10 entries and 256 KiB per `SendMessageBatch`, 256 KiB per message
+/// (the classic figures; queues allowing 1 MiB accept these too).
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+const MESSAGE_BYTES: usize = 256 * 1024;
+
 #[async_trait]
 impl ReceiptSink for SqsReceiptSink {
-    async fn emit(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
-        let bodies: Vec<String> = receipts.iter().map(Receipt::to_json).collect();
-        send_batches(&self.client, &self.queue_url, &bodies).await
+    /// Receipts are bounded when built, so none should exceed a message; one that
+    /// does, or that SQS refuses, is replaced by its minimal form (id, status,
+    /// reason) rather than lost or allowed to fail its neighbours.
+    async fn emit(&self, receipts: &[Receipt]) -> Result<(), EmitError> {
+        let mut bodies: Vec<String> = receipts
+            .iter()
+            .map(|r| {
+                let json = r.to_json();
+                if json.len() > MESSAGE_BYTES { r.minimal().to_json() } else { json }
+            })
+            .collect();
+        let mut failures = send_all(&self.client, &self.queue_url, &bodies).await;
+        let refused: Vec<usize> = failures.iter().filter(|f| f.refused).map(|f| f.index).collect();
+        if !refused.is_empty() {
+            for &i in &refused {
+                if let Some(r) = receipts.get(i) {
+                    bodies[i] = r.minimal().to_json();
+                }
+            }
+            let retry: Vec<String> = refused.iter().map(|&i| bodies[i].clone()).collect();
+            let again = send_all(&self.client, &self.queue_url, &retry).await;
+            failures.retain(|f| !f.refused);
+            failures.extend(again.into_iter().map(|f| Failed { index: refused[f.index], ..f }));
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let message = failures.first().map(|f| f.message.clone()).unwrap_or_default();
+        Err(EmitError { failed: failures.into_iter().map(|f| f.index).collect(), message })
     }
 }
 
-/// Sends bodies in batches of ten, retrying entries SQS reports as failed.
-async fn send_batches(client: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Result<(), StoreError> {
-    for chunk in bodies.chunks(10) {
-        let mut pending: Vec<(usize, &String)> = chunk.iter().enumerate().collect();
+/// One body that did not go out.
+struct Failed {
+    index: usize,
+    /// SQS refused the entry itself (sender fault): sending it again unchanged fails again.
+    refused: bool,
+    message: String,
+}
+
+/// Groups of indices that fit one `SendMessageBatch` each.
+fn batches(bodies: &[String]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for (i, body) in bodies.iter().enumerate() {
+        let full = groups.last().is_none_or(|g| g.len() == BATCH_ENTRIES || bytes + body.len() > BATCH_BYTES);
+        if full {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        if let Some(g) = groups.last_mut() {
+            g.push(i);
+        }
+        bytes += body.len();
+    }
+    groups
+}
+
+/// Sends every body, retrying entries SQS failed on its side; returns those that
+/// still did not go out. One failed batch does not stop the others.
+async fn send_all(client: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Vec<Failed> {
+    let mut failures = Vec::new();
+    for group in batches(bodies) {
+        let mut pending = group;
+        let mut last_error = String::new();
         for round in 0..3 {
             let entries = pending
                 .iter()
-                .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(*body).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::new(format!("sqs batch entry: {e}")))?;
-            let out = client
-                .send_message_batch()
-                .queue_url(queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| sqs_error("SendMessageBatch", e))?;
-            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-            if let Some(permanent) = out.failed().iter().find(|f| f.sender_fault()) {
-                return Err(StoreError::new(format!(
-                    "sqs SendMessageBatch refused an entry: {} {}",
-                    permanent.code(),
-                    permanent.message().unwrap_or("")
-                )));
+                .map(|&i| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&bodies[i]).build())
+                .collect::<Result<Vec<_>, _>>();
+            let entries = match entries {
+                Ok(e) => e,
+                Err(e) => {
+                    last_error = format!("sqs batch entry: {e}");
+                    break;
+                }
+            };
+            let sent = client.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
+            let out = match sent {
+                Ok(out) => out,
+                Err(e) => {
+                    // The SDK already retried; the whole group stays undelivered.
+                    last_error = sqs_error("SendMessageBatch", e).to_string();
+                    break;
+                }
+            };
+            let mut retry = Vec::new();
+            for f in out.failed() {
+                let Some(i) = f.id().parse::<usize>().ok().filter(|i| pending.contains(i)) else { continue };
+                let message = format!("sqs SendMessageBatch: {} {}", f.code(), f.message().unwrap_or(""));
+                if f.sender_fault() {
+                    failures.push(Failed { index: i, refused: true, message });
+                } else {
+                    last_error = message;
+                    retry.push(i);
+                }
             }
-            pending.retain(|(i, _)| failed.contains(&i.to_string().as_str()));
+            pending = retry;
             if pending.is_empty() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
         }
-        if !pending.is_empty() {
-            return Err(StoreError::new(format!("sqs SendMessageBatch: {} entries still failing", pending.len())));
-        }
+        failures.extend(pending.into_iter().map(|index| Failed { index, refused: false, message: last_error.clone() }));
     }
-    Ok(())
+    failures
 }
 
 /// Puts raw request bodies on a request queue (`herald enqueue`). Bodies are sent
 /// as given: validation happens in the function, which answers with receipts.
 pub async fn enqueue(client: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Result<(), StoreError> {
-    send_batches(client, queue_url, bodies).await
+    let failures = send_all(client, queue_url, bodies).await;
+    match failures.first() {
+        None => Ok(()),
+        Some(f) => Err(StoreError::new(format!("{} of {} not enqueued: {}", failures.len(), bodies.len(), f.message))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let small: Vec<String> = (0..25).map(|_| "x".repeat(10)).collect();
+        assert_eq!(batches(&small).iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        let big: Vec<String> = (0..5).map(|_| "x".repeat(100 * 1024)).collect();
+        assert_eq!(batches(&big).iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert!(batches(&[]).is_empty());
+    }
 }

@@ -4,9 +4,11 @@
 //! <dir>/<request id>.eml         RFC 5322 message (multipart/alternative)
 //! <dir>/<request id>.sms.json    body, encoding, segment count
 //! <dir>/<request id>.push.json   platform, target, title, body, data
-//! <dir>/<tenant>/...             the same, for requests with a tenant
+//! <dir>/@<tenant>/...            the same, for requests with a tenant
 //! ```
 //! Request ids that are not plain file names are made safe and suffixed with a hash.
+//! Tenant folders start with `@`, which no message file does: a tenant named `a.eml`
+//! and a request `a` can never claim the same path.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +41,7 @@ impl Outbox {
     pub fn path_for(&self, tenant: Option<&str>, request_id: &str, ext: &str) -> PathBuf {
         let mut dir = self.dir.clone();
         if let Some(t) = tenant {
-            dir.push(safe_name(t));
+            dir.push(format!("@{}", safe_name(t)));
         }
         dir.join(format!("{}.{ext}", safe_name(request_id)))
     }

@@ -7,11 +7,11 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::ports::{
-    Admission, Completion, Lease, PriorOutcome, ReceiptSink, Scheduler, StateStore, StoreError, SuppressionEntry,
-    SuppressionReason, Verdict,
+    Admission, Completion, Decision, EmitError, Lease, PriorOutcome, ReceiptSink, Recorded, Scheduler, StateStore,
+    StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
-use crate::receipt::{Receipt, Status};
-use crate::request::{DeliveryRequest, scoped_key};
+use crate::receipt::{Reason, Receipt, Status};
+use crate::request::{DeliveryRequest, IdempotencyKey, RecipientKey, RequestId, SuppressionKey, TenantId};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -104,6 +104,25 @@ fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
     Err(StoreError::new("sqlite: could not switch the state file to WAL mode: it stays locked by another process"))
 }
 
+/// Brings a state file written by an earlier herald up to date.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_fingerprint: bool = conn
+        .query_row("SELECT COUNT(*) FROM pragma_table_info('idempotency') WHERE name = 'fingerprint'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n > 0)
+        .map_err(db_err)?;
+    if !has_fingerprint {
+        // Two processes may migrate at once: a duplicate column is fine.
+        match conn.execute("ALTER TABLE idempotency ADD COLUMN fingerprint TEXT", []) {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            Err(e) => return Err(db_err(e)),
+        }
+    }
+    Ok(())
+}
+
 fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
@@ -129,6 +148,7 @@ impl LocalStore {
         enable_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        migrate(&conn)?;
         Ok(LocalStore { conn: Mutex::new(conn), path })
     }
 
@@ -144,16 +164,34 @@ impl LocalStore {
     /// Takes up to `limit` deferred requests due at `now`, hiding them from other
     /// flushers for `claim` so two flushes never run one request twice at once.
     pub fn claim_due(&self, now: Timestamp, claim: Duration, limit: usize) -> Result<Vec<DeferredEntry>, StoreError> {
+        self.claim_due_up_to(now, claim, limit, i64::MAX)
+    }
+
+    /// The newest deferral's sequence number (0 when there is none): a flush takes
+    /// only what was waiting when it began, so it ends even if a request keeps
+    /// coming back due at once.
+    pub fn last_deferred_seq(&self) -> Result<i64, StoreError> {
+        self.with(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM deferred", [], |r| r.get(0)))
+    }
+
+    /// [`LocalStore::claim_due`], among the deferrals up to `max_seq`.
+    pub fn claim_due_up_to(
+        &self,
+        now: Timestamp,
+        claim: Duration,
+        limit: usize,
+        max_seq: i64,
+    ) -> Result<Vec<DeferredEntry>, StoreError> {
         let claim_ms = i64::try_from(claim.as_millis()).unwrap_or(i64::MAX);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let entries = {
                 let mut stmt = tx.prepare(
                     "SELECT seq, due_ms, request, attempt, source FROM deferred
-                     WHERE due_ms <= ?1 AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1)
+                     WHERE due_ms <= ?1 AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) AND seq <= ?3
                      ORDER BY due_ms, seq LIMIT ?2",
                 )?;
-                let rows = stmt.query_map(params![ms(now), limit as i64], |r| {
+                let rows = stmt.query_map(params![ms(now), limit as i64, max_seq], |r| {
                     Ok(DeferredEntry {
                         seq: r.get(0)?,
                         due: from_ms(r.get(1)?),
@@ -226,10 +264,54 @@ impl LocalStore {
 }
 
 fn status_key(tenant: Option<&str>, request_id: &str) -> String {
-    match tenant.and_then(|t| crate::request::TenantId::parse(t).ok()) {
-        Some(t) => scoped_key(Some(&t), request_id),
-        None => scoped_key(None, request_id),
+    let tenant = tenant.and_then(|t| TenantId::parse(t).ok());
+    match RequestId::parse(request_id) {
+        Ok(id) => IdempotencyKey::new(tenant.as_ref(), &id).to_string(),
+        Err(_) => format!("raw/{request_id}"),
     }
+}
+
+/// The idempotency row of a key, as (state, prior outcome, lock expiry, retained until).
+type Existing = (String, PriorOutcome, Option<i64>, i64);
+
+fn existing(tx: &rusqlite::Transaction<'_>, key: &IdempotencyKey) -> Result<Option<Existing>, rusqlite::Error> {
+    tx.query_row(
+        "SELECT state, status, reason, provider_message_id, at_ms, lock_expires_ms, retain_until_ms, fingerprint
+         FROM idempotency WHERE key = ?1",
+        params![key.as_str()],
+        |r| {
+            let status: Option<String> = r.get(1)?;
+            let prior = PriorOutcome {
+                status: parse_status(status),
+                reason: r.get(2)?,
+                provider_message_id: r.get(3)?,
+                at: from_ms(r.get(4)?),
+                fingerprint: r.get(7)?,
+            };
+            Ok((r.get(0)?, prior, r.get(5)?, r.get(6)?))
+        },
+    )
+    .optional()
+}
+
+/// Writes a decided outcome (no lock, no slots) over whatever the key held.
+fn write_done(
+    tx: &rusqlite::Transaction<'_>,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    status: Status,
+    reason: &str,
+    at: i64,
+    retain_until: i64,
+) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "INSERT INTO idempotency (key, state, status, reason, at_ms, retain_until_ms, fingerprint)
+         VALUES (?1, 'done', ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (key) DO UPDATE SET state = 'done', status = ?2, reason = ?3, provider_message_id = NULL,
+           at_ms = ?4, lock_expires_ms = NULL, retain_until_ms = ?5, attempt = NULL, fingerprint = ?6",
+        params![key.as_str(), status.as_str(), reason, at, retain_until, fingerprint],
+    )?;
+    Ok(())
 }
 
 fn parse_status(s: Option<String>) -> Status {
@@ -242,85 +324,101 @@ impl StateStore for LocalStore {
         let now = ms(a.now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // 1. Suppression.
+            let decided = |tx: rusqlite::Transaction<'_>, status: Status, reason: Reason, verdict: Verdict| {
+                write_done(
+                    &tx,
+                    &a.idempotency_key,
+                    &a.fingerprint,
+                    status,
+                    &reason.to_string(),
+                    now,
+                    ms(a.retain_until),
+                )?;
+                tx.commit()?;
+                Ok(verdict)
+            };
+            // 1. Idempotency first: a request with an outcome keeps it.
+            let mut took_over = false;
+            if let Some((state, prior, lock, retain)) = existing(&tx, &a.idempotency_key)?
+                && retain > now
+            {
+                if state == "done" {
+                    return Ok(Verdict::Duplicate(prior));
+                }
+                match lock {
+                    Some(lock) if lock > now => return Ok(Verdict::InProgress { until: from_ms(lock) }),
+                    // An expired lock: the attempt that held it died; take over.
+                    _ => took_over = true,
+                }
+            }
+            // 2. Suppression.
             let suppressed: Option<String> = tx
-                .query_row("SELECT reason FROM suppressions WHERE key = ?1", params![a.suppression_key], |r| r.get(0))
+                .query_row("SELECT reason FROM suppressions WHERE key = ?1", params![a.suppression_key.as_str()], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(reason) = suppressed {
-                let reason = reason.parse().unwrap_or(SuppressionReason::Manual);
-                return Ok(Verdict::Suppressed(reason));
+                let why = reason.parse().unwrap_or(SuppressionReason::Manual);
+                return decided(tx, Status::Suppressed, Reason::Suppressed(why), Verdict::Suppressed(why));
             }
-            // 2. Consent: a row for the category wins over the catch-all `*`.
+            // 3. Consent: a row for the category wins over the catch-all `*`.
             if let Some(check) = &a.consent {
                 let rows: Vec<(String, bool)> = {
                     let mut stmt = tx.prepare(
                         "SELECT category, subscribed FROM consent WHERE recipient_key = ?1 AND category IN (?2, '*')",
                     )?;
-                    stmt.query_map(params![check.recipient_key, check.category], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<Result<_, _>>()?
+                    stmt.query_map(params![check.recipient_key.as_str(), check.category], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?
                 };
                 let specific = rows.iter().find(|(c, _)| c == &check.category).map(|(_, s)| *s);
                 let all = rows.iter().find(|(c, _)| c == "*").map(|(_, s)| *s);
                 if specific.or(all) == Some(false) {
-                    return Ok(Verdict::Unsubscribed { category: check.category.clone() });
+                    let category = check.category.clone();
+                    return decided(
+                        tx,
+                        Status::Unsubscribed,
+                        Reason::Unsubscribed(category.clone()),
+                        Verdict::Unsubscribed { category },
+                    );
                 }
             }
-            // 3. Idempotency.
-            type Row = (String, Option<String>, Option<String>, Option<String>, i64, Option<i64>, i64);
-            let existing: Option<Row> = tx
-                .query_row(
-                    "SELECT state, status, reason, provider_message_id, at_ms, lock_expires_ms, retain_until_ms
-                     FROM idempotency WHERE key = ?1",
-                    params![a.idempotency_key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-                )
-                .optional()?;
-            if let Some((state, status, reason, pmid, at, lock, retain)) = existing
-                && retain > now
-            {
-                if state == "done" {
-                    return Ok(Verdict::Duplicate(PriorOutcome {
-                        status: parse_status(status),
-                        reason,
-                        provider_message_id: pmid,
-                        at: from_ms(at),
-                    }));
-                }
-                if let Some(lock) = lock
-                    && lock > now
-                {
-                    return Ok(Verdict::InProgress { until: from_ms(lock) });
-                }
-                // An expired lock: the attempt that held it crashed; take over.
-            }
-            // 4. Caps, all of them, before taking anything.
+            // 4. Caps, all of them, before taking anything. Slots are counted, not
+            // pruned here: `now` may be pinned (`--now`) and must not delete real ones.
             for cap in &a.caps {
                 let since = now.saturating_sub(cap.window_seconds.saturating_mul(1000));
-                tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND taken_ms <= ?2", params![cap.key, since])?;
-                let used: i64 =
-                    tx.query_row("SELECT COUNT(*) FROM cap_slots WHERE cap_key = ?1", params![cap.key], |r| r.get(0))?;
+                let used: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM cap_slots WHERE cap_key = ?1 AND taken_ms > ?2",
+                    params![cap.key, since],
+                    |r| r.get(0),
+                )?;
                 if used >= i64::from(cap.limit) {
-                    let reason = format!("frequency_capped:{}", cap.rule);
-                    tx.execute(
-                        "INSERT INTO idempotency (key, state, status, reason, at_ms, retain_until_ms)
-                         VALUES (?1, 'done', 'capped', ?2, ?3, ?4)
-                         ON CONFLICT (key) DO UPDATE SET state = 'done', status = 'capped', reason = ?2,
-                           provider_message_id = NULL, at_ms = ?3, lock_expires_ms = NULL, retain_until_ms = ?4",
-                        params![a.idempotency_key, reason, now, ms(a.retain_until)],
-                    )?;
-                    tx.commit()?;
-                    return Ok(Verdict::Capped { rule: cap.rule.clone() });
+                    let rule = cap.rule.clone();
+                    return decided(
+                        tx,
+                        Status::Capped,
+                        Reason::FrequencyCapped(rule.clone()),
+                        Verdict::Capped { rule },
+                    );
                 }
             }
             // 5. Take the lock and the slots.
             let attempt = uuid::Uuid::new_v4().to_string();
             tx.execute(
-                "INSERT INTO idempotency (key, state, at_ms, lock_expires_ms, retain_until_ms, attempt)
-                 VALUES (?1, 'in_progress', ?2, ?3, ?4, ?5)
+                "INSERT INTO idempotency (key, state, at_ms, lock_expires_ms, retain_until_ms, attempt, fingerprint)
+                 VALUES (?1, 'in_progress', ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (key) DO UPDATE SET state = 'in_progress', status = NULL, reason = NULL,
                    provider_message_id = NULL, at_ms = ?2, lock_expires_ms = ?3, retain_until_ms = ?4,
-                   attempt = ?5",
-                params![a.idempotency_key, now, ms(a.lock_expires_at), ms(a.retain_until), attempt],
+                   attempt = ?5, fingerprint = ?6",
+                params![
+                    a.idempotency_key.as_str(),
+                    now,
+                    ms(a.lock_expires_at),
+                    ms(a.retain_until),
+                    attempt,
+                    a.fingerprint
+                ],
             )?;
             let mut slots = Vec::with_capacity(a.caps.len());
             for cap in &a.caps {
@@ -331,12 +429,19 @@ impl StateStore for LocalStore {
                 )?;
                 slots.push((cap.key.clone(), slot));
             }
+            // Slots out of every window, by the wall clock (never a pinned `now`).
+            let real_now = ms(Timestamp::now()).min(now);
+            for cap in &a.caps {
+                let since = real_now.saturating_sub(cap.window_seconds.saturating_mul(1000));
+                tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND taken_ms <= ?2", params![cap.key, since])?;
+            }
             tx.commit()?;
             Ok(Verdict::Admitted(Lease {
                 idempotency_key: a.idempotency_key.clone(),
                 attempt,
                 slots,
                 cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+                took_over,
             }))
         })
     }
@@ -349,7 +454,7 @@ impl StateStore for LocalStore {
                    at_ms = ?5, lock_expires_ms = NULL, retain_until_ms = ?6
                  WHERE key = ?1 AND state = 'in_progress' AND attempt = ?7",
                 params![
-                    lease.idempotency_key,
+                    lease.idempotency_key.as_str(),
                     done.status.as_str(),
                     done.reason,
                     done.provider_message_id,
@@ -367,17 +472,49 @@ impl StateStore for LocalStore {
         })
     }
 
-    async fn abandon(&self, lease: &Lease) -> Result<(), StoreError> {
+    async fn abandon(&self, lease: &Lease, release_slots: bool) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress' AND attempt = ?2",
-                params![lease.idempotency_key, lease.attempt],
+                params![lease.idempotency_key.as_str(), lease.attempt],
             )?;
-            for (key, slot) in &lease.slots {
-                tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
+            if release_slots {
+                for (key, slot) in &lease.slots {
+                    tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
+                }
             }
             tx.commit()
+        })
+    }
+
+    async fn record(&self, d: &Decision) -> Result<Recorded, StoreError> {
+        let now = ms(d.at);
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some((state, prior, lock, retain)) = existing(&tx, &d.idempotency_key)?
+                && retain > now
+            {
+                if state == "done" {
+                    return Ok(Recorded::Existing(prior));
+                }
+                if let Some(lock) = lock
+                    && lock > now
+                {
+                    return Ok(Recorded::InProgress { until: from_ms(lock) });
+                }
+            }
+            write_done(
+                &tx,
+                &d.idempotency_key,
+                &d.fingerprint,
+                d.status,
+                d.reason.as_deref().unwrap_or(""),
+                now,
+                ms(d.retain_until),
+            )?;
+            tx.commit()?;
+            Ok(Recorded::Stored)
         })
     }
 
@@ -386,19 +523,19 @@ impl StateStore for LocalStore {
             c.execute(
                 "INSERT INTO suppressions (key, reason, at_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
-                params![entry.key, entry.reason.as_str(), ms(at)],
+                params![entry.key.as_str(), entry.reason.as_str(), ms(at)],
             )
             .map(|_| ())
         })
     }
 
-    async fn unsuppress(&self, key: &str) -> Result<bool, StoreError> {
-        self.with(|c| c.execute("DELETE FROM suppressions WHERE key = ?1", params![key]).map(|n| n > 0))
+    async fn unsuppress(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+        self.with(|c| c.execute("DELETE FROM suppressions WHERE key = ?1", params![key.as_str()]).map(|n| n > 0))
     }
 
     async fn set_consent(
         &self,
-        recipient_key: &str,
+        recipient_key: &RecipientKey,
         category: &str,
         subscribed: bool,
         at: Timestamp,
@@ -407,12 +544,12 @@ impl StateStore for LocalStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if category == "*" && subscribed {
                 // Resubscribing to everything clears every per-category opt-out too.
-                tx.execute("DELETE FROM consent WHERE recipient_key = ?1", params![recipient_key])?;
+                tx.execute("DELETE FROM consent WHERE recipient_key = ?1", params![recipient_key.as_str()])?;
             } else {
                 tx.execute(
                     "INSERT INTO consent (recipient_key, category, subscribed, at_ms) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (recipient_key, category) DO UPDATE SET subscribed = excluded.subscribed, at_ms = excluded.at_ms",
-                    params![recipient_key, category, subscribed, ms(at)],
+                    params![recipient_key.as_str(), category, subscribed, ms(at)],
                 )?;
             }
             tx.commit()
@@ -441,7 +578,7 @@ impl Scheduler for LocalStore {
 
 #[async_trait]
 impl ReceiptSink for LocalStore {
-    async fn emit(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
-        self.record_receipts(receipts)
+    async fn emit(&self, receipts: &[Receipt]) -> Result<(), EmitError> {
+        self.record_receipts(receipts).map_err(|e| EmitError::all(receipts.len(), e.to_string()))
     }
 }
