@@ -27,7 +27,8 @@ if [ ! -d ../shared/spec ]; then
   echo "note: ../shared/spec is not beside this checkout: the external-suite tests will print 'skipping' and pass"
 fi
 
-# The end-to-end tests run moto's standalone server as a local AWS (SES v2, SQS, DynamoDB).
+# The end-to-end tests run moto's standalone server as a local AWS (SES v2, SQS, DynamoDB,
+# Secrets Manager).
 # Pinned: its quirks are documented in tests/src/moto.rs. Install only when missing or wrong.
 MOTO_VERSION=5.2.5
 if [ ! -x .venv/bin/moto_server ] || [ "$(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ]; then

@@ -8,7 +8,9 @@
 //! reply_to = "support@acme.example"  # optional
 //! unsubscribe_url = "https://acme.example/unsubscribe?token={token}"
 //! unsubscribe_mailto = "unsubscribe@acme.example"   # optional
-//! # unsubscribe_secret: here, or HERALD_UNSUBSCRIBE_SECRET in the environment
+//! unsubscribe_ttl = "365d"           # how long a link works; default 365d, at least 30d
+//! # unsubscribe_secret: local use only (here, or HERALD_UNSUBSCRIBE_SECRET in the
+//! # environment); deployed functions fetch theirs from Secrets Manager
 //!
 //! [sms]
 //! sender_id = "ACME"                 # optional
@@ -42,9 +44,17 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy, QuietHours, Window};
+use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
+/// Local use only (CLI, embedded default): the unsubscribe secret, in the format of
+/// [`UnsubscribeKeys::parse`]. Deployed functions never read it.
 pub const UNSUBSCRIBE_SECRET_ENV: &str = "HERALD_UNSUBSCRIBE_SECRET";
+/// How long an unsubscribe link works when `email.unsubscribe_ttl` is not set: mailbox
+/// providers keep mail for years, and people unsubscribe from old mail.
+pub const DEFAULT_UNSUBSCRIBE_TTL_DAYS: i64 = 365;
+/// CAN-SPAM: the opt-out must keep working for at least 30 days after sending.
+pub const MIN_UNSUBSCRIBE_TTL_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{source_name}: {message}")]
@@ -97,6 +107,8 @@ struct RawEmail {
     #[serde(default)]
     unsubscribe_mailto: Option<String>,
     #[serde(default)]
+    unsubscribe_ttl: Option<Window>,
+    #[serde(default)]
     unsubscribe_secret: Option<String>,
 }
 
@@ -110,7 +122,35 @@ pub struct EmailSettings {
     /// HTTPS URL with a `{token}` placeholder: the RFC 8058 one-click endpoint.
     pub unsubscribe_url: String,
     pub unsubscribe_mailto: Option<EmailAddress>,
-    pub unsubscribe_secret: Vec<u8>,
+    /// Signs the tokens of unsubscribe links (its primary key) and verifies them (any key).
+    pub unsubscribe_keys: UnsubscribeKeys,
+    /// How long an unsubscribe link works after the mail is sent.
+    pub unsubscribe_ttl: Window,
+}
+
+/// [`EmailSettings`] before the keys are attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeylessEmail {
+    from: String,
+    from_address: EmailAddress,
+    reply_to: Option<EmailAddress>,
+    unsubscribe_url: String,
+    unsubscribe_mailto: Option<EmailAddress>,
+    unsubscribe_ttl: Window,
+}
+
+impl KeylessEmail {
+    fn with_keys(self, unsubscribe_keys: UnsubscribeKeys) -> EmailSettings {
+        EmailSettings {
+            from: self.from,
+            from_address: self.from_address,
+            reply_to: self.reply_to,
+            unsubscribe_url: self.unsubscribe_url,
+            unsubscribe_mailto: self.unsubscribe_mailto,
+            unsubscribe_keys,
+            unsubscribe_ttl: self.unsubscribe_ttl,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -142,45 +182,142 @@ pub struct Settings {
     pub policy: Policy,
 }
 
-impl Settings {
-    /// Reads and checks a config file; relative paths are relative to its folder.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, &name, base, std::env::var(UNSUBSCRIBE_SECRET_ENV).ok())
+/// A checked herald.toml whose unsubscribe keys come from elsewhere: what a deployed
+/// function parses before it fetches its key ring. It holds no secret, and it is only
+/// made from text that carries none ([`Settings::parse_keyless`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeylessSettings {
+    templates: PathBuf,
+    email: Option<KeylessEmail>,
+    sms: SmsSettings,
+    policy: Policy,
+}
+
+impl KeylessSettings {
+    /// Whether the configuration has an `[email]` section (which needs the keys).
+    pub fn has_email(&self) -> bool {
+        self.email.is_some()
     }
 
-    /// Parses config text. `secret_env` overrides `email.unsubscribe_secret`.
-    pub fn parse(text: &str, source_name: &str, base: &Path, secret_env: Option<String>) -> Result<Self, ConfigError> {
-        let err = |m: String| ConfigError::new(source_name, m);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-        let email = raw.email.map(|e| parse_email(e, secret_env)).transpose().map_err(err)?;
-        let sms = raw.sms.unwrap_or_default();
-        if let Some(id) = &sms.sender_id
-            && !(1..=11).contains(&id.len())
-        {
-            return Err(err("sms.sender_id: 1 to 11 characters (alphanumeric sender id)".into()));
-        }
-        if sms.max_segments == 0 {
-            return Err(err("sms.max_segments: at least 1".into()));
-        }
-        let guarantees = Guarantees::from_table(raw.guarantee).map_err(err)?;
-        let send_after_horizon =
-            raw.limits.and_then(|l| l.send_after_horizon).unwrap_or_else(crate::policy::default_send_after_horizon);
-        let policy = Policy {
-            caps: raw.caps,
-            quiet_hours: raw.quiet_hours,
-            idempotency: raw.idempotency.unwrap_or_default(),
-            guarantees,
-            send_after_horizon,
-        };
-        policy.validate().map_err(err)?;
-        Ok(Settings { templates: base.join(raw.templates.unwrap_or_else(|| "templates".into())), email, sms, policy })
+    /// The settings, with the key ring that signs unsubscribe links.
+    pub fn with_unsubscribe_keys(self, keys: UnsubscribeKeys) -> Settings {
+        let (email, mut settings) = self.split();
+        settings.email = email.map(|e| e.with_keys(keys));
+        settings
+    }
+
+    /// The email part, and the settings without it.
+    fn split(self) -> (Option<KeylessEmail>, Settings) {
+        let settings = Settings { templates: self.templates, email: None, sms: self.sms, policy: self.policy };
+        (self.email, settings)
     }
 }
 
-fn parse_email(raw: RawEmail, secret_env: Option<String>) -> Result<EmailSettings, String> {
+impl Settings {
+    /// Local use (CLI, embedded default): reads and checks a config file; relative paths
+    /// are relative to its folder. The unsubscribe secret comes from
+    /// `HERALD_UNSUBSCRIBE_SECRET`, else from `email.unsubscribe_secret`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let (name, text, base) = read(path)?;
+        Self::parse(&text, &name, &base, std::env::var(UNSUBSCRIBE_SECRET_ENV).ok())
+    }
+
+    /// Local use: parses config text. `secret_env` (the value of `HERALD_UNSUBSCRIBE_SECRET`)
+    /// overrides `email.unsubscribe_secret`; either is a plain key or a JSON key ring.
+    pub fn parse(text: &str, source_name: &str, base: &Path, secret_env: Option<String>) -> Result<Self, ConfigError> {
+        let err = |m: String| ConfigError::new(source_name, m);
+        let (keyless, secret_in_text) = parse_text(text, source_name, base)?;
+        let (email, mut settings) = keyless.split();
+        let Some(email) = email else { return Ok(settings) };
+        let (origin, secret) = match (secret_env, secret_in_text) {
+            (Some(s), _) => (UNSUBSCRIBE_SECRET_ENV, s),
+            (None, Some(s)) => ("email.unsubscribe_secret", s),
+            (None, None) => {
+                return Err(err(format!(
+                    "email: no unsubscribe secret: set {UNSUBSCRIBE_SECRET_ENV} or email.unsubscribe_secret \
+                     (a key of 16+ characters, or a JSON key ring: see the README)"
+                )));
+            }
+        };
+        let keys = UnsubscribeKeys::parse(&secret).map_err(|e| err(format!("{origin}: {e}")))?;
+        settings.email = Some(email.with_keys(keys));
+        Ok(settings)
+    }
+
+    /// Deployed functions: reads and checks a config file that must carry no secret.
+    pub fn load_keyless(path: &Path) -> Result<KeylessSettings, ConfigError> {
+        let (name, text, base) = read(path)?;
+        Self::parse_keyless(&text, &name, &base)
+    }
+
+    /// Deployed functions: parses config text that must carry no secret (a function
+    /// fetches its key ring from Secrets Manager, and configuration text is readable by
+    /// whoever can read the function's settings). Attach the keys with
+    /// [`KeylessSettings::with_unsubscribe_keys`].
+    pub fn parse_keyless(text: &str, source_name: &str, base: &Path) -> Result<KeylessSettings, ConfigError> {
+        match parse_text(text, source_name, base)? {
+            (_, Some(_)) => Err(ConfigError::new(
+                source_name,
+                "email.unsubscribe_secret: not allowed in a deployed function's configuration: it reads its \
+                 key ring from Secrets Manager. Remove the entry, and treat the key it held as exposed",
+            )),
+            (keyless, None) => Ok(keyless),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<(String, String, PathBuf), ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    Ok((name, text, base))
+}
+
+/// The checked settings, and the secret the text carries, if any.
+fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSettings, Option<String>), ConfigError> {
+    let err = |m: String| ConfigError::new(source_name, m);
+    let raw: RawConfig = toml::from_str(text).map_err(|e| err(toml_error(text, e)))?;
+    let secret = raw.email.as_ref().and_then(|e| e.unsubscribe_secret.clone());
+    let email = raw.email.map(parse_email).transpose().map_err(err)?;
+    let sms = raw.sms.unwrap_or_default();
+    if let Some(id) = &sms.sender_id
+        && !(1..=11).contains(&id.len())
+    {
+        return Err(err("sms.sender_id: 1 to 11 characters (alphanumeric sender id)".into()));
+    }
+    if sms.max_segments == 0 {
+        return Err(err("sms.max_segments: at least 1".into()));
+    }
+    let guarantees = Guarantees::from_table(raw.guarantee).map_err(err)?;
+    let send_after_horizon =
+        raw.limits.and_then(|l| l.send_after_horizon).unwrap_or_else(crate::policy::default_send_after_horizon);
+    let policy = Policy {
+        caps: raw.caps,
+        quiet_hours: raw.quiet_hours,
+        idempotency: raw.idempotency.unwrap_or_default(),
+        guarantees,
+        send_after_horizon,
+    };
+    policy.validate().map_err(err)?;
+    let templates = base.join(raw.templates.unwrap_or_else(|| "templates".into()));
+    Ok((KeylessSettings { templates, email, sms, policy }, secret))
+}
+
+/// A TOML error as text. Its snippet quotes a line of the input: left out when the
+/// input holds a secret, keeping the position.
+fn toml_error(text: &str, mut e: toml::de::Error) -> String {
+    if !text.contains("unsubscribe_secret") {
+        return e.to_string();
+    }
+    let line = e.span().map(|s| text.bytes().take(s.start).filter(|b| *b == b'\n').count() + 1);
+    e.set_input(None);
+    match line {
+        Some(line) => format!("TOML parse error at line {line}: {}", e.to_string().trim_end()),
+        None => e.to_string(),
+    }
+}
+
+fn parse_email(raw: RawEmail) -> Result<KeylessEmail, String> {
     let from_address = parse_mailbox(&raw.from).map_err(|m| format!("email.from: {m}"))?;
     let reply_to =
         raw.reply_to.as_deref().map(EmailAddress::parse).transpose().map_err(|e| format!("email.reply_to: {e}"))?;
@@ -198,19 +335,20 @@ fn parse_email(raw: RawEmail, secret_env: Option<String>) -> Result<EmailSetting
         .map(EmailAddress::parse)
         .transpose()
         .map_err(|e| format!("email.unsubscribe_mailto: {e}"))?;
-    let secret = secret_env.or(raw.unsubscribe_secret).ok_or_else(|| {
-        format!("email: no unsubscribe secret: set {UNSUBSCRIBE_SECRET_ENV} or email.unsubscribe_secret (16 or more characters)")
-    })?;
-    if secret.len() < 16 {
-        return Err("email.unsubscribe_secret: at least 16 characters".into());
+    let unsubscribe_ttl = raw.unsubscribe_ttl.unwrap_or(Window::from_seconds(DEFAULT_UNSUBSCRIBE_TTL_DAYS * 86_400));
+    if unsubscribe_ttl.seconds() < MIN_UNSUBSCRIBE_TTL_DAYS * 86_400 {
+        return Err(format!(
+            "email.unsubscribe_ttl: at least {MIN_UNSUBSCRIBE_TTL_DAYS}d (CAN-SPAM: an unsubscribe link must work \
+             for 30 days after sending; the default is {DEFAULT_UNSUBSCRIBE_TTL_DAYS}d)"
+        ));
     }
-    Ok(EmailSettings {
+    Ok(KeylessEmail {
         from: raw.from.trim().to_owned(),
         from_address,
         reply_to,
         unsubscribe_url: raw.unsubscribe_url,
         unsubscribe_mailto,
-        unsubscribe_secret: secret.into_bytes(),
+        unsubscribe_ttl,
     })
 }
 
@@ -229,5 +367,113 @@ pub fn parse_mailbox(s: &str) -> Result<EmailAddress, String> {
             EmailAddress::parse(addr.trim()).map_err(|e| e.to_string())
         }
         None => EmailAddress::parse(s).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "config-test-key-0123456789";
+
+    fn email_toml(extra: &str) -> String {
+        format!(
+            "[email]\nfrom = \"Acme <hello@acme.example>\"\nunsubscribe_url = \"https://acme.example/u?token={{token}}\"\n{extra}"
+        )
+    }
+
+    fn local(text: &str, env: Option<&str>) -> Result<Settings, ConfigError> {
+        Settings::parse(text, "test", Path::new("."), env.map(str::to_owned))
+    }
+
+    fn email(settings: &Settings) -> &EmailSettings {
+        settings.email.as_ref().expect("email is configured")
+    }
+
+    #[test]
+    fn local_keys_come_from_the_environment_first_then_the_file() {
+        let text = email_toml(&format!("unsubscribe_secret = \"{KEY}\"\n"));
+        let from_file = local(&text, None).unwrap();
+        assert_eq!(email(&from_file).unsubscribe_keys, UnsubscribeKeys::single(KEY).unwrap());
+        let ring = r#"{"primary": "k2", "k2": "env-key-0123456789abcdef", "k1": "old-key-0123456789abcdef"}"#;
+        let from_env = local(&text, Some(ring)).unwrap();
+        assert_eq!(email(&from_env).unsubscribe_keys.primary(), "k2");
+        assert_eq!(email(&from_env).unsubscribe_keys.kids().collect::<Vec<_>>(), ["k1", "k2"]);
+        let in_file = local(&email_toml(&format!("unsubscribe_secret = '{ring}'\n")), None).unwrap();
+        assert_eq!(email(&in_file).unsubscribe_keys, email(&from_env).unsubscribe_keys);
+        // No [email], no key needed.
+        assert!(local("", None).unwrap().email.is_none());
+    }
+
+    #[test]
+    fn local_key_errors_name_the_source_not_the_value() {
+        let missing = local(&email_toml(""), None).unwrap_err().to_string();
+        assert!(missing.contains(UNSUBSCRIBE_SECRET_ENV) && missing.contains("email.unsubscribe_secret"), "{missing}");
+        let short = local(&email_toml("unsubscribe_secret = \"tiny-secret\"\n"), None).unwrap_err().to_string();
+        assert!(short.contains("email.unsubscribe_secret") && short.contains("at least 16"), "{short}");
+        assert!(!short.contains("tiny-secret"), "{short}");
+        let env = local(&email_toml(""), Some(r#"{"primary": "k9", "k1": "leaky-leaky-leaky-leaky"}"#)).unwrap_err();
+        let env = env.to_string();
+        assert!(env.contains(UNSUBSCRIBE_SECRET_ENV) && env.contains("primary"), "{env}");
+        assert!(!env.contains("leaky"), "{env}");
+    }
+
+    #[test]
+    fn toml_errors_do_not_quote_a_secret_line() {
+        let broken = email_toml("unsubscribe_secret = \"leaky-leaky-leaky-leaky\nunsubscribe_ttl = \"30d\"\n");
+        let e = local(&broken, None).unwrap_err().to_string();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(!e.contains("leaky"), "{e}");
+        let misspelt = email_toml("unsubscribe_secrets = \"leaky-leaky-leaky-leaky\"\n");
+        let e = local(&misspelt, None).unwrap_err().to_string();
+        assert!(e.contains("unknown field") && !e.contains("leaky"), "{e}");
+        // Without a secret in the text, the snippet stays: it helps.
+        let e = local(&email_toml("unsubscribe_ttl = 30d\n"), None).unwrap_err().to_string();
+        assert!(e.contains("unsubscribe_ttl = 30d"), "{e}");
+    }
+
+    #[test]
+    fn the_token_lifetime_defaults_to_a_year_and_is_at_least_thirty_days() {
+        let text = email_toml(&format!("unsubscribe_secret = \"{KEY}\"\n"));
+        assert_eq!(email(&local(&text, None).unwrap()).unsubscribe_ttl.seconds(), 365 * 86_400);
+        let month = local(&format!("{text}unsubscribe_ttl = \"30d\"\n"), None).unwrap();
+        assert_eq!(email(&month).unsubscribe_ttl.seconds(), 30 * 86_400);
+        let weeks = local(&format!("{text}unsubscribe_ttl = \"8w\"\n"), None).unwrap();
+        assert_eq!(email(&weeks).unsubscribe_ttl.seconds(), 56 * 86_400);
+        let short = local(&format!("{text}unsubscribe_ttl = \"29d\"\n"), None).unwrap_err().to_string();
+        assert!(short.contains("email.unsubscribe_ttl: at least 30d"), "{short}");
+        let long = local(&format!("{text}unsubscribe_ttl = \"400d\"\n"), None).unwrap_err().to_string();
+        assert!(long.contains("at most a year"), "{long}");
+    }
+
+    #[test]
+    fn a_function_takes_its_keys_from_the_caller_and_refuses_a_secret_in_its_text() {
+        let keyless = Settings::parse_keyless(&email_toml(""), "HERALD_CONFIG_TOML", Path::new(".")).unwrap();
+        assert!(keyless.has_email());
+        let keys = UnsubscribeKeys::parse(r#"{"primary": "k1", "k1": "fetched-key-0123456789"}"#).unwrap();
+        let settings = keyless.with_unsubscribe_keys(keys.clone());
+        assert_eq!(email(&settings).unsubscribe_keys, keys);
+        assert_eq!(email(&settings).from, "Acme <hello@acme.example>");
+
+        let with_secret = email_toml("unsubscribe_secret = \"leaky-leaky-leaky-leaky\"\n");
+        let e = Settings::parse_keyless(&with_secret, "HERALD_CONFIG_TOML", Path::new(".")).unwrap_err().to_string();
+        assert!(e.starts_with("HERALD_CONFIG_TOML: email.unsubscribe_secret: not allowed"), "{e}");
+        assert!(!e.contains("leaky"), "{e}");
+        // Even a short or malformed one: its presence is the error.
+        let short = email_toml("unsubscribe_secret = \"x\"\n");
+        assert!(Settings::parse_keyless(&short, "t", Path::new(".")).is_err());
+        assert!(!Settings::parse_keyless("", "t", Path::new(".")).unwrap().has_email());
+    }
+
+    #[test]
+    fn a_function_config_file_is_read_without_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.toml");
+        std::fs::write(&path, email_toml("")).unwrap();
+        let keyless = Settings::load_keyless(&path).unwrap();
+        let keys = UnsubscribeKeys::single(KEY).unwrap();
+        assert_eq!(keyless.with_unsubscribe_keys(keys).templates, dir.path().join("templates"));
+        std::fs::write(&path, email_toml(&format!("unsubscribe_secret = \"{KEY}\"\n"))).unwrap();
+        assert!(Settings::load_keyless(&path).is_err());
     }
 }

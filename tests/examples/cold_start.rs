@@ -1,10 +1,12 @@
 //! Cold start of a function binary: time from process start to its first
 //! `/next` call against the Runtime API emulator (clients built, templates
-//! compiled). Usage: `cold_start <binary> [runs]`. Used by scripts/bench.sh.
+//! compiled, the unsubscribe key ring read from Secrets Manager, here moto on
+//! loopback). Usage: `cold_start <binary> [runs]`. Used by scripts/bench.sh.
 
 use std::time::Duration;
 
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
+use herald_e2e::moto::Moto;
 
 #[tokio::main]
 async fn main() {
@@ -12,24 +14,32 @@ async fn main() {
     let bin = std::path::PathBuf::from(args.next().expect("usage: cold_start <function binary> [runs]"));
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(20);
     let logs = tempfile::tempdir().expect("temp dir");
-    let env: Vec<(String, String)> = [
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("HERALD_TABLE", "herald-state"),
-        ("HERALD_REQUEST_QUEUE_URL", "http://127.0.0.1:9/000000000000/herald-email"),
-        ("HERALD_RECEIPTS_QUEUE_URL", "http://127.0.0.1:9/000000000000/herald-receipts"),
-        ("HERALD_UNSUBSCRIBE_SECRET", "bench-unsubscribe-secret-0123456789"),
-        (
-            "HERALD_CONFIG_TOML",
-            "[email]\nfrom = \"Acme <hello@acme.example>\"\nunsubscribe_url = \"https://acme.example/u?token={token}\"\n\n[[caps]]\ncategory = \"marketing\"\nlimit = 3\nwindow = \"7d\"\n",
-        ),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    // The function reads its key ring at cold start: from moto, as it would from AWS.
+    let moto = Moto::start().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config(&moto.endpoint).await);
+    let secret = secrets
+        .create_secret()
+        .name("herald-unsubscribe")
+        .secret_string(r#"{"primary": "k1", "k1": "bench-unsubscribe-key-0123456789"}"#)
+        .send()
+        .await
+        .expect("CreateSecret in moto");
+    let arn = secret.arn().expect("secret ARN").to_owned();
+    let mut env = moto.env(&moto.endpoint);
+    env.extend(
+        [
+            ("HERALD_TABLE", "herald-state"),
+            ("HERALD_REQUEST_QUEUE_URL", "http://127.0.0.1:9/000000000000/herald-email"),
+            ("HERALD_RECEIPTS_QUEUE_URL", "http://127.0.0.1:9/000000000000/herald-receipts"),
+            ("HERALD_UNSUBSCRIBE_SECRET_ARN", arn.as_str()),
+            (
+                "HERALD_CONFIG_TOML",
+                "[email]\nfrom = \"Acme <hello@acme.example>\"\nunsubscribe_url = \"https://acme.example/u?token={token}\"\n\n[[caps]]\ncategory = \"marketing\"\nlimit = 3\nwindow = \"7d\"\n",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let mut times = Vec::new();
     for _ in 0..runs {
         let runtime = RuntimeApi::start().await;

@@ -1,6 +1,6 @@
 //! `infra/template.yaml`, read by tests: the agreement checks between the template and
-//! the code, and the end-to-end stacks, whose moto queues and table are created from the
-//! template's own definitions rather than from a second hand-written copy.
+//! the code, and the end-to-end stacks, whose moto queues, table and secrets are created
+//! from the template's own definitions rather than from a second hand-written copy.
 //!
 //! CloudFormation short forms become their long forms (`!Ref X` is `{"Ref": "X"}`,
 //! `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is `{"Fn::Sub": s}`), so the
@@ -97,13 +97,55 @@ impl Template {
         scalar(&self.doc["Parameters"][name]["Default"])
     }
 
-    /// Creates the template's SQS queues and DynamoDB tables with the SDK clients of
-    /// `sdk` (moto, in tests), each named after its logical id, with the template's
-    /// attributes except those `overrides` changes. Panics on a property it does not
-    /// know, so a template change cannot be silently left out of the tests.
+    /// Whether a named condition holds when every parameter has its default. Panics on
+    /// an intrinsic it does not know.
+    pub fn condition(&self, name: &str) -> bool {
+        let definition = &self.doc["Conditions"][name];
+        assert!(!definition.is_null(), "the template has no condition {name}");
+        self.holds(definition)
+    }
+
+    /// Whether a resource is created when every parameter has its default (its `Condition`).
+    pub fn is_created(&self, id: &str) -> bool {
+        self.resource(id)["Condition"].as_str().is_none_or(|c| self.condition(c))
+    }
+
+    fn holds(&self, expression: &Value) -> bool {
+        let args = |f: &str| expression[f].as_array().cloned().unwrap_or_default();
+        if let Some(name) = expression.get("Condition").and_then(Value::as_str) {
+            return self.condition(name);
+        }
+        if expression.get("Fn::Equals").is_some() {
+            let sides: Vec<Option<String>> = args("Fn::Equals").iter().map(|v| self.static_value(v)).collect();
+            assert!(sides.len() == 2 && sides.iter().all(Option::is_some), "cannot evaluate {expression}");
+            return sides[0] == sides[1];
+        }
+        if expression.get("Fn::Not").is_some() {
+            return !self.holds(&args("Fn::Not")[0]);
+        }
+        if expression.get("Fn::And").is_some() {
+            return args("Fn::And").iter().all(|c| self.holds(c));
+        }
+        if expression.get("Fn::Or").is_some() {
+            return args("Fn::Or").iter().any(|c| self.holds(c));
+        }
+        panic!("the harness cannot evaluate the condition {expression}: teach tests/src/template.rs")
+    }
+
+    /// A literal, or a parameter's default.
+    fn static_value(&self, value: &Value) -> Option<String> {
+        scalar(value).or_else(|| self.parameter_default(value.get("Ref")?.as_str()?))
+    }
+
+    /// Creates the template's SQS queues, DynamoDB tables and Secrets Manager secrets
+    /// with the SDK clients of `sdk` (moto, in tests), each named after its logical id,
+    /// with the template's attributes except those `overrides` changes. Panics on a
+    /// property it does not know, so a template change cannot be silently left out of
+    /// the tests. Secrets are created here because moto's CloudFormation skips them.
     pub async fn create_resources(&self, sdk: &aws_config::SdkConfig, overrides: &Overrides) -> Deployed {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let ddb = aws_sdk_dynamodb::Client::new(sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let mut deployed = Deployed::default();
         // Dead-letter queues first: a redrive policy names its target's ARN.
         let mut queues = self.ids_of_type("AWS::SQS::Queue");
@@ -116,7 +158,71 @@ impl Template {
             self.create_table(&ddb, id).await;
             deployed.tables.insert(id.to_owned(), id.to_owned());
         }
+        for id in self.ids_of_type("AWS::SecretsManager::Secret") {
+            if self.is_created(id) {
+                let arn = self.create_secret(&secrets, id).await;
+                deployed.secrets.insert(id.to_owned(), arn);
+            }
+        }
         deployed
+    }
+
+    /// A secret as CloudFormation makes it: `GenerateSecretString` asks moto for a random
+    /// password (`GetRandomPassword`, with the template's length and character options)
+    /// and, with `GenerateStringKey`, puts it under that key of `SecretStringTemplate`.
+    async fn create_secret(&self, secrets: &aws_sdk_secretsmanager::Client, id: &str) -> String {
+        let props = self.properties(id);
+        for name in props.as_object().map(|p| p.keys().collect::<Vec<_>>()).unwrap_or_default() {
+            assert!(
+                ["Description", "GenerateSecretString"].contains(&name.as_str()),
+                "{id}: the harness does not create secrets with {name} yet: teach tests/src/template.rs"
+            );
+        }
+        let generate = &props["GenerateSecretString"];
+        let mut password = secrets.get_random_password();
+        for (name, value) in generate.as_object().into_iter().flatten() {
+            let flag = || value.as_bool().unwrap_or_else(|| panic!("{id}.{name} is not a literal boolean"));
+            password = match name.as_str() {
+                "PasswordLength" => password.password_length(value.as_i64().expect("PasswordLength")),
+                "ExcludePunctuation" => password.exclude_punctuation(flag()),
+                "ExcludeUppercase" => password.exclude_uppercase(flag()),
+                "ExcludeLowercase" => password.exclude_lowercase(flag()),
+                "ExcludeNumbers" => password.exclude_numbers(flag()),
+                "IncludeSpace" => password.include_space(flag()),
+                "RequireEachIncludedType" => password.require_each_included_type(flag()),
+                "ExcludeCharacters" => password.exclude_characters(value.as_str().expect("ExcludeCharacters")),
+                "SecretStringTemplate" | "GenerateStringKey" => password,
+                other => panic!("{id}: the harness does not generate secrets with {other} yet"),
+            };
+        }
+        let password = password
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetRandomPassword {id}: {e:?}"))
+            .random_password()
+            .unwrap_or_else(|| panic!("GetRandomPassword {id}: no password"))
+            .to_owned();
+        let value = match (generate["SecretStringTemplate"].as_str(), generate["GenerateStringKey"].as_str()) {
+            (Some(template), Some(key)) => {
+                let mut object: Map<String, Value> = serde_json::from_str(template)
+                    .unwrap_or_else(|e| panic!("{id}: SecretStringTemplate is not a JSON object: {e}"));
+                object.insert(key.to_owned(), Value::String(password));
+                Value::Object(object).to_string()
+            }
+            (None, None) => password,
+            _ => panic!("{id}: SecretStringTemplate and GenerateStringKey go together"),
+        };
+        secrets
+            .create_secret()
+            .name(id)
+            .set_description(props["Description"].as_str().map(str::to_owned))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret {id}: {e:?}"))
+            .arn()
+            .unwrap_or_else(|| panic!("CreateSecret {id}: no ARN"))
+            .to_owned()
     }
 
     async fn create_queue(
@@ -234,9 +340,10 @@ impl Template {
     }
 
     /// A function's environment as the deployed stack would set it, as far as the
-    /// harness can resolve it: queue URLs and table names of `deployed`, parameter
-    /// defaults, literals, and a configuration set's name. The rest (parameters without
-    /// a default, secrets) is for the test to supply; [`Template::unresolved_env`] names it.
+    /// harness can resolve it: queue URLs, table names and secret ARNs of `deployed`,
+    /// parameter defaults, literals, `!If` on a condition, and a configuration set's name.
+    /// The rest (parameters without a default) is for the test to supply;
+    /// [`Template::unresolved_env`] names it.
     pub fn resolved_env(&self, function: &str, deployed: &Deployed) -> BTreeMap<String, String> {
         self.function_env(function)
             .iter()
@@ -257,12 +364,19 @@ impl Template {
         if let Some(literal) = scalar(value) {
             return Some(literal);
         }
+        if let Some([condition, then, otherwise]) = value.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+            let condition = condition.as_str().unwrap_or_else(|| panic!("!If on a non-name: {value}"));
+            return self.resolve(if self.condition(condition) { then } else { otherwise }, deployed);
+        }
         let target = value.get("Ref")?.as_str()?;
         if let Some(queue) = deployed.queues.get(target) {
             return Some(queue.url.clone());
         }
         if let Some(table) = deployed.tables.get(target) {
             return Some(table.clone());
+        }
+        if let Some(arn) = deployed.secrets.get(target) {
+            return Some(arn.clone());
         }
         match self.type_of(target) {
             Some("AWS::SES::ConfigurationSet") => self.resolve(&self.properties(target)["Name"], deployed),
@@ -292,6 +406,8 @@ pub struct Deployed {
     pub queues: BTreeMap<String, Queue>,
     /// Logical id -> table name.
     pub tables: BTreeMap<String, String>,
+    /// Logical id -> secret ARN (secrets whose condition holds with the defaults).
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl Deployed {

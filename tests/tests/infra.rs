@@ -1,6 +1,6 @@
 //! The deployment template as the test suite sees it: the lint that `scripts/test.sh`
-//! runs fails on a broken template, and the harness creates in moto exactly the queues
-//! and table the template defines.
+//! runs fails on a broken template, and the harness creates in moto exactly the queues,
+//! table and secrets the template defines.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,7 +61,7 @@ fn the_infra_lint_fails_on_a_broken_template() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_harness_creates_the_queues_and_table_the_template_defines() {
+async fn the_harness_creates_the_queues_table_and_secrets_the_template_defines() {
     let t = Template::repo();
     let moto = Moto::start().await;
     let sdk = moto.sdk_config(&moto.endpoint).await;
@@ -112,4 +112,42 @@ async fn the_harness_creates_the_queues_and_table_the_template_defines() {
         let ttl = ttl.time_to_live_description().expect("TTL");
         assert_eq!(ttl.attribute_name(), t.properties(id)["TimeToLiveSpecification"]["AttributeName"].as_str(), "{id}");
     }
+
+    // The generated unsubscribe secret (moto's CloudFormation would skip it): created,
+    // as CloudFormation generates it, in the key-ring format, and named by the function's
+    // environment.
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let created: Vec<&str> =
+        t.ids_of_type("AWS::SecretsManager::Secret").into_iter().filter(|id| t.is_created(id)).collect();
+    assert_eq!(deployed.secrets.keys().map(String::as_str).collect::<Vec<_>>(), created);
+    assert!(!created.is_empty(), "with the default parameters the stack generates its secret");
+    for (id, arn) in &deployed.secrets {
+        let got = secrets.get_secret_value().secret_id(arn).send().await.expect("GetSecretValue");
+        let ring: Value = serde_json::from_str(got.secret_string().expect("a string secret")).expect("JSON");
+        let generate = &t.properties(id)["GenerateSecretString"];
+        let kid = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
+        assert_eq!(ring["primary"], kid, "{id}: {ring:?}");
+        let key = ring[kid].as_str().expect("the generated key");
+        assert_eq!(key.len() as u64, generate["PasswordLength"].as_u64().expect("PasswordLength"));
+        assert!(key.chars().all(|c| c.is_ascii_alphanumeric()), "ExcludePunctuation");
+        assert_eq!(ring.as_object().map(|o| o.len()), Some(2));
+    }
+    let env = t.resolved_env("EmailFunction", &deployed);
+    assert_eq!(env.get("HERALD_UNSUBSCRIBE_SECRET_ARN"), deployed.secrets.get("UnsubscribeSecret"));
+}
+
+#[test]
+fn conditions_follow_the_parameter_defaults() {
+    let t = Template::repo();
+    assert!(t.condition("CreateUnsubscribeSecret"), "no UnsubscribeSecretArn by default");
+    assert!(!t.condition("DecryptSecretWithCustomerKey"), "no customer managed key by default");
+    assert!(t.is_created("UnsubscribeSecret") && t.is_created("StateTable"));
+    let custom = Template::parse(
+        "Parameters:\n  P: {Type: String, Default: x}\nConditions:\n  A: !Equals [!Ref P, x]\n  \
+         B: !Not [!Condition A]\n  C: !Or [!Condition B, !Equals [1, 1]]\n  D: !And [!Condition A, !Condition B]\n\
+         Resources:\n  R: {Type: X, Condition: B}\n",
+    )
+    .expect("parses");
+    assert!(custom.condition("A") && !custom.condition("B") && custom.condition("C") && !custom.condition("D"));
+    assert!(!custom.is_created("R"));
 }

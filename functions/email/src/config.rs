@@ -5,15 +5,19 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use aws_lambda_events::event::sqs::SqsMessage;
 use herald::adapters::aws::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE};
-use herald::config::Settings;
+use herald::config::{KeylessSettings, Settings};
 use herald::pipeline::QueuedRequest;
+use herald::receipt::unsubscribe::UnsubscribeKeys;
 use herald::render::Catalogue;
 
 /// `HERALD_CONFIG_TOML`: the text of a herald.toml.
 pub const CONFIG_TOML: &str = "HERALD_CONFIG_TOML";
 /// `HERALD_CONFIG`: the path of a herald.toml (when the text is not given).
 pub const CONFIG_PATH: &str = "HERALD_CONFIG";
-/// The key that signs unsubscribe tokens, unless the configuration has one.
+/// The ARN of the Secrets Manager secret holding the unsubscribe key ring, read once at
+/// cold start. The key itself is never in the environment.
+pub const UNSUBSCRIBE_SECRET_ARN: &str = "HERALD_UNSUBSCRIBE_SECRET_ARN";
+/// Where local tools take the key from; its presence stops the function (see [`Need::Forbidden`]).
 pub const UNSUBSCRIBE_SECRET: &str = herald::config::UNSUBSCRIBE_SECRET_ENV;
 pub const TABLE: &str = "HERALD_TABLE";
 /// The function's own request queue, where deferrals are re-enqueued.
@@ -34,6 +38,9 @@ pub enum Need {
     Optional,
     /// This variable or the named one must be set.
     EitherOr(&'static str),
+    /// Must not be set: the function refuses to start, without reading the value. For
+    /// a secret that would be readable by anyone who can read the function's settings.
+    Forbidden,
 }
 
 /// Every environment variable the function reads. The deployment template is checked
@@ -42,7 +49,8 @@ pub enum Need {
 pub const ENV_VARS: &[(&str, Need)] = &[
     (CONFIG_TOML, Need::EitherOr(CONFIG_PATH)),
     (CONFIG_PATH, Need::EitherOr(CONFIG_TOML)),
-    (UNSUBSCRIBE_SECRET, Need::Optional),
+    (UNSUBSCRIBE_SECRET_ARN, Need::Required),
+    (UNSUBSCRIBE_SECRET, Need::Forbidden),
     (TABLE, Need::Required),
     (REQUEST_QUEUE_URL, Need::Required),
     (RECEIPTS_QUEUE_URL, Need::Required),
@@ -66,7 +74,9 @@ pub struct FunctionConfig {
     pub configuration_set: Option<String>,
     pub concurrency: usize,
     pub aws_timeout: Duration,
-    pub settings: Settings,
+    /// Complete once the key ring from `unsubscribe_secret_arn` is attached.
+    pub settings: KeylessSettings,
+    pub unsubscribe_secret_arn: String,
     templates_dir: Option<String>,
 }
 
@@ -82,16 +92,30 @@ fn optional(name: &str) -> Option<String> {
 }
 
 impl FunctionConfig {
+    /// Everything but the unsubscribe key ring, which [`FunctionConfig::unsubscribe_keys`]
+    /// fetches. Checks first what needs no network, so a bad setting fails fast.
     pub fn from_env() -> Result<Self> {
-        let settings = match (optional(CONFIG_TOML), optional(CONFIG_PATH)) {
-            (Some(text), _) => {
-                Settings::parse(&text, CONFIG_TOML, std::path::Path::new("."), optional(UNSUBSCRIBE_SECRET))?
+        for (name, need) in ENV_VARS {
+            // Presence only: the value is never read.
+            if *need == Need::Forbidden && std::env::var_os(name).is_some() {
+                bail!(
+                    "{name} is set: remove it from the function's environment (and treat the key as exposed). \
+                     The function reads its unsubscribe key ring from Secrets Manager ({UNSUBSCRIBE_SECRET_ARN})"
+                );
             }
-            (None, Some(path)) => Settings::load(std::path::Path::new(&path))?,
+        }
+        let settings = match (optional(CONFIG_TOML), optional(CONFIG_PATH)) {
+            (Some(text), _) => Settings::parse_keyless(&text, CONFIG_TOML, std::path::Path::new("."))?,
+            (None, Some(path)) => Settings::load_keyless(std::path::Path::new(&path))?,
             (None, None) => bail!("set {CONFIG_TOML} (the herald.toml text) or {CONFIG_PATH} (its path)"),
         };
-        if settings.email.is_none() {
+        if !settings.has_email() {
             bail!("the configuration has no [email] section (sender, unsubscribe URL)");
+        }
+        let unsubscribe_secret_arn = required(UNSUBSCRIBE_SECRET_ARN)?;
+        if !is_secret_arn(&unsubscribe_secret_arn) {
+            // Not echoed: a key pasted here by mistake must not reach the logs.
+            bail!("{UNSUBSCRIBE_SECRET_ARN} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:...)");
         }
         let concurrency = optional(CONCURRENCY)
             .map(|v| v.parse::<usize>().with_context(|| format!("{CONCURRENCY} must be a whole number")))
@@ -110,8 +134,16 @@ impl FunctionConfig {
             concurrency,
             aws_timeout: Duration::from_millis(timeout_ms),
             settings,
+            unsubscribe_secret_arn,
             templates_dir: optional(TEMPLATES),
         })
+    }
+
+    /// The unsubscribe key ring, fetched from Secrets Manager (at cold start).
+    pub async fn unsubscribe_keys(&self, client: &aws_sdk_secretsmanager::Client) -> Result<UnsubscribeKeys> {
+        herald::adapters::aws::unsubscribe_keys(client, &self.unsubscribe_secret_arn)
+            .await
+            .with_context(|| format!("cannot read the unsubscribe key ring named by {UNSUBSCRIBE_SECRET_ARN}"))
     }
 
     /// The embedded catalogue, or a folder named by HERALD_TEMPLATES.
@@ -125,6 +157,14 @@ impl FunctionConfig {
         };
         Ok(catalogue)
     }
+}
+
+/// `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`.
+fn is_secret_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(7, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "secretsmanager", region, account, "secret", name]
+        if partition.starts_with("aws") && !region.is_empty() && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty())
 }
 
 /// An SQS record as a queued request. Attempts count across redeliveries: the
@@ -173,11 +213,34 @@ mod tests {
                 }
             }
         }
-        assert!(listed.contains(&herald::config::UNSUBSCRIBE_SECRET_ENV));
+        assert!(listed.contains(&UNSUBSCRIBE_SECRET_ARN));
+        assert!(ENV_VARS.contains(&(herald::config::UNSUBSCRIBE_SECRET_ENV, Need::Forbidden)));
         for (name, need) in ENV_VARS {
             if let Need::EitherOr(other) = need {
                 assert!(listed.contains(other), "{name}'s alternative {other} is not listed");
             }
+        }
+    }
+
+    #[test]
+    fn secret_arns() {
+        for arn in [
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:herald-unsubscribe-AbCdEf",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:path/with:colon-x1Y2z3",
+        ] {
+            assert!(is_secret_arn(arn), "{arn}");
+        }
+        for not in [
+            "",
+            "herald-unsubscribe",
+            "dev-only-unsubscribe-secret-change-me",
+            "arn:aws:s3:::bucket",
+            "arn:aws:secretsmanager:us-east-1:123:secret:x",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/x",
+        ] {
+            assert!(!is_secret_arn(not), "{not}");
         }
     }
 }

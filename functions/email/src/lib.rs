@@ -5,4 +5,4 @@ pub mod config;
 
 /// The AWS adapters (modules of `herald::adapters::aws`) this function wires up in
 /// `main.rs`: its IAM role must allow every call they make (`herald::adapters::aws::AWS_CALLS`).
-pub const AWS_ADAPTERS: &[&str] = &["dynamo", "ses", "sqs"];
+pub const AWS_ADAPTERS: &[&str] = &["dynamo", "secrets", "ses", "sqs"];

@@ -1,5 +1,6 @@
 //! The email function: SQS delivery requests -> guard rails (DynamoDB) -> SES v2
-//! -> receipts (SQS). Configuration comes from the environment (see README).
+//! -> receipts (SQS). Configuration comes from the environment (see README), the
+//! unsubscribe key ring from Secrets Manager at cold start.
 
 use std::sync::Arc;
 
@@ -50,6 +51,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = config::FunctionConfig::from_env()?;
     let catalogue = Arc::new(cfg.catalogue(TEMPLATES)?);
     let sdk = aws::load_config(cfg.aws_timeout).await;
+    // Before the first event: without its keys the function must not start at all.
+    let keys = cfg.unsubscribe_keys(&aws_sdk_secretsmanager::Client::new(&sdk)).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cfg.table.clone()));
@@ -65,7 +68,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock,
     };
     let app = App {
-        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings), ports),
+        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings.with_unsubscribe_keys(keys)), ports),
         sink: SqsReceiptSink::new(sqs, cfg.receipts_queue_url),
         concurrency: cfg.concurrency,
         aws_timeout: cfg.aws_timeout,

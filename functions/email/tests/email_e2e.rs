@@ -1,7 +1,7 @@
 //! The email function end to end: its real binary, driven through the Lambda
 //! Runtime API emulator by the SQS event-source emulator, talking to moto's
-//! standalone server (SQS, DynamoDB, SES v2) through the recording, fault-injecting
-//! proxy.
+//! standalone server (SQS, DynamoDB, SES v2, Secrets Manager) through the recording,
+//! fault-injecting proxy.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use herald::adapters::aws::DynamoStore;
 use herald::ports::{StateStore, SuppressionEntry, SuppressionReason};
 use herald::request::SuppressionKey;
+use herald::receipt::unsubscribe::{self, UnsubscribeKeys};
 use herald_e2e::event_source::EventSource;
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
 use herald_e2e::moto::Moto;
@@ -19,7 +20,6 @@ use herald_e2e::proxy::{Fault, FaultKind, Proxy};
 use herald_e2e::template::{Overrides, Template};
 use serde_json::{Value, json};
 
-const SECRET: &str = "e2e-unsubscribe-secret-0123456789";
 /// The email function's logical id in infra/template.yaml.
 const FUNCTION: &str = "EmailFunction";
 
@@ -86,11 +86,11 @@ async fn stack_with(cfg: &str, functions: usize, visibility: u32) -> Stack {
     let dlq = deployed.queue_url(template.dead_letter_queue(request_queue_id).expect("a DLQ")).to_owned();
     moto.verify_email_identity("acme.example").await;
 
-    // The function's environment as the template sets it (queue URLs, table, parameter
-    // defaults), then what only a deployment supplies.
+    // The function's environment as the template sets it (queue URLs, table, the ARN of
+    // the generated unsubscribe secret, parameter defaults), then what only a deployment
+    // supplies.
     let mut vars = template.resolved_env(FUNCTION, &deployed);
     vars.insert("HERALD_CONFIG_TOML".to_owned(), cfg.to_owned());
-    vars.insert("HERALD_UNSUBSCRIBE_SECRET".to_owned(), SECRET.to_owned());
     // Under test load (many processes on few cores, a proxy that stalls on purpose) a
     // call can take longer than the template's 5 s.
     vars.insert("HERALD_AWS_TIMEOUT_MS".to_owned(), "8000".to_owned());
@@ -160,6 +160,12 @@ impl Stack {
             .await
             .unwrap();
         out.attributes().unwrap().values().map(|v| v.parse::<usize>().unwrap()).sum()
+    }
+
+    /// The key ring in the secret the function was given, read back from moto.
+    async fn unsubscribe_keys(&self) -> UnsubscribeKeys {
+        let client = aws_sdk_secretsmanager::Client::new(&self.moto.sdk_config(&self.moto.endpoint).await);
+        herald::adapters::aws::unsubscribe_keys(&client, self.env_var("HERALD_UNSUBSCRIBE_SECRET_ARN")).await.unwrap()
     }
 
     fn env_var(&self, name: &str) -> &str {
@@ -373,6 +379,8 @@ async fn a_hundred_requests_each_end_in_exactly_one_terminal_receipt() {
     receipt_ids.sort();
     assert_eq!(moto_ids, receipt_ids, "every sent receipt names a message moto accepted, one for one");
     // Headers, tags and configuration set on each SendEmail, as moto does not keep them.
+    let keys = s.unsubscribe_keys().await;
+    let mut tokens = Vec::new();
     for body in &sends {
         assert_eq!(body["ConfigurationSetName"], s.env_var("HERALD_SES_CONFIGURATION_SET"), "{body}");
         let tags: HashMap<&str, &str> = body["EmailTags"]
@@ -392,6 +400,22 @@ async fn a_hundred_requests_each_end_in_exactly_one_terminal_receipt() {
                 headers.contains(&"List-Unsubscribe") && headers.contains(&"List-Unsubscribe-Post"),
                 "{id}: {headers:?}"
             );
+            // The link's token verifies with the key ring in Secrets Manager (v2: key id,
+            // expiry a year out) and names this recipient and category.
+            let link = body["Content"]["Simple"]["Headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["Name"] == "List-Unsubscribe")
+                .and_then(|h| h["Value"].as_str())
+                .unwrap();
+            let token = link.split("token=").nth(1).unwrap().trim_end_matches('>');
+            assert!(token.starts_with(&format!("v2.{}.", keys.primary())), "{token}");
+            let claims = unsubscribe::verify(&keys, token, now).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!((claims.recipient_id.as_str(), claims.category.as_str()), ("cust-capped", "marketing"));
+            let ttl = claims.exp - now.as_second();
+            assert!((365 * 86_400..365 * 86_400 + 600).contains(&ttl), "{id}: expires in {ttl} s");
+            tokens.push(token.to_owned());
         } else {
             assert!(headers.is_empty(), "{id}: {headers:?}");
         }
@@ -402,9 +426,31 @@ async fn a_hundred_requests_each_end_in_exactly_one_terminal_receipt() {
     assert!(batches > 0 && batches < receipts.len() / 2, "{batches} batches for {} receipts", receipts.len());
     // Nothing permanent went to the DLQ.
     assert_eq!(s.queue_depth(&s.dlq).await, 0);
-    // No addresses in the logs.
+    // No addresses, tokens or keys in the logs.
     let logs = s.all_logs();
     assert!(!logs.contains("@example.com") && !logs.contains("@example.net"), "PII in logs");
+    assert_eq!(tokens.len(), 3, "one unsubscribe link per marketing mail sent");
+    for token in &tokens {
+        assert!(!logs.contains(token.as_str()), "a token in the logs");
+    }
+    // The key ring was read once per execution environment, and never passed in the
+    // environment: only the secret's ARN is there.
+    assert_eq!(s.proxy.count("secretsmanager", "GetSecretValue"), 2, "one read per cold start");
+    let secret = s.moto.sdk_config(&s.moto.endpoint).await;
+    let secret = aws_sdk_secretsmanager::Client::new(&secret)
+        .get_secret_value()
+        .secret_id(s.env_var("HERALD_UNSUBSCRIBE_SECRET_ARN"))
+        .send()
+        .await
+        .unwrap();
+    let ring: Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    for (kid, key) in ring.as_object().unwrap().iter().filter(|(kid, _)| *kid != "primary") {
+        let key = key.as_str().unwrap();
+        assert!(key.len() >= 32, "{kid}");
+        assert!(s.env.iter().all(|(_, value)| !value.contains(key)), "key {kid} is in the function's environment");
+        assert!(!logs.contains(key), "key {kid} is in the logs");
+    }
+    assert!(s.env.iter().all(|(name, _)| name != "HERALD_UNSUBSCRIBE_SECRET"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,6 @@
 //! `infra/template.yaml` and the email function's code agree: the environment it reads,
-//! the table its state adapter uses, the queue it is fed from and defers to, and the
-//! AWS calls its adapters make. The lists come from the code (`config::ENV_VARS`,
+//! the table its state adapter uses, the queue it is fed from and defers to, the one
+//! secret it reads, and the AWS calls its adapters make. The lists come from the code (`config::ENV_VARS`,
 //! `herald::adapters::aws::AWS_CALLS`, `TTL_ATTRIBUTE`), so a change on either side
 //! that the other does not follow fails here.
 
@@ -18,6 +18,9 @@ const FUNCTION: &str = "EmailFunction";
 /// with the function's role, and the function writes its logs.
 const POLL_ACTIONS: &[&str] = &["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"];
 const LOG_ACTIONS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
+/// Granted only when the unsubscribe secret is under a customer managed KMS key.
+const SECRET_KMS_ACTIONS: &[&str] = &["kms:Decrypt"];
+const SECRET_KMS_CONDITION: &str = "DecryptSecretWithCustomerKey";
 
 fn template() -> Template {
     let t = Template::repo();
@@ -46,15 +49,16 @@ fn every_variable_the_function_reads_is_set_and_nothing_else() {
                 )
             }
             Need::Optional => {}
+            Need::Forbidden => assert!(!env.contains_key(*name), "{FUNCTION} sets {name}, which stops the function"),
         }
     }
     let known: Vec<&str> = ENV_VARS.iter().map(|(name, _)| *name).collect();
     for name in env.keys() {
         assert!(known.contains(&name.as_str()), "{FUNCTION} sets {name}, which the function does not read (misspelt?)");
     }
-    // Set deliberately in AWS, although the code has fallbacks: the signing key must not
-    // sit in the configuration text, and the configuration set publishes the SES events.
-    for name in [config::UNSUBSCRIBE_SECRET, config::SES_CONFIGURATION_SET, config::AWS_TIMEOUT_MS] {
+    // Set deliberately in AWS, although the code has fallbacks: the configuration set
+    // publishes the SES events, and the SDK has no operation timeout of its own.
+    for name in [config::SES_CONFIGURATION_SET, config::AWS_TIMEOUT_MS] {
         assert!(env.contains_key(name), "{FUNCTION} should set {name}");
     }
 }
@@ -119,17 +123,29 @@ fn the_function_is_fed_from_the_queue_it_defers_to() {
     assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().is_some_and(|n| n >= 5));
 }
 
-/// Allow statements of a role's inline policies.
-fn allow_statements(t: &Template, role: &str) -> Vec<Value> {
-    let mut out = Vec::new();
+/// Allow statements of a role's inline policies: those always present, and those under
+/// `!If [condition, statement, !Ref AWS::NoValue]` with their condition.
+fn allow_statements(t: &Template, role: &str) -> (Vec<Value>, Vec<(String, Value)>) {
+    let (mut always, mut conditional) = (Vec::new(), Vec::new());
     for policy in t.properties(role)["Policies"].as_array().into_iter().flatten() {
         for statement in policy["PolicyDocument"]["Statement"].as_array().into_iter().flatten() {
+            let (condition, statement) = match statement.get("Fn::If").and_then(Value::as_array) {
+                Some(branches) => {
+                    assert_eq!(branches.len(), 3, "{role}: {statement}");
+                    assert_eq!(branches[2], json!({"Ref": "AWS::NoValue"}), "{role}: only optional statements");
+                    (branches[0].as_str().map(str::to_owned), &branches[1])
+                }
+                None => (None, statement),
+            };
             assert_eq!(statement["Effect"], "Allow", "{role}: only Allow statements are expected");
-            out.push(statement.clone());
+            match condition {
+                Some(c) => conditional.push((c, statement.clone())),
+                None => always.push(statement.clone()),
+            }
         }
     }
     assert!(t.properties(role)["ManagedPolicyArns"].is_null(), "{role}: managed policies are not least privilege");
-    out
+    (always, conditional)
 }
 
 fn list(value: &Value) -> Vec<Value> {
@@ -152,7 +168,7 @@ fn the_role_allows_every_call_of_the_adapters_and_nothing_more() {
     let t = template();
     let role = ref_target(&t.properties(FUNCTION)["Role"]).expect("the function has an explicit role");
     assert_eq!(t.type_of(role), Some("AWS::IAM::Role"));
-    let statements = allow_statements(&t, role);
+    let (statements, conditional) = allow_statements(&t, role);
 
     let needed: BTreeSet<&str> = iam_actions(AWS_ADAPTERS)
         .into_iter()
@@ -166,8 +182,14 @@ fn the_role_allows_every_call_of_the_adapters_and_nothing_more() {
     let extra: Vec<_> = granted.difference(&needed).collect();
     assert!(missing.is_empty(), "{role} lacks {missing:?}, which the adapters call");
     assert!(extra.is_empty(), "{role} grants {extra:?}, which no adapter calls");
-    for s in &statements {
+    for s in statements.iter().chain(conditional.iter().map(|(_, s)| s)) {
         assert!(list(&s["Resource"]).iter().all(|r| r != "*"), "{role}: Resource \"*\" in {s}");
+    }
+    // The only optional grant: decrypting the secret with a customer managed key.
+    for (condition, s) in &conditional {
+        assert_eq!(condition, SECRET_KMS_CONDITION, "{role}: unexpected optional statement {s}");
+        let actions: Vec<Value> = list(&s["Action"]);
+        assert_eq!(actions, SECRET_KMS_ACTIONS.iter().map(|a| json!(a)).collect::<Vec<_>>(), "{s}");
     }
 
     // Each action on the resources the function reaches through its variables.
@@ -217,4 +239,57 @@ fn every_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
     for id in ["ReceiptsQueue", "ProviderEventsQueue", "WebhookQueue"] {
         assert_eq!(t.type_of(id), Some("AWS::SQS::Queue"), "{id}");
     }
+}
+
+/// The function reads exactly one secret: the one its environment names (an ARN, never
+/// the value), and its role may read that one only; decrypting it with a customer
+/// managed key is granted only when one is given, and only through Secrets Manager.
+#[test]
+fn the_role_reads_exactly_the_secret_the_function_is_given() {
+    let t = template();
+    let arn = &t.function_env(FUNCTION)[config::UNSUBSCRIBE_SECRET_ARN];
+    let [condition, generated, given] = arn["Fn::If"].as_array().map(Vec::as_slice).unwrap_or_default() else {
+        panic!(
+            "{} should be !If [CreateUnsubscribeSecret, !Ref <secret>, !Ref <parameter>]: {arn}",
+            config::UNSUBSCRIBE_SECRET_ARN
+        )
+    };
+    let condition = condition.as_str().expect("a condition name");
+    assert_eq!(t.doc["Conditions"][condition], json!({"Fn::Equals": [given, ""]}), "generated only without an ARN");
+    let generated = ref_target(generated).expect("!Ref to the generated secret");
+    assert_eq!(t.type_of(generated), Some("AWS::SecretsManager::Secret"));
+    assert_eq!(t.resource(generated)["Condition"], condition, "{generated} exists exactly when it is used");
+    let given = ref_target(given).expect("!Ref to a parameter");
+    assert_eq!(t.doc["Parameters"][given]["Type"], "String");
+    // Generated in the key-ring format the function parses.
+    let generate = &t.properties(generated)["GenerateSecretString"];
+    let kid = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
+    let shape: Value = serde_json::from_str(generate["SecretStringTemplate"].as_str().expect("a template")).unwrap();
+    assert_eq!(shape, json!({"primary": kid}));
+    assert!(generate["PasswordLength"].as_u64().is_some_and(|n| n >= 32), "{generate}");
+
+    let role = ref_target(&t.properties(FUNCTION)["Role"]).expect("role");
+    let (statements, conditional) = allow_statements(&t, role);
+    let readers: Vec<&Value> = statements
+        .iter()
+        .filter(|s| list(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("secretsmanager:"))))
+        .collect();
+    assert_eq!(readers.len(), 1, "one statement reads secrets: {readers:?}");
+    assert_eq!(list(&readers[0]["Action"]), [json!("secretsmanager:GetSecretValue")]);
+    assert_eq!(&readers[0]["Resource"], arn, "GetSecretValue on exactly the ARN the function is given");
+    assert!(readers[0]["Condition"].is_null());
+
+    let [(_, decrypt)] = conditional.as_slice() else { panic!("one optional KMS statement: {conditional:?}") };
+    let key = ref_target(&decrypt["Resource"]).expect("the key parameter");
+    assert_eq!(t.doc["Parameters"][key]["Type"], "String");
+    assert_eq!(
+        t.doc["Conditions"][SECRET_KMS_CONDITION],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": key}, ""]}]}),
+        "kms:Decrypt only when a key is given"
+    );
+    assert_eq!(
+        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+        json!({"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}),
+        "decrypt through Secrets Manager only"
+    );
 }

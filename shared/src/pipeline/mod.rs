@@ -538,8 +538,9 @@ impl Pipeline {
             tenant: request.tenant.as_ref().map(|t| t.as_str().to_owned()),
             recipient_id: request.recipient.id.as_str().to_owned(),
             category: request.category.as_str().to_owned(),
+            exp: self.now().as_second().saturating_add(settings.unsubscribe_ttl.seconds()),
         };
-        let token = unsubscribe::sign(&settings.unsubscribe_secret, &claims);
+        let token = unsubscribe::sign(&settings.unsubscribe_keys, &claims);
         Some(settings.unsubscribe_url.replace("{token}", &token))
     }
 

@@ -127,8 +127,14 @@ async fn sends_an_email_with_unsubscribe_headers_for_marketing_only() {
     // handlebars escapes `=` as `&#x3D;` in HTML, which browsers decode back.
     assert!(m.html.contains(&format!("token&#x3D;{token}")), "{}", m.html);
     assert!(m.text.contains(url), "the text part decodes entities: {}", m.text);
-    let claims = unsubscribe::verify(b"0123456789abcdef0123", token).unwrap();
+    let keys = unsubscribe::UnsubscribeKeys::parse("0123456789abcdef0123").unwrap();
+    let now: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+    let claims = unsubscribe::verify(&keys, token, now).unwrap();
     assert_eq!((claims.recipient_id.as_str(), claims.category.as_str()), ("u1", "marketing"));
+    // Valid for the default year from sending, not a second longer.
+    assert_eq!(claims.exp, now.as_second() + 365 * 86_400);
+    let expiry = Timestamp::from_second(claims.exp).unwrap();
+    assert_eq!(unsubscribe::verify(&keys, token, expiry), Err(unsubscribe::TokenError::Expired));
     assert!(m.text.contains("Hello Ada"), "text part generated from html: {}", m.text);
     assert!(m.tags.contains(&("herald-request-id".into(), "m1".into())));
     assert!(header(tx, "List-Unsubscribe").is_none());

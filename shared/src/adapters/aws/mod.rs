@@ -1,4 +1,5 @@
-//! AWS adapters: DynamoDB state, SES v2 email, SQS deferrals and receipts.
+//! AWS adapters: DynamoDB state, SES v2 email, SQS deferrals and receipts, the
+//! unsubscribe key ring from Secrets Manager.
 //!
 //! Clients share one `SdkConfig` built once per process by [`load_config`]: rustls
 //! with ring (one TLS stack, no aws-lc build), an operation timeout below the Lambda
@@ -6,6 +7,7 @@
 
 mod classify;
 mod dynamo;
+mod secrets;
 mod ses;
 mod sqs;
 
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 pub use classify::{classify_send, is_transient_status};
 pub use dynamo::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+pub use secrets::{SecretError, unsubscribe_keys};
 pub use ses::SesSender;
 pub use sqs::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsReceiptSink, SqsScheduler, enqueue};
 
@@ -21,7 +24,7 @@ pub use sqs::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsRece
 /// checks the list against the adapters' sources, so neither can drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AwsCall {
-    /// The adapter module: `dynamo`, `ses` or `sqs`.
+    /// The adapter module: `dynamo`, `secrets`, `ses` or `sqs`.
     pub adapter: &'static str,
     /// The SDK client method (`send_email`), or `transact:<item kind>` for an item of a
     /// `TransactWriteItems`: IAM authorises a transaction item by item.
@@ -44,6 +47,8 @@ pub const AWS_CALLS: &[AwsCall] = &[
     call("dynamo", "update_item", &["dynamodb:UpdateItem"]),
     call("dynamo", "delete_item", &["dynamodb:DeleteItem"]),
     call("dynamo", "get_item", &["dynamodb:GetItem"]),
+    // On the one secret holding the unsubscribe key ring, at cold start.
+    call("secrets", "get_secret_value", &["secretsmanager:GetSecretValue"]),
     call("ses", "send_email", &["ses:SendEmail"]),
     call("sqs", "send_message", &["sqs:SendMessage"]),
     // SendMessageBatch is authorised by sqs:SendMessage (there is no batch action).
