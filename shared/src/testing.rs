@@ -345,6 +345,7 @@ impl PushSender for RecordingSender {
 pub struct MemorySink {
     receipts: Mutex<Vec<crate::receipt::Receipt>>,
     fail: std::sync::atomic::AtomicBool,
+    refuse: Mutex<Vec<Status>>,
     calls: std::sync::atomic::AtomicUsize,
 }
 
@@ -355,6 +356,14 @@ impl MemorySink {
 
     pub fn fail(&self, yes: bool) {
         self.fail.store(yes, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Refuses receipts with these statuses (and delivers the others), as a queue
+    /// refusing single entries of a batch would.
+    pub fn refuse(&self, statuses: &[Status]) {
+        if let Ok(mut r) = self.refuse.lock() {
+            *r = statuses.to_vec();
+        }
     }
 
     pub fn receipts(&self) -> Vec<crate::receipt::Receipt> {
@@ -374,11 +383,12 @@ impl crate::ports::ReceiptSink for MemorySink {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(EmitError::all(receipts.len(), "injected sink failure"));
         }
+        let refused = self.refuse.lock().map(|r| r.clone()).unwrap_or_default();
         let mut held = self.receipts.lock().map_err(|_| EmitError::all(receipts.len(), "poisoned"))?;
         let mut failed = Vec::new();
         for (i, r) in receipts.iter().enumerate() {
             // A receipt too big for the queue is what a real sink refuses.
-            if r.to_json().len() > crate::receipt::MAX_RECEIPT_BYTES {
+            if r.to_json().len() > crate::receipt::MAX_RECEIPT_BYTES || refused.contains(&r.status) {
                 failed.push(i);
             } else {
                 held.push(r.clone());

@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::*;
+use crate::policy::Guarantee;
 use crate::ports::{FixedClock, SuppressionEntry, SuppressionReason};
 use crate::request::{RecipientKey, SuppressionKey};
 use crate::testing::{MemoryStore, RecordingSender, Sent};
@@ -443,4 +444,201 @@ async fn a_record_not_yet_due_hops_silently() {
     assert_eq!(deferred.len(), 1);
     assert_eq!(deferred[0].1, "2026-11-28T18:00:00Z".parse::<Timestamp>().unwrap());
     assert!(rig.sender.sent().is_empty());
+}
+
+// ------------------------------------------------------------------ delivery guarantees
+// One test per finding of the fault audit; each failed on the code before the fix.
+
+#[tokio::test]
+async fn an_unknown_outcome_is_never_sent_again_at_most_once() {
+    let rig = rig();
+    rig.sender.fail_with([SendError::unknown_outcome("timeout", "no answer within the timeout")]);
+    let r = run(&rig, &req("u1", "email", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "provider:unknown_outcome"));
+    assert_eq!(rig.store.record_status(&key("u1")), Some(Status::Failed));
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 1, "it may have been delivered: the slot stays");
+    // The redelivery reports the same outcome and sends nothing.
+    let again = run(&rig, &req("u1", "email", "marketing")).await;
+    assert_eq!((again.status, &again.receipt_id), (Status::Failed, &r.receipt_id));
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_sent_again_at_least_once() {
+    let rig = rig();
+    rig.sender.fail_with([SendError::unknown_outcome("connection_lost", "reset after the request was sent")]);
+    let out = rig.pipeline.process_json(&req("o1", "email", "transactional").to_string(), None).await;
+    let Outcome::Retry { request, .. } = out else { panic!("{out:?}") };
+    assert_eq!(rig.store.record_status(&key("o1")), None, "the lock is released for the retry");
+    let r = rig.pipeline.process(*request, 1, None).await;
+    assert_eq!(r.receipt().map(|r| r.status), Some(Status::Sent));
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn the_guarantee_is_chosen_per_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{CONFIG}\n[guarantee]\ndefault = \"at_least_once\"\ntransactional = \"at_most_once\"\n");
+    let settings = Settings::parse(&text, "test", dir.path(), None).unwrap();
+    let request = |category: &str| DeliveryRequest::from_value(req("g", "email", category)).unwrap();
+    assert_eq!(settings.policy.guarantee(&request("marketing")), Guarantee::AtLeastOnce);
+    assert_eq!(settings.policy.guarantee(&request("transactional")), Guarantee::AtMostOnce);
+    let bad = format!("{CONFIG}\n[guarantee]\nmarketing = \"exactly_once\"\n");
+    assert!(Settings::parse(&bad, "test", dir.path(), None).is_err());
+}
+
+/// Admits `id` as an attempt that then died: its lock expired at the rig's `now`.
+async fn crashed_attempt(rig: &Rig, id: &str, category: &str) {
+    let request = DeliveryRequest::from_value(req(id, "email", category)).unwrap();
+    let then = rig.pipeline.now() - SignedDuration::from_secs(600);
+    let destination = request.destination().unwrap();
+    let admission =
+        rig.pipeline.settings.policy.admission(&request, &request.fingerprint(), destination.suppression_key(), then);
+    assert!(matches!(rig.store.admit(&admission).await.unwrap(), Verdict::Admitted(_)));
+}
+
+#[tokio::test]
+async fn a_takeover_after_a_crash_does_not_send_again_at_most_once() {
+    let rig = rig();
+    crashed_attempt(&rig, "k1", "marketing").await;
+    let r = run(&rig, &req("k1", "email", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "provider:unknown_outcome"));
+    assert!(rig.sender.sent().is_empty());
+    // At least once: the takeover sends.
+    crashed_attempt(&rig, "k2", "transactional").await;
+    assert_eq!(run(&rig, &req("k2", "email", "transactional")).await.status, Status::Sent);
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_completed_request_keeps_its_outcome_after_a_suppression_or_unsubscribe() {
+    let rig = rig();
+    let first = run(&rig, &req("c1", "email", "marketing")).await;
+    assert_eq!(first.status, Status::Sent);
+    let entry = SuppressionEntry {
+        key: SuppressionKey::from_stored("email:ada@example.com"),
+        reason: SuppressionReason::Complaint,
+    };
+    rig.store.suppress(&entry, Timestamp::UNIX_EPOCH).await.unwrap();
+    rig.store.set_consent(&RecipientKey::new(None, "u1"), "*", false, Timestamp::UNIX_EPOCH).await.unwrap();
+    let again = run(&rig, &req("c1", "email", "marketing")).await;
+    assert_eq!((again.status, &again.receipt_id), (Status::Sent, &first.receipt_id));
+    // A new request is suppressed, and stays so even after the suppression is lifted.
+    let s = run(&rig, &req("c2", "email", "marketing")).await;
+    assert_eq!(s.status, Status::Suppressed);
+    rig.store.unsuppress(&entry.key).await.unwrap();
+    let s2 = run(&rig, &req("c2", "email", "marketing")).await;
+    assert_eq!((s2.status, &s2.receipt_id), (Status::Suppressed, &s.receipt_id));
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn receipts_stay_bounded_whatever_the_request_carried() {
+    let rig = rig();
+    let huge = "v".repeat(900 * 1024);
+    let mut v = req("b1", "email", "marketing");
+    v["metadata"]["big"] = json!(huge);
+    let r = run(&rig, &v).await;
+    assert_eq!(r.status, Status::Rejected);
+    assert!(r.to_json().len() <= crate::receipt::MAX_RECEIPT_BYTES, "{}", r.to_json().len());
+    // A 300 KB unknown field name is neither echoed nor allowed to grow the receipt.
+    let mut v = req("b2", "email", "marketing");
+    v[&"f".repeat(300 * 1024)] = json!(1);
+    let r = run(&rig, &v).await;
+    assert_eq!(r.status, Status::Rejected);
+    assert!(r.to_json().len() < 4 * 1024, "{}", r.to_json().len());
+    // U+FFFF (escaped in the JSON) in an id: refused, and the receipt is SQS-safe.
+    let body = req("x", "email", "marketing").to_string().replace("\"x\"", "\"a\\uffffb\"");
+    let Outcome::Receipt(r) = rig.pipeline.process_json(&body, None).await else { panic!() };
+    assert_eq!((r.status, reason(&r)), (Status::Rejected, "invalid_request:id"));
+    assert!(!r.to_json().contains('\u{ffff}'));
+}
+
+#[tokio::test]
+async fn only_records_whose_terminal_receipts_failed_are_redelivered() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    sink.refuse(&[Status::Sent, Status::Deferred]);
+    let mut later = req("d1", "email", "transactional");
+    later["send_after"] = json!("2026-11-28T13:00:00Z");
+    let batch = vec![
+        queued("m1", req("s1", "email", "transactional").to_string()),
+        queued("m2", later.to_string()),
+        queued("m3", "{not json".into()),
+    ];
+    let result = rig.pipeline.process_batch(batch, 1, &sink, BatchBudget::default()).await;
+    // The sent record comes back (its receipt is re-emitted); the deferred one does not
+    // (its next hop is already queued), nor the rejected one (delivered).
+    assert_eq!(result.failed, vec!["m1".to_owned()]);
+    assert_eq!(rig.store.deferred().len(), 1, "one deferral chain");
+    assert_eq!(sink.receipts().len(), 1);
+}
+
+#[tokio::test]
+async fn attempts_count_across_redeliveries_and_end_with_a_receipt() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    rig.sender.fail_with([SendError::transient("Throttling", "slow down")]);
+    let mut last_try = queued("m1", req("a1", "email", "transactional").to_string());
+    last_try.attempt = MAX_ATTEMPTS - 1;
+    let mut over = queued("m2", req("a2", "email", "transactional").to_string());
+    over.attempt = MAX_ATTEMPTS;
+    let result = rig.pipeline.process_batch(vec![last_try, over], 1, &sink, BatchBudget::default()).await;
+    assert!(result.failed.is_empty(), "ended here, not left for the DLQ: {:?}", result.failed);
+    let reasons: Vec<&str> = result.receipts.iter().map(reason).collect();
+    assert_eq!(reasons, ["retries_exhausted", "retries_exhausted"]);
+    assert!(rig.sender.sent().is_empty());
+    assert_eq!(rig.store.record_status(&key("a1")), Some(Status::Failed));
+}
+
+#[tokio::test]
+async fn a_batch_near_its_deadline_starts_nothing_it_cannot_finish() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    let budget = BatchBudget {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(5)),
+        per_record: std::time::Duration::from_secs(4),
+        emit: std::time::Duration::from_secs(2),
+    };
+    let batch = vec![queued("m1", req("n1", "email", "transactional").to_string())];
+    let result = rig.pipeline.process_batch(batch, 4, &sink, budget).await;
+    assert_eq!((result.failed.len(), result.not_started), (1, 1));
+    assert!(rig.sender.sent().is_empty() && sink.receipts().is_empty());
+}
+
+#[tokio::test]
+async fn a_message_older_than_idempotency_can_vouch_for_is_not_sent() {
+    let rig = rig();
+    let sink = crate::testing::MemorySink::new();
+    let mut stale = queued("m1", req("st", "email", "transactional").to_string());
+    stale.enqueued_at = Some(rig.pipeline.now() - SignedDuration::from_hours(24 * 7));
+    let result = rig.pipeline.process_batch(vec![stale], 1, &sink, BatchBudget::default()).await;
+    assert_eq!(result.receipts.iter().map(reason).collect::<Vec<_>>(), ["stale_message"]);
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn send_after_beyond_the_horizon_is_rejected() {
+    let rig = rig();
+    let mut v = req("far", "email", "transactional");
+    v["send_after"] = json!("9999-01-01T00:00:00Z");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Rejected, "invalid_request:send_after"));
+    assert!(rig.store.deferred().is_empty());
+}
+
+#[tokio::test]
+async fn quiet_hours_ending_in_a_dst_fold_defer_into_the_future() {
+    // 2026-11-01 01:30 happens twice in New York; at 06:15Z (01:15 EST, the second
+    // pass) the window closes at 06:30Z, not at the first 01:30 (05:30Z, past).
+    let rig = rig_at("2026-11-01T06:15:00Z");
+    let mut v = req("dst", "sms", "marketing");
+    v["recipient"]["timezone"] = json!("America/New_York");
+    let settings =
+        format!("{}", CONFIG.replace("start = \"21:00\"\nend = \"08:00\"", "start = \"21:00\"\nend = \"01:30\""));
+    let dir = tempfile::tempdir().unwrap();
+    let parsed = Settings::parse(&settings, "test", dir.path(), None).unwrap();
+    let request = DeliveryRequest::from_value(v).unwrap();
+    let until = parsed.policy.quiet_hours_hold(&request, rig.pipeline.now());
+    assert_eq!(until, Some("2026-11-01T06:30:00Z".parse().unwrap()));
 }

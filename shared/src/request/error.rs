@@ -40,10 +40,11 @@ impl RequestError {
         // serde reports unknown and missing fields at the parent: point at the field
         // (serde_path_to_error already ends the path with an unknown key).
         match &inner {
-            FieldError::UnknownField { field, .. } => {
-                if segments.last() != Some(field) {
-                    segments.push(field.clone());
+            FieldError::UnknownField { field, path_segment, .. } => {
+                if segments.last() == Some(path_segment) {
+                    segments.pop();
                 }
+                segments.push(field.clone());
             }
             FieldError::MissingField(field) | FieldError::DuplicateField(field) => segments.push((*field).to_owned()),
             _ => {}

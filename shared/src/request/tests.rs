@@ -277,3 +277,166 @@ fn raw_facts_survive_invalid_requests() {
     let facts = RawFacts::from_json("not json");
     assert!(facts.id.is_none());
 }
+
+// ------------------------------------------------------------------ hostile input
+
+/// The whole error a receipt or log would carry.
+fn error_text(v: serde_json::Value) -> String {
+    let e = DeliveryRequest::from_json(&v.to_string()).expect_err("should be refused");
+    format!("{} {}", e.reason(), e)
+}
+
+#[test]
+fn errors_never_echo_request_values() {
+    let secret_email = "someone.private@example.org";
+    let phone = "+14155559876";
+    let mut v = base();
+    v["recipient"]["id"] = json!(secret_email);
+    v["schema_version"] = json!(secret_email);
+    let e = error_text(v);
+    assert!(!e.contains("someone.private"), "{e}");
+    let mut v = base();
+    v["channel"] = json!(phone);
+    let e = error_text(v);
+    assert!(!e.contains("5559876") && e.contains("email, sms, push"), "{e}");
+    let mut v = base();
+    v["recipient"][secret_email] = json!(1);
+    let e = error_text(v);
+    assert!(!e.contains("someone.private") && e.contains("recipient.<key>"), "{e}");
+    let mut v = base();
+    v["metadata"] = json!({ secret_email: 7 });
+    let e = error_text(v);
+    assert!(!e.contains("someone.private"), "{e}");
+    let mut v = base();
+    v["recipient"]["timezone"] = json!("Private/Zone-of-someone");
+    let e = error_text(v);
+    assert!(!e.contains("Zone-of-someone"), "{e}");
+    let mut v = base();
+    v["recipient"]["locale"] = json!("secret-value-here");
+    let e = error_text(v);
+    assert!(!e.contains("secret-value"), "{e}");
+    let mut v = base();
+    v["send_after"] = json!("2026-13-45Tsecret");
+    let e = error_text(v);
+    assert!(!e.contains("secret"), "{e}");
+}
+
+#[test]
+fn a_positional_array_is_not_a_request() {
+    let e = DeliveryRequest::from_json(r#"["req-1", "email", "marketing", {"id": "u"}, "newsletter"]"#).unwrap_err();
+    assert_eq!(e.reason().to_string(), "invalid_request:request");
+    assert!(e.message().contains("got an array"), "{e}");
+}
+
+#[test]
+fn a_key_given_twice_is_refused_anywhere() {
+    let v = base().to_string();
+    let twice = v.replacen("\"id\":\"req-1\"", "\"id\":\"req-1\",\"id\":\"req-2\"", 1);
+    assert_ne!(twice, v);
+    let e = DeliveryRequest::from_json(&twice).unwrap_err();
+    assert_eq!(e.reason().to_string(), "invalid_request:json");
+    let nested = v.replacen("\"first_name\":\"Ada\"", "\"first_name\":\"Ada\",\"first_name\":\"Bob\"", 1);
+    assert!(DeliveryRequest::from_json(&nested).is_err());
+}
+
+#[test]
+fn sizes_are_bounded_in_bytes() {
+    let mut v = base();
+    v["metadata"] = json!({ "k": "é".repeat(600) }); // 600 characters, 1200 bytes
+    assert_eq!(err(v).reason().to_string(), "invalid_request:metadata.k");
+    let mut v = base();
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..20).map(|i| (format!("k{i}"), json!("x".repeat(500)))).collect();
+    v["metadata"] = serde_json::Value::Object(many);
+    assert_eq!(err(v).reason().to_string(), "invalid_request:metadata");
+    let mut v = base();
+    v["data"] = json!({ "blob": "x".repeat(limits::REQUEST_BYTES) });
+    assert_eq!(DeliveryRequest::from_json(&v.to_string()).unwrap_err().reason().to_string(), "invalid_request:request");
+    let mut v = base();
+    v["data"] = json!({ "note": "a\u{fffe}b" });
+    assert_eq!(err(v).reason().to_string(), "invalid_request:data");
+}
+
+#[test]
+fn the_fingerprint_ignores_key_order_and_sees_content() {
+    let a = DeliveryRequest::from_json(r#"{"id":"f","channel":"email","category":"x","recipient":{"id":"u","email":"a@example.com"},"template":"t","data":{"a":1,"b":{"c":2,"d":3}}}"#).unwrap();
+    let b = DeliveryRequest::from_json(r#"{"template":"t","data":{"b":{"d":3,"c":2},"a":1},"recipient":{"email":"a@example.com","id":"u"},"category":"x","channel":"email","id":"f"}"#).unwrap();
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    let c = DeliveryRequest::from_json(r#"{"id":"f","channel":"email","category":"x","recipient":{"id":"u","email":"a@example.com"},"template":"t","data":{"a":2}}"#).unwrap();
+    assert_ne!(a.fingerprint(), c.fingerprint());
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::receipt::{MAX_RECEIPT_BYTES, Receipt, Status};
+
+    /// A JSON value built from strings the test can look for afterwards.
+    fn marked_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            "[a-z]{0,4}MARK[a-z@+0-9]{0,8}".prop_map(serde_json::Value::String),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<bool>().prop_map(|b| json!(b)),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                // Keys an orchestrator may legitimately echo back are identifiers; the
+                // ones generated here never are (an address, a phone, free text).
+                prop::collection::btree_map("[a-z]{0,3}MARK[@+ ][a-z0-9]{0,6}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever replaces a field of a valid request: no panic, and the error never
+        /// carries a value or a key of its own choosing.
+        #[test]
+        fn errors_never_echo_what_replaced_a_field(
+            field in prop::sample::select(vec![
+                "id", "channel", "category", "recipient", "template", "send_after", "expires_at",
+                "metadata", "tenant", "schema_version", "data",
+            ]),
+            nested in any::<bool>(),
+            value in marked_value(),
+        ) {
+            let mut v = base();
+            if nested {
+                v["recipient"][field] = value;
+            } else {
+                v[field] = value;
+            }
+            if let Err(e) = DeliveryRequest::from_json(&v.to_string()) {
+                let text = format!("{} {}", e.reason(), e);
+                prop_assert!(!text.contains("MARK"), "{}", text);
+            }
+        }
+
+        /// Arbitrary bytes never panic the parser.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = DeliveryRequest::from_json(&text);
+        }
+
+        /// A receipt stays within its bound whatever the input's metadata and id
+        /// (values long in bytes: multi-byte characters, and past every limit).
+        #[test]
+        fn receipts_of_any_input_stay_bounded(
+            id in "[a-zé\u{ffff}\u{1F600}]{0,300}",
+            metadata in prop::collection::btree_map("[a-zé]{1,200}", "[a-zé\"\\\u{1}\u{ffff}]{0,1500}", 0..60),
+            reason in "[a-z\u{1}\"]{0,2000}",
+        ) {
+            let raw = json!({ "id": id, "metadata": metadata }).to_string();
+            let facts = RawFacts::from_json(&raw);
+            let r = Receipt::for_raw(&facts, &raw, Status::Rejected, jiff::Timestamp::UNIX_EPOCH)
+                .reason(crate::receipt::Reason::InvalidRequest(reason.clone()))
+                .detail(&reason);
+            prop_assert!(r.to_json().len() <= MAX_RECEIPT_BYTES, "{}", r.to_json().len());
+        }
+    }
+}

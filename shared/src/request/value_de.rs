@@ -40,9 +40,12 @@ pub enum FieldError {
         hint: Option<&'static str>,
         expected: &'static [&'static str],
     },
-    /// `field` is already masked (see [`mask_key`]).
+    /// `field` is what may be shown of the key: itself when it is a near miss of a
+    /// known name (the typo the hint corrects), else a placeholder. `path_segment` is
+    /// how a path names it ([`mask_key`]), to replace it there.
     UnknownField {
         field: String,
+        path_segment: String,
         hint: Option<&'static str>,
         expected: &'static [&'static str],
     },
@@ -120,7 +123,9 @@ impl de::Error for FieldError {
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        FieldError::UnknownField { field: mask_key(field), hint: closest(field, expected), expected }
+        let hint = closest(field, expected);
+        let shown = if hint.is_some() { mask_key(field) } else { "<key>".to_owned() };
+        FieldError::UnknownField { field: shown, path_segment: mask_key(field), hint, expected }
     }
 
     fn missing_field(field: &'static str) -> Self {
