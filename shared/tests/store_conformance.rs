@@ -1,11 +1,16 @@
 //! Conformance of the `StateStore` implementations: every scenario is written once,
-//! against `&dyn StateStore`, and run against both the in-memory twin
-//! (`herald::testing::MemoryStore`) and the embedded SQLite store
-//! (`herald::adapters::local::LocalStore`). Unit tests elsewhere trust the twin to
-//! behave like the real store; these tests are what makes that trust earned.
+//! against `&dyn StateStore`, and run against the in-memory twin
+//! (`herald::testing::MemoryStore`), the embedded SQLite store
+//! (`herald::adapters::local::LocalStore`) and the DynamoDB store
+//! (`herald::adapters::aws::DynamoStore`, on moto). Unit tests elsewhere trust the twin
+//! to behave like the real stores; these tests are what makes that trust earned.
 //!
-//! Each scenario becomes two tests, `<scenario>::memory_store` and
-//! `<scenario>::local_store`, so a failure names the store that broke.
+//! Each scenario becomes three tests, `<scenario>::memory_store`,
+//! `<scenario>::local_store` and `<scenario>::dynamo_store`, so a failure names the
+//! store that broke. The DynamoDB table is created from `infra/template.yaml`, as
+//! deployed, on a moto server of its own per test, reached through the e2e proxy: moto
+//! applies DynamoDB transactions without isolation, and the proxy serializes DynamoDB
+//! calls so the concurrency trials measure the store, not moto's races.
 //!
 //! Then come the things only `LocalStore` has (deferrals, receipts, reopening a
 //! folder) and the concurrency trials: many threads, each with its own SQLite
@@ -20,6 +25,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use herald::adapters::aws::DynamoStore;
 use herald::adapters::local::{DeferredEntry, LocalStore};
 use herald::ports::{
     Admission, CapCheck, Completion, ConsentCheck, Lease, PriorOutcome, Scheduler, StateStore, StoreError,
@@ -28,6 +34,9 @@ use herald::ports::{
 use herald::receipt::{Receipt, Status};
 use herald::request::{Channel, DeliveryRequest};
 use herald::testing::MemoryStore;
+use herald_e2e::moto::Moto;
+use herald_e2e::proxy::Proxy;
+use herald_e2e::template::Template;
 use jiff::{SignedDuration, Timestamp};
 
 // ------------------------------------------------------------------ fixtures
@@ -130,10 +139,49 @@ fn capped_prior(rule: &str, when: Timestamp) -> Verdict {
     })
 }
 
-// ------------------------------------------------- one scenario, two stores
+/// The deployed state table on a moto of its own, behind the proxy that serializes
+/// DynamoDB calls.
+struct Dynamo {
+    // Dropped last: the proxy forwards to it.
+    moto: Moto,
+    proxy: Proxy,
+    table: String,
+}
+
+impl Dynamo {
+    async fn start() -> Dynamo {
+        let moto = Moto::start().await;
+        let proxy = Proxy::start(&moto.endpoint).await;
+        let table = Self::create_table(&moto).await;
+        Dynamo { moto, proxy, table }
+    }
+
+    /// Creates the template's state table (on a fresh or reset moto); returns its name.
+    async fn create_table(moto: &Moto) -> String {
+        let tables = Template::repo().create_tables(&moto.sdk_config(&moto.endpoint).await).await;
+        assert_eq!(tables.len(), 1, "the template should have one table: {tables:?}");
+        tables.into_values().next().unwrap_or_default()
+    }
+
+    /// Empties moto and creates the table again: a fresh store for the next trial.
+    async fn reset(&mut self) {
+        self.moto.reset().await;
+        self.table = Self::create_table(&self.moto).await;
+    }
+
+    /// A store with its own SDK client (and connection pool), so each racing thread, with
+    /// its own runtime, keeps its connections on that runtime.
+    fn store(&self) -> DynamoStore {
+        let sdk = herald_e2e::moto::sdk_config(&self.proxy.endpoint());
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
+    }
+}
+
+// ----------------------------------------------- one scenario, three stores
 
 /// `conformance!(a, b)` turns each `async fn a(&dyn StateStore)` into a module `a`
-/// with the tests `a::memory_store` and `a::local_store` (a fresh temp folder each).
+/// with the tests `a::memory_store`, `a::local_store` (a fresh temp folder each) and
+/// `a::dynamo_store` (a fresh moto each).
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -148,6 +196,12 @@ macro_rules! conformance {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let store = herald::adapters::local::LocalStore::open(dir.path()).expect("open store");
                 super::$scenario(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamo_store() {
+                let dynamo = super::Dynamo::start().await;
+                super::$scenario(&dynamo.store()).await;
             }
         }
     )*};
@@ -688,7 +742,8 @@ async fn local_state_survives_reopening_the_folder() {
 // --------------------------------------------------------------- concurrency
 //
 // Admission must be atomic across connections, not only across the threads of one
-// process: `herald send` and `herald flush` may run at once on one state folder.
+// process: `herald send` and `herald flush` may run at once on one state folder, and
+// many Lambda execution environments share one DynamoDB table.
 // Each racing thread gets its own current-thread runtime (as a process would) and
 // its store from `open`, called inside the thread, so a fresh folder also sees
 // concurrent first opens (schema creation). A barrier releases all admissions at
@@ -717,7 +772,7 @@ fn race(threads: usize, open: Open<'_>, admission: &(dyn Fn(usize) -> Admission 
             .map(|i| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                     let store = open();
                     let a = admission(i);
                     barrier.wait();
@@ -770,7 +825,7 @@ fn cap_race_trial(label: &str, trial: usize, open: Open<'_>) {
     assert_eq!(capped_count, THREADS - 3, "{label} trial {trial}: {:?}", result.verdicts);
 
     let store = open().expect("open store");
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         for i in 0..THREADS {
             let again = verdict(store.as_ref(), &with_caps(&format!("race-{i}"), at(1), &caps)).await;
@@ -868,6 +923,48 @@ fn local_same_key_race_admits_exactly_one() {
             .count();
         eprintln!(
             "same key trial {trial}: {admitted} admitted, {waiting} in progress; race {:?}, trial {:?}",
+            result.contended, result.elapsed
+        );
+        assert_eq!((admitted, waiting), (1, THREADS - 1), "{:?}", result.verdicts);
+    }
+}
+
+/// Many Lambdas racing for one cap, on DynamoDB: each thread has its own client, as
+/// each execution environment would. Through the proxy, which serializes DynamoDB calls
+/// because moto's transactions are not isolated (see the module comment).
+#[test]
+fn dynamo_cap_race_separate_clients() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut dynamo = runtime.block_on(Dynamo::start());
+    for trial in 1..=3 {
+        if trial > 1 {
+            runtime.block_on(dynamo.reset());
+        }
+        let open = || -> Result<Arc<dyn StateStore>, StoreError> { Ok(Arc::new(dynamo.store())) };
+        cap_race_trial("DynamoStore, separate clients", trial, &open);
+    }
+}
+
+/// 20 deliveries of the same request at once, on DynamoDB: one sends, the others wait.
+#[test]
+fn dynamo_same_key_race_admits_exactly_one() {
+    const THREADS: usize = 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut dynamo = runtime.block_on(Dynamo::start());
+    for trial in 1..=3 {
+        if trial > 1 {
+            runtime.block_on(dynamo.reset());
+        }
+        let open = || -> Result<Arc<dyn StateStore>, StoreError> { Ok(Arc::new(dynamo.store())) };
+        let result = race(THREADS, &open, &|_| with_caps("same", t0(), &[daily(3)]), false);
+        let admitted = result.verdicts.iter().filter(|v| matches!(v, Verdict::Admitted(_))).count();
+        let waiting = result
+            .verdicts
+            .iter()
+            .filter(|v| **v == Verdict::InProgress { until: t0() + SignedDuration::from_secs(5 * MINUTE) })
+            .count();
+        eprintln!(
+            "dynamo same key trial {trial}: {admitted} admitted, {waiting} in progress; race {:?}, trial {:?}",
             result.contended, result.elapsed
         );
         assert_eq!((admitted, waiting), (1, THREADS - 1), "{:?}", result.verdicts);

@@ -103,7 +103,6 @@ impl Template {
     /// know, so a template change cannot be silently left out of the tests.
     pub async fn create_resources(&self, sdk: &aws_config::SdkConfig, overrides: &Overrides) -> Deployed {
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let ddb = aws_sdk_dynamodb::Client::new(sdk);
         let mut deployed = Deployed::default();
         // Dead-letter queues first: a redrive policy names its target's ARN.
         let mut queues = self.ids_of_type("AWS::SQS::Queue");
@@ -112,11 +111,20 @@ impl Template {
             let queue = self.create_queue(&sqs, id, overrides, &deployed).await;
             deployed.queues.insert(id.to_owned(), queue);
         }
+        deployed.tables = self.create_tables(sdk).await;
+        deployed
+    }
+
+    /// Creates only the template's DynamoDB tables (as [`Template::create_resources`] does),
+    /// for tests of the state store alone. Returns logical id -> table name.
+    pub async fn create_tables(&self, sdk: &aws_config::SdkConfig) -> BTreeMap<String, String> {
+        let ddb = aws_sdk_dynamodb::Client::new(sdk);
+        let mut tables = BTreeMap::new();
         for id in self.ids_of_type("AWS::DynamoDB::Table") {
             self.create_table(&ddb, id).await;
-            deployed.tables.insert(id.to_owned(), id.to_owned());
+            tables.insert(id.to_owned(), id.to_owned());
         }
-        deployed
+        tables
     }
 
     async fn create_queue(
