@@ -1,11 +1,16 @@
 //! Conformance of the `StateStore` implementations: every scenario is written once,
-//! against `&dyn StateStore`, and run against both the in-memory twin
-//! (`herald::testing::MemoryStore`) and the embedded SQLite store
-//! (`herald::adapters::local::LocalStore`). Unit tests elsewhere trust the twin to
-//! behave like the real store; these tests are what makes that trust earned.
+//! against `&dyn StateStore`, and run against the in-memory twin
+//! (`herald::testing::MemoryStore`), the embedded SQLite store
+//! (`herald::adapters::local::LocalStore`) and the DynamoDB store
+//! (`herald::adapters::aws::DynamoStore`, on moto). Unit tests elsewhere trust the twin
+//! to behave like the real stores; these tests are what makes that trust earned.
 //!
-//! Each scenario becomes two tests, `<scenario>::memory_store` and
-//! `<scenario>::local_store`, so a failure names the store that broke.
+//! Each scenario becomes three tests, `<scenario>::memory_store`,
+//! `<scenario>::local_store` and `<scenario>::dynamo_store`, so a failure names the
+//! store that broke. The DynamoDB table is created from `infra/template.yaml`, as
+//! deployed, on a moto server of its own per test, reached through the e2e proxy: moto
+//! applies DynamoDB transactions without isolation, and the proxy serializes DynamoDB
+//! calls so the concurrency trials measure the store, not moto's races.
 //!
 //! Then come the things only `LocalStore` has (deferrals, receipts, reopening a
 //! folder) and the concurrency trials: many threads, each with its own SQLite
@@ -20,14 +25,18 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use herald::adapters::aws::DynamoStore;
 use herald::adapters::local::{DeferredEntry, LocalStore};
 use herald::ports::{
-    Admission, CapCheck, Completion, ConsentCheck, Lease, PriorOutcome, Scheduler, StateStore, StoreError,
-    SuppressionEntry, SuppressionReason, Verdict,
+    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, Scheduler, StateStore,
+    StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
 use herald::receipt::{Receipt, Status};
-use herald::request::{Channel, DeliveryRequest};
+use herald::request::{Channel, DeliveryRequest, IdempotencyKey, RecipientKey, SuppressionKey};
 use herald::testing::MemoryStore;
+use herald_e2e::moto::Moto;
+use herald_e2e::proxy::Proxy;
+use herald_e2e::template::Template;
 use jiff::{SignedDuration, Timestamp};
 
 // ------------------------------------------------------------------ fixtures
@@ -39,6 +48,16 @@ const DAY: i64 = 86_400;
 /// The recipient every scenario talks about (a `scoped_key` without tenant).
 const RECIPIENT: &str = "-/u1";
 const ADDRESS: &str = "email:u1@example.com";
+/// The content fingerprint every scenario's request has.
+const FP: &str = "fp-1";
+
+fn recipient() -> RecipientKey {
+    RecipientKey::from_stored(RECIPIENT)
+}
+
+fn address() -> SuppressionKey {
+    SuppressionKey::from_stored(ADDRESS)
+}
 
 fn t0() -> Timestamp {
     "2026-11-28T12:00:00Z".parse().expect("valid timestamp")
@@ -53,9 +72,10 @@ fn at(seconds: i64) -> Timestamp {
 /// what `Policy::admission` builds with the default idempotency settings.
 fn admission(key: &str, now: Timestamp) -> Admission {
     Admission {
-        idempotency_key: key.to_owned(),
-        suppression_key: ADDRESS.to_owned(),
-        consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: "marketing".to_owned() }),
+        idempotency_key: IdempotencyKey::from_stored(key),
+        fingerprint: FP.to_owned(),
+        suppression_key: address(),
+        consent: Some(ConsentCheck { recipient_key: recipient(), category: "marketing".to_owned() }),
         caps: Vec::new(),
         now,
         lock_expires_at: now + SignedDuration::from_secs(5 * MINUTE),
@@ -127,13 +147,53 @@ fn capped_prior(rule: &str, when: Timestamp) -> Verdict {
         reason: Some(format!("frequency_capped:{rule}")),
         provider_message_id: None,
         at: when,
+        fingerprint: Some(FP.to_owned()),
     })
 }
 
-// ------------------------------------------------- one scenario, two stores
+/// The deployed state table on a moto of its own, behind the proxy that serializes
+/// DynamoDB calls.
+struct Dynamo {
+    // Dropped last: the proxy forwards to it.
+    moto: Moto,
+    proxy: Proxy,
+    table: String,
+}
+
+impl Dynamo {
+    async fn start() -> Dynamo {
+        let moto = Moto::start().await;
+        let proxy = Proxy::start(&moto.endpoint).await;
+        let table = Self::create_table(&moto).await;
+        Dynamo { moto, proxy, table }
+    }
+
+    /// Creates the template's state table (on a fresh or reset moto); returns its name.
+    async fn create_table(moto: &Moto) -> String {
+        let tables = Template::repo().create_tables(&moto.sdk_config(&moto.endpoint).await).await;
+        assert_eq!(tables.len(), 1, "the template should have one table: {tables:?}");
+        tables.into_values().next().unwrap_or_default()
+    }
+
+    /// Empties moto and creates the table again: a fresh store for the next trial.
+    async fn reset(&mut self) {
+        self.moto.reset().await;
+        self.table = Self::create_table(&self.moto).await;
+    }
+
+    /// A store with its own SDK client (and connection pool), so each racing thread, with
+    /// its own runtime, keeps its connections on that runtime.
+    fn store(&self) -> DynamoStore {
+        let sdk = herald_e2e::moto::sdk_config(&self.proxy.endpoint());
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table.clone())
+    }
+}
+
+// ----------------------------------------------- one scenario, three stores
 
 /// `conformance!(a, b)` turns each `async fn a(&dyn StateStore)` into a module `a`
-/// with the tests `a::memory_store` and `a::local_store` (a fresh temp folder each).
+/// with the tests `a::memory_store`, `a::local_store` (a fresh temp folder each) and
+/// `a::dynamo_store` (a fresh moto each).
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -148,6 +208,12 @@ macro_rules! conformance {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let store = herald::adapters::local::LocalStore::open(dir.path()).expect("open store");
                 super::$scenario(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamo_store() {
+                let dynamo = super::Dynamo::start().await;
+                super::$scenario(&dynamo.store()).await;
             }
         }
     )*};
@@ -164,17 +230,34 @@ conformance!(
     tighter_of_two_caps_wins_and_takes_nothing_from_the_other,
     completion_releases_slots_only_when_asked,
     suppression_blocks_until_removed,
-    check_order_is_suppression_consent_idempotency_caps,
+    check_order_is_idempotency_suppression_consent_caps,
     consent_per_category_and_catch_all,
     refusals_take_no_cap_slots,
+    takeovers_and_recorded_decisions,
+    a_pinned_future_now_deletes_no_live_slots,
 );
+
+/// `herald send --now <later>` must not delete the slots real sends hold: an
+/// admission judges the window at its `now`, but only the wall clock prunes.
+async fn a_pinned_future_now_deletes_no_live_slots(store: &dyn StateStore) {
+    // Far ahead of the wall clock, so no real pruning can touch these slots.
+    let base: Timestamp = "2100-01-01T00:00:00Z".parse().expect("timestamp");
+    let caps = [daily(1)];
+    send(store, &with_caps("f1", base, &caps)).await;
+    let later = base + SignedDuration::from_secs(2 * DAY);
+    let lease = admit_ok(store, &with_caps("f2", later, &caps)).await;
+    store.abandon(&lease, true).await.expect("abandon");
+    // Back a minute after the first send, it still fills the cap.
+    let soon = base + SignedDuration::from_secs(MINUTE);
+    assert_eq!(verdict(store, &with_caps("f3", soon, &caps)).await, capped("all:24h"));
+}
 
 /// admit -> IN_PROGRESS; a second attempt while the lock holds must wait (never send
 /// twice); once the lock has expired the first attempt is presumed crashed.
 async fn lock_blocks_then_expires(store: &dyn StateStore) {
     let first = admission("k1", t0());
     let lease = admit_ok(store, &first).await;
-    assert_eq!(lease.idempotency_key, "k1");
+    assert_eq!(lease.idempotency_key.as_str(), "k1");
     assert!(lease.slots.is_empty(), "no caps, no slots: {lease:?}");
 
     let lock = first.lock_expires_at;
@@ -214,6 +297,7 @@ async fn completed_request_is_a_duplicate_until_retention_ends(store: &dyn State
         reason: Some("note".to_owned()),
         provider_message_id: Some("ses-0001".to_owned()),
         at: at(2),
+        fingerprint: Some(FP.to_owned()),
     });
     assert_eq!(verdict(store, &admission("k1", at(HOUR))).await, prior);
     // A duplicate is not an attempt: asking again changes nothing.
@@ -222,7 +306,7 @@ async fn completed_request_is_a_duplicate_until_retention_ends(store: &dyn State
 
     // `retain_until` is exclusive: at that instant the record is forgotten.
     let again = admit_ok(store, &admission("k1", at(3 * DAY))).await;
-    assert_eq!(again.idempotency_key, "k1");
+    assert_eq!(again.idempotency_key.as_str(), "k1");
     assert_eq!(
         verdict(store, &admission("k1", at(3 * DAY + 1))).await,
         Verdict::InProgress { until: at(3 * DAY + 5 * MINUTE) }
@@ -235,7 +319,7 @@ async fn abandon_forgets_lock_and_gives_slots_back(store: &dyn StateStore) {
     let first = admit_ok(store, &with_caps("k1", t0(), &one)).await;
     assert_eq!(first.slots.len(), 1);
     assert_eq!(first.slots[0].0, format!("{RECIPIENT}#all:24h"));
-    store.abandon(&first).await.expect("abandon");
+    store.abandon(&first, true).await.expect("abandon");
 
     // Limit 1: had the slot not come back this would be Capped, had the lock stayed
     // it would be InProgress.
@@ -256,7 +340,7 @@ async fn stale_lease_cannot_release_a_takeover(store: &dyn StateStore) {
     let current = admit_ok(store, &takeover).await;
     assert_ne!(stale.attempt, current.attempt, "each admission is its own attempt");
 
-    store.abandon(&stale).await.expect("abandon");
+    store.abandon(&stale, true).await.expect("abandon");
     let held = Verdict::InProgress { until: takeover.lock_expires_at };
     assert_eq!(
         verdict(store, &with_caps("k1", at(6 * MINUTE), &caps)).await,
@@ -280,6 +364,7 @@ async fn stale_lease_cannot_release_a_takeover(store: &dyn StateStore) {
             reason: None,
             provider_message_id: Some("ses-2".to_owned()),
             at: at(9 * MINUTE),
+            fingerprint: Some(FP.to_owned()),
         })
     );
     admit_ok(store, &with_caps("k2", at(11 * MINUTE), &caps)).await;
@@ -363,6 +448,7 @@ async fn completion_releases_slots_only_when_asked(store: &dyn StateStore) {
             reason: Some("provider:MessageRejected".to_owned()),
             provider_message_id: None,
             at: at(1),
+            fingerprint: Some(FP.to_owned()),
         })
     );
 
@@ -372,30 +458,33 @@ async fn completion_releases_slots_only_when_asked(store: &dyn StateStore) {
 }
 
 async fn suppression_blocks_until_removed(store: &dyn StateStore) {
-    let entry = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::Complaint };
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::Complaint };
     store.suppress(&entry, t0()).await.expect("suppress");
     assert_eq!(verdict(store, &admission("k1", at(1))).await, Verdict::Suppressed(SuppressionReason::Complaint));
     // Transactional messages are suppressed too: a bounce is a bounce.
     let transactional = Admission { consent: None, ..admission("k2", at(1)) };
     assert_eq!(verdict(store, &transactional).await, Verdict::Suppressed(SuppressionReason::Complaint));
     // Another address of the same recipient is not.
-    let other = Admission { suppression_key: "phone:+14155550123".to_owned(), ..admission("k3", at(1)) };
+    let other =
+        Admission { suppression_key: SuppressionKey::from_stored("phone:+14155550123"), ..admission("k3", at(1)) };
     admit_ok(store, &other).await;
 
-    // Suppressing again replaces the reason.
-    let bounce = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::HardBounce };
+    // Suppressing again replaces the reason, for new requests.
+    let bounce = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
     store.suppress(&bounce, at(2)).await.expect("suppress");
-    assert_eq!(verdict(store, &admission("k1", at(3))).await, Verdict::Suppressed(SuppressionReason::HardBounce));
+    assert_eq!(verdict(store, &admission("k4", at(3))).await, Verdict::Suppressed(SuppressionReason::HardBounce));
 
-    assert!(store.unsuppress(ADDRESS).await.expect("unsuppress"), "was suppressed");
-    assert!(!store.unsuppress(ADDRESS).await.expect("unsuppress"), "already removed");
-    // The refused attempts left no record behind: k1 is a fresh request.
-    admit_ok(store, &admission("k1", at(4))).await;
+    assert!(store.unsuppress(&address()).await.expect("unsuppress"), "was suppressed");
+    assert!(!store.unsuppress(&address()).await.expect("unsuppress"), "already removed");
+    // A suppressed request keeps that outcome: asked again, it answers the same.
+    let Verdict::Duplicate(prior) = verdict(store, &admission("k1", at(4))).await else { panic!("k1 was decided") };
+    assert_eq!((prior.status, prior.reason.as_deref()), (Status::Suppressed, Some("suppressed:complaint")));
+    admit_ok(store, &admission("k5", at(4))).await;
 }
 
-/// Suppression, then consent, then idempotency, then caps: each earlier check wins
-/// over every later one.
-async fn check_order_is_suppression_consent_idempotency_caps(store: &dyn StateStore) {
+/// Idempotency, then suppression, then consent, then caps: each earlier check wins
+/// over every later one. A request with an outcome keeps it whatever happened since.
+async fn check_order_is_idempotency_suppression_consent_caps(store: &dyn StateStore) {
     let one = [daily(1)];
     send(store, &with_caps("k1", t0(), &one)).await;
     // k1 is DONE and the cap is full: idempotency answers before caps.
@@ -404,65 +493,107 @@ async fn check_order_is_suppression_consent_idempotency_caps(store: &dyn StateSt
         reason: None,
         provider_message_id: Some("ses-1".to_owned()),
         at: t0(),
+        fingerprint: Some(FP.to_owned()),
     });
     assert_eq!(verdict(store, &with_caps("k1", at(1), &one)).await, duplicate);
 
-    // Unsubscribed: consent answers before idempotency.
-    store.set_consent(RECIPIENT, "marketing", false, at(2)).await.expect("consent");
-    let unsubscribed = Verdict::Unsubscribed { category: "marketing".to_owned() };
-    assert_eq!(verdict(store, &with_caps("k1", at(3), &one)).await, unsubscribed);
-
-    // Suppressed as well: suppression answers before everything.
-    let entry = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::HardBounce };
+    // Unsubscribed and suppressed since: k1 still answers with its outcome.
+    store.set_consent(&recipient(), "marketing", false, at(2)).await.expect("consent");
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
     store.suppress(&entry, at(4)).await.expect("suppress");
-    let suppressed = Verdict::Suppressed(SuppressionReason::HardBounce);
-    assert_eq!(verdict(store, &with_caps("k1", at(5), &one)).await, suppressed);
+    assert_eq!(verdict(store, &with_caps("k1", at(5), &one)).await, duplicate);
 
-    // Peel the layers off again, in order.
-    assert!(store.unsuppress(ADDRESS).await.expect("unsuppress"));
-    assert_eq!(verdict(store, &with_caps("k1", at(6), &one)).await, unsubscribed);
-    store.set_consent(RECIPIENT, "marketing", true, at(7)).await.expect("consent");
-    assert_eq!(verdict(store, &with_caps("k1", at(8), &one)).await, duplicate);
-    assert_eq!(verdict(store, &with_caps("k2", at(9), &one)).await, capped("all:24h"));
+    // New requests: suppression before consent before caps.
+    let suppressed = Verdict::Suppressed(SuppressionReason::HardBounce);
+    assert_eq!(verdict(store, &with_caps("k2", at(5), &one)).await, suppressed);
+    assert!(store.unsuppress(&address()).await.expect("unsuppress"));
+    let unsubscribed = Verdict::Unsubscribed { category: "marketing".to_owned() };
+    assert_eq!(verdict(store, &with_caps("k3", at(6), &one)).await, unsubscribed);
+    store.set_consent(&recipient(), "marketing", true, at(7)).await.expect("consent");
+    assert_eq!(verdict(store, &with_caps("k4", at(9), &one)).await, capped("all:24h"));
+    // Each refusal was recorded as its request's outcome.
+    assert!(
+        matches!(verdict(store, &with_caps("k2", at(10), &one)).await, Verdict::Duplicate(p) if p.status == Status::Suppressed)
+    );
+    assert!(
+        matches!(verdict(store, &with_caps("k3", at(10), &one)).await, Verdict::Duplicate(p) if p.status == Status::Unsubscribed)
+    );
+}
+
+/// A lock whose attempt died is taken over, and the lease says so; an outcome
+/// decided without admission is recorded once and reported to every later asker.
+async fn takeovers_and_recorded_decisions(store: &dyn StateStore) {
+    let first = admit_ok(store, &admission("k1", t0())).await;
+    assert!(!first.took_over);
+    // Within the lock: in progress. After it: taken over.
+    assert!(matches!(verdict(store, &admission("k1", at(MINUTE))).await, Verdict::InProgress { .. }));
+    let second = admit_ok(store, &admission("k1", at(10 * MINUTE))).await;
+    assert!(second.took_over, "the lease must say an earlier attempt may have sent");
+    // The dead attempt can no longer complete over the takeover.
+    store.complete(&first, &sent("late", at(10 * MINUTE))).await.expect("complete");
+    store.complete(&second, &sent("ses-2", at(11 * MINUTE))).await.expect("complete");
+    let Verdict::Duplicate(prior) = verdict(store, &admission("k1", at(HOUR))).await else { panic!() };
+    assert_eq!(prior.provider_message_id.as_deref(), Some("ses-2"));
+
+    let decision = |key: &str, when: Timestamp| Decision {
+        idempotency_key: IdempotencyKey::from_stored(key),
+        fingerprint: FP.to_owned(),
+        status: Status::Failed,
+        reason: Some("retries_exhausted".to_owned()),
+        at: when,
+        retain_until: when + SignedDuration::from_secs(7 * DAY),
+    };
+    assert_eq!(store.record(&decision("k2", t0())).await.expect("record"), Recorded::Stored);
+    let Recorded::Existing(prior) = store.record(&decision("k2", at(5))).await.expect("record") else { panic!() };
+    assert_eq!((prior.status, prior.at), (Status::Failed, t0()));
+    let Verdict::Duplicate(prior) = verdict(store, &admission("k2", at(6))).await else { panic!() };
+    assert_eq!(prior.reason.as_deref(), Some("retries_exhausted"));
+    // A live lock is not overwritten by a decision.
+    admit_ok(store, &admission("k3", t0())).await;
+    assert!(matches!(store.record(&decision("k3", at(1))).await.expect("record"), Recorded::InProgress { .. }));
 }
 
 async fn consent_per_category_and_catch_all(store: &dyn StateStore) {
     let category = |key: &str, category: &str, now: Timestamp| Admission {
-        consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: category.to_owned() }),
+        consent: Some(ConsentCheck { recipient_key: recipient(), category: category.to_owned() }),
         ..admission(key, now)
     };
     let unsubscribed = |category: &str| Verdict::Unsubscribed { category: category.to_owned() };
 
-    store.set_consent(RECIPIENT, "marketing", false, t0()).await.expect("consent");
+    store.set_consent(&recipient(), "marketing", false, t0()).await.expect("consent");
     assert_eq!(verdict(store, &category("k1", "marketing", at(1))).await, unsubscribed("marketing"));
     admit_ok(store, &category("k2", "news", at(1))).await;
     // Transactional messages (no consent check) ignore unsubscribes.
     admit_ok(store, &Admission { consent: None, ..admission("k3", at(1)) }).await;
     // Another recipient is not affected.
     let stranger = Admission {
-        consent: Some(ConsentCheck { recipient_key: "-/u2".to_owned(), category: "marketing".to_owned() }),
+        consent: Some(ConsentCheck {
+            recipient_key: RecipientKey::from_stored("-/u2"),
+            category: "marketing".to_owned(),
+        }),
         ..admission("k4", at(1))
     };
     admit_ok(store, &stranger).await;
 
     // `*`: every category.
-    store.set_consent(RECIPIENT, "*", false, at(2)).await.expect("consent");
+    store.set_consent(&recipient(), "*", false, at(2)).await.expect("consent");
     assert_eq!(verdict(store, &category("k5", "news", at(3))).await, unsubscribed("news"));
     assert_eq!(verdict(store, &category("k6", "marketing", at(3))).await, unsubscribed("marketing"));
     admit_ok(store, &Admission { consent: None, ..admission("k7", at(3)) }).await;
 
     // A category resubscribed explicitly wins over the catch-all opt-out.
-    store.set_consent(RECIPIENT, "news", true, at(4)).await.expect("consent");
+    store.set_consent(&recipient(), "news", true, at(4)).await.expect("consent");
     admit_ok(store, &category("k8", "news", at(5))).await;
     assert_eq!(verdict(store, &category("k9", "promo", at(5))).await, unsubscribed("promo"));
     assert_eq!(verdict(store, &category("k10", "marketing", at(5))).await, unsubscribed("marketing"));
 
     // Resubscribing to `*` clears every opt-out, the per-category ones included.
-    store.set_consent(RECIPIENT, "*", true, at(6)).await.expect("consent");
+    store.set_consent(&recipient(), "*", true, at(6)).await.expect("consent");
     admit_ok(store, &category("k11", "marketing", at(7))).await;
     admit_ok(store, &category("k12", "promo", at(7))).await;
-    // Refused requests were not recorded: k1 is admitted now.
-    admit_ok(store, &category("k1", "marketing", at(7))).await;
+    // A refused request keeps its outcome: k1 stays unsubscribed.
+    let Verdict::Duplicate(prior) = verdict(store, &category("k1", "marketing", at(7))).await else { panic!() };
+    assert_eq!(prior.status, Status::Unsubscribed);
 }
 
 /// Only an admission takes cap slots: refusals of every kind leave the count alone,
@@ -472,18 +603,21 @@ async fn refusals_take_no_cap_slots(store: &dyn StateStore) {
     send(store, &with_caps("done", t0(), &caps)).await; // slot 1
     admit_ok(store, &with_caps("held", at(1), &caps)).await; // slot 2, still in progress
 
-    let entry = SuppressionEntry { key: "email:old@example.com".to_owned(), reason: SuppressionReason::HardBounce };
+    let entry = SuppressionEntry {
+        key: SuppressionKey::from_stored("email:old@example.com"),
+        reason: SuppressionReason::HardBounce,
+    };
     store.suppress(&entry, at(2)).await.expect("suppress");
-    store.set_consent(RECIPIENT, "promo", false, at(2)).await.expect("consent");
+    store.set_consent(&recipient(), "promo", false, at(2)).await.expect("consent");
     for round in 0..3 {
         let now = at(10 + round);
         let suppressed = Admission {
-            suppression_key: "email:old@example.com".to_owned(),
+            suppression_key: SuppressionKey::from_stored("email:old@example.com"),
             ..with_caps(&format!("s{round}"), now, &caps)
         };
         assert_eq!(verdict(store, &suppressed).await, Verdict::Suppressed(SuppressionReason::HardBounce));
         let promo = Admission {
-            consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: "promo".to_owned() }),
+            consent: Some(ConsentCheck { recipient_key: recipient(), category: "promo".to_owned() }),
             ..with_caps(&format!("p{round}"), now, &caps)
         };
         assert_eq!(verdict(store, &promo).await, Verdict::Unsubscribed { category: "promo".to_owned() });
@@ -506,11 +640,11 @@ async fn memory_store_injected_failures_surface_as_store_errors() {
     store.fail_next(2);
     let err = store.admit(&admission("k1", t0())).await.expect_err("first call fails");
     assert!(err.message().contains("injected"), "{err}");
-    let entry = SuppressionEntry { key: ADDRESS.to_owned(), reason: SuppressionReason::Manual };
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::Manual };
     store.suppress(&entry, t0()).await.expect_err("second call fails");
     // The failures decided nothing: the third call admits, nothing was suppressed.
     admit_ok(&store, &admission("k1", at(1))).await;
-    assert!(!store.unsuppress(ADDRESS).await.expect("unsuppress"));
+    assert!(!store.unsuppress(&address()).await.expect("unsuppress"));
 }
 
 // ----------------------------------------------------------- LocalStore only
@@ -577,6 +711,7 @@ fn ids(entries: &[DeferredEntry]) -> Vec<String> {
 
 fn receipt(request_id: Option<&str>, tenant: Option<&str>, status: Status, when: Timestamp) -> Receipt {
     Receipt {
+        receipt_id: format!("r-{}-{status}-{}", request_id.unwrap_or("-"), when.as_second()),
         request_id: request_id.map(str::to_owned),
         status,
         reason: None,
@@ -590,6 +725,7 @@ fn receipt(request_id: Option<&str>, tenant: Option<&str>, status: Status, when:
         provider_message_id: None,
         deferred_until: None,
         source: None,
+        truncated: Vec::new(),
     }
 }
 
@@ -649,10 +785,12 @@ async fn local_state_survives_reopening_the_folder() {
         let store = LocalStore::open(dir.path()).expect("open store");
         send(&store, &with_caps("k1", t0(), &caps)).await;
         admit_ok(&store, &with_caps("k2", at(1), &caps)).await; // in progress when "the process dies"
-        let entry =
-            SuppressionEntry { key: "email:gone@example.com".to_owned(), reason: SuppressionReason::HardBounce };
+        let entry = SuppressionEntry {
+            key: SuppressionKey::from_stored("email:gone@example.com"),
+            reason: SuppressionReason::HardBounce,
+        };
         store.suppress(&entry, at(2)).await.expect("suppress");
-        store.set_consent(RECIPIENT, "promo", false, at(2)).await.expect("consent");
+        store.set_consent(&recipient(), "promo", false, at(2)).await.expect("consent");
         store.defer(&request("later"), at(HOUR), 0, None).await.expect("defer");
         store.record_receipts(&[receipt(Some("k1"), None, Status::Sent, t0())]).expect("record");
     }
@@ -666,6 +804,7 @@ async fn local_state_survives_reopening_the_folder() {
             reason: None,
             provider_message_id: Some("ses-1".to_owned()),
             at: t0(),
+            fingerprint: Some(FP.to_owned()),
         })
     );
     assert_eq!(
@@ -674,10 +813,11 @@ async fn local_state_survives_reopening_the_folder() {
     );
     // Both slots are still held.
     assert_eq!(verdict(&store, &with_caps("k3", at(10), &caps)).await, capped("all:24h"));
-    let gone = Admission { suppression_key: "email:gone@example.com".to_owned(), ..admission("k4", at(10)) };
+    let gone =
+        Admission { suppression_key: SuppressionKey::from_stored("email:gone@example.com"), ..admission("k4", at(10)) };
     assert_eq!(verdict(&store, &gone).await, Verdict::Suppressed(SuppressionReason::HardBounce));
     let promo = Admission {
-        consent: Some(ConsentCheck { recipient_key: RECIPIENT.to_owned(), category: "promo".to_owned() }),
+        consent: Some(ConsentCheck { recipient_key: recipient(), category: "promo".to_owned() }),
         ..admission("k5", at(10))
     };
     assert_eq!(verdict(&store, &promo).await, Verdict::Unsubscribed { category: "promo".to_owned() });
@@ -688,7 +828,8 @@ async fn local_state_survives_reopening_the_folder() {
 // --------------------------------------------------------------- concurrency
 //
 // Admission must be atomic across connections, not only across the threads of one
-// process: `herald send` and `herald flush` may run at once on one state folder.
+// process: `herald send` and `herald flush` may run at once on one state folder, and
+// many Lambda execution environments share one DynamoDB table.
 // Each racing thread gets its own current-thread runtime (as a process would) and
 // its store from `open`, called inside the thread, so a fresh folder also sees
 // concurrent first opens (schema creation). A barrier releases all admissions at
@@ -717,7 +858,7 @@ fn race(threads: usize, open: Open<'_>, admission: &(dyn Fn(usize) -> Admission 
             .map(|i| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                     let store = open();
                     let a = admission(i);
                     barrier.wait();
@@ -770,7 +911,7 @@ fn cap_race_trial(label: &str, trial: usize, open: Open<'_>) {
     assert_eq!(capped_count, THREADS - 3, "{label} trial {trial}: {:?}", result.verdicts);
 
     let store = open().expect("open store");
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         for i in 0..THREADS {
             let again = verdict(store.as_ref(), &with_caps(&format!("race-{i}"), at(1), &caps)).await;
@@ -868,6 +1009,48 @@ fn local_same_key_race_admits_exactly_one() {
             .count();
         eprintln!(
             "same key trial {trial}: {admitted} admitted, {waiting} in progress; race {:?}, trial {:?}",
+            result.contended, result.elapsed
+        );
+        assert_eq!((admitted, waiting), (1, THREADS - 1), "{:?}", result.verdicts);
+    }
+}
+
+/// Many Lambdas racing for one cap, on DynamoDB: each thread has its own client, as
+/// each execution environment would. Through the proxy, which serializes DynamoDB calls
+/// because moto's transactions are not isolated (see the module comment).
+#[test]
+fn dynamo_cap_race_separate_clients() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut dynamo = runtime.block_on(Dynamo::start());
+    for trial in 1..=3 {
+        if trial > 1 {
+            runtime.block_on(dynamo.reset());
+        }
+        let open = || -> Result<Arc<dyn StateStore>, StoreError> { Ok(Arc::new(dynamo.store())) };
+        cap_race_trial("DynamoStore, separate clients", trial, &open);
+    }
+}
+
+/// 20 deliveries of the same request at once, on DynamoDB: one sends, the others wait.
+#[test]
+fn dynamo_same_key_race_admits_exactly_one() {
+    const THREADS: usize = 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut dynamo = runtime.block_on(Dynamo::start());
+    for trial in 1..=3 {
+        if trial > 1 {
+            runtime.block_on(dynamo.reset());
+        }
+        let open = || -> Result<Arc<dyn StateStore>, StoreError> { Ok(Arc::new(dynamo.store())) };
+        let result = race(THREADS, &open, &|_| with_caps("same", t0(), &[daily(3)]), false);
+        let admitted = result.verdicts.iter().filter(|v| matches!(v, Verdict::Admitted(_))).count();
+        let waiting = result
+            .verdicts
+            .iter()
+            .filter(|v| **v == Verdict::InProgress { until: t0() + SignedDuration::from_secs(5 * MINUTE) })
+            .count();
+        eprintln!(
+            "dynamo same key trial {trial}: {admitted} admitted, {waiting} in progress; race {:?}, trial {:?}",
             result.contended, result.elapsed
         );
         assert_eq!((admitted, waiting), (1, THREADS - 1), "{:?}", result.verdicts);

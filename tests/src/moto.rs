@@ -181,22 +181,7 @@ impl Moto {
     /// not loaded, so no environment variable or ~/.aws file can change it. Standard retries
     /// with 3 attempts like the SDK default, but a 10 ms initial backoff keeps retry tests fast.
     pub async fn sdk_config(&self, endpoint: &str) -> aws_config::SdkConfig {
-        use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-
-        let http =
-            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-        let credentials = aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "herald-e2e");
-        let retries = aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(3)
-            .with_initial_backoff(Duration::from_millis(10));
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(credentials))
-            .region(aws_config::Region::new(REGION))
-            .endpoint_url(endpoint)
-            .retry_config(retries)
-            .build()
+        sdk_config(endpoint)
     }
 
     /// Environment for a child process (a function binary) that should reach AWS only at
@@ -236,6 +221,27 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// [`Moto::sdk_config`] without a running moto at hand: a config for test clients talking to
+/// `endpoint`. Each call builds its own HTTP client (connection pool), so a thread with its
+/// own Tokio runtime can have clients whose connections live on that runtime.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let credentials = aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "herald-e2e");
+    let retries =
+        aws_config::retry::RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(10));
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(credentials))
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .retry_config(retries)
+        .build()
 }
 
 /// `HERALD_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server`; panics with the fix if absent.

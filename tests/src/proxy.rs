@@ -25,16 +25,35 @@
 //! All throttling codes are in the SDK's throttling list (`aws_runtime::retries::classifiers::
 //! THROTTLING_ERRORS`) and every 500 is transient for its status classifier, so both are
 //! retried by the standard retry strategy.
+//!
+//! Transport faults, by what reached the service (the distinction a delivery guarantee
+//! rests on):
+//!
+//! | fault                  | forwarded to moto | the client sees                                   |
+//! |------------------------|-------------------|---------------------------------------------------|
+//! | `Throttle`, `ServerError` | no             | the service's error                               |
+//! | `Reset`                | no                | the connection reset, no response                 |
+//! | `Timeout(d)`           | after `d`, if the client still waits | a late answer, or its own timeout (then nothing reached moto) |
+//! | `LostResponse`         | yes               | the connection reset, no response                 |
+//! | `StallAfterForward(d)` | yes, at once      | the answer after `d`, or its own timeout          |
+//!
+//! Each [`Recorded`] request says whether it was forwarded and what moto answered, so a
+//! test counts what the provider actually accepted, not what the client believes.
+//!
+//! The proxy serves HTTP/1.1 with hyper directly (not axum): dropping a connection
+//! without a response needs the connection in hand.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
+use tokio::sync::{Notify, oneshot};
 
 /// One request that reached the proxy.
 #[derive(Debug, Clone)]
@@ -48,12 +67,32 @@ pub struct Recorded {
     pub body: Value,
     /// Path and query as sent.
     pub path: String,
-    /// Status returned to the client (the injected one, or upstream's; 502 if moto is gone).
+    /// Status returned to the client (the injected one, or upstream's; 502 if moto is gone);
+    /// 0 when the client got none: the connection was dropped, or the client gave up first.
     pub status: u16,
-    /// True when a fault rule handled this request (an error answer, or a delay).
+    /// True when a fault rule handled this request (an error answer, a delay, a dropped
+    /// connection).
     pub injected: bool,
+    /// The fault that handled it, if any.
+    pub fault: Option<FaultKind>,
+    /// Whether the request was sent on to moto, where it then took effect whatever the client
+    /// saw (a send whose answer was lost still went out).
+    pub forwarded: bool,
+    /// moto's status for a forwarded request; None when it was not forwarded or moto was
+    /// unreachable.
+    pub upstream_status: Option<u16>,
+    /// moto's answer to a forwarded request, parsed like [`Recorded::body`]: the MessageId of
+    /// a send whose answer the client never saw, for example.
+    pub upstream_body: Option<Value>,
     /// When the request arrived.
     pub at: Instant,
+}
+
+impl Recorded {
+    /// Forwarded and answered 2xx by moto: the call took effect at the provider.
+    pub fn accepted(&self) -> bool {
+        self.forwarded && self.upstream_status.is_some_and(|s| (200..300).contains(&s))
+    }
 }
 
 /// What a matching fault rule does.
@@ -63,8 +102,26 @@ pub enum FaultKind {
     Throttle,
     /// The service's internal error (HTTP 500); the request is not forwarded.
     ServerError,
-    /// Waits this long, then forwards. A client whose timeout is shorter gives up first.
+    /// Waits this long, then forwards. A client whose timeout is shorter gives up first, and
+    /// then the request is never forwarded: nothing reached the service.
     Timeout(Duration),
+    /// Closes the connection at once (TCP reset), without a response and without forwarding:
+    /// a transport failure before anything reached the service.
+    Reset,
+    /// Forwards the request (it takes effect at moto), then resets the connection without
+    /// a response: the provider acted, the answer was lost.
+    LostResponse,
+    /// Forwards at once (it takes effect), then holds the answer back this long. A client
+    /// whose timeout is shorter gives up after the provider acted.
+    StallAfterForward(Duration),
+}
+
+impl FaultKind {
+    /// Whether a request this fault handles reaches moto (for `Timeout`: only when the
+    /// client waits longer than the delay).
+    pub fn forwards(self) -> bool {
+        matches!(self, FaultKind::Timeout(_) | FaultKind::LostResponse | FaultKind::StallAfterForward(_))
+    }
 }
 
 /// A fault rule. The first rule (in order of [`Proxy::inject`]) that matches and draws the
@@ -85,7 +142,12 @@ pub struct Fault {
 impl Fault {
     /// Every matching request, without limit.
     pub fn always(service: &str, operation: &str, kind: FaultKind) -> Fault {
-        Fault { service: service.to_owned(), operation: operation.to_owned(), kind, share: 1.0, remaining: None }
+        Fault::sometimes(service, operation, kind, 1.0)
+    }
+
+    /// This share (0.0 to 1.0) of matching requests, without limit.
+    pub fn sometimes(service: &str, operation: &str, kind: FaultKind, share: f64) -> Fault {
+        Fault { service: service.to_owned(), operation: operation.to_owned(), kind, share, remaining: None }
     }
 }
 
@@ -131,12 +193,7 @@ impl Proxy {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("herald-e2e proxy stopped: {e}");
-            }
-        });
+        let task = tokio::spawn(accept(listener, shared.clone()));
         Proxy { endpoint: format!("http://{addr}"), shared, task }
     }
 
@@ -161,6 +218,16 @@ impl Proxy {
         lock(&self.shared.records)
             .iter()
             .filter(|r| r.service == service && r.operation == operation)
+            .cloned()
+            .collect()
+    }
+
+    /// Records of one service and operation that took effect at moto ([`Recorded::accepted`]),
+    /// whatever the client was told.
+    pub fn accepted(&self, service: &str, operation: &str) -> Vec<Recorded> {
+        lock(&self.shared.records)
+            .iter()
+            .filter(|r| r.service == service && r.operation == operation && r.accepted())
             .cloned()
             .collect()
     }
@@ -212,42 +279,110 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+/// Accepts connections until the proxy is dropped (which aborts this task).
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve(stream, shared.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                eprintln!("herald-e2e proxy: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What the proxy does with the client's connection for one request.
+enum Answer {
+    Respond(Response),
+    /// Drop the connection without a response.
+    Reset,
+}
+
+/// Serves one client connection. A request answered [`Answer::Reset`] ends it: the
+/// connection is taken back from hyper and closed with a TCP reset (zero linger), so the
+/// client sees a transport error and not a half-written response.
+async fn serve(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let reset = Arc::new(Notify::new());
+    let service = {
+        let reset = reset.clone();
+        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let (shared, reset) = (shared.clone(), reset.clone());
+            async move {
+                match handle(shared, req.map(Body::new)).await {
+                    Answer::Respond(response) => Ok::<_, Infallible>(response),
+                    Answer::Reset => {
+                        // `notify_one` keeps the permit if `serve` is not waiting yet.
+                        reset.notify_one();
+                        std::future::pending().await
+                    }
+                }
+            }
+        })
+    };
+    let mut connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::select! {
+        // Errors are the client's business (it closed, sent garbage): nothing to record.
+        _ = &mut connection => {}
+        () = reset.notified() => {
+            let stream = connection.into_parts().io.into_inner();
+            // Fails only if the socket is already gone, which closes it just the same.
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
+    }
+}
+
+/// One request as it arrived, with the fault drawn for it.
+struct Exchange {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+    fault: Option<FaultKind>,
+    record: Recorded,
+}
+
+async fn handle(shared: Arc<Shared>, req: Request) -> Answer {
     let at = Instant::now();
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
-        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("proxy could not read the request body: {e}")),
+        Err(e) => {
+            return Answer::Respond(plain(
+                StatusCode::BAD_REQUEST,
+                format!("proxy could not read the request body: {e}"),
+            ));
+        }
     };
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let (service, operation) = identify(&parts.method, &parts.uri, &parts.headers, &body);
-
-    // moto applies a DynamoDB transaction item by item without a lock, so two
-    // concurrent TransactWriteItems can interleave (and its rollback can undo the
-    // other's writes). DynamoDB itself is serializable: one DynamoDB call at a time
-    // here restores that, so tests measure herald's atomicity, not moto's races.
-    let _serial = if service == "dynamodb" { Some(shared.dynamodb_serial.lock().await) } else { None };
     let fault = shared.draw(&service, &operation);
-    let (response, injected) = match fault {
-        Some(FaultKind::Timeout(delay)) => {
-            tokio::time::sleep(delay).await;
-            (shared.forward(&parts.method, &path, &parts.headers, body.clone()).await, true)
-        }
-        Some(kind) => (shared.error_response(&service, kind), true),
-        None => (shared.forward(&parts.method, &path, &parts.headers, body.clone()).await, false),
-    };
-
     let record = Recorded {
         service,
         operation,
         body: parse_body(&body),
-        path,
-        status: response.status().as_u16(),
-        injected,
+        path: path.clone(),
+        status: 0,
+        injected: fault.is_some(),
+        fault,
+        forwarded: false,
+        upstream_status: None,
+        upstream_body: None,
         at,
     };
-    lock(&shared.records).push(record);
-    response
+    let exchange = Exchange { method: parts.method, path, headers: parts.headers, body, fault, record };
+    // hyper drops this future when the client closes its connection (a client-side timeout).
+    // The exchange runs detached so that what reaches moto, and what is recorded, does not
+    // depend on where this future happened to be at that moment; it watches `tx` to learn
+    // that the client has gone.
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(shared.exchange(exchange, tx));
+    rx.await.unwrap_or(Answer::Reset)
 }
 
 impl Shared {
@@ -273,9 +408,56 @@ impl Shared {
         None
     }
 
-    async fn forward(&self, method: &Method, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.upstream)).body(body);
-        for (name, value) in headers {
+    /// Carries out one exchange: applies its fault, forwards when the fault lets it, answers
+    /// the client (if it still waits), then records what happened.
+    async fn exchange(self: Arc<Self>, mut x: Exchange, mut tx: oneshot::Sender<Answer>) {
+        let answer = match x.fault {
+            None => Some(Answer::Respond(self.forward(&mut x).await)),
+            Some(kind @ (FaultKind::Throttle | FaultKind::ServerError)) => {
+                Some(Answer::Respond(self.error_response(&x.record.service, kind)))
+            }
+            Some(FaultKind::Timeout(delay)) => tokio::select! {
+                () = tokio::time::sleep(delay) => Some(Answer::Respond(self.forward(&mut x).await)),
+                // The client gave up during the delay: the request never reaches moto.
+                () = tx.closed() => None,
+            },
+            Some(FaultKind::Reset) => Some(Answer::Reset),
+            Some(FaultKind::LostResponse) => {
+                self.forward(&mut x).await;
+                Some(Answer::Reset)
+            }
+            Some(FaultKind::StallAfterForward(delay)) => {
+                let response = self.forward(&mut x).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => Some(Answer::Respond(response)),
+                    () = tx.closed() => None,
+                }
+            }
+        };
+        if let Some(answer) = answer {
+            let status = match &answer {
+                Answer::Respond(response) => response.status().as_u16(),
+                Answer::Reset => 0,
+            };
+            // A failed send means the client left meanwhile: it got nothing.
+            if tx.send(answer).is_ok() {
+                x.record.status = status;
+            }
+        }
+        lock(&self.records).push(x.record);
+    }
+
+    /// Sends the request to moto and returns its answer for the client, noting in the record
+    /// that it was forwarded and what moto said.
+    async fn forward(&self, x: &mut Exchange) -> Response {
+        // moto applies a DynamoDB transaction item by item without a lock, so two
+        // concurrent TransactWriteItems can interleave (and its rollback can undo the
+        // other's writes). DynamoDB itself is serializable: one DynamoDB call at a time
+        // here restores that, so tests measure herald's atomicity, not moto's races.
+        // Only the call itself is serialized: a fault's delay never holds up other calls.
+        let _serial = if x.record.service == "dynamodb" { Some(self.dynamodb_serial.lock().await) } else { None };
+        let mut req = self.http.request(x.method.clone(), format!("{}{}", self.upstream, x.path)).body(x.body.clone());
+        for (name, value) in &x.headers {
             // Host is kept: moto builds SQS queue URLs from it, so they name the proxy.
             if !is_hop_by_hop(name) {
                 req = req.header(name, value);
@@ -283,9 +465,15 @@ impl Shared {
         }
         let upstream = match req.send().await {
             Ok(r) => r,
-            Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("proxy could not reach {}: {e}", self.upstream)),
+            Err(e) => {
+                // Anything but a failed connect may have reached moto.
+                x.record.forwarded = !e.is_connect();
+                return plain(StatusCode::BAD_GATEWAY, format!("proxy could not reach {}: {e}", self.upstream));
+            }
         };
+        x.record.forwarded = true;
         let status = upstream.status();
+        x.record.upstream_status = Some(status.as_u16());
         let mut out = HeaderMap::new();
         for (name, value) in upstream.headers() {
             if !is_hop_by_hop(name) {
@@ -296,6 +484,7 @@ impl Shared {
             Ok(b) => b,
             Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("proxy lost {}'s answer: {e}", self.upstream)),
         };
+        x.record.upstream_body = Some(parse_body(&bytes));
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = status;
         *response.headers_mut() = out;

@@ -144,7 +144,6 @@ impl Template {
     /// the tests. Secrets are created here because moto's CloudFormation skips them.
     pub async fn create_resources(&self, sdk: &aws_config::SdkConfig, overrides: &Overrides) -> Deployed {
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let ddb = aws_sdk_dynamodb::Client::new(sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let mut deployed = Deployed::default();
         // Dead-letter queues first: a redrive policy names its target's ARN.
@@ -154,10 +153,7 @@ impl Template {
             let queue = self.create_queue(&sqs, id, overrides, &deployed).await;
             deployed.queues.insert(id.to_owned(), queue);
         }
-        for id in self.ids_of_type("AWS::DynamoDB::Table") {
-            self.create_table(&ddb, id).await;
-            deployed.tables.insert(id.to_owned(), id.to_owned());
-        }
+        deployed.tables = self.create_tables(sdk).await;
         for id in self.ids_of_type("AWS::SecretsManager::Secret") {
             if self.is_created(id) {
                 let arn = self.create_secret(&secrets, id).await;
@@ -165,6 +161,18 @@ impl Template {
             }
         }
         deployed
+    }
+
+    /// Creates only the template's DynamoDB tables (as [`Template::create_resources`] does),
+    /// for tests of the state store alone. Returns logical id -> table name.
+    pub async fn create_tables(&self, sdk: &aws_config::SdkConfig) -> BTreeMap<String, String> {
+        let ddb = aws_sdk_dynamodb::Client::new(sdk);
+        let mut tables = BTreeMap::new();
+        for id in self.ids_of_type("AWS::DynamoDB::Table") {
+            self.create_table(&ddb, id).await;
+            tables.insert(id.to_owned(), id.to_owned());
+        }
+        tables
     }
 
     /// A secret as CloudFormation makes it: `GenerateSecretString` asks moto for a random

@@ -376,3 +376,219 @@ async fn child_environment_points_at_the_endpoint_only() {
     assert!(!std::path::Path::new(config).exists());
     assert!(moto.data().await.is_object());
 }
+
+// ------------------------------------------------------------------ transport faults
+//
+// Each fault is checked with a plain HTTP client (reqwest) so what the client sees is
+// beyond doubt, and against moto directly (not through the proxy) for what took effect.
+
+/// A queue on moto and a raw SQS `SendMessage` to it through the proxy, by a client
+/// that gives up after `timeout`.
+struct RawSqs {
+    moto: Moto,
+    proxy: Proxy,
+    direct: aws_sdk_sqs::Client,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl RawSqs {
+    async fn start(timeout: Duration) -> RawSqs {
+        let moto = Moto::start().await;
+        let proxy = Proxy::start(&moto.endpoint).await;
+        let direct = aws_sdk_sqs::Client::new(&moto.sdk_config(&moto.endpoint).await);
+        let url = direct.create_queue().queue_name("faults").send().await.expect("CreateQueue").queue_url.expect("url");
+        let http = reqwest::Client::builder().no_proxy().timeout(timeout).build().expect("client");
+        RawSqs { moto, proxy, direct, url, http }
+    }
+
+    async fn send(&self, body: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.http
+            .post(self.proxy.endpoint())
+            .header("x-amz-target", "AmazonSQS.SendMessage")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("authorization", SQS_AUTH)
+            .body(json!({"QueueUrl": self.url, "MessageBody": body}).to_string())
+            .send()
+            .await
+    }
+
+    /// Message bodies moto holds (received and deleted, straight from moto).
+    async fn delivered(&self) -> Vec<String> {
+        let got = self
+            .direct
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let mut bodies = Vec::new();
+        for m in got.messages() {
+            bodies.push(m.body().unwrap_or_default().to_owned());
+            self.direct
+                .delete_message()
+                .queue_url(&self.url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+        bodies
+    }
+
+    fn only_record(&self) -> herald_e2e::proxy::Recorded {
+        let calls = self.proxy.calls("sqs", "SendMessage");
+        assert_eq!(calls.len(), 1, "{calls:#?}");
+        calls.into_iter().next().expect("one call")
+    }
+}
+
+/// The error is a transport failure: no HTTP status reached the client.
+fn assert_transport_error(result: Result<reqwest::Response, reqwest::Error>, what: &str) -> reqwest::Error {
+    match result {
+        Ok(resp) => panic!("{what}: expected a transport error, got HTTP {}", resp.status()),
+        Err(e) => {
+            assert!(e.status().is_none() && !e.is_timeout(), "{what}: {e:?}");
+            e
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_closes_the_connection_and_nothing_reaches_moto() {
+    let s = RawSqs::start(Duration::from_secs(5)).await;
+    s.proxy.inject(Fault { remaining: Some(1), ..Fault::always("sqs", "SendMessage", FaultKind::Reset) });
+    let started = Instant::now();
+    let err = assert_transport_error(s.send("reset").await, "Reset");
+    assert!(started.elapsed() < Duration::from_secs(2), "reset at once, not after a timeout: {err:?}");
+    let r = s.only_record();
+    assert_eq!(
+        (r.status, r.injected, r.fault, r.forwarded, r.upstream_status),
+        (0, true, Some(FaultKind::Reset), false, None)
+    );
+    assert!(s.delivered().await.is_empty(), "nothing reached moto");
+
+    // The connection is gone, not the proxy: the next request goes through.
+    let ok = s.send("after").await.expect("the next request is answered");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(s.delivered().await, ["after"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_response_takes_effect_at_moto_but_the_client_gets_no_answer() {
+    let s = RawSqs::start(Duration::from_secs(5)).await;
+    s.proxy.inject(Fault { remaining: Some(1), ..Fault::always("sqs", "SendMessage", FaultKind::LostResponse) });
+    assert_transport_error(s.send("lost").await, "LostResponse");
+    let r = s.only_record();
+    assert_eq!((r.status, r.forwarded, r.upstream_status), (0, true, Some(200)));
+    assert!(r.accepted());
+    // moto's answer is kept for the test: the MessageId the client never saw.
+    assert!(r.upstream_body.as_ref().is_some_and(|b| b["MessageId"].is_string()), "{r:?}");
+    assert_eq!(s.delivered().await, ["lost"], "the send took effect");
+    assert_eq!(s.proxy.accepted("sqs", "SendMessage").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stall_after_forward_takes_effect_at_once_and_answers_late() {
+    // A client that waits longer than the stall gets moto's answer, late.
+    let s = RawSqs::start(Duration::from_secs(5)).await;
+    s.proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("sqs", "SendMessage", FaultKind::StallAfterForward(Duration::from_millis(600)))
+    });
+    let started = Instant::now();
+    let resp = s.send("slow").await.expect("answered after the stall");
+    assert_eq!(resp.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let r = s.only_record();
+    assert_eq!((r.status, r.forwarded, r.upstream_status), (200, true, Some(200)));
+    assert_eq!(s.delivered().await, ["slow"]);
+
+    // An impatient client times out, after the provider acted.
+    let s = RawSqs::start(Duration::from_millis(300)).await;
+    s.proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("sqs", "SendMessage", FaultKind::StallAfterForward(Duration::from_secs(3)))
+    });
+    let err = s.send("stalled").await.expect_err("the client gives up");
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(s.delivered().await, ["stalled"], "moto has it while the answer is still held back");
+    // The record is written once the proxy notices the client left (well before the stall ends).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while s.proxy.calls("sqs", "SendMessage").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = s.only_record();
+    assert_eq!((r.status, r.forwarded, r.upstream_status), (0, true, Some(200)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_the_client_gives_up_on_is_never_forwarded() {
+    let s = RawSqs::start(Duration::from_millis(300)).await;
+    s.proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("sqs", "SendMessage", FaultKind::Timeout(Duration::from_millis(800)))
+    });
+    let err = s.send("late").await.expect_err("the client gives up");
+    assert!(err.is_timeout(), "{err:?}");
+    // Past the delay: had the proxy forwarded after all, moto would have it now.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(s.delivered().await.is_empty(), "a request the client gave up on during the delay is dropped");
+    let r = s.only_record();
+    assert_eq!((r.status, r.injected, r.forwarded, r.upstream_status), (0, true, false, None), "{r:?}");
+    drop(s.moto);
+}
+
+/// The SDK sees a lost answer as a transport error and, with its default retries, sends
+/// again: the provider then has the message twice. This is the hazard the resilience
+/// suite looks for in herald; here it shows the fault is real to the SDK.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_retries_a_lost_ses_answer_and_the_mail_goes_out_twice() {
+    let (moto, proxy, config) = moto_and_proxy().await;
+    let ses = aws_sdk_sesv2::Client::new(&config);
+    moto.verify_email_identity("noreply@example.com").await;
+    proxy.inject(Fault { remaining: Some(1), ..Fault::always("sesv2", "SendEmail", FaultKind::LostResponse) });
+    let sent = simple_email(&ses, "noreply@example.com").send().await.expect("the retry is answered");
+    let calls = proxy.calls("sesv2", "SendEmail");
+    let seen: Vec<(u16, bool, Option<u16>)> =
+        calls.iter().map(|c| (c.status, c.forwarded, c.upstream_status)).collect();
+    assert_eq!(seen, [(0, true, Some(200)), (200, true, Some(200))]);
+    assert_eq!(proxy.accepted("sesv2", "SendEmail").len(), 2);
+    let stored = moto.sent_emails().await;
+    assert_eq!(stored.len(), 2, "{stored:#?}");
+    assert!(stored.iter().any(|m| m["id"] == sent.message_id().unwrap_or_default()));
+
+    // A reset before forwarding is retried too, and only the retry reaches moto.
+    proxy.clear();
+    proxy.inject(Fault { remaining: Some(1), ..Fault::always("sesv2", "SendEmail", FaultKind::Reset) });
+    simple_email(&ses, "noreply@example.com").send().await.expect("the retry is answered");
+    let seen: Vec<(u16, bool)> = proxy.calls("sesv2", "SendEmail").iter().map(|c| (c.status, c.forwarded)).collect();
+    assert_eq!(seen, [(0, false), (200, true)]);
+    assert_eq!(moto.sent_emails().await.len(), 3);
+}
+
+/// DynamoDB calls stay one at a time through the proxy, but a fault's delay does not
+/// hold up the calls behind it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delayed_dynamodb_call_does_not_hold_up_the_others() {
+    let (_moto, proxy, config) = moto_and_proxy().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    create_table(&ddb, "state").await;
+    proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("dynamodb", "GetItem", FaultKind::StallAfterForward(Duration::from_millis(1500)))
+    });
+    let key = || AttributeValue::S("a".into());
+    let slow = {
+        let ddb = ddb.clone();
+        tokio::spawn(
+            async move { ddb.get_item().table_name("state").key("pk", AttributeValue::S("a".into())).send().await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    ddb.put_item().table_name("state").item("pk", key()).send().await.expect("PutItem");
+    assert!(started.elapsed() < Duration::from_millis(1000), "{:?}", started.elapsed());
+    slow.await.expect("task").expect("GetItem answered after the stall");
+}
