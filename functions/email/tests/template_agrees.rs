@@ -77,12 +77,46 @@ fn variables_point_at_resources_of_the_right_type() {
         assert_eq!(t.type_of(target), Some(ty), "{var} points to {target}");
     }
     assert_ne!(env_ref(&t, config::REQUEST_QUEUE_URL), env_ref(&t, config::RECEIPTS_QUEUE_URL));
-    // The SDK operation timeout must leave room inside the function's timeout.
+}
+
+/// The timeouts nest: one record's calls and the receipts fit the function's timeout,
+/// the function's timeout fits the idempotency lock (else a live attempt loses its
+/// lock to a takeover) and the queue's visibility timeout (else a running batch is
+/// handed out again); herald ends a request before SQS dead-letters it; and the DLQ
+/// forgets a message before idempotency forgets its outcome.
+#[test]
+fn the_timeouts_nest_and_the_dlq_forgets_before_idempotency_does() {
+    let t = template();
     let timeout_ms: u64 = scalar(&t.function_env(FUNCTION)[config::AWS_TIMEOUT_MS])
         .and_then(|v| v.parse().ok())
         .expect("HERALD_AWS_TIMEOUT_MS is a literal number");
     let function_timeout = t.properties(FUNCTION)["Timeout"].as_u64().expect("Timeout is set");
-    assert!(timeout_ms * 4 <= function_timeout * 1000, "{timeout_ms} ms per AWS call, {function_timeout} s function");
+    let batch = herald::pipeline::BatchBudget::for_timeout(None, std::time::Duration::from_millis(timeout_ms));
+    assert!(
+        batch.total() < std::time::Duration::from_secs(function_timeout),
+        "a batch may need {:?} at {timeout_ms} ms per AWS call; the function times out after {function_timeout} s",
+        batch.total()
+    );
+    let policy = herald::policy::Policy::default();
+    let lock = policy.idempotency.lock_timeout.seconds();
+    assert!(lock > function_timeout as i64, "lock {lock} s, function {function_timeout} s");
+    let queue = t.event_queue(FUNCTION);
+    let props = t.properties(queue);
+    let visibility = props["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
+    assert!(visibility >= 6 * function_timeout, "visibility {visibility} s, function {function_timeout} s");
+    let max_receives = props["RedrivePolicy"]["maxReceiveCount"].as_u64().expect("maxReceiveCount");
+    assert!(
+        u64::from(herald::pipeline::MAX_ATTEMPTS) < max_receives,
+        "herald gives up after {} attempts; SQS dead-letters after {max_receives} receives",
+        herald::pipeline::MAX_ATTEMPTS
+    );
+    let dlq = t.dead_letter_queue(queue).expect("a DLQ");
+    let dlq_retention = t.properties(dlq)["MessageRetentionPeriod"].as_i64().expect("DLQ retention");
+    assert!(
+        dlq_retention < policy.max_message_age().as_secs(),
+        "the DLQ keeps messages {dlq_retention} s; idempotency vouches for {} s",
+        policy.max_message_age().as_secs()
+    );
 }
 
 #[test]
