@@ -573,3 +573,65 @@ fn concurrent_processes_share_one_cap() {
     assert_eq!((sent, capped), (3, 29));
     assert_eq!(names(&sb).len(), 3);
 }
+
+/// The audit's DST fold: a quiet-hours window ending at 01:30 in New York on the night
+/// the clocks fall back. At 06:15Z (01:15 EST, the second 01:15 of the night) the window
+/// closes at 06:30Z; the first 01:30 (05:30Z) is past. The old code deferred to 05:30Z,
+/// and `flush` then looped forever on a request that was always due and always deferred.
+#[test]
+fn quiet_hours_ending_in_a_dst_fold_defer_forward_and_flush_ends() {
+    let mut sb = sandbox();
+    let templates = herald_e2e::repo_root().join("templates");
+    let config = format!(
+        "templates = {:?}\n[quiet_hours]\nstart = \"21:00\"\nend = \"01:30\"\ndefault_timezone = \"America/New_York\"\n",
+        templates.display().to_string()
+    );
+    let config = sb.write("dst.toml", &config);
+    let config = config.to_str().unwrap();
+    sb.now = Some("2026-11-01T06:15:00Z".into());
+    let promo = request(
+        "fold-1",
+        "sms",
+        "promo",
+        json!({"id": "u", "phone": "+12025550142"}),
+        "one-time-code",
+        json!({"code": "F"}),
+    );
+    let file = sb.write("fold.jsonl", &promo);
+    let run = sb.run(&["--config", config, "send", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(run.outcomes(), vec![triple("fold-1", "deferred", "quiet_hours")]);
+    assert_eq!(run.receipts()[0]["deferred_until"], "2026-11-01T06:30:00Z");
+    let run = sb.run(&["--config", config, "flush"]);
+    run.assert_ok();
+    assert!(run.outcomes().is_empty(), "nothing is due at 06:15Z: {:?}", run.outcomes());
+    sb.now = Some("2026-11-01T06:30:00Z".into());
+    let run = sb.run(&["--config", config, "flush"]);
+    assert_eq!(run.outcomes(), vec![triple("fold-1", "sent", "")]);
+}
+
+/// The audit's outbox clash: a tenant named `a.eml` and a request `a` without a tenant
+/// used to claim the same path (a folder and a file), and the loser was retried as a
+/// transient failure forever. Both are written now, each where it belongs.
+#[test]
+fn a_tenant_folder_never_clashes_with_a_message_file() {
+    let sb = sandbox();
+    let plain = request(
+        "a",
+        "email",
+        "transactional",
+        json!({"id": "u", "email": "a@example.com"}),
+        "one-time-code",
+        json!({"code": "1"}),
+    );
+    let mut tenanted: Value = serde_json::from_str(&plain).unwrap();
+    tenanted["tenant"] = json!("a.eml");
+    tenanted["id"] = json!("b");
+    let file = sb.write("clash.jsonl", &format!("{tenanted}\n{plain}\n"));
+    let run = sb.run(&["send", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert_eq!(run.outcomes(), vec![triple("b", "sent", ""), triple("a", "sent", "")]);
+    let outbox = sb.outbox();
+    assert!(outbox.join("a.eml").is_file());
+    assert!(outbox.join("@a.eml").join("b.eml").is_file());
+}

@@ -646,3 +646,47 @@ async fn a_permanent_ses_rejection_fails_once_and_is_never_retried() {
     assert_eq!(s.queue_depth(&s.dlq).await, 0);
     assert!(s.moto.sent_emails().await.is_empty());
 }
+
+/// The request id a SendEmail call carried (its `herald-request-id` tag).
+fn tagged_request_id(body: &Value) -> Option<String> {
+    body["EmailTags"].as_array()?.iter().find(|t| t["Name"] == "herald-request-id")?["Value"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The audit's double send: SES acted on the request, and its answer was lost. No SDK
+/// retry follows; a marketing request (at most once) ends `failed: provider:unknown_outcome`
+/// and is never sent again, while a transactional one (at least once) is sent again.
+/// On the code before the fix the SDK resent both at once, and both were then counted
+/// as transient failures and sent again through SQS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_whose_answer_is_lost_is_not_resent_at_most_once_and_is_at_least_once() {
+    let s = stack(&config(""), 1).await;
+    s.proxy.inject(Fault { remaining: Some(2), ..Fault::always("sesv2", "SendEmail", FaultKind::LostResponse) });
+    s.enqueue(&[promo("lost-promo", "cust-lost").to_string(), order("lost-order", 7).to_string()]).await;
+    s.drain(1).await;
+    let receipts = s.receipts().await;
+    let groups = by_id(&receipts);
+    let promo_receipts = &groups["lost-promo"];
+    assert_eq!(statuses(promo_receipts), ["failed"]);
+    assert_eq!(promo_receipts[0]["reason"], "provider:unknown_outcome");
+    let order_terminal: Vec<&Value> = groups["lost-order"].iter().filter(|r| r["status"] != "deferred").collect();
+    assert_eq!(order_terminal.len(), 1, "{:?}", statuses(&groups["lost-order"]));
+    assert_eq!(order_terminal[0]["status"], "sent");
+    // What reached SES, per request: the lost answers included.
+    let reached: Vec<String> = s
+        .proxy
+        .calls("sesv2", "SendEmail")
+        .iter()
+        .filter(|r| r.forwarded)
+        .filter_map(|r| tagged_request_id(&r.body))
+        .collect();
+    assert_eq!(reached.iter().filter(|id| *id == "lost-promo").count(), 1, "{reached:?}");
+    assert_eq!(reached.iter().filter(|id| *id == "lost-order").count(), 2, "{reached:?}");
+    assert_eq!(s.moto.sent_emails().await.len(), 3);
+    // Admission transactions carry a client token, so an SDK retry of one whose answer
+    // was lost is idempotent at DynamoDB.
+    let transactions = s.proxy.calls("dynamodb", "TransactWriteItems");
+    assert!(!transactions.is_empty());
+    assert!(transactions.iter().all(|t| t.body["ClientRequestToken"].as_str().is_some_and(|v| !v.is_empty())));
+}
