@@ -69,12 +69,12 @@ fn batch(c: &mut Criterion) {
                     let body = json!({"id": format!("bench-{n}"), "channel": "email", "category": "transactional",
                         "recipient": {"id": format!("u{i}"), "email": "ada@example.com"}, "template": "order-confirmation",
                         "data": {"customer": {"first_name": "Ada"}, "order": {"number": "A-1", "total": "$1", "items": []}}});
-                    QueuedRequest { message_id: format!("m{n}"), body: body.to_string(), attempt: 0, not_before: None, source: None }
+                    QueuedRequest { message_id: format!("m{n}"), body: body.to_string(), attempt: 0, not_before: None, enqueued_at: None, source: None }
                 })
                 .collect();
             let (pipeline, sink) = (&pipeline, &sink);
             async move {
-                let result = pipeline.process_batch(batch, 10, sink).await;
+                let result = pipeline.process_batch(batch, 10, sink, herald::pipeline::BatchBudget::default()).await;
                 assert!(result.failed.is_empty());
             }
         })

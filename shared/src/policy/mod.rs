@@ -136,7 +136,7 @@ impl QuietHours {
         for date in [Some(today), today.tomorrow().ok()].into_iter().flatten() {
             let ambiguous = tz.to_ambiguous_timestamp(date.to_datetime(end));
             for d in [jiff::tz::Disambiguation::Compatible, jiff::tz::Disambiguation::Later] {
-                if let Ok(t) = ambiguous.clone().disambiguate(d) {
+                if let Ok(t) = ambiguous.disambiguate(d) {
                     candidates.push(t);
                 }
             }
