@@ -634,8 +634,7 @@ async fn quiet_hours_ending_in_a_dst_fold_defer_into_the_future() {
     let rig = rig_at("2026-11-01T06:15:00Z");
     let mut v = req("dst", "sms", "marketing");
     v["recipient"]["timezone"] = json!("America/New_York");
-    let settings =
-        CONFIG.replace("start = \"21:00\"\nend = \"08:00\"", "start = \"21:00\"\nend = \"01:30\"");
+    let settings = CONFIG.replace("start = \"21:00\"\nend = \"08:00\"", "start = \"21:00\"\nend = \"01:30\"");
     let dir = tempfile::tempdir().unwrap();
     let parsed = Settings::parse(&settings, "test", dir.path(), None).unwrap();
     let request = DeliveryRequest::from_value(v).unwrap();
