@@ -11,10 +11,10 @@ use jiff::Timestamp;
 
 use crate::ports::{
     Admission, Completion, Decision, EmailSender, EmitError, Lease, OutboundEmail, OutboundPush, OutboundSms,
-    PriorOutcome, PushSender, Recorded, Scheduler, SendError, SmsSender, StateStore, StoreError, SuppressionEntry,
-    SuppressionReason, Verdict,
+    PriorOutcome, PushSender, Recorded, Release, Scheduler, SendError, SmsSender, StateStore, StoreError,
+    SuppressionEntry, SuppressionReason, Verdict,
 };
-use crate::receipt::{Reason, Status};
+use crate::receipt::Status;
 use crate::request::{DeliveryRequest, IdempotencyKey, RecipientKey, SuppressionKey};
 
 #[derive(Debug, Clone)]
@@ -79,45 +79,66 @@ impl MemoryStore {
     }
 }
 
-/// Records a decided outcome under the admission's key.
-fn decide(s: &mut State, a: &Admission, status: Status, reason: &Reason) {
-    let prior = PriorOutcome {
-        status,
-        reason: Some(reason.to_string()),
-        provider_message_id: None,
-        at: a.now,
-        fingerprint: Some(a.fingerprint.clone()),
-    };
-    s.records.insert(a.idempotency_key.clone(), Record::Done { prior, retain_until: a.retain_until });
+/// Records a refusal as the request's outcome and returns it.
+fn decide(s: &mut State, a: &Admission, verdict: Verdict) -> Verdict {
+    if let Some((status, reason)) = verdict.decided() {
+        let prior = PriorOutcome {
+            status,
+            reason: Some(reason.to_string()),
+            provider_message_id: None,
+            at: a.now,
+            fingerprint: Some(a.fingerprint.clone()),
+        };
+        s.records.insert(a.idempotency_key.clone(), Record::Done { prior, retain_until: a.retain_until });
+    }
+    verdict
 }
 
 #[async_trait]
 impl StateStore for MemoryStore {
     async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
         let mut s = self.state()?;
-        let mut took_over = false;
         match s.records.get(&a.idempotency_key) {
             Some(Record::Done { prior, retain_until }) if *retain_until > a.now => {
                 return Ok(Verdict::Duplicate(prior.clone()));
             }
-            Some(Record::InProgress { lock_expires, retain_until, .. }) if *retain_until > a.now => {
+            Some(Record::InProgress { lock_expires, retain_until, fingerprint, .. }) if *retain_until > a.now => {
                 if *lock_expires > a.now {
                     return Ok(Verdict::InProgress { until: *lock_expires });
                 }
-                took_over = true;
+                if *fingerprint != a.fingerprint {
+                    // Another message's attempt died: its redelivery decides the id.
+                    return Ok(Verdict::InProgress { until: a.lock_expires_at });
+                }
+                // The same message's attempt died: take its lock and its slots over.
+                let attempt = uuid::Uuid::new_v4().to_string();
+                s.records.insert(
+                    a.idempotency_key.clone(),
+                    Record::InProgress {
+                        attempt: attempt.clone(),
+                        fingerprint: a.fingerprint.clone(),
+                        lock_expires: a.lock_expires_at,
+                        retain_until: a.retain_until,
+                    },
+                );
+                return Ok(Verdict::Admitted(Lease {
+                    idempotency_key: a.idempotency_key.clone(),
+                    attempt,
+                    slots: Vec::new(),
+                    cap_limits: Vec::new(),
+                    took_over: true,
+                }));
             }
             _ => {}
         }
         if let Some(r) = s.suppressions.get(&a.suppression_key).copied() {
-            decide(&mut s, a, Status::Suppressed, &Reason::Suppressed(r));
-            return Ok(Verdict::Suppressed(r));
+            return Ok(decide(&mut s, a, Verdict::Suppressed(r)));
         }
         if let Some(c) = &a.consent {
             let specific = s.consent.get(&(c.recipient_key.clone(), c.category.clone()));
             let all = s.consent.get(&(c.recipient_key.clone(), "*".to_owned()));
             if specific.or(all) == Some(&false) {
-                decide(&mut s, a, Status::Unsubscribed, &Reason::Unsubscribed(c.category.clone()));
-                return Ok(Verdict::Unsubscribed { category: c.category.clone() });
+                return Ok(decide(&mut s, a, Verdict::Unsubscribed { category: c.category.clone() }));
             }
         }
         for cap in &a.caps {
@@ -126,8 +147,7 @@ impl StateStore for MemoryStore {
             let held = s.slots.entry(cap.key.clone()).or_default();
             let live = held.iter().filter(|(_, t)| *t > since).count();
             if live >= cap.limit as usize {
-                decide(&mut s, a, Status::Capped, &Reason::FrequencyCapped(cap.rule.clone()));
-                return Ok(Verdict::Capped { rule: cap.rule.clone() });
+                return Ok(decide(&mut s, a, Verdict::Capped { rule: cap.rule.clone() }));
             }
         }
         let attempt = uuid::Uuid::new_v4().to_string();
@@ -151,7 +171,7 @@ impl StateStore for MemoryStore {
             attempt,
             slots: taken,
             cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
-            took_over,
+            took_over: false,
         }))
     }
 
@@ -163,6 +183,8 @@ impl StateStore for MemoryStore {
             }
             _ => None,
         };
+        // Slots move with the lock: once taken over, they are the takeover's to release.
+        let owned = fingerprint.is_some();
         if let Some(fingerprint) = fingerprint {
             let prior = PriorOutcome {
                 status: c.status,
@@ -173,18 +195,31 @@ impl StateStore for MemoryStore {
             };
             s.records.insert(lease.idempotency_key.clone(), Record::Done { prior, retain_until: c.retain_until });
         }
-        if c.release_slots {
+        if c.release_slots && owned {
             release_slots(&mut s, lease);
         }
         Ok(())
     }
 
-    async fn abandon(&self, lease: &Lease, release: bool) -> Result<(), StoreError> {
+    async fn abandon(&self, lease: &Lease, release: Release) -> Result<(), StoreError> {
         let mut s = self.state()?;
-        if owns(&s, lease) {
-            s.records.remove(&lease.idempotency_key);
+        if !owns(&s, lease) {
+            // Taken over: the lock and the slots are the takeover's now.
+            return Ok(());
         }
-        if release {
+        {
+            match release {
+                Release::Everything => {
+                    s.records.remove(&lease.idempotency_key);
+                }
+                Release::ForTakeover => {
+                    if let Some(Record::InProgress { lock_expires, .. }) = s.records.get_mut(&lease.idempotency_key) {
+                        *lock_expires = Timestamp::UNIX_EPOCH;
+                    }
+                }
+            }
+        }
+        if release == Release::Everything {
             release_slots(&mut s, lease);
         }
         Ok(())

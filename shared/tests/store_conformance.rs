@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use herald::adapters::aws::DynamoStore;
 use herald::adapters::local::{DeferredEntry, LocalStore};
 use herald::ports::{
-    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, Scheduler, StateStore,
-    StoreError, SuppressionEntry, SuppressionReason, Verdict,
+    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, Release, Scheduler,
+    StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
 use herald::receipt::{Receipt, Status};
 use herald::request::{Channel, DeliveryRequest, IdempotencyKey, RecipientKey, SuppressionKey};
@@ -234,6 +234,7 @@ conformance!(
     consent_per_category_and_catch_all,
     refusals_take_no_cap_slots,
     takeovers_and_recorded_decisions,
+    takeovers_come_before_the_rails_and_inherit_slots,
     a_pinned_future_now_deletes_no_live_slots,
 );
 
@@ -246,7 +247,7 @@ async fn a_pinned_future_now_deletes_no_live_slots(store: &dyn StateStore) {
     send(store, &with_caps("f1", base, &caps)).await;
     let later = base + SignedDuration::from_secs(2 * DAY);
     let lease = admit_ok(store, &with_caps("f2", later, &caps)).await;
-    store.abandon(&lease, true).await.expect("abandon");
+    store.abandon(&lease, Release::Everything).await.expect("abandon");
     // Back a minute after the first send, it still fills the cap.
     let soon = base + SignedDuration::from_secs(MINUTE);
     assert_eq!(verdict(store, &with_caps("f3", soon, &caps)).await, capped("all:24h"));
@@ -319,7 +320,7 @@ async fn abandon_forgets_lock_and_gives_slots_back(store: &dyn StateStore) {
     let first = admit_ok(store, &with_caps("k1", t0(), &one)).await;
     assert_eq!(first.slots.len(), 1);
     assert_eq!(first.slots[0].0, format!("{RECIPIENT}#all:24h"));
-    store.abandon(&first, true).await.expect("abandon");
+    store.abandon(&first, Release::Everything).await.expect("abandon");
 
     // Limit 1: had the slot not come back this would be Capped, had the lock stayed
     // it would be InProgress.
@@ -340,7 +341,7 @@ async fn stale_lease_cannot_release_a_takeover(store: &dyn StateStore) {
     let current = admit_ok(store, &takeover).await;
     assert_ne!(stale.attempt, current.attempt, "each admission is its own attempt");
 
-    store.abandon(&stale, true).await.expect("abandon");
+    store.abandon(&stale, Release::Everything).await.expect("abandon");
     let held = Verdict::InProgress { until: takeover.lock_expires_at };
     assert_eq!(
         verdict(store, &with_caps("k1", at(6 * MINUTE), &caps)).await,
@@ -354,8 +355,8 @@ async fn stale_lease_cannot_release_a_takeover(store: &dyn StateStore) {
         "the stale attempt's completion overwrote the takeover's lock"
     );
 
-    // The stale attempt did give back its own slot (abandon), so the takeover's slot
-    // is the only one held: one more message fits under the limit of 2.
+    // The stale attempt gave back nothing: its slot moved to the takeover with the
+    // lock, so one slot is held and one more message fits under the limit of 2.
     store.complete(&current, &sent("ses-2", at(9 * MINUTE))).await.expect("complete");
     assert_eq!(
         verdict(store, &with_caps("k1", at(10 * MINUTE), &caps)).await,
@@ -551,6 +552,32 @@ async fn takeovers_and_recorded_decisions(store: &dyn StateStore) {
     // A live lock is not overwritten by a decision.
     admit_ok(store, &admission("k3", t0())).await;
     assert!(matches!(store.record(&decision("k3", at(1))).await.expect("record"), Recorded::InProgress { .. }));
+}
+
+/// A takeover is decided before suppression, consent and caps, and inherits the dead
+/// attempt's slots; another message (other content) never takes the lock over; an
+/// attempt handing its lock over (`Release::ForTakeover`) keeps its slots.
+async fn takeovers_come_before_the_rails_and_inherit_slots(store: &dyn StateStore) {
+    let one = [daily(1)];
+    let dead = admit_ok(store, &with_caps("k1", t0(), &one)).await;
+    assert_eq!(dead.slots.len(), 1);
+    // The address is suppressed since, and the cap is full (with k1's own slot).
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
+    store.suppress(&entry, at(1)).await.expect("suppress");
+    // Another message with k1's id waits for k1's own message to decide.
+    let other = Admission { fingerprint: "fp-other".to_owned(), ..with_caps("k1", at(10 * MINUTE), &one) };
+    assert!(matches!(verdict(store, &other).await, Verdict::InProgress { .. }));
+    // k1's message takes over: not suppressed, not capped, and no slot of its own.
+    let takeover = admit_ok(store, &with_caps("k1", at(10 * MINUTE), &one)).await;
+    assert!(takeover.took_over && takeover.slots.is_empty(), "{takeover:?}");
+    // It hands the lock over again (at least once after an unknown outcome).
+    store.abandon(&takeover, Release::ForTakeover).await.expect("abandon");
+    let again = admit_ok(store, &with_caps("k1", at(11 * MINUTE), &one)).await;
+    assert!(again.took_over);
+    store.complete(&again, &sent("ses-9", at(11 * MINUTE))).await.expect("complete");
+    // The first slot still counts: a new request is capped (after the suppression goes).
+    assert!(store.unsuppress(&address()).await.expect("unsuppress"));
+    assert_eq!(verdict(store, &with_caps("k2", at(12 * MINUTE), &one)).await, capped("all:24h"));
 }
 
 async fn consent_per_category_and_catch_all(store: &dyn StateStore) {

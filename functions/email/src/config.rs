@@ -126,6 +126,9 @@ impl FunctionConfig {
             .map(|v| v.parse::<u64>().with_context(|| format!("{AWS_TIMEOUT_MS} must be a whole number")))
             .transpose()?
             .unwrap_or(DEFAULT_AWS_TIMEOUT_MS);
+        if !(100..=60_000).contains(&timeout_ms) {
+            bail!("{AWS_TIMEOUT_MS} must be between 100 and 60000 (milliseconds per AWS call)");
+        }
         Ok(FunctionConfig {
             table: required(TABLE)?,
             request_queue_url: required(REQUEST_QUEUE_URL)?,
@@ -185,11 +188,13 @@ pub fn queued_request(message: SqsMessage) -> QueuedRequest {
     }
 }
 
-/// The invocation's deadline (epoch milliseconds, from the Runtime API) as an instant.
+/// The invocation's deadline (epoch milliseconds, from the Runtime API) as an instant;
+/// one already past is now (start nothing), not "no deadline".
 pub fn deadline(deadline_ms: u64) -> Option<std::time::Instant> {
+    let now = std::time::Instant::now();
     let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).ok()?;
-    let left = std::time::Duration::from_millis(deadline_ms.checked_sub(now_ms)?);
-    std::time::Instant::now().checked_add(left)
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(now.checked_add(left).unwrap_or(now))
 }
 
 #[cfg(test)]

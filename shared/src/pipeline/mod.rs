@@ -36,7 +36,7 @@ use crate::config::Settings;
 use crate::policy::Guarantee;
 use crate::ports::{
     Clock, Completion, Decision, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PriorOutcome,
-    PushSender, Recorded, Scheduler, SendError, SmsSender, StateStore, Verdict,
+    PushSender, Recorded, Release, Scheduler, SendError, SmsSender, StateStore, Verdict,
 };
 use crate::receipt::unsubscribe::{self, UnsubscribeClaims};
 use crate::receipt::{Reason, Receipt, Status, receipt_id};
@@ -95,7 +95,11 @@ struct Subject<'a> {
     source: Option<&'a str>,
 }
 
-impl Subject<'_> {
+impl<'a> Subject<'a> {
+    fn new(request: &'a DeliveryRequest, source: Option<&'a str>) -> Self {
+        Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request, source }
+    }
+
     fn receipt(&self, status: Status, at: Timestamp) -> Receipt {
         Receipt::for_request(self.request, status, at).source(self.source)
     }
@@ -178,32 +182,31 @@ impl Pipeline {
     /// `attempt` counts earlier failed attempts of this request.
     pub async fn process(&self, request: DeliveryRequest, attempt: u32, source: Option<&str>) -> Outcome {
         let now = self.now();
-        let subject =
-            Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request: &request, source };
+        let subject = Subject::new(&request, source);
         let locale = request.recipient.locale.as_ref();
 
+        // Decisions reached before admission go through the state store too, so a
+        // redelivery of a message that was already decided (sent, then redelivered
+        // after it expired, say) reports that outcome and not a new one.
         if let Err(e) = self.catalogue.check(&request.template, request.channel, locale) {
-            let r = subject.terminal(Status::Rejected, now).reason(Reason::Template(e.reason())).detail(e.to_string());
-            return Outcome::Receipt(r);
+            let reason = Reason::Template(e.reason());
+            return self.decided(&subject, Status::Rejected, reason, e.to_string(), attempt).await;
         }
         if let Some(expires) = request.expires_at
             && expires <= now
         {
-            let r =
-                subject.terminal(Status::Expired, now).reason(Reason::Expired).detail(format!("expired at {expires}"));
-            return Outcome::Receipt(r);
+            let detail = format!("expired at {expires}");
+            return self.decided(&subject, Status::Expired, Reason::Expired, detail, attempt).await;
         }
         if let Some(after) = request.send_after {
             let horizon = crate::policy::add(now, self.settings.policy.send_after_horizon);
             if after > horizon {
-                let r = subject
-                    .terminal(Status::Rejected, now)
-                    .reason(Reason::InvalidRequest("send_after".into()))
-                    .detail(format!(
-                        "send_after: more than {} ahead (limits.send_after_horizon); schedule it upstream",
-                        self.settings.policy.send_after_horizon
-                    ));
-                return Outcome::Receipt(r);
+                let detail = format!(
+                    "send_after: more than {} ahead (limits.send_after_horizon); schedule it upstream",
+                    self.settings.policy.send_after_horizon
+                );
+                let reason = Reason::InvalidRequest("send_after".into());
+                return self.decided(&subject, Status::Rejected, reason, detail, attempt).await;
             }
             if after > now {
                 return self.defer(&subject, after, Reason::SendAfter, attempt).await;
@@ -211,22 +214,15 @@ impl Pipeline {
         }
         if let Some(opening) = self.settings.policy.quiet_hours_hold(&request, now) {
             if request.expires_at.is_some_and(|e| e <= opening) {
-                let r = subject
-                    .terminal(Status::Expired, now)
-                    .reason(Reason::ExpiredInQuietHours)
-                    .detail(format!("quiet hours end at {opening}, after the request expires"));
-                return Outcome::Receipt(r);
+                let detail = format!("quiet hours end at {opening}, after the request expires");
+                return self.decided(&subject, Status::Expired, Reason::ExpiredInQuietHours, detail, attempt).await;
             }
             return self.defer(&subject, opening, Reason::QuietHours, attempt).await;
         }
 
         let destination = match request.destination() {
             Ok(d) => d,
-            Err(e) => {
-                return Outcome::Receipt(
-                    subject.terminal(Status::Rejected, now).reason(e.reason()).detail(e.to_string()),
-                );
-            }
+            Err(e) => return self.decided(&subject, Status::Rejected, e.reason(), e.to_string(), attempt).await,
         };
         let admission =
             self.settings.policy.admission(&request, &subject.fingerprint, destination.suppression_key(), now);
@@ -273,7 +269,7 @@ impl Pipeline {
                 self.finish_failed(&subject, &lease, reason, &detail, true).await
             }
             Err(Failure::Transient(e)) => {
-                release(self.ports.store.as_ref(), &lease, true).await;
+                release(self.ports.store.as_ref(), &lease, Release::Everything).await;
                 retry(&request, e.to_string(), attempt)
             }
             Err(Failure::UnknownOutcome(e)) => match guarantee {
@@ -286,9 +282,9 @@ impl Pipeline {
                     self.finish_failed(&subject, &lease, Reason::UnknownOutcome, &detail, false).await
                 }
                 Guarantee::AtLeastOnce => {
-                    // Sent again after the redelivery delay; the slots stay taken in
-                    // case this attempt did deliver.
-                    release(self.ports.store.as_ref(), &lease, false).await;
+                    // Sent again after the redelivery delay, by an attempt that takes
+                    // this lock over and inherits its slots (this one may have delivered).
+                    release(self.ports.store.as_ref(), &lease, Release::ForTakeover).await;
                     retry(&request, e.to_string(), attempt)
                 }
             },
@@ -357,7 +353,7 @@ impl Pipeline {
         source: Option<&str>,
     ) -> Outcome {
         let now = self.now();
-        let subject = Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request, source };
+        let subject = Subject::new(request, source);
         let decision = Decision {
             idempotency_key: subject.key.clone(),
             fingerprint: subject.fingerprint.clone(),
@@ -369,11 +365,39 @@ impl Pipeline {
         match self.ports.store.record(&decision).await {
             Ok(Recorded::Existing(prior)) => return Outcome::Receipt(subject.prior(prior)),
             Ok(Recorded::Stored) => {}
-            // Out of attempts either way: the receipt goes out even if it could not be recorded.
-            Ok(Recorded::InProgress { .. }) => tracing::warn!("giving up while another attempt holds the lock"),
+            // A live attempt may still send: let it finish, and look again after its lock.
+            Ok(Recorded::InProgress { until }) => return self.defer(&subject, until, Reason::InProgress, 0).await,
+            // Out of attempts: the receipt goes out even if it could not be recorded.
             Err(e) => tracing::warn!(error = %e, "could not record the final failure"),
         }
         Outcome::Receipt(subject.terminal(Status::Failed, now).reason(reason).detail(detail))
+    }
+
+    /// Records an outcome reached before admission and returns its receipt, or the
+    /// outcome the request already had.
+    async fn decided(
+        &self,
+        subject: &Subject<'_>,
+        status: Status,
+        reason: Reason,
+        detail: String,
+        attempt: u32,
+    ) -> Outcome {
+        let now = self.now();
+        let decision = Decision {
+            idempotency_key: subject.key.clone(),
+            fingerprint: subject.fingerprint.clone(),
+            status,
+            reason: Some(reason.to_string()),
+            at: now,
+            retain_until: self.settings.policy.retain_until(now),
+        };
+        match self.ports.store.record(&decision).await {
+            Ok(Recorded::Stored) => Outcome::Receipt(subject.terminal(status, now).reason(reason).detail(detail)),
+            Ok(Recorded::Existing(prior)) => Outcome::Receipt(subject.prior(prior)),
+            Ok(Recorded::InProgress { until }) => self.defer(subject, until, Reason::InProgress, attempt).await,
+            Err(e) => retry(subject.request, format!("recording the outcome: {e}"), attempt),
+        }
     }
 
     /// Schedules a request that failed transiently, with exponential backoff, or ends
@@ -392,8 +416,7 @@ impl Pipeline {
         }
         let backoff = SignedDuration::from_secs(30_i64 << attempt.min(10));
         let until = now.checked_add(backoff).unwrap_or(now);
-        let subject =
-            Subject { key: request.idempotency_key(), fingerprint: request.fingerprint(), request: &request, source };
+        let subject = Subject::new(&request, source);
         self.defer(&subject, until, Reason::Retry, next).await
     }
 
@@ -587,8 +610,18 @@ fn retry(request: &DeliveryRequest, error: String, attempt: u32) -> Outcome {
     Outcome::Retry { request: Box::new(request.clone()), error, attempt }
 }
 
-async fn release(store: &dyn StateStore, lease: &Lease, release_slots: bool) {
-    if let Err(e) = store.abandon(lease, release_slots).await {
+/// Gives the lock up, trying a few times: a lock left behind by a failed release is
+/// later taken over as if this attempt had died, which at most once ends the request
+/// `failed: provider:unknown_outcome` though nothing was sent.
+async fn release(store: &dyn StateStore, lease: &Lease, how: Release) {
+    let mut last = Ok(());
+    for _ in 0..3 {
+        last = store.abandon(lease, how).await;
+        if last.is_ok() {
+            return;
+        }
+    }
+    if let Err(e) = last {
         // The lock expires by itself; the retry then proceeds.
         tracing::warn!(error = %e, "could not release the idempotency lock");
     }

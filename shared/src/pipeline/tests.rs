@@ -641,3 +641,102 @@ async fn quiet_hours_ending_in_a_dst_fold_defer_into_the_future() {
     let until = parsed.policy.quiet_hours_hold(&request, rig.pipeline.now());
     assert_eq!(until, Some("2026-11-01T06:30:00Z".parse().unwrap()));
 }
+
+// ------------------------------------------------------------------ review findings
+
+#[tokio::test]
+async fn an_at_least_once_retry_is_not_capped_by_its_own_first_attempt() {
+    // A cap of 2 per day on marketing, which this deployment sends at least once.
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig();
+    let text = format!("{CONFIG}\n[guarantee]\nmarketing = \"at_least_once\"\n");
+    let settings = Arc::new(Settings::parse(&text, "test", dir.path(), None).unwrap());
+    let pipeline = Pipeline::new(rig.pipeline.catalogue.clone(), settings, rig.pipeline.ports.clone());
+    assert_eq!(run_with(&pipeline, &req("c1", "email", "marketing")).await.status, Status::Sent);
+    rig.sender.fail_with([SendError::unknown_outcome("timeout", "no answer")]);
+    let out = pipeline.process_json(&req("c2", "email", "marketing").to_string(), None).await;
+    let Outcome::Retry { request, .. } = out else { panic!("{out:?}") };
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 2, "the uncertain attempt keeps its slot");
+    // The retry takes the lock over and inherits that slot: sent, not capped.
+    let r = pipeline.process(*request, 1, None).await;
+    assert_eq!(r.receipt().map(|r| r.status), Some(Status::Sent));
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 2, "no slot of its own");
+}
+
+async fn run_with(pipeline: &Pipeline, v: &serde_json::Value) -> Receipt {
+    match pipeline.process_json(&v.to_string(), None).await {
+        Outcome::Receipt(r) => r,
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_attempt_is_taken_over_before_suppression_and_caps() {
+    let rig = rig();
+    crashed_attempt(&rig, "t1", "transactional").await;
+    // Two dead marketing attempts fill the cap of 2.
+    crashed_attempt(&rig, "t2", "marketing").await;
+    crashed_attempt(&rig, "t3", "marketing").await;
+    // The address was suppressed since (a dead attempt's send bounced, say).
+    let entry = SuppressionEntry {
+        key: SuppressionKey::from_stored("email:ada@example.com"),
+        reason: SuppressionReason::HardBounce,
+    };
+    rig.store.suppress(&entry, Timestamp::UNIX_EPOCH).await.unwrap();
+    // At least once: the takeover sends (the earlier attempt passed the rails).
+    assert_eq!(run(&rig, &req("t1", "email", "transactional")).await.status, Status::Sent);
+    // At most once, under a cap its own dead attempt filled: unknown outcome, not
+    // capped or suppressed, and never sent.
+    let r = run(&rig, &req("t2", "email", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "provider:unknown_outcome"));
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn another_message_never_takes_over_a_dead_attempts_lock() {
+    let rig = rig();
+    crashed_attempt(&rig, "f1", "transactional").await;
+    let mut other = req("f1", "email", "transactional");
+    other["data"]["name"] = json!("Grace");
+    let r = run(&rig, &other).await;
+    assert_eq!((r.status, reason(&r)), (Status::Deferred, "in_progress"));
+    assert!(rig.sender.sent().is_empty());
+    // The dead attempt's own message decides the id; the other one then learns it.
+    assert_eq!(run(&rig, &req("f1", "email", "transactional")).await.status, Status::Sent);
+    let r = run(&rig, &other).await;
+    assert_eq!((r.status, reason(&r)), (Status::Duplicate, "duplicate:sent"));
+}
+
+#[tokio::test]
+async fn a_sent_request_redelivered_after_it_expired_reports_sent() {
+    let rig = rig();
+    let mut v = req("e1", "email", "transactional");
+    v["expires_at"] = json!("2026-11-28T12:05:00Z");
+    let first = run(&rig, &v).await;
+    assert_eq!(first.status, Status::Sent);
+    // The same message, after its expiry (a lost receipt, a redelivery).
+    let later = rig_at("2026-11-28T12:10:00Z");
+    let pipeline = Pipeline::new(
+        later.pipeline.catalogue.clone(),
+        later.pipeline.settings.clone(),
+        Ports { store: rig.store.clone(), ..later.pipeline.ports.clone() },
+    );
+    let again = run_with(&pipeline, &v).await;
+    assert_eq!((again.status, &again.receipt_id), (Status::Sent, &first.receipt_id));
+}
+
+#[tokio::test]
+async fn provider_messages_never_carry_the_address_into_a_receipt() {
+    use aws_sdk_sesv2::error::ErrorMetadata;
+    let rig = rig();
+    // What SES says for a sandboxed recipient, classified as the adapter does.
+    let meta = ErrorMetadata::builder()
+        .code("MessageRejected")
+        .message("Email address is not verified. The following identities failed the check in region US-EAST-1: ada@example.com")
+        .build();
+    let scrubbed = crate::adapters::aws::scrub(meta.message().unwrap_or_default());
+    rig.sender.fail_with([SendError::permanent("MessageRejected", scrubbed)]);
+    let r = run(&rig, &req("pii", "email", "transactional")).await;
+    assert_eq!(r.status, Status::Failed);
+    assert!(!r.to_json().contains("ada@example.com"), "{}", r.to_json());
+}

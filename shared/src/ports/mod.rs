@@ -9,7 +9,7 @@ mod state;
 pub use error::{SendError, StoreError};
 pub use message::{OutboundEmail, OutboundPush, OutboundSms};
 pub use state::{
-    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, StateStore,
+    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, Release, StateStore,
     SuppressionEntry, SuppressionReason, Verdict,
 };
 

@@ -10,6 +10,7 @@
 //!     |                  \--lock expired (crashed attempt)--> admit takes it over: Lease{took_over}
 //!     \--record (decided without sending: suppressed, expired...)--> DONE
 //!  admit while IN_PROGRESS and unexpired -> InProgress{until}: retry later, never send twice
+//!  admit while IN_PROGRESS, expired, other content -> InProgress: that message's redelivery decides
 //!  admit while DONE                      -> Duplicate(prior outcome, with its fingerprint)
 //!  record while DONE                     -> Existing(prior outcome): report that one instead
 //!  complete/abandon with a lease whose lock was taken over -> no effect on the record
@@ -77,6 +78,32 @@ pub enum Verdict {
     Capped { rule: String },
 }
 
+impl Verdict {
+    /// The outcome a refusal records for its request (suppressed, unsubscribed,
+    /// capped); None for the verdicts that decide nothing.
+    pub fn decided(&self) -> Option<(Status, crate::receipt::Reason)> {
+        use crate::receipt::Reason;
+        match self {
+            Verdict::Suppressed(why) => Some((Status::Suppressed, Reason::Suppressed(*why))),
+            Verdict::Unsubscribed { category } => Some((Status::Unsubscribed, Reason::Unsubscribed(category.clone()))),
+            Verdict::Capped { rule } => Some((Status::Capped, Reason::FrequencyCapped(rule.clone()))),
+            _ => None,
+        }
+    }
+}
+
+/// What `abandon` leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Nothing was sent: the lock and the cap slots go, and a retry starts clean
+    /// (suppression, consent and caps are checked again).
+    Everything,
+    /// The message may have been sent and will be sent again (at least once): the lock
+    /// expires at once and the slots stay, so the retry takes the lock over and
+    /// inherits them instead of counting its own predecessor against the cap.
+    ForTakeover,
+}
+
 /// Proof of admission: the lock and the cap slots it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -89,8 +116,10 @@ pub struct Lease {
     pub slots: Vec<(String, String)>,
     /// (cap key, limit) of those caps, for stores that tidy a cap on completion.
     pub cap_limits: Vec<(String, u32)>,
-    /// The lock was taken from an earlier attempt whose lock expired: that attempt
-    /// died after admission and may have sent.
+    /// The lock was taken from an earlier attempt of the same message whose lock
+    /// expired: that attempt may have sent. A takeover skips suppression, consent and
+    /// caps (the earlier attempt passed them, and its slots stay counted) and takes
+    /// no slots of its own.
     pub took_over: bool,
 }
 
@@ -184,9 +213,8 @@ pub trait StateStore: Send + Sync {
     /// Records the outcome of an admitted request (and releases slots if asked).
     async fn complete(&self, lease: &Lease, completion: &Completion) -> Result<(), StoreError>;
 
-    /// Forgets the lock so a retry starts clean; the cap slots too when
-    /// `release_slots` (nothing can have been delivered).
-    async fn abandon(&self, lease: &Lease, release_slots: bool) -> Result<(), StoreError>;
+    /// Gives up this attempt's lock (see [`Release`]).
+    async fn abandon(&self, lease: &Lease, release: Release) -> Result<(), StoreError>;
 
     /// Records an outcome reached without admission, unless the request already has
     /// one or is held by a live attempt.

@@ -164,16 +164,17 @@ impl HelperDef for FormatDateHelper {
         let invalid = |what: String| RenderError::from(RenderErrorReason::Other(what));
         let out = if let Ok(ts) = when.parse::<jiff::Timestamp>() {
             let tz = match zone {
-                Some(z) => {
-                    jiff::tz::db().get(z).map_err(|_| invalid(format!("format_date: unknown time zone {z:?}")))?
-                }
+                Some(z) => jiff::tz::db()
+                    .get(z)
+                    .map_err(|_| invalid("format_date: unknown time zone (third argument)".into()))?,
                 None => jiff::tz::TimeZone::UTC,
             };
             jiff::fmt::strtime::format(pattern, &ts.to_zoned_datetime(tz))
         } else if let Ok(date) = when.parse::<jiff::civil::Date>() {
             jiff::fmt::strtime::format(pattern, date)
         } else {
-            return Err(invalid(format!("format_date: {when:?} is not an RFC 3339 instant or a YYYY-MM-DD date")));
+            // The value comes from request data: name it, never quote it.
+            return Err(invalid("format_date: the value is not an RFC 3339 instant or a YYYY-MM-DD date".into()));
         };
         let out = out.map_err(|e| invalid(format!("format_date: bad pattern {pattern:?}: {e}")))?;
         Ok(ScopedJson::Derived(Value::String(out)))

@@ -85,11 +85,22 @@ impl SuppressionKey {
     }
 
     /// A device token (or Web Push endpoint) as an operator types it: APNs tokens are
-    /// hex, compared without case.
+    /// hex, compared without case. FCM tokens run to 4 KB and endpoints to 2 KB, past
+    /// DynamoDB's 2,048-byte partition key: long ones are keyed by their SHA-256.
     pub fn push_token(platform: PushPlatform, token: &str) -> Self {
         let token = if platform == PushPlatform::Apns { token.to_ascii_lowercase() } else { token.to_owned() };
+        if token.len() > Self::MAX_PLAIN_TOKEN {
+            return SuppressionKey(format!(
+                "push:{}:sha256:{}",
+                platform.as_str(),
+                crate::receipt::receipt_id(&[&token])
+            ));
+        }
         SuppressionKey(format!("push:{}:{token}", platform.as_str()))
     }
+
+    /// Tokens longer than this (bytes) are keyed by their hash.
+    pub const MAX_PLAIN_TOKEN: usize = 512;
 }
 
 #[cfg(test)]
@@ -103,6 +114,15 @@ mod tests {
         let id = |s: &str| RequestId::parse(s).unwrap();
         assert_ne!(IdempotencyKey::new(Some(&t1), &id("1/x")), IdempotencyKey::new(Some(&t2), &id("x")));
         assert_ne!(IdempotencyKey::new(None, &id("x")), IdempotencyKey::new(Some(&t1), &id("x")));
+    }
+
+    #[test]
+    fn long_push_tokens_are_keyed_by_their_hash() {
+        let long = "t".repeat(4096);
+        let key = SuppressionKey::push_token(PushPlatform::Fcm, &long);
+        assert!(key.as_str().len() < 100, "{}", key.as_str().len());
+        assert_eq!(key, SuppressionKey::push_token(PushPlatform::Fcm, &long));
+        assert_ne!(key, SuppressionKey::push_token(PushPlatform::Fcm, &"u".repeat(4096)));
     }
 
     #[test]

@@ -13,11 +13,6 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::SendError;
 
-/// 429 and 5xx: worth trying again later (for calls that are safe to repeat).
-pub fn is_transient_status(status: u16) -> bool {
-    status == 429 || status == 408 || status >= 500
-}
-
 /// Codes that mean "not now, nothing was done".
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
@@ -48,7 +43,7 @@ where
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
             let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or("").chars().take(200).collect::<String>();
+            let message = scrub(e.message().unwrap_or(""));
             let status = ctx.raw().status().as_u16();
             if THROTTLING_CODES.contains(&code.as_str()) || status == 429 {
                 SendError::transient(code, message)
@@ -79,6 +74,26 @@ where
     }
 }
 
+/// A provider's message made fit for a receipt and a log: SES names the addresses
+/// that failed a check ("...failed the check in region US-EAST-1: a@example.com"),
+/// so any word with an `@`, and any long run of digits (a phone number), is replaced,
+/// and the text is cut to 200 characters.
+pub fn scrub(message: &str) -> String {
+    let words: Vec<String> = message
+        .split_whitespace()
+        .map(|w| {
+            if w.contains('@') {
+                "<address>".to_owned()
+            } else if w.chars().filter(char::is_ascii_digit).count() >= 6 {
+                "<number>".to_owned()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect();
+    words.join(" ").chars().take(200).collect()
+}
+
 /// Whether the connection was never established (so the request was never written).
 /// hyper-util marks connect errors; the smithy client keeps its error in the chain.
 fn is_connect_failure(err: &(dyn StdError + 'static)) -> bool {
@@ -95,6 +110,16 @@ fn is_connect_failure(err: &(dyn StdError + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_messages_lose_addresses_and_numbers() {
+        let ses = "Email address is not verified. The following identities failed the check in region US-EAST-1: \
+                   ada.lovelace@example.com, +14155550123";
+        let clean = scrub(ses);
+        assert!(!clean.contains("ada.lovelace") && !clean.contains("5550123"), "{clean}");
+        assert!(clean.starts_with("Email address is not verified."), "{clean}");
+        assert!(scrub(&"x ".repeat(500)).chars().count() <= 200);
+    }
 
     #[test]
     fn a_plain_io_error_is_not_a_connect_failure() {

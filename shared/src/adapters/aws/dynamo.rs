@@ -40,10 +40,10 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 
 use crate::ports::{
-    Admission, Completion, Decision, Lease, PriorOutcome, Recorded, StateStore, StoreError, SuppressionEntry,
+    Admission, Completion, Decision, Lease, PriorOutcome, Recorded, Release, StateStore, StoreError, SuppressionEntry,
     SuppressionReason, Verdict,
 };
-use crate::receipt::{Reason, Status};
+use crate::receipt::Status;
 use crate::request::{IdempotencyKey, RecipientKey, SuppressionKey};
 
 /// The TTL attribute (epoch seconds) the table must enable.
@@ -61,8 +61,15 @@ const TAKEABLE: &str =
 /// A request never seen, or forgotten. Needs `:now`.
 const FRESH: &str = "attribute_not_exists(pk) OR retain_until_ms <= :now";
 
-/// The lock of one dead attempt, still expired. Needs `#state`, `:ip`, `:now`, `:old`.
-const TAKEOVER: &str = "#state = :ip AND lock_expires_ms <= :now AND attempt = :old";
+/// The lock of one dead attempt of the same message, still expired. Needs `#state`,
+/// `:ip`, `:now`, `:old`, `:fp`.
+const TAKEOVER: &str = "#state = :ip AND lock_expires_ms <= :now AND attempt = :old AND fp = :fp";
+
+/// How often an admission whose outcome is unknown (a timeout, a 5xx after the SDK's
+/// own retries) is sent again unchanged, token included: DynamoDB answers a repeat
+/// within 10 minutes from its idempotency cache, so a transaction that did commit is
+/// recognised instead of leaving a lock nobody owns.
+const AMBIGUOUS_RETRIES: u32 = 2;
 
 /// How often admission is retried in-process when DynamoDB reports a transaction
 /// conflict (two writers on one item at the same instant), before giving up
@@ -134,6 +141,21 @@ fn from_ms(v: i64) -> Timestamp {
     Timestamp::from_millisecond(v).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// Error codes after which a repeat of the same call may succeed.
+fn is_retryable_code(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "InternalServerError"
+                | "ServiceUnavailable"
+                | "ThrottlingException"
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
+                | "TransactionInProgressException"
+        )
+    )
+}
+
 fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: &E) -> StoreError {
     StoreError::new(format!("dynamodb {what}: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))
 }
@@ -185,7 +207,8 @@ impl DynamoStore {
                 .condition_expression(TAKEOVER)
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":ip", s("in_progress"))
-                .expression_attribute_values(":old", s(old)),
+                .expression_attribute_values(":old", s(old))
+                .expression_attribute_values(":fp", s(&a.fingerprint)),
         };
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
@@ -200,6 +223,13 @@ impl DynamoStore {
     ) -> Result<(Vec<TransactWriteItem>, Vec<Part>), StoreError> {
         let mut items = Vec::new();
         let mut parts = Vec::new();
+        if takeover.is_some() {
+            // The dead attempt passed the rails and its slots stay counted: the
+            // takeover is the lock alone.
+            items.push(self.lock_put(a, now, attempt, takeover)?);
+            parts.push(Part::Lock);
+            return Ok((items, parts));
+        }
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(sup_key(&a.suppression_key)))
@@ -245,12 +275,7 @@ impl DynamoStore {
     /// Records a verdict the store reached itself (suppressed, unsubscribed, capped)
     /// as the request's outcome; someone else's outcome recorded meanwhile stands.
     async fn decided(&self, a: &Admission, now: Timestamp, verdict: Verdict) -> Result<Verdict, StoreError> {
-        let (status, reason) = match &verdict {
-            Verdict::Suppressed(why) => (Status::Suppressed, Reason::Suppressed(*why)),
-            Verdict::Unsubscribed { category } => (Status::Unsubscribed, Reason::Unsubscribed(category.clone())),
-            Verdict::Capped { rule } => (Status::Capped, Reason::FrequencyCapped(rule.clone())),
-            _ => return Ok(verdict),
-        };
+        let Some((status, reason)) = verdict.decided() else { return Ok(verdict) };
         let reason = reason.to_string();
         let recorded =
             self.put_decided(&a.idempotency_key, &a.fingerprint, status, Some(&reason), now, a.retain_until).await?;
@@ -407,8 +432,13 @@ fn cancellation(
             return Some(Cancelled::Verdict(Verdict::Duplicate(prior_from(&item))));
         }
         let lock = get_n(&item, "lock_expires_ms");
+        let same_message = get_s(&item, "fp") == Some(a.fingerprint.as_str());
         return Some(match (lock, get_s(&item, "attempt")) {
-            (Some(lock), Some(old)) if lock <= ms(now) => Cancelled::ExpiredLock { attempt: old.to_owned() },
+            (Some(lock), Some(old)) if lock <= ms(now) && same_message => {
+                Cancelled::ExpiredLock { attempt: old.to_owned() }
+            }
+            // Another message's attempt died: its redelivery decides the id.
+            (Some(lock), _) if lock <= ms(now) => Cancelled::Verdict(Verdict::InProgress { until: a.lock_expires_at }),
             _ => Cancelled::Verdict(Verdict::InProgress { until: from_ms(lock.unwrap_or(ms(a.lock_expires_at))) }),
         });
     }
@@ -444,14 +474,34 @@ impl StateStore for DynamoStore {
             let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
             let now = a.now.checked_add(elapsed).unwrap_or(a.now);
             let (items, parts) = self.transaction(a, now, &attempt, &slot, takeover.as_deref())?;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .client_request_token(uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
+            let token = uuid::Uuid::new_v4().to_string();
+            let mut result = Err(None);
+            for _ in 0..=AMBIGUOUS_RETRIES {
+                let sent = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .client_request_token(&token)
+                    .send()
+                    .await;
+                result = sent.map_err(Some);
+                match &result {
+                    Err(Some(e)) if e.as_service_error().is_none() || is_retryable_code(e.code()) => continue,
+                    _ => break,
+                }
+            }
             let err = match result {
+                Err(None) => return Err(StoreError::new("dynamodb TransactWriteItems: not sent")),
+                Err(Some(e)) => e,
+                Ok(_) if takeover.is_some() => {
+                    return Ok(Verdict::Admitted(Lease {
+                        idempotency_key: a.idempotency_key.clone(),
+                        attempt,
+                        slots: Vec::new(),
+                        cap_limits: Vec::new(),
+                        took_over: true,
+                    }));
+                }
                 Ok(_) => {
                     let slots = a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect();
                     let cap_limits = a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect();
@@ -460,10 +510,9 @@ impl StateStore for DynamoStore {
                         attempt,
                         slots,
                         cap_limits,
-                        took_over: takeover.is_some(),
+                        took_over: false,
                     }));
                 }
-                Err(e) => e,
             };
             let service = err.as_service_error();
             if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) = service {
@@ -523,8 +572,9 @@ impl StateStore for DynamoStore {
         });
         match recorded {
             Ok(_) => {}
-            // The lock was taken over after it expired: the takeover's outcome stands.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
+            // The lock was taken over after it expired: the takeover's outcome stands,
+            // and the slots, which moved with the lock, are its to release.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(()),
             Err(e) => return Err(store_error("UpdateItem", &e)),
         }
         if c.release_slots {
@@ -533,24 +583,45 @@ impl StateStore for DynamoStore {
         Ok(())
     }
 
-    async fn abandon(&self, lease: &Lease, release_slots: bool) -> Result<(), StoreError> {
-        let deleted = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(req_key(&lease.idempotency_key)))
-            .condition_expression("attempt = :attempt AND #state = :ip")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":attempt", s(&lease.attempt))
-            .expression_attribute_values(":ip", s("in_progress"))
-            .send()
-            .await;
-        match deleted {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
-            Err(e) => return Err(store_error("DeleteItem", &e)),
+    async fn abandon(&self, lease: &Lease, release: Release) -> Result<(), StoreError> {
+        let outcome = match release {
+            Release::Everything => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(req_key(&lease.idempotency_key)))
+                .condition_expression("attempt = :attempt AND #state = :ip")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":attempt", s(&lease.attempt))
+                .expression_attribute_values(":ip", s("in_progress"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code().map(str::to_owned), store_error("DeleteItem", &e))),
+            Release::ForTakeover => self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(req_key(&lease.idempotency_key)))
+                .update_expression("SET lock_expires_ms = :zero")
+                .condition_expression("attempt = :attempt AND #state = :ip")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":attempt", s(&lease.attempt))
+                .expression_attribute_values(":ip", s("in_progress"))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.code().map(str::to_owned), store_error("UpdateItem", &e))),
+        };
+        match outcome {
+            Ok(()) => {}
+            // The lock was taken over meanwhile: nothing of ours to give up, the slots
+            // included (they moved with the lock).
+            Err((Some(code), _)) if code == "ConditionalCheckFailedException" => return Ok(()),
+            Err((_, e)) => return Err(e),
         }
-        if release_slots { self.release_slots(lease).await } else { Ok(()) }
+        if release == Release::Everything { self.release_slots(lease).await } else { Ok(()) }
     }
 
     async fn suppress(&self, entry: &SuppressionEntry, at: Timestamp) -> Result<(), StoreError> {

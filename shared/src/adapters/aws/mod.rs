@@ -13,7 +13,7 @@ mod sqs;
 
 use std::time::Duration;
 
-pub use classify::{classify_send, is_transient_status};
+pub use classify::{classify_send, scrub};
 pub use dynamo::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 pub use secrets::{SecretError, unsubscribe_keys};
 pub use ses::SesSender;

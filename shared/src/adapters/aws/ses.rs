@@ -70,6 +70,7 @@ impl EmailSender for SesSender {
         output
             .message_id()
             .map(str::to_owned)
-            .ok_or_else(|| SendError::transient("no_message_id", "SES answered without a MessageId"))
+            // SES accepted it (HTTP 200): the mail is out, whatever the answer lacks.
+            .ok_or_else(|| SendError::unknown_outcome("no_message_id", "SES accepted the message without a MessageId"))
     }
 }

@@ -7,10 +7,10 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::ports::{
-    Admission, Completion, Decision, EmitError, Lease, PriorOutcome, ReceiptSink, Recorded, Scheduler, StateStore,
-    StoreError, SuppressionEntry, SuppressionReason, Verdict,
+    Admission, Completion, Decision, EmitError, Lease, PriorOutcome, ReceiptSink, Recorded, Release, Scheduler,
+    StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
-use crate::receipt::{Reason, Receipt, Status};
+use crate::receipt::{Receipt, Status};
 use crate::request::{DeliveryRequest, IdempotencyKey, RecipientKey, RequestId, SuppressionKey, TenantId};
 
 const SCHEMA: &str = r#"
@@ -300,7 +300,7 @@ fn write_done(
     key: &IdempotencyKey,
     fingerprint: &str,
     status: Status,
-    reason: &str,
+    reason: Option<&str>,
     at: i64,
     retain_until: i64,
 ) -> Result<(), rusqlite::Error> {
@@ -324,32 +324,54 @@ impl StateStore for LocalStore {
         let now = ms(a.now);
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let decided = |tx: rusqlite::Transaction<'_>, status: Status, reason: Reason, verdict: Verdict| {
-                write_done(
-                    &tx,
-                    &a.idempotency_key,
-                    &a.fingerprint,
-                    status,
-                    &reason.to_string(),
-                    now,
-                    ms(a.retain_until),
-                )?;
+            let decided = |tx: rusqlite::Transaction<'_>, verdict: Verdict| {
+                if let Some((status, reason)) = verdict.decided() {
+                    let reason = reason.to_string();
+                    write_done(
+                        &tx,
+                        &a.idempotency_key,
+                        &a.fingerprint,
+                        status,
+                        Some(&reason),
+                        now,
+                        ms(a.retain_until),
+                    )?;
+                }
                 tx.commit()?;
                 Ok(verdict)
             };
             // 1. Idempotency first: a request with an outcome keeps it.
-            let mut took_over = false;
             if let Some((state, prior, lock, retain)) = existing(&tx, &a.idempotency_key)?
                 && retain > now
             {
                 if state == "done" {
                     return Ok(Verdict::Duplicate(prior));
                 }
-                match lock {
-                    Some(lock) if lock > now => return Ok(Verdict::InProgress { until: from_ms(lock) }),
-                    // An expired lock: the attempt that held it died; take over.
-                    _ => took_over = true,
+                if let Some(lock) = lock
+                    && lock > now
+                {
+                    return Ok(Verdict::InProgress { until: from_ms(lock) });
                 }
+                if prior.fingerprint.as_deref() != Some(a.fingerprint.as_str()) {
+                    // Another message's attempt died: its redelivery decides the id.
+                    return Ok(Verdict::InProgress { until: a.lock_expires_at });
+                }
+                // The same message's attempt died: take its lock (and, implicitly, its
+                // slots, which stay counted) over, without checking the rails again.
+                let attempt = uuid::Uuid::new_v4().to_string();
+                tx.execute(
+                    "UPDATE idempotency SET at_ms = ?2, lock_expires_ms = ?3, retain_until_ms = ?4, attempt = ?5
+                     WHERE key = ?1",
+                    params![a.idempotency_key.as_str(), now, ms(a.lock_expires_at), ms(a.retain_until), attempt],
+                )?;
+                tx.commit()?;
+                return Ok(Verdict::Admitted(Lease {
+                    idempotency_key: a.idempotency_key.clone(),
+                    attempt,
+                    slots: Vec::new(),
+                    cap_limits: Vec::new(),
+                    took_over: true,
+                }));
             }
             // 2. Suppression.
             let suppressed: Option<String> = tx
@@ -359,7 +381,7 @@ impl StateStore for LocalStore {
                 .optional()?;
             if let Some(reason) = suppressed {
                 let why = reason.parse().unwrap_or(SuppressionReason::Manual);
-                return decided(tx, Status::Suppressed, Reason::Suppressed(why), Verdict::Suppressed(why));
+                return decided(tx, Verdict::Suppressed(why));
             }
             // 3. Consent: a row for the category wins over the catch-all `*`.
             if let Some(check) = &a.consent {
@@ -375,13 +397,7 @@ impl StateStore for LocalStore {
                 let specific = rows.iter().find(|(c, _)| c == &check.category).map(|(_, s)| *s);
                 let all = rows.iter().find(|(c, _)| c == "*").map(|(_, s)| *s);
                 if specific.or(all) == Some(false) {
-                    let category = check.category.clone();
-                    return decided(
-                        tx,
-                        Status::Unsubscribed,
-                        Reason::Unsubscribed(category.clone()),
-                        Verdict::Unsubscribed { category },
-                    );
+                    return decided(tx, Verdict::Unsubscribed { category: check.category.clone() });
                 }
             }
             // 4. Caps, all of them, before taking anything. Slots are counted, not
@@ -394,13 +410,7 @@ impl StateStore for LocalStore {
                     |r| r.get(0),
                 )?;
                 if used >= i64::from(cap.limit) {
-                    let rule = cap.rule.clone();
-                    return decided(
-                        tx,
-                        Status::Capped,
-                        Reason::FrequencyCapped(rule.clone()),
-                        Verdict::Capped { rule },
-                    );
+                    return decided(tx, Verdict::Capped { rule: cap.rule.clone() });
                 }
             }
             // 5. Take the lock and the slots.
@@ -441,7 +451,7 @@ impl StateStore for LocalStore {
                 attempt,
                 slots,
                 cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
-                took_over,
+                took_over: false,
             }))
         })
     }
@@ -449,7 +459,7 @@ impl StateStore for LocalStore {
     async fn complete(&self, lease: &Lease, done: &Completion) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
+            let owned = tx.execute(
                 "UPDATE idempotency SET state = 'done', status = ?2, reason = ?3, provider_message_id = ?4,
                    at_ms = ?5, lock_expires_ms = NULL, retain_until_ms = ?6
                  WHERE key = ?1 AND state = 'in_progress' AND attempt = ?7",
@@ -463,7 +473,8 @@ impl StateStore for LocalStore {
                     lease.attempt
                 ],
             )?;
-            if done.release_slots {
+            // Slots move with the lock: once taken over, they are the takeover's to release.
+            if done.release_slots && owned == 1 {
                 for (key, slot) in &lease.slots {
                     tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
                 }
@@ -472,14 +483,17 @@ impl StateStore for LocalStore {
         })
     }
 
-    async fn abandon(&self, lease: &Lease, release_slots: bool) -> Result<(), StoreError> {
+    async fn abandon(&self, lease: &Lease, release: Release) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress' AND attempt = ?2",
-                params![lease.idempotency_key.as_str(), lease.attempt],
-            )?;
-            if release_slots {
+            let sql = match release {
+                Release::Everything => "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress' AND attempt = ?2",
+                Release::ForTakeover => {
+                    "UPDATE idempotency SET lock_expires_ms = 0 WHERE key = ?1 AND state = 'in_progress' AND attempt = ?2"
+                }
+            };
+            let owned = tx.execute(sql, params![lease.idempotency_key.as_str(), lease.attempt])?;
+            if release == Release::Everything && owned == 1 {
                 for (key, slot) in &lease.slots {
                     tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND slot_id = ?2", params![key, slot])?;
                 }
@@ -509,7 +523,7 @@ impl StateStore for LocalStore {
                 &d.idempotency_key,
                 &d.fingerprint,
                 d.status,
-                d.reason.as_deref().unwrap_or(""),
+                d.reason.as_deref(),
                 now,
                 ms(d.retain_until),
             )?;
