@@ -24,7 +24,8 @@
 //! - no request of an at-most-once category reached the provider twice;
 //! - `sent` is reported only for a request the provider accepted, with its message id;
 //! - nothing is lost: every request has its terminal receipt, those in the DLQ included;
-//! - no receipt echoes a metadata value longer than a valid request may carry;
+//! - no receipt, delivered or only attempted (seen at the proxy), echoes a metadata value
+//!   longer than a valid request may carry;
 //! - the proxy's record of accepted sends is moto's own (a self-check of the harness).
 //!
 //! Printed besides: duplicate sends in at-least-once categories, what the DLQ holds,
@@ -32,6 +33,9 @@
 //!
 //! The event source polls moto directly, not through the proxy: the Lambda service's own
 //! `ReceiveMessage` / `DeleteMessage` are not under test, only the function's calls are.
+//! Each execution environment has its own Runtime API, as in Lambda, so a killed process's
+//! invocation fails at once, and an environment whose invocation times out is stopped and
+//! replaced, as Lambda does: a late invocation never runs beside its batch's redelivery.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -574,10 +578,14 @@ struct Observed {
     drained: bool,
     backlog_left: usize,
     kills: usize,
+    timeouts: usize,
     invocations: usize,
     failed_invocations: usize,
     reported_failures: usize,
     receipts: Vec<(Value, usize)>,
+    /// Receipts the function tried to put on the receipts queue (the proxy's record of its
+    /// `SendMessage(Batch)` calls there), delivered or not.
+    attempted_receipts: Vec<(Value, usize)>,
     dlq: Vec<String>,
     records: Vec<Recorded>,
     provider_messages: Vec<String>,
@@ -690,13 +698,22 @@ pub async fn run(channel: &dyn Channel, scenario: &Scenario) -> Report {
             }
         })
     };
-    let pollers: Vec<_> = runtimes
-        .iter()
-        .map(|runtime| {
-            let (source, runtime, stop) = (source.clone(), runtime.clone(), stop.clone());
+    let timeouts = Arc::new(AtomicUsize::new(0));
+    let pollers: Vec<_> = (0..runtimes.len())
+        .map(|i| {
+            let (source, runtimes, stop, processes) =
+                (source.clone(), runtimes.clone(), stop.clone(), processes.clone());
+            let (bin, env, logs, timeouts) = (bin.clone(), env.clone(), logs.clone(), timeouts.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
-                    source.poll_once(&runtime, 1).await;
+                    if source.poll(&runtimes[i], 1).await.timed_out {
+                        // Lambda stops an environment whose invocation timed out: the late
+                        // invocation must not go on beside the batch's redelivery.
+                        let mut running = lock(&processes);
+                        running[i].kill();
+                        running[i] = FunctionProcess::spawn(&bin, &runtimes[i], &env, &logs);
+                        timeouts.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
             })
         })
@@ -775,6 +792,16 @@ pub async fn run(channel: &dyn Channel, scenario: &Scenario) -> Report {
         .map(|text| (serde_json::from_str(&text).unwrap_or_else(|_| json!({ "unparseable": text })), text.len()))
         .collect();
     let dlq = drain_queue(&sqs, &dlq).await;
+    let records = proxy.records();
+    let attempted_receipts = records
+        .iter()
+        .filter(|r| r.service == "sqs" && r.body["QueueUrl"] == receipts_queue.as_str())
+        .flat_map(|r| match r.body["Entries"].as_array() {
+            Some(entries) => entries.iter().map(|e| e["MessageBody"].clone()).collect(),
+            None => vec![r.body["MessageBody"].clone()],
+        })
+        .filter_map(|b| b.as_str().map(|t| (serde_json::from_str(t).unwrap_or(Value::Null), t.len())))
+        .collect();
     let provider_messages = channel.provider_messages(&moto).await;
     let stats = source.stats();
     let observed = Observed {
@@ -783,12 +810,14 @@ pub async fn run(channel: &dyn Channel, scenario: &Scenario) -> Report {
         drained,
         backlog_left,
         kills,
+        timeouts: timeouts.load(Ordering::SeqCst),
         invocations: stats.invocations.load(Ordering::SeqCst),
         failed_invocations: stats.failed_invocations.load(Ordering::SeqCst),
         reported_failures: stats.reported_failures.load(Ordering::SeqCst),
         receipts,
+        attempted_receipts,
         dlq,
-        records: proxy.records(),
+        records,
         provider_messages,
         panics: count_panics(&logs),
     };
@@ -1324,25 +1353,32 @@ fn judge(channel: &dyn Channel, scenario: &Scenario, plan: &Plan, o: &Observed) 
         format!("{} DLQ messages, {} problems", o.dlq.len(), problems.len()),
     ));
 
-    // Bounded receipts.
-    let mut problems = Vec::new();
+    // Bounded receipts: those delivered, and those the function tried to send.
+    let mut oversized: BTreeMap<String, usize> = BTreeMap::new();
     let largest = o.receipts.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    for s in &seen {
-        if let Some(meta) = s.value["metadata"].as_object() {
+    let largest_attempt = o.attempted_receipts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    for (value, _) in o.receipts.iter().chain(&o.attempted_receipts) {
+        if let Some(meta) = value["metadata"].as_object() {
             for (k, v) in meta {
                 let n = v.as_str().map_or(0, str::len);
                 if n > MAX_METADATA_VALUE {
-                    let id = s.value["request_id"].as_str().unwrap_or("<no id>");
-                    problems.push(format!("{id} ({}): metadata `{k}` of {n} bytes echoed", s.status));
+                    let id = value["request_id"].as_str().unwrap_or("<no id>");
+                    let status = value["status"].as_str().unwrap_or("?");
+                    *oversized.entry(format!("{id} ({status}): metadata `{k}` of {n} bytes echoed")).or_default() += 1;
                 }
             }
         }
     }
+    let problems: Vec<String> =
+        oversized.iter().map(|(line, times)| format!("{line}, in {times} receipts sent or attempted")).collect();
     checks.push(check(
         "receipts_bounded",
-        "no receipt echoes a metadata value longer than a valid request may carry (1024 bytes)",
+        "no receipt, delivered or attempted, echoes a metadata value longer than a valid request may carry (1024 bytes)",
         problems.clone(),
-        format!("{} receipts carry oversized metadata; the largest receipt is {largest} bytes", problems.len()),
+        format!(
+            "{} oversized echoes; largest receipt delivered {largest} bytes, attempted {largest_attempt} bytes",
+            problems.len()
+        ),
     ));
 
     // Harness self-check: the proxy saw what moto has.
@@ -1409,8 +1445,8 @@ fn judge(channel: &dyn Channel, scenario: &Scenario, plan: &Plan, o: &Observed) 
             .join(", ")
     ));
     lines.push(format!(
-        "  function: {} processes, {} killed and replaced; {} invocations, {} failed or timed out, {} records reported for retry; {} panics in the logs",
-        scenario.processes, o.kills, o.invocations, o.failed_invocations, o.reported_failures, o.panics
+        "  function: {} processes, {} killed at random and {} stopped after a timed-out invocation, each replaced; {} invocations, {} failed, {} records reported for retry; {} panics in the logs",
+        scenario.processes, o.kills, o.timeouts, o.invocations, o.failed_invocations, o.reported_failures, o.panics
     ));
     lines.push(format!(
         "  timing: AWS timeout {} ms, stalls {} ms, visibility {} s, Lambda timeout {} s, lock {}",
@@ -1486,11 +1522,13 @@ fn judge(channel: &dyn Channel, scenario: &Scenario, plan: &Plan, o: &Observed) 
     ));
     let deferred = seen.iter().filter(|s| s.status == "deferred").count();
     lines.push(format!(
-        "  receipts: {} read ({} deferred), {} without receipt_id, largest {} bytes",
+        "  receipts: {} read ({} deferred), {} without receipt_id, largest {} bytes; {} sent or attempted through the proxy, largest {} bytes",
         seen.len(),
         deferred,
         without_id,
-        largest
+        largest,
+        o.attempted_receipts.len(),
+        largest_attempt
     ));
     // Sent at the provider, reported otherwise.
     let mut unreported = Vec::new();
