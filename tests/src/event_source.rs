@@ -26,6 +26,15 @@ pub struct EventSource {
     receiving: tokio::sync::Mutex<()>,
 }
 
+/// What one [`EventSource::poll`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// Messages received (and handed to one invocation).
+    pub received: usize,
+    /// The invocation got no answer within `invoke_timeout`.
+    pub timed_out: bool,
+}
+
 /// What the event source has done so far.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -102,6 +111,12 @@ impl EventSource {
 
     /// Receives one batch and runs it. Returns how many messages were received.
     pub async fn poll_once(&self, runtime: &RuntimeApi, wait_seconds: i32) -> usize {
+        self.poll(runtime, wait_seconds).await.received
+    }
+
+    /// [`EventSource::poll_once`], also saying whether the invocation timed out: Lambda then
+    /// stops the execution environment, which the caller may want to do as well.
+    pub async fn poll(&self, runtime: &RuntimeApi, wait_seconds: i32) -> Polled {
         let receiving = self.receiving.lock().await;
         let received = self
             .sqs
@@ -116,10 +131,10 @@ impl EventSource {
         drop(receiving);
         let messages = match received {
             Ok(out) => out.messages().to_vec(),
-            Err(_) => return 0,
+            Err(_) => return Polled::default(),
         };
         if messages.is_empty() {
-            return 0;
+            return Polled::default();
         }
         self.stats.invocations.fetch_add(1, Ordering::SeqCst);
         let failed: Vec<String> = match runtime.invoke(self.event(&messages), self.invoke_timeout).await {
@@ -127,10 +142,10 @@ impl EventSource {
                 .as_array()
                 .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
-            Err(InvokeError::Function(_)) | Err(InvokeError::Timeout) => {
+            Err(e) => {
                 // The whole batch returns after the visibility timeout.
                 self.stats.failed_invocations.fetch_add(1, Ordering::SeqCst);
-                return messages.len();
+                return Polled { received: messages.len(), timed_out: e == InvokeError::Timeout };
             }
         };
         self.stats.reported_failures.fetch_add(failed.len(), Ordering::SeqCst);
@@ -160,7 +175,7 @@ impl EventSource {
                 self.stats.deleted.fetch_add(n, Ordering::SeqCst);
             }
         }
-        messages.len()
+        Polled { received: messages.len(), timed_out: false }
     }
 
     /// Messages visible, in flight and delayed.

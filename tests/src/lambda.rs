@@ -170,6 +170,26 @@ impl RuntimeApi {
         result
     }
 
+    /// The time each invocation is given (`Lambda-Runtime-Deadline-Ms` is now + this): the
+    /// function's timeout. 30 s unless set; match it to the event source's `invoke_timeout`.
+    pub fn set_deadline(&self, timeout: Duration) {
+        *lock(&self.shared.deadline) = timeout;
+    }
+
+    /// Fails at once every invocation a process took and has not answered, with `error`, as
+    /// Lambda does when the runtime process exits (`Runtime.ExitError`) instead of waiting
+    /// for the timeout. For an emulator polled by one process, after killing it. Returns how
+    /// many invocations failed.
+    pub fn fail_taken(&self, error: Value) -> usize {
+        let taken: Vec<Reply> = lock(&self.shared.inflight).drain().map(|(_, reply)| reply).collect();
+        let n = taken.len();
+        for reply in taken {
+            // The invoker may have given up already: nobody left to tell.
+            let _ = reply.send(Err(InvokeError::Function(error.clone())));
+        }
+        n
+    }
+
     /// When each `/next` call arrived (the first one ends a cold start).
     pub fn next_calls(&self) -> Vec<Instant> {
         lock(&self.shared.next_calls).clone()

@@ -6,6 +6,7 @@ pub mod event_source;
 pub mod lambda;
 pub mod moto;
 pub mod proxy;
+pub mod resilience;
 pub mod template;
 
 use std::collections::BTreeMap;

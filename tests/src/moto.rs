@@ -15,6 +15,13 @@
 //!   only the HTML part of Simple content when both parts are given (the text part otherwise).
 //!   Assert those at the recording proxy ([`crate::proxy`]) instead.
 //! - Every response carries `Connection: close`, and SES v2 JSON comes back as `text/html`.
+//! - Two costs grow with the state taken out: DynamoDB `TransactWriteItems` deep-copies
+//!   every table it touches, once per item (440 ms per call at 1,000 items), and SQS
+//!   `ReceiveMessage` recomputes every queue attribute, message counts included, with a slow
+//!   clock, for each message it returns (1.4 s per call at 1,000 queued messages). moto is
+//!   therefore started through `tests/moto/server.py`, which removes both costs and changes
+//!   no answer (see that file). Without a Python beside the moto_server binary, moto_server
+//!   itself runs.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -74,7 +81,15 @@ impl Moto {
         let log = tempfile::NamedTempFile::new().expect("temp file for moto's log");
         let out = log.reopen().expect("reopen moto's log");
         let err = log.reopen().expect("reopen moto's log");
-        let child = Command::new(bin)
+        let mut command = match bin.parent().map(|dir| dir.join("python3")).filter(|p| p.is_file()) {
+            Some(python) => {
+                let mut c = Command::new(python);
+                c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto/server.py"));
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
@@ -126,7 +141,14 @@ impl Moto {
     /// All of moto's state (`GET /moto-api/data.json`): `{service: {ModelName: [instance, ..]}}`,
     /// instances of every account and region together.
     pub async fn data(&self) -> Value {
-        let resp = self.http.get(format!("{}/moto-api/data.json", self.endpoint)).send().await.expect("moto data.json");
+        // All of moto's state in one answer: after a long run it takes a while to serialize.
+        let resp = self
+            .http
+            .get(format!("{}/moto-api/data.json", self.endpoint))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .expect("moto data.json");
         assert!(resp.status().is_success(), "moto data.json answered {}", resp.status());
         let bytes = resp.bytes().await.expect("moto data.json body");
         serde_json::from_slice(&bytes).expect("moto data.json is JSON")

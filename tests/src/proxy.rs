@@ -40,6 +40,9 @@
 //! Each [`Recorded`] request says whether it was forwarded and what moto answered, so a
 //! test counts what the provider actually accepted, not what the client believes.
 //!
+//! DynamoDB calls reach moto one at a time (see `Shared::forward`); a call whose client
+//! gives up while it waits for its turn is not forwarded.
+//!
 //! The proxy serves HTTP/1.1 with hyper directly (not axum): dropping a connection
 //! without a response needs the connection in hand.
 
@@ -86,6 +89,8 @@ pub struct Recorded {
     pub upstream_body: Option<Value>,
     /// When the request arrived.
     pub at: Instant,
+    /// From arrival to the answer (or to the client leaving, or the connection's reset).
+    pub elapsed: Duration,
 }
 
 impl Recorded {
@@ -374,6 +379,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Answer {
         upstream_status: None,
         upstream_body: None,
         at,
+        elapsed: Duration::ZERO,
     };
     let exchange = Exchange { method: parts.method, path, headers: parts.headers, body, fault, record };
     // hyper drops this future when the client closes its connection (a client-side timeout).
@@ -412,27 +418,30 @@ impl Shared {
     /// the client (if it still waits), then records what happened.
     async fn exchange(self: Arc<Self>, mut x: Exchange, mut tx: oneshot::Sender<Answer>) {
         let answer = match x.fault {
-            None => Some(Answer::Respond(self.forward(&mut x).await)),
+            None => self.forward(&mut x, &mut tx).await.map(Answer::Respond),
             Some(kind @ (FaultKind::Throttle | FaultKind::ServerError)) => {
                 Some(Answer::Respond(self.error_response(&x.record.service, kind)))
             }
-            Some(FaultKind::Timeout(delay)) => tokio::select! {
-                () = tokio::time::sleep(delay) => Some(Answer::Respond(self.forward(&mut x).await)),
+            Some(FaultKind::Timeout(delay)) => {
                 // The client gave up during the delay: the request never reaches moto.
-                () = tx.closed() => None,
-            },
+                let waited = tokio::select! {
+                    () = tokio::time::sleep(delay) => true,
+                    () = tx.closed() => false,
+                };
+                if waited { self.forward(&mut x, &mut tx).await.map(Answer::Respond) } else { None }
+            }
             Some(FaultKind::Reset) => Some(Answer::Reset),
-            Some(FaultKind::LostResponse) => {
-                self.forward(&mut x).await;
-                Some(Answer::Reset)
-            }
-            Some(FaultKind::StallAfterForward(delay)) => {
-                let response = self.forward(&mut x).await;
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => Some(Answer::Respond(response)),
-                    () = tx.closed() => None,
+            Some(FaultKind::LostResponse) => self.forward(&mut x, &mut tx).await.map(|_| Answer::Reset),
+            Some(FaultKind::StallAfterForward(delay)) => match self.forward(&mut x, &mut tx).await {
+                Some(response) => {
+                    let waited = tokio::select! {
+                        () = tokio::time::sleep(delay) => true,
+                        () = tx.closed() => false,
+                    };
+                    waited.then_some(Answer::Respond(response))
                 }
-            }
+                None => None,
+            },
         };
         if let Some(answer) = answer {
             let status = match &answer {
@@ -444,18 +453,30 @@ impl Shared {
                 x.record.status = status;
             }
         }
+        x.record.elapsed = x.record.at.elapsed();
         lock(&self.records).push(x.record);
     }
 
     /// Sends the request to moto and returns its answer for the client, noting in the record
-    /// that it was forwarded and what moto said.
-    async fn forward(&self, x: &mut Exchange) -> Response {
+    /// that it was forwarded and what moto said. None when the client left while the call
+    /// waited for its turn (then it is not forwarded).
+    async fn forward(&self, x: &mut Exchange, tx: &mut oneshot::Sender<Answer>) -> Option<Response> {
         // moto applies a DynamoDB transaction item by item without a lock, so two
         // concurrent TransactWriteItems can interleave (and its rollback can undo the
         // other's writes). DynamoDB itself is serializable: one DynamoDB call at a time
         // here restores that, so tests measure herald's atomicity, not moto's races.
         // Only the call itself is serialized: a fault's delay never holds up other calls.
-        let _serial = if x.record.service == "dynamodb" { Some(self.dynamodb_serial.lock().await) } else { None };
+        // The queue for the lock is this proxy's artefact: a call whose client gave up
+        // while queued is dropped, or abandoned calls would pile up behind it and slow
+        // every later one into a timeout too.
+        let _serial = if x.record.service == "dynamodb" {
+            tokio::select! {
+                guard = self.dynamodb_serial.lock() => Some(guard),
+                () = tx.closed() => return None,
+            }
+        } else {
+            None
+        };
         let mut req = self.http.request(x.method.clone(), format!("{}{}", self.upstream, x.path)).body(x.body.clone());
         for (name, value) in &x.headers {
             // Host is kept: moto builds SQS queue URLs from it, so they name the proxy.
@@ -468,7 +489,7 @@ impl Shared {
             Err(e) => {
                 // Anything but a failed connect may have reached moto.
                 x.record.forwarded = !e.is_connect();
-                return plain(StatusCode::BAD_GATEWAY, format!("proxy could not reach {}: {e}", self.upstream));
+                return Some(plain(StatusCode::BAD_GATEWAY, format!("proxy could not reach {}: {e}", self.upstream)));
             }
         };
         x.record.forwarded = true;
@@ -482,13 +503,15 @@ impl Shared {
         }
         let bytes = match upstream.bytes().await {
             Ok(b) => b,
-            Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("proxy lost {}'s answer: {e}", self.upstream)),
+            Err(e) => {
+                return Some(plain(StatusCode::BAD_GATEWAY, format!("proxy lost {}'s answer: {e}", self.upstream)));
+            }
         };
         x.record.upstream_body = Some(parse_body(&bytes));
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = status;
         *response.headers_mut() = out;
-        response
+        Some(response)
     }
 
     /// The error the real service sends, in its protocol's shape.
