@@ -143,12 +143,6 @@ impl RuntimeApi {
         RuntimeApi { addr, shared, task }
     }
 
-    /// How long each invocation may run (`Lambda-Runtime-Deadline-Ms` is now plus this):
-    /// the function's configured timeout. 30 s unless set.
-    pub fn set_deadline(&self, deadline: Duration) {
-        *lock(&self.shared.deadline) = deadline;
-    }
-
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
         self.addr.to_string()

@@ -253,7 +253,7 @@ impl Scenario {
             fault_share: 0.2,
             processes: 3,
             kill_every: (Duration::from_secs(2), Duration::from_secs(5)),
-            aws_timeout: Duration::from_millis(600),
+            aws_timeout: Duration::from_millis(500),
             visibility_timeout: 8,
             invoke_timeout: Duration::from_secs(6),
             lock_timeout: "8s".to_owned(),

@@ -30,8 +30,10 @@ unsubscribe_url = "https://acme.example/unsubscribe?token={token}"
         .to_owned()
     }
 
+    /// Nothing beyond the template's environment: the unsubscribe key ring is the
+    /// secret the harness created in moto, named by HERALD_UNSUBSCRIBE_SECRET_ARN.
     fn env(&self) -> Vec<(String, String)> {
-        vec![("HERALD_UNSUBSCRIBE_SECRET".to_owned(), "resilience-unsubscribe-secret-0123".to_owned())]
+        Vec::new()
     }
 
     fn prepare<'a>(&'a self, moto: &'a Moto) -> BoxFuture<'a, ()> {
