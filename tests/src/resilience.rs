@@ -68,10 +68,6 @@ pub const BODY_KEY: &str = "suite-body";
 /// `shared/src/request/mod.rs`): a receipt echoing a longer one carries unvalidated input.
 pub const MAX_METADATA_VALUE: usize = 1024;
 
-/// Terminal receipt statuses (`deferred` is the only other one).
-pub const TERMINAL: [&str; 8] =
-    ["sent", "duplicate", "suppressed", "unsubscribed", "capped", "expired", "rejected", "failed"];
-
 /// What differs between channel functions.
 pub trait Channel: Send + Sync {
     /// The function's logical id in `infra/template.yaml` (its queues, table, environment).
