@@ -68,10 +68,6 @@ pub const BODY_KEY: &str = "suite-body";
 /// `shared/src/request/mod.rs`): a receipt echoing a longer one carries unvalidated input.
 pub const MAX_METADATA_VALUE: usize = 1024;
 
-/// Terminal receipt statuses (`deferred` is the only other one).
-pub const TERMINAL: [&str; 8] =
-    ["sent", "duplicate", "suppressed", "unsubscribed", "capped", "expired", "rejected", "failed"];
-
 /// What differs between channel functions.
 pub trait Channel: Send + Sync {
     /// The function's logical id in `infra/template.yaml` (its queues, table, environment).
@@ -1041,325 +1037,426 @@ struct Seen<'a> {
     value: &'a Value,
     status: &'a str,
     receipt_id: Option<&'a str>,
-    body: Option<usize>,
 }
 
-/// The receipts of one body (or of the not-JSON pool) de-duplicated on `receipt_id`;
-/// receipts without one count each. Also returns ids that name two different receipts.
-fn distinct<'a>(seen: &[&'a Seen<'a>]) -> (Vec<&'a Seen<'a>>, Vec<String>) {
-    let mut by_id: BTreeMap<&str, &Seen> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut conflicts = Vec::new();
-    for s in seen {
-        match s.receipt_id {
-            Some(id) => match by_id.get(id) {
-                Some(first) if first.status != s.status => {
-                    conflicts.push(format!("receipt_id {id}: {} and {}", first.status, s.status))
-                }
-                Some(_) => {}
-                None => {
-                    by_id.insert(id, s);
-                    out.push(*s);
-                }
-            },
-            None => out.push(*s),
-        }
-    }
-    (out, conflicts)
+/// What the run's receipts and provider calls say, per body and per request id: worked out
+/// once, then read by each check and by the summary.
+struct Ledger<'a> {
+    channel: &'a dyn Channel,
+    scenario: &'a Scenario,
+    plan: &'a Plan,
+    o: &'a Observed,
+    /// Request id -> the bodies carrying it.
+    ids: HashMap<&'a str, Vec<usize>>,
+    /// Every receipt read from the receipts queue.
+    seen: Vec<Seen<'a>>,
+    /// Per body, its receipts (indexes into `seen`).
+    per_body: Vec<Vec<usize>>,
+    /// Receipts without a request id: those of the bodies that are not JSON.
+    anonymous: Vec<usize>,
+    /// Receipts naming a request id no body of the run carries.
+    unmatched: Vec<String>,
+    /// Per body, the statuses of its distinct terminal receipts.
+    outcomes: Vec<Vec<String>>,
+    /// The same for the anonymous receipts.
+    anonymous_outcomes: Vec<String>,
+    /// Provider sends that took effect at moto.
+    accepted: Vec<&'a Recorded>,
+    /// Request id -> sends that took effect.
+    sends_per_id: BTreeMap<String, usize>,
+    /// Sends that took effect without a request id.
+    unattributed: usize,
 }
 
-fn judge(channel: &dyn Channel, scenario: &Scenario, plan: &Plan, o: &Observed) -> Report {
-    let bodies = &plan.bodies;
-    let mut ids: HashMap<&str, Vec<usize>> = HashMap::new();
-    for b in bodies {
-        if let Some(id) = &b.request_id {
-            ids.entry(id.as_str()).or_default().push(b.index);
+impl<'a> Ledger<'a> {
+    fn new(channel: &'a dyn Channel, scenario: &'a Scenario, plan: &'a Plan, o: &'a Observed) -> Ledger<'a> {
+        let mut ids: HashMap<&str, Vec<usize>> = HashMap::new();
+        for b in &plan.bodies {
+            if let Some(id) = &b.request_id {
+                ids.entry(id.as_str()).or_default().push(b.index);
+            }
         }
+        let (send_service, send_operation) = channel.send_operation();
+        let accepted: Vec<&Recorded> = o
+            .records
+            .iter()
+            .filter(|r| r.service == send_service && r.operation == send_operation && r.accepted())
+            .collect();
+        let mut sends_per_id: BTreeMap<String, usize> = BTreeMap::new();
+        let mut unattributed = 0;
+        for r in &accepted {
+            match channel.sent_request_id(&r.body) {
+                Some(id) => *sends_per_id.entry(id).or_default() += 1,
+                None => unattributed += 1,
+            }
+        }
+        let mut ledger = Ledger {
+            channel,
+            scenario,
+            plan,
+            o,
+            ids,
+            seen: Vec::new(),
+            per_body: vec![Vec::new(); plan.bodies.len()],
+            anonymous: Vec::new(),
+            unmatched: Vec::new(),
+            outcomes: Vec::new(),
+            anonymous_outcomes: Vec::new(),
+            accepted,
+            sends_per_id,
+            unattributed,
+        };
+        for (value, _) in &o.receipts {
+            let index = ledger.seen.len();
+            match (ledger.body_of(value), value["request_id"].as_str()) {
+                (Some(body), _) => ledger.per_body[body].push(index),
+                (None, None) => ledger.anonymous.push(index),
+                (None, Some(id)) => ledger.unmatched.push(format!("{id}: {}", value["status"].as_str().unwrap_or("?"))),
+            }
+            ledger.seen.push(Seen {
+                value,
+                status: value["status"].as_str().unwrap_or("<none>"),
+                receipt_id: value["receipt_id"].as_str().filter(|s| !s.is_empty()),
+            });
+        }
+        ledger.outcomes = ledger.per_body.iter().map(|group| ledger.terminal(group)).collect();
+        ledger.anonymous_outcomes = ledger.terminal(&ledger.anonymous);
+        ledger
     }
-    // A receipt names its body by the metadata it echoes, else by a request id that only
-    // one body carries.
-    let body_of = |v: &Value| -> Option<usize> {
+
+    fn bodies(&self) -> &'a [Body] {
+        &self.plan.bodies
+    }
+
+    /// The body a receipt (or a queued message) is about: by the metadata it echoes, else by
+    /// a request id only one body carries.
+    fn body_of(&self, value: &Value) -> Option<usize> {
+        let bodies = self.bodies();
         let by_meta =
-            v["metadata"][BODY_KEY].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < bodies.len());
+            value["metadata"][BODY_KEY].as_str().and_then(|s| s.parse::<usize>().ok()).filter(|i| *i < bodies.len());
         by_meta.or_else(|| {
-            let same = ids.get(v["request_id"].as_str()?)?;
+            let same = self.ids.get(value["request_id"].as_str()?)?;
             (same.len() == 1).then(|| same[0])
         })
-    };
-    let seen: Vec<Seen> = o
-        .receipts
-        .iter()
-        .map(|(v, _)| Seen {
-            value: v,
-            status: v["status"].as_str().unwrap_or("<none>"),
-            receipt_id: v["receipt_id"].as_str().filter(|s| !s.is_empty()),
-            body: body_of(v),
-        })
-        .collect();
-    let mut per_body: Vec<Vec<&Seen>> = vec![Vec::new(); bodies.len()];
-    let mut anonymous: Vec<&Seen> = Vec::new();
-    let mut unmatched: Vec<String> = Vec::new();
-    for s in &seen {
-        match (s.body, s.value["request_id"].as_str()) {
-            (Some(i), _) => per_body[i].push(s),
-            (None, None) => anonymous.push(s),
-            (None, Some(id)) => unmatched.push(format!("{id}: {}", s.status)),
-        }
     }
 
-    let mut checks = Vec::new();
-    let mut lines: Vec<String> = Vec::new();
+    fn category_of(&self, id: &str) -> Option<&'a str> {
+        let bodies = self.bodies();
+        self.ids.get(id).and_then(|v| v.first()).and_then(|&i| bodies[i].category.as_deref())
+    }
 
-    // -- configuration and drain
-    checks.push(Check {
-        name: "config",
-        claim: "the function accepts the suite's configuration, [guarantee] section included",
-        holds: o.config_rejected.is_none(),
-        detail: o
-            .config_rejected
-            .as_ref()
-            .map(|why| format!("refused: {why}\nthe run went on without the [guarantee] section"))
-            .unwrap_or_default(),
-    });
-    checks.push(Check {
-        name: "drained",
-        claim: "the request queue drains within the run's time limit",
-        holds: o.drained,
-        detail: if o.drained {
-            String::new()
-        } else {
-            format!("{} messages still queued after {:.0} s", o.backlog_left, scenario.max_run.as_secs_f64())
-        },
-    });
-
-    // -- receipt ids
-    let without_id = seen.iter().filter(|s| s.receipt_id.is_none()).count();
-    let mut conflicts = Vec::new();
-    for group in per_body.iter().chain(std::iter::once(&anonymous)) {
-        conflicts.extend(distinct(group).1);
-    }
-    let mut problems = conflicts.clone();
-    if without_id > 0 {
-        problems.insert(0, format!("{without_id} of {} receipts carry no receipt_id", seen.len()));
-    }
-    checks.push(check(
-        "receipt_ids",
-        "every receipt carries a receipt_id, and one id is never two different receipts",
-        problems,
-        format!("{without_id} receipts without an id, {} ids naming two different receipts", conflicts.len()),
-    ));
-
-    // -- exactly one terminal outcome per body
-    let terminal_of = |group: &[&Seen]| -> Vec<String> {
-        distinct(group).0.iter().filter(|s| s.status != "deferred").map(|s| s.status.to_owned()).collect()
-    };
-    let outcomes: Vec<Vec<String>> = per_body.iter().map(|g| terminal_of(g)).collect();
-    let mut none = Vec::new();
-    let mut several = Vec::new();
-    for b in bodies.iter().filter(|b| b.kind != Kind::NotJson) {
-        let all: Vec<&str> = per_body[b.index].iter().map(|s| s.status).collect();
-        match outcomes[b.index].len() {
-            0 => none.push(format!("{}: no terminal receipt (receipts: {all:?})", b.describe())),
-            1 => {}
-            _ => several.push(format!("{}: {:?}", b.describe(), all)),
-        }
-    }
-    let not_json = bodies.iter().filter(|b| b.kind == Kind::NotJson).count();
-    let anonymous_terminal = terminal_of(&anonymous);
-    let mut problems: Vec<String> = none.iter().chain(&several).cloned().collect();
-    if anonymous_terminal.len() != not_json {
-        problems.push(format!(
-            "{not_json} bodies that are not JSON, {} terminal receipts without a request id: {:?}",
-            anonymous_terminal.len(),
-            anonymous_terminal
-        ));
-    }
-    problems.extend(unmatched.iter().map(|u| format!("a receipt for no body of the run: {u}")));
-    checks.push(check(
-        "one_terminal_outcome",
-        "every distinct request body has exactly one terminal outcome (receipts de-duplicated on receipt_id)",
-        problems,
-        format!(
-            "{} bodies without a terminal receipt, {} with several (of {} bodies)",
-            none.len(),
-            several.len(),
-            bodies.len()
-        ),
-    ));
-
-    // -- duplicates only where an id was reused
-    let mut problems = Vec::new();
-    for b in bodies {
-        if !b.shares_id && outcomes[b.index].iter().any(|s| s == "duplicate") {
-            problems.push(format!("{}: {:?} but no other body has this id", b.describe(), outcomes[b.index]));
-        }
-    }
-    let mut shared_ids: Vec<(&str, &Vec<usize>)> =
-        ids.iter().filter(|(_, v)| v.len() > 1).map(|(k, v)| (*k, v)).collect();
-    shared_ids.sort();
-    for (id, indexes) in shared_ids {
-        let decided = indexes.iter().filter(|&&i| outcomes[i].iter().any(|s| s != "duplicate")).count();
-        if decided > 1 {
-            let all: Vec<&Vec<String>> = indexes.iter().map(|&i| &outcomes[i]).collect();
-            problems.push(format!("id {id}: {decided} bodies have an outcome other than duplicate: {all:?}"));
-        }
-    }
-    checks.push(check(
-        "duplicate_means_reused_id",
-        "`duplicate` is only the outcome of a body whose id another body carries, and of those at most one has another outcome",
-        problems.clone(),
-        format!("{} violations", problems.len()),
-    ));
-
-    // -- invalid bodies are rejected
-    let mut problems = Vec::new();
-    for b in bodies.iter().filter(|b| b.kind.is_invalid() && b.kind != Kind::NotJson) {
-        if outcomes[b.index].iter().any(|s| s != "rejected") {
-            problems.push(format!("{}: {:?}", b.describe(), outcomes[b.index]));
-        }
-    }
-    if anonymous_terminal.iter().any(|s| s != "rejected") {
-        problems.push(format!("bodies that are not JSON: {anonymous_terminal:?}"));
-    }
-    checks.push(check(
-        "invalid_rejected",
-        "invalid bodies end `rejected`",
-        problems.clone(),
-        format!("{} invalid bodies ended otherwise", problems.len()),
-    ));
-
-    // -- what the provider accepted
-    let (send_service, send_operation) = channel.send_operation();
-    let sends: Vec<&Recorded> =
-        o.records.iter().filter(|r| r.service == send_service && r.operation == send_operation).collect();
-    let accepted: Vec<&Recorded> = sends.iter().copied().filter(|r| r.accepted()).collect();
-    let mut sends_per_id: BTreeMap<String, usize> = BTreeMap::new();
-    let mut unattributed = 0;
-    for r in &accepted {
-        match channel.sent_request_id(&r.body) {
-            Some(id) => *sends_per_id.entry(id).or_default() += 1,
-            None => unattributed += 1,
-        }
-    }
-    let category_of =
-        |id: &str| -> Option<&str> { ids.get(id).and_then(|v| v.first()).and_then(|&i| bodies[i].category.as_deref()) };
-
-    // Caps: sends of a capped category per address.
-    let mut problems = Vec::new();
-    for cap in &scenario.caps {
-        let mut per_address: BTreeMap<String, usize> = BTreeMap::new();
-        for r in &accepted {
-            let in_category =
-                channel.sent_request_id(&r.body).is_some_and(|id| category_of(&id) == Some(cap.category.as_str()));
-            if let (true, Some(address)) = (in_category, channel.sent_address(&r.body)) {
-                *per_address.entry(address).or_default() += 1;
+    /// Receipts (indexes into `seen`) de-duplicated on `receipt_id`; receipts without one
+    /// count each. Also returns the ids that name two different receipts.
+    fn distinct(&self, group: &[usize]) -> (Vec<&Seen<'a>>, Vec<String>) {
+        let mut by_id: BTreeMap<&str, &Seen> = BTreeMap::new();
+        let mut out = Vec::new();
+        let mut conflicts = Vec::new();
+        for s in group.iter().map(|&i| &self.seen[i]) {
+            match s.receipt_id {
+                Some(id) => match by_id.get(id) {
+                    Some(first) if first.status != s.status => {
+                        conflicts.push(format!("receipt_id {id}: {} and {}", first.status, s.status))
+                    }
+                    Some(_) => {}
+                    None => {
+                        by_id.insert(id, s);
+                        out.push(s);
+                    }
+                },
+                None => out.push(s),
             }
         }
-        for (address, n) in per_address {
-            if n > cap.limit {
-                problems.push(format!("{address}: {n} {} sends, cap {} per {}", cap.category, cap.limit, cap.window));
+        (out, conflicts)
+    }
+
+    /// The statuses of a group's distinct terminal receipts.
+    fn terminal(&self, group: &[usize]) -> Vec<String> {
+        self.distinct(group).0.iter().filter(|s| s.status != "deferred").map(|s| s.status.to_owned()).collect()
+    }
+
+    fn not_json(&self) -> usize {
+        self.bodies().iter().filter(|b| b.kind == Kind::NotJson).count()
+    }
+
+    /// Bodies (that are JSON) without a terminal receipt, and with several.
+    fn terminal_counts(&self) -> (Vec<String>, Vec<String>) {
+        let mut none = Vec::new();
+        let mut several = Vec::new();
+        for b in self.bodies().iter().filter(|b| b.kind != Kind::NotJson) {
+            let all: Vec<&str> = self.per_body[b.index].iter().map(|&i| self.seen[i].status).collect();
+            match self.outcomes[b.index].len() {
+                0 => none.push(format!("{}: no terminal receipt (receipts: {all:?})", b.describe())),
+                1 => {}
+                _ => several.push(format!("{}: {all:?}", b.describe())),
             }
         }
+        (none, several)
     }
-    checks.push(check(
-        "caps",
-        "no recipient receives more sends of a capped category than its cap (counted at the provider)",
-        problems.clone(),
-        format!("{} recipients over their cap", problems.len()),
-    ));
 
-    // At most once.
-    let mut problems = Vec::new();
-    let mut at_least_once_extra = 0;
-    let mut at_least_once_ids = 0;
-    for (id, n) in &sends_per_id {
-        let Some(category) = category_of(id) else {
-            problems.push(format!("{id}: {n} sends of a request id the run never used"));
-            continue;
-        };
-        if *n > 1 {
-            match scenario.guarantees.of(category) {
-                Guarantee::AtMostOnce => problems.push(format!("{id} [{category}]: sent {n} times")),
-                Guarantee::AtLeastOnce => {
-                    at_least_once_extra += n - 1;
-                    at_least_once_ids += 1;
+    /// At-most-once requests sent more than once, and the extra sends (and requests) of the
+    /// at-least-once ones; sends of ids the run never used are reported with the first.
+    fn repeated_sends(&self) -> (Vec<String>, usize, usize) {
+        let mut at_most_once = Vec::new();
+        let (mut extra, mut requests) = (0, 0);
+        for (id, n) in &self.sends_per_id {
+            let Some(category) = self.category_of(id) else {
+                at_most_once.push(format!("{id}: {n} sends of a request id the run never used"));
+                continue;
+            };
+            if *n > 1 {
+                match self.scenario.guarantees.of(category) {
+                    Guarantee::AtMostOnce => at_most_once.push(format!("{id} [{category}]: sent {n} times")),
+                    Guarantee::AtLeastOnce => {
+                        extra += n - 1;
+                        requests += 1;
+                    }
                 }
             }
         }
+        (at_most_once, extra, requests)
     }
-    let at_most_once_doubles = problems.len();
-    checks.push(check(
-        "at_most_once",
-        "no request of an at-most-once category reaches the provider twice",
-        problems,
-        format!("{at_most_once_doubles} at-most-once requests sent more than once"),
-    ));
 
-    // `sent` means the provider has it.
-    let moto_ids: BTreeSet<&str> = o.provider_messages.iter().map(String::as_str).collect();
-    let mut problems = Vec::new();
-    for b in bodies {
-        let Some(id) = &b.request_id else { continue };
-        for s in per_body[b.index].iter().filter(|s| s.status == "sent") {
-            if !sends_per_id.contains_key(id) {
-                problems.push(format!("{}: reported sent, but no send reached the provider", b.describe()));
-            }
-            match s.value["provider_message_id"].as_str() {
-                Some(mid) if !moto_ids.contains(mid) => {
-                    problems.push(format!("{}: reported sent as {mid}, which the provider does not have", b.describe()))
+    /// What the DLQ holds, a line each, and whether that message's request has no terminal
+    /// receipt (or is no body of the run at all).
+    fn dlq(&self) -> Vec<(String, bool)> {
+        let bodies = self.bodies();
+        self.o
+            .dlq
+            .iter()
+            .map(|text| {
+                let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                match self.body_of(&value).or_else(|| bodies.iter().position(|b| b.text == *text)) {
+                    Some(i) => (
+                        format!("{}: terminal {:?}", bodies[i].describe(), self.outcomes[i]),
+                        self.outcomes[i].is_empty(),
+                    ),
+                    None => {
+                        (format!("a message of no known body: {}", text.chars().take(80).collect::<String>()), true)
+                    }
                 }
-                Some(_) => {}
-                None => problems.push(format!("{}: reported sent without the provider's message id", b.describe())),
-            }
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ the checks
+
+    fn checks(&self) -> Vec<Check> {
+        vec![
+            self.config(),
+            self.drained(),
+            self.receipt_ids(),
+            self.one_terminal_outcome(),
+            self.duplicate_means_reused_id(),
+            self.invalid_rejected(),
+            self.caps(),
+            self.at_most_once(),
+            self.sent_means_accepted(),
+            self.nothing_lost(),
+            self.receipts_bounded(),
+            self.harness_sees_every_send(),
+        ]
+    }
+
+    fn config(&self) -> Check {
+        Check {
+            name: "config",
+            claim: "the function accepts the suite's configuration, [guarantee] section included",
+            holds: self.o.config_rejected.is_none(),
+            detail: self
+                .o
+                .config_rejected
+                .as_ref()
+                .map(|why| format!("refused: {why}\nthe run went on without the [guarantee] section"))
+                .unwrap_or_default(),
         }
     }
-    problems.dedup();
-    checks.push(check(
-        "sent_means_accepted",
-        "`sent` is reported only for a request the provider accepted, with that message's id",
-        problems.clone(),
-        format!("{} sent receipts the provider does not back", problems.len()),
-    ));
 
-    // Nothing lost: the DLQ holds nothing without its terminal receipt.
-    let mut dlq_lines = Vec::new();
-    let mut problems = Vec::new();
-    for text in &o.dlq {
-        let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let index = body_of(&value).or_else(|| bodies.iter().position(|b| b.text == *text));
-        match index {
-            Some(i) => {
-                let line = format!("{}: terminal {:?}", bodies[i].describe(), outcomes[i]);
-                if outcomes[i].is_empty() {
-                    problems.push(format!("{line} (lost)"));
-                }
-                dlq_lines.push(line);
-            }
-            None => {
-                let line = format!("a message of no known body: {}", text.chars().take(80).collect::<String>());
-                problems.push(line.clone());
-                dlq_lines.push(line);
-            }
+    fn drained(&self) -> Check {
+        Check {
+            name: "drained",
+            claim: "the request queue drains within the run's time limit",
+            holds: self.o.drained,
+            detail: if self.o.drained {
+                String::new()
+            } else {
+                format!(
+                    "{} messages still queued after {:.0} s",
+                    self.o.backlog_left,
+                    self.scenario.max_run.as_secs_f64()
+                )
+            },
         }
     }
-    let lost_total = none.len() + not_json.saturating_sub(anonymous_terminal.len());
-    if lost_total > 0 {
-        problems.push(format!("{lost_total} requests have no terminal receipt at all (see one_terminal_outcome)"));
-    }
-    checks.push(check(
-        "nothing_lost",
-        "every request has its terminal receipt; the DLQ holds nothing that lacks one",
-        problems.clone(),
-        format!("{} DLQ messages, {} problems", o.dlq.len(), problems.len()),
-    ));
 
-    // Bounded receipts: those delivered, and those the function tried to send.
-    let mut oversized: BTreeMap<String, usize> = BTreeMap::new();
-    let largest = o.receipts.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    let largest_attempt = o.attempted_receipts.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    for (value, _) in o.receipts.iter().chain(&o.attempted_receipts) {
-        if let Some(meta) = value["metadata"].as_object() {
-            for (k, v) in meta {
+    fn receipt_ids(&self) -> Check {
+        let without_id = self.seen.iter().filter(|s| s.receipt_id.is_none()).count();
+        let mut conflicts = Vec::new();
+        for group in self.per_body.iter().chain(std::iter::once(&self.anonymous)) {
+            conflicts.extend(self.distinct(group).1);
+        }
+        let mut problems = conflicts.clone();
+        if without_id > 0 {
+            problems.insert(0, format!("{without_id} of {} receipts carry no receipt_id", self.seen.len()));
+        }
+        check(
+            "receipt_ids",
+            "every receipt carries a receipt_id, and one id is never two different receipts",
+            problems,
+            format!("{without_id} receipts without an id, {} ids naming two different receipts", conflicts.len()),
+        )
+    }
+
+    fn one_terminal_outcome(&self) -> Check {
+        let (none, several) = self.terminal_counts();
+        let not_json = self.not_json();
+        let mut problems: Vec<String> = none.iter().chain(&several).cloned().collect();
+        if self.anonymous_outcomes.len() != not_json {
+            problems.push(format!(
+                "{not_json} bodies that are not JSON, {} terminal receipts without a request id: {:?}",
+                self.anonymous_outcomes.len(),
+                self.anonymous_outcomes
+            ));
+        }
+        problems.extend(self.unmatched.iter().map(|u| format!("a receipt for no body of the run: {u}")));
+        check(
+            "one_terminal_outcome",
+            "every distinct request body has exactly one terminal outcome (receipts de-duplicated on receipt_id)",
+            problems,
+            format!(
+                "{} bodies without a terminal receipt, {} with several (of {} bodies)",
+                none.len(),
+                several.len(),
+                self.bodies().len()
+            ),
+        )
+    }
+
+    fn duplicate_means_reused_id(&self) -> Check {
+        let mut problems = Vec::new();
+        for b in self.bodies() {
+            if !b.shares_id && self.outcomes[b.index].iter().any(|s| s == "duplicate") {
+                problems.push(format!("{}: {:?} but no other body has this id", b.describe(), self.outcomes[b.index]));
+            }
+        }
+        let mut shared: Vec<(&str, &Vec<usize>)> =
+            self.ids.iter().filter(|(_, v)| v.len() > 1).map(|(k, v)| (*k, v)).collect();
+        shared.sort();
+        for (id, indexes) in shared {
+            let decided = indexes.iter().filter(|&&i| self.outcomes[i].iter().any(|s| s != "duplicate")).count();
+            if decided > 1 {
+                let all: Vec<&Vec<String>> = indexes.iter().map(|&i| &self.outcomes[i]).collect();
+                problems.push(format!("id {id}: {decided} bodies have an outcome other than duplicate: {all:?}"));
+            }
+        }
+        let headline = format!("{} violations", problems.len());
+        check(
+            "duplicate_means_reused_id",
+            "`duplicate` is only the outcome of a body whose id another body carries, and of those at most one has another outcome",
+            problems,
+            headline,
+        )
+    }
+
+    fn invalid_rejected(&self) -> Check {
+        let mut problems = Vec::new();
+        for b in self.bodies().iter().filter(|b| b.kind.is_invalid() && b.kind != Kind::NotJson) {
+            if self.outcomes[b.index].iter().any(|s| s != "rejected") {
+                problems.push(format!("{}: {:?}", b.describe(), self.outcomes[b.index]));
+            }
+        }
+        if self.anonymous_outcomes.iter().any(|s| s != "rejected") {
+            problems.push(format!("bodies that are not JSON: {:?}", self.anonymous_outcomes));
+        }
+        let headline = format!("{} invalid bodies ended otherwise", problems.len());
+        check("invalid_rejected", "invalid bodies end `rejected`", problems, headline)
+    }
+
+    /// Sends of a capped category per address, counted at the provider.
+    fn caps(&self) -> Check {
+        let mut problems = Vec::new();
+        for cap in &self.scenario.caps {
+            let mut per_address: BTreeMap<String, usize> = BTreeMap::new();
+            for r in &self.accepted {
+                let in_category = self
+                    .channel
+                    .sent_request_id(&r.body)
+                    .is_some_and(|id| self.category_of(&id) == Some(cap.category.as_str()));
+                if let (true, Some(address)) = (in_category, self.channel.sent_address(&r.body)) {
+                    *per_address.entry(address).or_default() += 1;
+                }
+            }
+            for (address, n) in per_address {
+                if n > cap.limit {
+                    problems
+                        .push(format!("{address}: {n} {} sends, cap {} per {}", cap.category, cap.limit, cap.window));
+                }
+            }
+        }
+        let headline = format!("{} recipients over their cap", problems.len());
+        check(
+            "caps",
+            "no recipient receives more sends of a capped category than its cap (counted at the provider)",
+            problems,
+            headline,
+        )
+    }
+
+    fn at_most_once(&self) -> Check {
+        let (problems, _, _) = self.repeated_sends();
+        let headline = format!("{} at-most-once requests sent more than once", problems.len());
+        check("at_most_once", "no request of an at-most-once category reaches the provider twice", problems, headline)
+    }
+
+    fn sent_means_accepted(&self) -> Check {
+        let moto_ids: BTreeSet<&str> = self.o.provider_messages.iter().map(String::as_str).collect();
+        let mut problems = Vec::new();
+        for b in self.bodies() {
+            let Some(id) = &b.request_id else { continue };
+            for s in self.per_body[b.index].iter().map(|&i| &self.seen[i]).filter(|s| s.status == "sent") {
+                if !self.sends_per_id.contains_key(id) {
+                    problems.push(format!("{}: reported sent, but no send reached the provider", b.describe()));
+                }
+                match s.value["provider_message_id"].as_str() {
+                    Some(mid) if !moto_ids.contains(mid) => problems
+                        .push(format!("{}: reported sent as {mid}, which the provider does not have", b.describe())),
+                    Some(_) => {}
+                    None => problems.push(format!("{}: reported sent without the provider's message id", b.describe())),
+                }
+            }
+        }
+        problems.dedup();
+        let headline = format!("{} sent receipts the provider does not back", problems.len());
+        check(
+            "sent_means_accepted",
+            "`sent` is reported only for a request the provider accepted, with that message's id",
+            problems,
+            headline,
+        )
+    }
+
+    /// The DLQ holds nothing without its terminal receipt, and no request lacks one.
+    fn nothing_lost(&self) -> Check {
+        let mut problems: Vec<String> =
+            self.dlq().into_iter().filter(|(_, lost)| *lost).map(|(line, _)| format!("{line} (lost)")).collect();
+        let (none, _) = self.terminal_counts();
+        let lost = none.len() + self.not_json().saturating_sub(self.anonymous_outcomes.len());
+        if lost > 0 {
+            problems.push(format!("{lost} requests have no terminal receipt at all (see one_terminal_outcome)"));
+        }
+        let headline = format!("{} DLQ messages, {} problems", self.o.dlq.len(), problems.len());
+        check(
+            "nothing_lost",
+            "every request has its terminal receipt; the DLQ holds nothing that lacks one",
+            problems,
+            headline,
+        )
+    }
+
+    /// Receipts delivered, and those the function tried to send.
+    fn receipts_bounded(&self) -> Check {
+        let mut oversized: BTreeMap<String, usize> = BTreeMap::new();
+        for (value, _) in self.o.receipts.iter().chain(&self.o.attempted_receipts) {
+            for (k, v) in value["metadata"].as_object().into_iter().flatten() {
                 let n = v.as_str().map_or(0, str::len);
                 if n > MAX_METADATA_VALUE {
                     let id = value["request_id"].as_str().unwrap_or("<no id>");
@@ -1368,189 +1465,184 @@ fn judge(channel: &dyn Channel, scenario: &Scenario, plan: &Plan, o: &Observed) 
                 }
             }
         }
+        let problems: Vec<String> =
+            oversized.iter().map(|(line, times)| format!("{line}, in {times} receipts sent or attempted")).collect();
+        let largest = |r: &[(Value, usize)]| r.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let headline = format!(
+            "{} oversized echoes; largest receipt delivered {} bytes, attempted {} bytes",
+            problems.len(),
+            largest(&self.o.receipts),
+            largest(&self.o.attempted_receipts)
+        );
+        check(
+            "receipts_bounded",
+            "no receipt, delivered or attempted, echoes a metadata value longer than a valid request may carry (1024 bytes)",
+            problems,
+            headline,
+        )
     }
-    let problems: Vec<String> =
-        oversized.iter().map(|(line, times)| format!("{line}, in {times} receipts sent or attempted")).collect();
-    checks.push(check(
-        "receipts_bounded",
-        "no receipt, delivered or attempted, echoes a metadata value longer than a valid request may carry (1024 bytes)",
-        problems.clone(),
-        format!(
-            "{} oversized echoes; largest receipt delivered {largest} bytes, attempted {largest_attempt} bytes",
-            problems.len()
-        ),
-    ));
 
-    // Harness self-check: the proxy saw what moto has.
-    let proxied: BTreeSet<String> =
-        accepted.iter().filter_map(|r| r.upstream_body.as_ref().and_then(|b| channel.sent_message_id(b))).collect();
-    let stored: BTreeSet<String> = o.provider_messages.iter().cloned().collect();
-    let mut problems = Vec::new();
-    if proxied != stored || accepted.len() != o.provider_messages.len() {
-        problems.push(format!(
-            "proxy: {} accepted sends ({} message ids), moto: {} messages; {} only at the proxy, {} only at moto",
-            accepted.len(),
-            proxied.len(),
-            stored.len(),
-            proxied.difference(&stored).count(),
-            stored.difference(&proxied).count()
-        ));
-    }
-    if unattributed > 0 {
-        problems.push(format!("{unattributed} accepted sends carry no request id"));
-    }
-    checks.push(check(
-        "harness_sees_every_send",
-        "the proxy's record of accepted sends is exactly moto's store (a self-check of the suite)",
-        problems,
-        "the accounting of provider sends cannot be trusted".to_owned(),
-    ));
-
-    // -------------------------------------------------------------- summary
-    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-    for b in bodies {
-        *kinds.entry(b.kind.label()).or_default() += 1;
-    }
-    let mut per_category: BTreeMap<&str, usize> = BTreeMap::new();
-    for b in bodies.iter().filter(|b| b.kind == Kind::Valid) {
-        *per_category.entry(b.category.as_deref().unwrap_or("-")).or_default() += 1;
-    }
-    lines.push(format!(
-        "resilience summary ({}): {:.1} s wall, seed {}",
-        channel.function(),
-        o.wall.as_secs_f64(),
-        scenario.seed
-    ));
-    lines.push(format!(
-        "  requests: {} distinct bodies in {} messages; {}; valid by category: {}",
-        bodies.len(),
-        plan.messages(),
-        kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
-        per_category.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
-    ));
-    lines.push(format!(
-        "  also: {} enqueued twice, {} reusing another's id, {} with send_after",
-        bodies.iter().filter(|b| b.copies > 1).count(),
-        bodies.iter().filter(|b| b.shares_id).count() / 2,
-        bodies.iter().filter(|b| b.deferred).count(),
-    ));
-    lines.push(format!(
-        "  guarantees: {}; caps: {}",
-        scenario.guarantees.toml().lines().skip(1).collect::<Vec<_>>().join(", "),
-        scenario
-            .caps
+    /// The proxy saw exactly what moto has: otherwise the send accounting is not to be trusted.
+    fn harness_sees_every_send(&self) -> Check {
+        let proxied: BTreeSet<String> = self
+            .accepted
             .iter()
-            .map(|c| format!("{} {} per {}", c.category, c.limit, c.window))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    lines.push(format!(
-        "  function: {} processes, {} killed at random and {} stopped after a timed-out invocation, each replaced; {} invocations, {} failed, {} records reported for retry; {} panics in the logs",
-        scenario.processes, o.kills, o.timeouts, o.invocations, o.failed_invocations, o.reported_failures, o.panics
-    ));
-    lines.push(format!(
-        "  timing: AWS timeout {} ms, stalls {} ms, visibility {} s, Lambda timeout {} s, lock {}",
-        scenario.aws_timeout.as_millis(),
-        (scenario.aws_timeout + Duration::from_millis(200)).as_millis(),
-        scenario.visibility_timeout,
-        scenario.invoke_timeout.as_secs(),
-        scenario.lock_timeout
-    ));
-    // Faults per service and operation.
-    let mut ops: BTreeMap<(String, String), OpStats> = BTreeMap::new();
-    for r in &o.records {
-        let e = ops.entry((r.service.clone(), r.operation.clone())).or_default();
-        e.calls += 1;
-        if !r.injected && r.upstream_status.is_some() {
-            e.latencies.push(r.elapsed);
+            .filter_map(|r| r.upstream_body.as_ref().and_then(|b| self.channel.sent_message_id(b)))
+            .collect();
+        let stored: BTreeSet<String> = self.o.provider_messages.iter().cloned().collect();
+        let mut problems = Vec::new();
+        if proxied != stored || self.accepted.len() != self.o.provider_messages.len() {
+            problems.push(format!(
+                "proxy: {} accepted sends ({} message ids), moto: {} messages; {} only at the proxy, {} only at moto",
+                self.accepted.len(),
+                proxied.len(),
+                stored.len(),
+                proxied.difference(&stored).count(),
+                stored.difference(&proxied).count()
+            ));
         }
-        if let Some(kind) = r.fault {
-            *e.faults.entry(fault_label(kind)).or_default() += 1;
+        if self.unattributed > 0 {
+            problems.push(format!("{} accepted sends carry no request id", self.unattributed));
         }
-        if r.injected && r.accepted() && r.status != 200 {
-            e.unseen += 1;
-        }
-        if !r.injected && r.status == 0 {
-            e.abandoned += 1;
-        }
-    }
-    lines.push("  AWS calls by the function (through the proxy):".to_owned());
-    for ((service, operation), op) in &mut ops {
-        let injected: usize = op.faults.values().sum();
-        op.latencies.sort_unstable();
-        let at =
-            |q: f64| op.latencies.get(((op.latencies.len() as f64 - 1.0) * q) as usize).map_or(0, |d| d.as_millis());
-        lines.push(format!(
-            "    {service} {operation}: {} calls, {injected} faulted ({:.0}%: {}); {} took effect unseen by the function; {} abandoned by the function without a fault; answered in {} ms median, {} ms p95",
-            op.calls,
-            100.0 * injected as f64 / op.calls.max(1) as f64,
-            op.faults.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
-            op.unseen,
-            op.abandoned,
-            at(0.5),
-            at(0.95),
-        ));
-    }
-    let twice: usize = sends_per_id.values().filter(|n| **n > 1).count();
-    lines.push(format!(
-        "  provider: {} sends accepted ({} by moto's own count) for {} request ids; {} ids sent more than once",
-        accepted.len(),
-        o.provider_messages.len(),
-        sends_per_id.len(),
-        twice
-    ));
-    lines.push(format!(
-        "  at-most-once requests sent more than once: {at_most_once_doubles}; at-least-once duplicate sends: {at_least_once_extra} extra sends over {at_least_once_ids} requests"
-    ));
-    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, out) in outcomes.iter().enumerate() {
-        if bodies[i].kind == Kind::NotJson {
-            continue;
-        }
-        let key = match out.len() {
-            0 => "(none)".to_owned(),
-            1 => out[0].clone(),
-            _ => format!("(several: {})", out.join("+")),
-        };
-        *tally.entry(key).or_default() += 1;
-    }
-    let mut tally: Vec<(String, usize)> = tally.into_iter().collect();
-    tally.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-    lines.push(format!(
-        "  outcomes per body (bodies that are JSON): {}",
-        tally.iter().take(12).map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
-    ));
-    let deferred = seen.iter().filter(|s| s.status == "deferred").count();
-    lines.push(format!(
-        "  receipts: {} read ({} deferred), {} without receipt_id, largest {} bytes; {} sent or attempted through the proxy, largest {} bytes",
-        seen.len(),
-        deferred,
-        without_id,
-        largest,
-        o.attempted_receipts.len(),
-        largest_attempt
-    ));
-    // Sent at the provider, reported otherwise.
-    let mut unreported = Vec::new();
-    for b in bodies {
-        let Some(id) = &b.request_id else { continue };
-        if sends_per_id.contains_key(id)
-            && !outcomes[b.index].is_empty()
-            && outcomes[b.index].iter().all(|s| s != "sent" && s != "duplicate")
-        {
-            unreported.push(format!("{}: {:?}", b.describe(), outcomes[b.index]));
-        }
-    }
-    lines.push(format!("  sent at the provider but reported otherwise: {}", unreported.len()));
-    if !unreported.is_empty() {
-        lines.push(examples(&unreported).lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
-    }
-    lines.push(format!("  DLQ: {} messages", o.dlq.len()));
-    if !dlq_lines.is_empty() {
-        lines.push(examples(&dlq_lines).lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
+        check(
+            "harness_sees_every_send",
+            "the proxy's record of accepted sends is exactly moto's store (a self-check of the suite)",
+            problems,
+            "the accounting of provider sends cannot be trusted".to_owned(),
+        )
     }
 
-    Report { summary: lines.join("\n"), checks, wall: o.wall, logs: None }
+    // ------------------------------------------------------------------ the summary
+
+    fn summary(&self) -> String {
+        let (o, scenario, bodies) = (self.o, self.scenario, self.bodies());
+        let join = |items: Vec<String>| items.join(", ");
+        let mut lines: Vec<String> = Vec::new();
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in bodies {
+            *kinds.entry(b.kind.label()).or_default() += 1;
+        }
+        let mut per_category: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in bodies.iter().filter(|b| b.kind == Kind::Valid) {
+            *per_category.entry(b.category.as_deref().unwrap_or("-")).or_default() += 1;
+        }
+        lines.push(format!(
+            "resilience summary ({}): {:.1} s wall, seed {}",
+            self.channel.function(),
+            o.wall.as_secs_f64(),
+            scenario.seed
+        ));
+        lines.push(format!(
+            "  requests: {} distinct bodies in {} messages; {}; valid by category: {}",
+            bodies.len(),
+            self.plan.messages(),
+            join(kinds.iter().map(|(k, n)| format!("{k} {n}")).collect()),
+            join(per_category.iter().map(|(k, n)| format!("{k} {n}")).collect()),
+        ));
+        lines.push(format!(
+            "  also: {} enqueued twice, {} reusing another's id, {} with send_after",
+            bodies.iter().filter(|b| b.copies > 1).count(),
+            bodies.iter().filter(|b| b.shares_id).count() / 2,
+            bodies.iter().filter(|b| b.deferred).count(),
+        ));
+        lines.push(format!(
+            "  guarantees: {}; caps: {}",
+            join(scenario.guarantees.toml().lines().skip(1).map(str::to_owned).collect()),
+            join(scenario.caps.iter().map(|c| format!("{} {} per {}", c.category, c.limit, c.window)).collect())
+        ));
+        lines.push(format!(
+            "  function: {} processes, {} killed at random and {} stopped after a timed-out invocation, each replaced; {} invocations, {} failed, {} records reported for retry; {} panics in the logs",
+            scenario.processes, o.kills, o.timeouts, o.invocations, o.failed_invocations, o.reported_failures, o.panics
+        ));
+        lines.push(format!(
+            "  timing: AWS timeout {} ms, stalls {} ms, visibility {} s, Lambda timeout {} s, lock {}",
+            scenario.aws_timeout.as_millis(),
+            (scenario.aws_timeout + Duration::from_millis(200)).as_millis(),
+            scenario.visibility_timeout,
+            scenario.invoke_timeout.as_secs(),
+            scenario.lock_timeout
+        ));
+        lines.push("  AWS calls by the function (through the proxy):".to_owned());
+        for ((service, operation), op) in OpStats::of(&o.records) {
+            let injected: usize = op.faults.values().sum();
+            lines.push(format!(
+                "    {service} {operation}: {} calls, {injected} faulted ({:.0}%: {}); {} took effect unseen by the function; {} abandoned by the function without a fault; answered in {} ms median, {} ms p95",
+                op.calls,
+                100.0 * injected as f64 / op.calls.max(1) as f64,
+                join(op.faults.iter().map(|(k, v)| format!("{k} {v}")).collect()),
+                op.unseen,
+                op.abandoned,
+                op.percentile(0.5),
+                op.percentile(0.95),
+            ));
+        }
+        lines.push(format!(
+            "  provider: {} sends accepted ({} by moto's own count) for {} request ids; {} ids sent more than once",
+            self.accepted.len(),
+            o.provider_messages.len(),
+            self.sends_per_id.len(),
+            self.sends_per_id.values().filter(|n| **n > 1).count()
+        ));
+        let (at_most_once, extra, requests) = self.repeated_sends();
+        lines.push(format!(
+            "  at-most-once requests sent more than once: {}; at-least-once duplicate sends: {extra} extra sends over {requests} requests",
+            at_most_once.len()
+        ));
+        let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+        for b in bodies.iter().filter(|b| b.kind != Kind::NotJson) {
+            let out = &self.outcomes[b.index];
+            let key = match out.len() {
+                0 => "(none)".to_owned(),
+                1 => out[0].clone(),
+                _ => format!("(several: {})", out.join("+")),
+            };
+            *tally.entry(key).or_default() += 1;
+        }
+        let mut tally: Vec<(String, usize)> = tally.into_iter().collect();
+        tally.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        lines.push(format!(
+            "  outcomes per body (bodies that are JSON): {}",
+            join(tally.iter().take(12).map(|(k, n)| format!("{k} {n}")).collect())
+        ));
+        let largest = |r: &[(Value, usize)]| r.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        lines.push(format!(
+            "  receipts: {} read ({} deferred), {} without receipt_id, largest {} bytes; {} sent or attempted through the proxy, largest {} bytes",
+            self.seen.len(),
+            self.seen.iter().filter(|s| s.status == "deferred").count(),
+            self.seen.iter().filter(|s| s.receipt_id.is_none()).count(),
+            largest(&o.receipts),
+            o.attempted_receipts.len(),
+            largest(&o.attempted_receipts)
+        ));
+        let indent =
+            |items: &[String]| examples(items).lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n");
+        let mut unreported = Vec::new();
+        for b in bodies {
+            let Some(id) = &b.request_id else { continue };
+            let out = &self.outcomes[b.index];
+            if self.sends_per_id.contains_key(id)
+                && !out.is_empty()
+                && out.iter().all(|s| s != "sent" && s != "duplicate")
+            {
+                unreported.push(format!("{}: {out:?}", b.describe()));
+            }
+        }
+        lines.push(format!("  sent at the provider but reported otherwise: {}", unreported.len()));
+        if !unreported.is_empty() {
+            lines.push(indent(&unreported));
+        }
+        let dlq: Vec<String> = self.dlq().into_iter().map(|(line, _)| line).collect();
+        lines.push(format!("  DLQ: {} messages", o.dlq.len()));
+        if !dlq.is_empty() {
+            lines.push(indent(&dlq));
+        }
+        lines.join("\n")
+    }
+}
+
+fn judge(channel: &dyn Channel, scenario: &Scenario, plan: &Plan, o: &Observed) -> Report {
+    let ledger = Ledger::new(channel, scenario, plan, o);
+    Report { summary: ledger.summary(), checks: ledger.checks(), wall: o.wall, logs: None }
 }
 
 /// The function's calls to one AWS operation, as the proxy saw them.
@@ -1563,8 +1655,40 @@ struct OpStats {
     unseen: usize,
     /// Calls without a fault the function gave up on (its own timeout: a sign of load).
     abandoned: usize,
-    /// How long unfaulted calls moto answered took.
+    /// How long unfaulted calls moto answered took, sorted.
     latencies: Vec<Duration>,
+}
+
+impl OpStats {
+    fn of(records: &[Recorded]) -> BTreeMap<(String, String), OpStats> {
+        let mut ops: BTreeMap<(String, String), OpStats> = BTreeMap::new();
+        for r in records {
+            let op = ops.entry((r.service.clone(), r.operation.clone())).or_default();
+            op.calls += 1;
+            if !r.injected && r.upstream_status.is_some() {
+                op.latencies.push(r.elapsed);
+            }
+            if let Some(kind) = r.fault {
+                *op.faults.entry(fault_label(kind)).or_default() += 1;
+            }
+            if r.injected && r.accepted() && r.status != 200 {
+                op.unseen += 1;
+            }
+            if !r.injected && r.status == 0 {
+                op.abandoned += 1;
+            }
+        }
+        for op in ops.values_mut() {
+            op.latencies.sort_unstable();
+        }
+        ops
+    }
+
+    /// Milliseconds at quantile `q` of the latencies.
+    fn percentile(&self, q: f64) -> u128 {
+        let at = ((self.latencies.len() as f64 - 1.0) * q) as usize;
+        self.latencies.get(at).map_or(0, |d| d.as_millis())
+    }
 }
 
 fn fault_label(kind: FaultKind) -> String {
