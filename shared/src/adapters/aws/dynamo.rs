@@ -156,8 +156,13 @@ fn is_retryable_code(code: Option<&str>) -> bool {
     )
 }
 
-fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: &E) -> StoreError {
-    StoreError::new(format!("dynamodb {what}: {} {}", e.code().unwrap_or("error"), e.message().unwrap_or("")))
+/// The service's code and message, or for an error that never reached it (a timeout,
+/// a dispatch failure) the SDK's own short description of its kind.
+fn store_error<E: ProvideErrorMetadata + std::fmt::Display>(what: &str, e: &E) -> StoreError {
+    match e.code() {
+        Some(code) => StoreError::new(format!("dynamodb {what}: {code} {}", e.message().unwrap_or(""))),
+        None => StoreError::new(format!("dynamodb {what}: {e}")),
+    }
 }
 
 fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
