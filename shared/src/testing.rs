@@ -107,8 +107,7 @@ impl StateStore for MemoryStore {
                     return Ok(Verdict::InProgress { until: *lock_expires });
                 }
                 if *fingerprint != a.fingerprint {
-                    // Another message's attempt died: its redelivery decides the id.
-                    return Ok(Verdict::InProgress { until: a.lock_expires_at });
+                    return Ok(Verdict::Undecided);
                 }
                 // The same message's attempt died: take its lock and its slots over.
                 let attempt = uuid::Uuid::new_v4().to_string();

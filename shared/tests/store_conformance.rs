@@ -564,9 +564,11 @@ async fn takeovers_come_before_the_rails_and_inherit_slots(store: &dyn StateStor
     // The address is suppressed since, and the cap is full (with k1's own slot).
     let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
     store.suppress(&entry, at(1)).await.expect("suppress");
-    // Another message with k1's id waits for k1's own message to decide.
-    let other = Admission { fingerprint: "fp-other".to_owned(), ..with_caps("k1", at(10 * MINUTE), &one) };
-    assert!(matches!(verdict(store, &other).await, Verdict::InProgress { .. }));
+    // Another message with k1's id: while the lock lives it waits; once it expired
+    // without an outcome, it is a duplicate at once.
+    let other = |when| Admission { fingerprint: "fp-other".to_owned(), ..with_caps("k1", when, &one) };
+    assert!(matches!(verdict(store, &other(at(MINUTE))).await, Verdict::InProgress { .. }));
+    assert_eq!(verdict(store, &other(at(10 * MINUTE))).await, Verdict::Undecided);
     // k1's message takes over: not suppressed, not capped, and no slot of its own.
     let takeover = admit_ok(store, &with_caps("k1", at(10 * MINUTE), &one)).await;
     assert!(takeover.took_over && takeover.slots.is_empty(), "{takeover:?}");

@@ -244,6 +244,15 @@ impl Pipeline {
                 return Outcome::Receipt(r);
             }
             Ok(Verdict::Duplicate(prior)) => return Outcome::Receipt(subject.prior(prior)),
+            Ok(Verdict::Undecided) => {
+                let id = receipt_id(&["duplicate", subject.key.as_str(), &subject.fingerprint]);
+                let r = subject
+                    .receipt(Status::Duplicate, now)
+                    .id(id)
+                    .reason(Reason::DuplicateUndecided)
+                    .detail("another message used this request id; its outcome was not recorded");
+                return Outcome::Receipt(r);
+            }
             Ok(Verdict::InProgress { until }) => {
                 // Another attempt holds the lock; look again when it would have expired.
                 return self.defer(&subject, until, Reason::InProgress, attempt).await;

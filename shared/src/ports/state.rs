@@ -10,7 +10,7 @@
 //!     |                  \--lock expired (crashed attempt)--> admit takes it over: Lease{took_over}
 //!     \--record (decided without sending: suppressed, expired...)--> DONE
 //!  admit while IN_PROGRESS and unexpired -> InProgress{until}: retry later, never send twice
-//!  admit while IN_PROGRESS, expired, other content -> InProgress: that message's redelivery decides
+//!  admit while IN_PROGRESS, expired, other content -> Undecided: a duplicate, without waiting
 //!  admit while DONE                      -> Duplicate(prior outcome, with its fingerprint)
 //!  record while DONE                     -> Existing(prior outcome): report that one instead
 //!  complete/abandon with a lease whose lock was taken over -> no effect on the record
@@ -72,10 +72,20 @@ pub struct CapCheck {
 pub enum Verdict {
     Admitted(Lease),
     Suppressed(SuppressionReason),
-    Unsubscribed { category: String },
+    Unsubscribed {
+        category: String,
+    },
     Duplicate(PriorOutcome),
-    InProgress { until: Timestamp },
-    Capped { rule: String },
+    InProgress {
+        until: Timestamp,
+    },
+    Capped {
+        rule: String,
+    },
+    /// Another message (other content) was admitted under this id, and its attempt
+    /// ended without recording an outcome (its lock expired). This one reused the id:
+    /// it is a duplicate whatever becomes of the other, and waiting could be forever.
+    Undecided,
 }
 
 impl Verdict {

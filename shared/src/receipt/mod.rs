@@ -93,6 +93,8 @@ pub enum Reason {
     Unsubscribed(String),
     /// Another message already used this request id; carries its outcome.
     Duplicate(Status),
+    /// Another message used this request id and has no recorded outcome.
+    DuplicateUndecided,
     FrequencyCapped(String),
     /// The provider refused the message: `provider:<code>`.
     Provider(String),
@@ -120,6 +122,7 @@ impl std::fmt::Display for Reason {
             Reason::Suppressed(why) => write!(f, "suppressed:{}", why.as_str()),
             Reason::Unsubscribed(category) => write!(f, "unsubscribed:{category}"),
             Reason::Duplicate(prior) => write!(f, "duplicate:{prior}"),
+            Reason::DuplicateUndecided => f.write_str("duplicate:undecided"),
             Reason::FrequencyCapped(rule) => write!(f, "frequency_capped:{rule}"),
             Reason::Provider(code) => write!(f, "provider:{code}"),
             Reason::UnknownOutcome => f.write_str("provider:unknown_outcome"),

@@ -442,8 +442,8 @@ fn cancellation(
             (Some(lock), Some(old)) if lock <= ms(now) && same_message => {
                 Cancelled::ExpiredLock { attempt: old.to_owned() }
             }
-            // Another message's attempt died: its redelivery decides the id.
-            (Some(lock), _) if lock <= ms(now) => Cancelled::Verdict(Verdict::InProgress { until: a.lock_expires_at }),
+            // Another message's attempt ended without an outcome: this one is a duplicate.
+            (Some(lock), _) if lock <= ms(now) => Cancelled::Verdict(Verdict::Undecided),
             _ => Cancelled::Verdict(Verdict::InProgress { until: from_ms(lock.unwrap_or(ms(a.lock_expires_at))) }),
         });
     }

@@ -353,8 +353,7 @@ impl StateStore for LocalStore {
                     return Ok(Verdict::InProgress { until: from_ms(lock) });
                 }
                 if prior.fingerprint.as_deref() != Some(a.fingerprint.as_str()) {
-                    // Another message's attempt died: its redelivery decides the id.
-                    return Ok(Verdict::InProgress { until: a.lock_expires_at });
+                    return Ok(Verdict::Undecided);
                 }
                 // The same message's attempt died: take its lock (and, implicitly, its
                 // slots, which stay counted) over, without checking the rails again.
