@@ -257,7 +257,8 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
                 access.end()?;
                 Ok(value)
             }
-            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+            // serde's own wording would name the Rust type; the sender knows JSON.
+            other => Err(de::Error::invalid_type(unexpected(&other), &"a JSON object")),
         }
     }
 
