@@ -120,13 +120,7 @@ impl StateStore for MemoryStore {
                         retain_until: a.retain_until,
                     },
                 );
-                return Ok(Verdict::Admitted(Lease {
-                    idempotency_key: a.idempotency_key.clone(),
-                    attempt,
-                    slots: Vec::new(),
-                    cap_limits: Vec::new(),
-                    took_over: true,
-                }));
+                return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
             }
             _ => {}
         }

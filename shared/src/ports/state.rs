@@ -133,6 +133,14 @@ pub struct Lease {
     pub took_over: bool,
 }
 
+impl Lease {
+    /// The lease of a takeover: the dead attempt's lock under a new attempt id, and no
+    /// slots of its own (the dead attempt's stay counted, and move with the lock).
+    pub fn takeover(idempotency_key: IdempotencyKey, attempt: String) -> Self {
+        Lease { idempotency_key, attempt, slots: Vec::new(), cap_limits: Vec::new(), took_over: true }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriorOutcome {
     pub status: Status,

@@ -499,13 +499,7 @@ impl StateStore for DynamoStore {
                 Err(None) => return Err(StoreError::new("dynamodb TransactWriteItems: not sent")),
                 Err(Some(e)) => e,
                 Ok(_) if takeover.is_some() => {
-                    return Ok(Verdict::Admitted(Lease {
-                        idempotency_key: a.idempotency_key.clone(),
-                        attempt,
-                        slots: Vec::new(),
-                        cap_limits: Vec::new(),
-                        took_over: true,
-                    }));
+                    return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
                 }
                 Ok(_) => {
                     let slots = a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect();

@@ -364,13 +364,7 @@ impl StateStore for LocalStore {
                     params![a.idempotency_key.as_str(), now, ms(a.lock_expires_at), ms(a.retain_until), attempt],
                 )?;
                 tx.commit()?;
-                return Ok(Verdict::Admitted(Lease {
-                    idempotency_key: a.idempotency_key.clone(),
-                    attempt,
-                    slots: Vec::new(),
-                    cap_limits: Vec::new(),
-                    took_over: true,
-                }));
+                return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
             }
             // 2. Suppression.
             let suppressed: Option<String> = tx
