@@ -68,7 +68,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock,
     };
     let app = App {
-        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings.with_unsubscribe_keys(keys)), ports),
+        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings.with_unsubscribe_keys(keys)), ports)
+            .serving(&[herald::request::Channel::Email]),
         sink: SqsReceiptSink::new(sqs, cfg.receipts_queue_url),
         concurrency: cfg.concurrency,
         aws_timeout: cfg.aws_timeout,

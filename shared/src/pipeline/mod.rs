@@ -139,11 +139,21 @@ pub struct Pipeline {
     catalogue: Arc<Catalogue>,
     settings: Arc<Settings>,
     ports: Ports,
+    /// The channels this pipeline sends; None: all of them (the CLI).
+    channels: Option<Vec<Channel>>,
 }
 
 impl Pipeline {
     pub fn new(catalogue: Arc<Catalogue>, settings: Arc<Settings>, ports: Ports) -> Self {
-        Pipeline { catalogue, settings, ports }
+        Pipeline { catalogue, settings, ports, channels: None }
+    }
+
+    /// A pipeline for a function that sends only these channels: a request for another
+    /// is rejected before admission (`wrong_queue:<channel>`), so its id stays unused
+    /// and the same request succeeds on the right queue.
+    pub fn serving(mut self, channels: &[Channel]) -> Self {
+        self.channels = Some(channels.to_vec());
+        self
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -184,6 +194,22 @@ impl Pipeline {
         let now = self.now();
         let subject = Subject::new(&request, source);
         let locale = request.recipient.locale.as_ref();
+
+        if let Some(served) = &self.channels
+            && !served.contains(&request.channel)
+        {
+            let names: Vec<&str> = served.iter().map(|c| c.as_str()).collect();
+            let id = receipt_id(&["wrong_queue", subject.key.as_str(), &subject.fingerprint]);
+            let r = subject.receipt(Status::Rejected, now).id(id).reason(Reason::WrongQueue(request.channel)).detail(
+                format!(
+                    "this function sends {}; put {} requests on the {} request queue (the id stays unused)",
+                    names.join(" and "),
+                    request.channel,
+                    request.channel
+                ),
+            );
+            return Outcome::Receipt(r);
+        }
 
         // Decisions reached before admission go through the state store too, so a
         // redelivery of a message that was already decided (sent, then redelivered

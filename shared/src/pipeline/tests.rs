@@ -741,3 +741,19 @@ async fn provider_messages_never_carry_the_address_into_a_receipt() {
     assert_eq!(r.status, Status::Failed);
     assert!(!r.to_json().contains("ada@example.com"), "{}", r.to_json());
 }
+
+#[tokio::test]
+async fn a_request_for_another_channel_is_rejected_before_admission_and_its_id_stays_unused() {
+    let rig = rig();
+    let email_only =
+        Pipeline::new(rig.pipeline.catalogue.clone(), rig.pipeline.settings.clone(), rig.pipeline.ports.clone())
+            .serving(&[Channel::Email]);
+    let sms = req("w1", "sms", "transactional");
+    let r = run_with(&email_only, &sms).await;
+    assert_eq!((r.status, reason(&r)), (Status::Rejected, "wrong_queue:sms"));
+    assert!(r.detail.as_deref().unwrap_or("").contains("sms request queue"), "{:?}", r.detail);
+    assert_eq!(rig.store.record_status(&key("w1")), None, "no lock, no record");
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0);
+    // On a pipeline that sends SMS, the same request goes out.
+    assert_eq!(run(&rig, &sms).await.status, Status::Sent);
+}

@@ -105,6 +105,8 @@ pub enum Reason {
     StaleMessage,
     SmsTooLong,
     EmailNotConfigured,
+    /// The request's channel is not one this function sends: `wrong_queue:<channel>`.
+    WrongQueue(Channel),
     // Deferrals (not terminal).
     SendAfter,
     QuietHours,
@@ -130,6 +132,7 @@ impl std::fmt::Display for Reason {
             Reason::StaleMessage => f.write_str("stale_message"),
             Reason::SmsTooLong => f.write_str("sms_too_long"),
             Reason::EmailNotConfigured => f.write_str("email_not_configured"),
+            Reason::WrongQueue(channel) => write!(f, "wrong_queue:{channel}"),
             Reason::SendAfter => f.write_str("send_after"),
             Reason::QuietHours => f.write_str("quiet_hours"),
             Reason::InProgress => f.write_str("in_progress"),
