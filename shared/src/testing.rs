@@ -79,6 +79,19 @@ impl MemoryStore {
     }
 }
 
+/// Puts this admission's IN_PROGRESS lock on its key; returns the attempt id.
+fn take_lock(s: &mut State, a: &Admission) -> String {
+    let attempt = uuid::Uuid::new_v4().to_string();
+    let record = Record::InProgress {
+        attempt: attempt.clone(),
+        fingerprint: a.fingerprint.clone(),
+        lock_expires: a.lock_expires_at,
+        retain_until: a.retain_until,
+    };
+    s.records.insert(a.idempotency_key.clone(), record);
+    attempt
+}
+
 /// Records a refusal as the request's outcome and returns it.
 fn decide(s: &mut State, a: &Admission, verdict: Verdict) -> Verdict {
     if let Some((status, reason)) = verdict.decided() {
@@ -110,16 +123,7 @@ impl StateStore for MemoryStore {
                     return Ok(Verdict::Undecided);
                 }
                 // The same message's attempt died: take its lock and its slots over.
-                let attempt = uuid::Uuid::new_v4().to_string();
-                s.records.insert(
-                    a.idempotency_key.clone(),
-                    Record::InProgress {
-                        attempt: attempt.clone(),
-                        fingerprint: a.fingerprint.clone(),
-                        lock_expires: a.lock_expires_at,
-                        retain_until: a.retain_until,
-                    },
-                );
+                let attempt = take_lock(&mut s, a);
                 return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
             }
             _ => {}
@@ -143,16 +147,7 @@ impl StateStore for MemoryStore {
                 return Ok(decide(&mut s, a, Verdict::Capped { rule: cap.rule.clone() }));
             }
         }
-        let attempt = uuid::Uuid::new_v4().to_string();
-        s.records.insert(
-            a.idempotency_key.clone(),
-            Record::InProgress {
-                attempt: attempt.clone(),
-                fingerprint: a.fingerprint.clone(),
-                lock_expires: a.lock_expires_at,
-                retain_until: a.retain_until,
-            },
-        );
+        let attempt = take_lock(&mut s, a);
         let mut taken = Vec::new();
         for cap in &a.caps {
             let slot = uuid::Uuid::new_v4().to_string();

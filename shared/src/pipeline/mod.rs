@@ -160,10 +160,6 @@ impl Pipeline {
         &self.catalogue
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     pub fn now(&self) -> Timestamp {
         self.ports.clock.now()
     }
