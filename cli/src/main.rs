@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use herald::adapters::local::{LocalStore, Outbox};
 use herald::config::Settings;
-use herald::pipeline::{Outcome, Pipeline, Ports, tally};
+use herald::pipeline::{Outcome, Pipeline, Ports, Senders, tally};
 use herald::ports::{Clock, FixedClock, StateStore, SuppressionEntry, SuppressionReason, SystemClock};
 use herald::receipt::{Receipt, Status};
 use herald::render::Catalogue;
@@ -281,14 +281,7 @@ impl App {
         let store = Arc::new(LocalStore::open(&cli.state)?);
         let outbox_dir = cli.state.join("outbox");
         let outbox = Arc::new(Outbox::new(&outbox_dir));
-        let ports = Ports {
-            store: store.clone(),
-            email: outbox.clone(),
-            sms: outbox.clone(),
-            push: outbox,
-            scheduler: store.clone(),
-            clock,
-        };
+        let ports = Ports { store: store.clone(), senders: Senders::all(outbox), scheduler: store.clone(), clock };
         Ok(App { pipeline: Pipeline::new(catalogue, Arc::new(settings), ports), store, outbox: outbox_dir })
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use herald::config::Settings;
-use herald::pipeline::{Pipeline, Ports, QueuedRequest};
+use herald::pipeline::{Pipeline, Ports, QueuedRequest, Senders};
 use herald::ports::SystemClock;
 use herald::render::Catalogue;
 use herald::request::Channel;
@@ -48,14 +48,8 @@ fn batch(c: &mut Criterion) {
     );
     let store = Arc::new(MemoryStore::new());
     let sender = Arc::new(RecordingSender::with_delay(Duration::from_millis(50)));
-    let ports = Ports {
-        store: store.clone(),
-        email: sender.clone(),
-        sms: sender.clone(),
-        push: sender,
-        scheduler: store,
-        clock: Arc::new(SystemClock),
-    };
+    let ports =
+        Ports { store: store.clone(), senders: Senders::all(sender), scheduler: store, clock: Arc::new(SystemClock) };
     let pipeline = Pipeline::new(catalogue, settings, ports);
     let sink = MemorySink::new();
     let seq = AtomicU64::new(0);

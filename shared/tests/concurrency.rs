@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 
 use herald::adapters::local::{LocalStore, Outbox};
 use herald::config::Settings;
-use herald::pipeline::{Outcome, Pipeline, Ports};
+use herald::pipeline::{Outcome, Pipeline, Ports, Senders};
 use herald::ports::FixedClock;
 use herald::receipt::Status;
 use herald::render::Catalogue;
@@ -43,9 +43,7 @@ fn trial(threads: usize) -> (usize, usize, usize) {
                 let outbox = Arc::new(Outbox::new(state.join("outbox")));
                 let ports = Ports {
                     store: store.clone(),
-                    email: outbox.clone(),
-                    sms: outbox.clone(),
-                    push: outbox,
+                    senders: Senders::all(outbox),
                     scheduler: store,
                     clock: Arc::new(FixedClock("2026-11-28T12:00:00Z".parse().unwrap())),
                 };

@@ -6,29 +6,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use herald::adapters::aws::{self, DynamoStore, SesSender, SqsReceiptSink, SqsScheduler};
-use herald::pipeline::{Pipeline, Ports};
-use herald::ports::{Clock, OutboundPush, OutboundSms, PushSender, SendError, SmsSender, SystemClock};
+use herald::pipeline::{Pipeline, Ports, Senders};
+use herald::ports::{Clock, SystemClock};
 use herald_email::config;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 include!(concat!(env!("OUT_DIR"), "/templates.rs"));
-
-/// This function sends email only; other channels have their own functions.
-struct WrongChannel;
-
-#[async_trait::async_trait]
-impl SmsSender for WrongChannel {
-    async fn send_sms(&self, _: &OutboundSms) -> Result<String, SendError> {
-        Err(SendError::permanent("wrong_function", "this is the email function; send SMS requests to the SMS queue"))
-    }
-}
-
-#[async_trait::async_trait]
-impl PushSender for WrongChannel {
-    async fn send_push(&self, _: &OutboundPush) -> Result<String, SendError> {
-        Err(SendError::permanent("wrong_function", "this is the email function; send push requests to the push queue"))
-    }
-}
 
 struct App {
     pipeline: Pipeline,
@@ -58,18 +41,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cfg.table.clone()));
     let ports = Ports {
         store,
-        email: Arc::new(SesSender::new(
+        senders: Senders::email(Arc::new(SesSender::new(
             aws_sdk_sesv2::Client::new(&aws::provider_config(&sdk, cfg.aws_timeout)),
             cfg.configuration_set.clone(),
-        )),
-        sms: Arc::new(WrongChannel),
-        push: Arc::new(WrongChannel),
+        ))),
         scheduler: Arc::new(SqsScheduler::new(sqs.clone(), cfg.request_queue_url.clone(), clock.clone())),
         clock,
     };
     let app = App {
-        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings.with_unsubscribe_keys(keys)), ports)
-            .serving(&[herald::request::Channel::Email]),
+        pipeline: Pipeline::new(catalogue, Arc::new(cfg.settings.with_unsubscribe_keys(keys)), ports),
         sink: SqsReceiptSink::new(sqs, cfg.receipts_queue_url),
         concurrency: cfg.concurrency,
         aws_timeout: cfg.aws_timeout,

@@ -57,11 +57,61 @@ const COMPLETE_TRIES: u32 = 3;
 #[derive(Clone)]
 pub struct Ports {
     pub store: Arc<dyn StateStore>,
-    pub email: Arc<dyn EmailSender>,
-    pub sms: Arc<dyn SmsSender>,
-    pub push: Arc<dyn PushSender>,
+    pub senders: Senders,
     pub scheduler: Arc<dyn Scheduler>,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The providers a pipeline sends through: one per channel it serves. A request for a
+/// channel without a sender is rejected before admission (`wrong_queue:<channel>`), so
+/// its id stays unused and the same request succeeds on the right queue.
+#[derive(Clone, Default)]
+pub struct Senders {
+    pub email: Option<Arc<dyn EmailSender>>,
+    pub sms: Option<Arc<dyn SmsSender>>,
+    pub push: Option<Arc<dyn PushSender>>,
+}
+
+impl Senders {
+    /// One sender for every channel (the embedded default's outbox, test twins).
+    pub fn all<S: EmailSender + SmsSender + PushSender + 'static>(sender: Arc<S>) -> Self {
+        Senders { email: Some(sender.clone()), sms: Some(sender.clone()), push: Some(sender) }
+    }
+
+    pub fn email(sender: Arc<dyn EmailSender>) -> Self {
+        Senders { email: Some(sender), ..Senders::default() }
+    }
+
+    pub fn sms(sender: Arc<dyn SmsSender>) -> Self {
+        Senders { sms: Some(sender), ..Senders::default() }
+    }
+
+    pub fn push(sender: Arc<dyn PushSender>) -> Self {
+        Senders { push: Some(sender), ..Senders::default() }
+    }
+
+    /// The channels these senders serve, in declaration order.
+    pub fn channels(&self) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        if self.email.is_some() {
+            channels.push(Channel::Email);
+        }
+        if self.sms.is_some() {
+            channels.push(Channel::Sms);
+        }
+        if self.push.is_some() {
+            channels.push(Channel::Push);
+        }
+        channels
+    }
+
+    pub fn serves(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.email.is_some(),
+            Channel::Sms => self.sms.is_some(),
+            Channel::Push => self.push.is_some(),
+        }
+    }
 }
 
 /// What became of one request.
@@ -139,21 +189,16 @@ pub struct Pipeline {
     catalogue: Arc<Catalogue>,
     settings: Arc<Settings>,
     ports: Ports,
-    /// The channels this pipeline sends; None: all of them (the CLI).
-    channels: Option<Vec<Channel>>,
 }
 
 impl Pipeline {
     pub fn new(catalogue: Arc<Catalogue>, settings: Arc<Settings>, ports: Ports) -> Self {
-        Pipeline { catalogue, settings, ports, channels: None }
+        Pipeline { catalogue, settings, ports }
     }
 
-    /// A pipeline for a function that sends only these channels: a request for another
-    /// is rejected before admission (`wrong_queue:<channel>`), so its id stays unused
-    /// and the same request succeeds on the right queue.
-    pub fn serving(mut self, channels: &[Channel]) -> Self {
-        self.channels = Some(channels.to_vec());
-        self
+    /// The channels this pipeline sends (those it has a sender for).
+    pub fn channels(&self) -> Vec<Channel> {
+        self.ports.senders.channels()
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -191,9 +236,8 @@ impl Pipeline {
         let subject = Subject::new(&request, source);
         let locale = request.recipient.locale.as_ref();
 
-        if let Some(served) = &self.channels
-            && !served.contains(&request.channel)
-        {
+        if !self.ports.senders.serves(request.channel) {
+            let served = self.ports.senders.channels();
             let names: Vec<&str> = served.iter().map(|c| c.as_str()).collect();
             let id = receipt_id(&["wrong_queue", subject.key.as_str(), &subject.fingerprint]);
             let r = subject.receipt(Status::Rejected, now).id(id).reason(Reason::WrongQueue(request.channel)).detail(
@@ -493,7 +537,7 @@ impl Pipeline {
             (Rendered::Email { subject, html, text }, recipient) => {
                 let to = recipient.email.clone().ok_or_else(|| missing("email"))?;
                 let email = self.outbound_email(request, to, subject, html, text, unsubscribe)?;
-                self.ports.email.send_email(&email).await
+                self.ports.senders.email.as_ref().ok_or_else(|| not_served(Channel::Email))?.send_email(&email).await
             }
             (Rendered::Sms { body }, recipient) => {
                 let to = recipient.phone.clone().ok_or_else(|| missing("phone"))?;
@@ -518,12 +562,12 @@ impl Pipeline {
                     sender_id: self.settings.sms.sender_id.clone(),
                     transactional,
                 };
-                self.ports.sms.send_sms(&sms).await
+                self.ports.senders.sms.as_ref().ok_or_else(|| not_served(Channel::Sms))?.send_sms(&sms).await
             }
             (Rendered::Push { title, body, data }, recipient) => {
                 let target = recipient.push.clone().ok_or_else(|| missing("push"))?;
                 let push = OutboundPush { request_id, tenant, target, title, body, data, transactional };
-                self.ports.push.send_push(&push).await
+                self.ports.senders.push.as_ref().ok_or_else(|| not_served(Channel::Push))?.send_push(&push).await
             }
         };
         result.map_err(|e: SendError| {
@@ -627,6 +671,11 @@ enum Failure {
     Permanent { reason: Reason, detail: String },
     Transient(SendError),
     UnknownOutcome(SendError),
+}
+
+/// Unreachable in practice: `process` rejects an unserved channel before admission.
+fn not_served(channel: Channel) -> Failure {
+    Failure::Permanent { reason: Reason::WrongQueue(channel), detail: format!("this function does not send {channel}") }
 }
 
 fn missing(field: &str) -> Failure {

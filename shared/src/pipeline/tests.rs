@@ -71,9 +71,7 @@ fn rig_at(now: &str) -> Rig {
     let sender = Arc::new(RecordingSender::new());
     let ports = Ports {
         store: store.clone(),
-        email: sender.clone(),
-        sms: sender.clone(),
-        push: sender.clone(),
+        senders: Senders::all(sender.clone()),
         scheduler: store.clone(),
         clock: Arc::new(FixedClock(now.parse().unwrap())),
     };
@@ -745,9 +743,8 @@ async fn provider_messages_never_carry_the_address_into_a_receipt() {
 #[tokio::test]
 async fn a_request_for_another_channel_is_rejected_before_admission_and_its_id_stays_unused() {
     let rig = rig();
-    let email_only =
-        Pipeline::new(rig.pipeline.catalogue.clone(), rig.pipeline.settings.clone(), rig.pipeline.ports.clone())
-            .serving(&[Channel::Email]);
+    let ports = Ports { senders: Senders::email(rig.sender.clone()), ..rig.pipeline.ports.clone() };
+    let email_only = Pipeline::new(rig.pipeline.catalogue.clone(), rig.pipeline.settings.clone(), ports);
     let sms = req("w1", "sms", "transactional");
     let r = run_with(&email_only, &sms).await;
     assert_eq!((r.status, reason(&r)), (Status::Rejected, "wrong_queue:sms"));
