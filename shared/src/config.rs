@@ -206,6 +206,12 @@ impl KeylessSettings {
         settings
     }
 
+    /// The settings of a function that sends no email: it signs no unsubscribe links,
+    /// so it needs no keys, and an `[email]` section is ignored.
+    pub fn without_unsubscribe_keys(self) -> Settings {
+        self.split().1
+    }
+
     /// The email part, and the settings without it.
     fn split(self) -> (Option<KeylessEmail>, Settings) {
         let settings = Settings { templates: self.templates, email: None, sms: self.sms, policy: self.policy };

@@ -12,4 +12,5 @@ pub mod ports;
 pub mod receipt;
 pub mod render;
 pub mod request;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -3,6 +3,13 @@
 
 pub mod config;
 
-/// The AWS adapters (modules of `herald::adapters::aws`) this function wires up in
-/// `main.rs`: its IAM role must allow every call they make (`herald::adapters::aws::AWS_CALLS`).
-pub const AWS_ADAPTERS: &[&str] = &["dynamo", "secrets", "ses", "sqs"];
+use herald_lambda::Function;
+
+/// The email function: SQS delivery requests -> guard rails (DynamoDB) -> SES v2 ->
+/// receipts (SQS). Its IAM role must allow the calls of `aws_adapters`
+/// (`herald::adapters::aws::AWS_CALLS`).
+pub const FUNCTION: Function =
+    Function { name: "email", env_vars: config::EMAIL_ENV_VARS, aws_adapters: &["dynamo", "secrets", "ses", "sqs"] };
+
+/// The AWS adapters this function wires up.
+pub const AWS_ADAPTERS: &[&str] = FUNCTION.aws_adapters;

@@ -560,6 +560,8 @@ impl Pipeline {
                     encoding: info.encoding,
                     segments: info.segments,
                     sender_id: self.settings.sms.sender_id.clone(),
+                    origination_number: None,
+                    max_price: None,
                     transactional,
                 };
                 self.ports.senders.sms.as_ref().ok_or_else(|| not_served(Channel::Sms))?.send_sms(&sms).await

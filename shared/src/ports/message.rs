@@ -36,6 +36,10 @@ pub struct OutboundSms {
     pub encoding: SmsEncoding,
     pub segments: u32,
     pub sender_id: Option<String>,
+    /// The number (long code, toll-free, 10DLC, short code) to send from.
+    pub origination_number: Option<String>,
+    /// The most to spend on this message, in USD (a decimal string, e.g. `0.50`).
+    pub max_price: Option<String>,
     pub transactional: bool,
 }
 

@@ -8,8 +8,9 @@
 
 use std::error::Error as StdError;
 
-use aws_sdk_sesv2::config::http::HttpResponse;
-use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::ports::SendError;
 
@@ -23,6 +24,9 @@ const THROTTLING_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "ProvisionedThroughputExceededException",
     "RequestThrottled",
+    // SNS: its own throttling code, and the KMS key behind an encrypted topic throttled.
+    "Throttled",
+    "KMSThrottling",
     "TransactionConflict",
     "TransactionConflictException",
     // Account-level stops: every message would fail the same way until an

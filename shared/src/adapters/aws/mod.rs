@@ -1,5 +1,6 @@
-//! AWS adapters: DynamoDB state, SES v2 email, SQS deferrals and receipts, the
-//! unsubscribe key ring from Secrets Manager.
+//! AWS adapters: DynamoDB state, SQS deferrals and receipts (feature `aws`), SES v2
+//! email (`ses`), SNS SMS (`sns`), the unsubscribe key ring from Secrets Manager
+//! (`secrets`).
 //!
 //! Clients share one `SdkConfig` built once per process by [`load_config`]: rustls
 //! with ring (one TLS stack, no aws-lc build), an operation timeout below the Lambda
@@ -7,16 +8,24 @@
 
 mod classify;
 mod dynamo;
+#[cfg(feature = "secrets")]
 mod secrets;
+#[cfg(feature = "ses")]
 mod ses;
+#[cfg(feature = "sns")]
+mod sns;
 mod sqs;
 
 use std::time::Duration;
 
 pub use classify::{classify_send, scrub};
 pub use dynamo::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+#[cfg(feature = "secrets")]
 pub use secrets::{SecretError, unsubscribe_keys};
+#[cfg(feature = "ses")]
 pub use ses::SesSender;
+#[cfg(feature = "sns")]
+pub use sns::{SMS_ATTRIBUTES, SnsSmsSender};
 pub use sqs::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsReceiptSink, SqsScheduler, enqueue};
 
 /// An AWS API call an adapter makes, and the IAM actions that authorise it. The
@@ -24,7 +33,7 @@ pub use sqs::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsRece
 /// checks the list against the adapters' sources, so neither can drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AwsCall {
-    /// The adapter module: `dynamo`, `secrets`, `ses` or `sqs`.
+    /// The adapter module: `dynamo`, `secrets`, `ses`, `sns` or `sqs`.
     pub adapter: &'static str,
     /// The SDK client method (`send_email`), or `transact:<item kind>` for an item of a
     /// `TransactWriteItems`: IAM authorises a transaction item by item.
@@ -50,6 +59,10 @@ pub const AWS_CALLS: &[AwsCall] = &[
     // On the one secret holding the unsubscribe key ring, at cold start.
     call("secrets", "get_secret_value", &["secretsmanager:GetSecretValue"]),
     call("ses", "send_email", &["ses:SendEmail"]),
+    // To a phone number only: the role's statement excludes topics (NotResource).
+    call("sns", "publish", &["sns:Publish"]),
+    // Only when the opt-out check is on; cached per invocation.
+    call("sns", "check_if_phone_number_is_opted_out", &["sns:CheckIfPhoneNumberIsOptedOut"]),
     call("sqs", "send_message", &["sqs:SendMessage"]),
     // SendMessageBatch is authorised by sqs:SendMessage (there is no batch action).
     call("sqs", "send_message_batch", &["sqs:SendMessage"]),

@@ -24,7 +24,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root =
-        std::env::var("HERALD_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|_| manifest.join("../../templates"));
+        std::env::var("HERALD_TEMPLATES_DIR").map(PathBuf::from).unwrap_or_else(|_| manifest.join("../templates"));
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-env-changed=HERALD_TEMPLATES_DIR");
     let mut files = Vec::new();

@@ -1,0 +1,28 @@
+//! The SMS function's configuration, as a library so that tests can check the
+//! deployment template (`infra/template.yaml`) against it. The binary is `main.rs`.
+
+use herald_lambda::{Function, Need};
+
+/// `true`: before the first send to a number in an invocation, ask SNS whether it opted
+/// out (`CheckIfPhoneNumberIsOptedOut`); an opted-out number ends `unsubscribed`.
+/// Default `false`: herald's own consent and suppression lists still apply.
+pub const SNS_OPT_OUT_CHECK: &str = "HERALD_SNS_OPT_OUT_CHECK";
+
+/// The SMS function: SQS delivery requests -> guard rails (DynamoDB) -> SNS `Publish`
+/// to the number -> receipts (SQS). It signs no links, so it reads no secret.
+pub const FUNCTION: Function =
+    Function { name: "sms", env_vars: &[(SNS_OPT_OUT_CHECK, Need::Optional)], aws_adapters: &["dynamo", "sns", "sqs"] };
+
+/// The AWS adapters this function wires up.
+pub const AWS_ADAPTERS: &[&str] = FUNCTION.aws_adapters;
+
+#[cfg(test)]
+mod tests {
+    use herald_lambda::env::unlisted_variables;
+
+    #[test]
+    fn every_variable_the_function_reads_is_listed() {
+        let sources = [("main.rs", include_str!("main.rs")), ("lib.rs", include_str!("lib.rs"))];
+        assert_eq!(unlisted_variables(&sources, &super::FUNCTION.env_vars()), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,159 @@
+//! The entry point of every herald function: an SQS-fed Lambda that sends one channel.
+//!
+//! A function's `main` builds its channel's sender and hands it to [`run`]; everything
+//! else is here, once: the environment ([`env`]), SQS records to requests ([`sqs`]),
+//! the state store, scheduler and receipts sink on AWS, JSON logs, and the
+//! deadline-aware batch [`Handler`] (one tracing span per record, carrying the SQS
+//! message id and the request id). The handler is tested in-process with the in-memory
+//! twins and a plain `SqsEvent`, the way aws-lambda-rust-runtime's examples test theirs.
+
+pub mod env;
+pub mod sqs;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use herald::adapters::aws::{self, DynamoStore, SqsReceiptSink, SqsScheduler};
+use herald::config::{KeylessSettings, Settings};
+use herald::pipeline::{BatchBudget, Pipeline, Ports, Senders};
+use herald::ports::{Clock, ReceiptSink, SystemClock};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+pub use env::Need;
+
+include!(concat!(env!("OUT_DIR"), "/templates.rs"));
+
+/// What makes one function itself: its name, the variables it reads besides the
+/// common ones, and the AWS adapters it wires (its IAM role must allow their calls,
+/// `herald::adapters::aws::AWS_CALLS`; the deployment template is checked against both).
+#[derive(Debug, Clone, Copy)]
+pub struct Function {
+    /// The channel it sends, as in the README: `email`, `sms`.
+    pub name: &'static str,
+    pub env_vars: &'static [(&'static str, Need)],
+    pub aws_adapters: &'static [&'static str],
+}
+
+impl Function {
+    /// Every variable the function reads: the common ones, then its own.
+    pub fn env_vars(&self) -> Vec<(&'static str, Need)> {
+        env::COMMON_ENV_VARS.iter().chain(self.env_vars).copied().collect()
+    }
+}
+
+/// What a function's wiring is handed: the checked configuration and the AWS clients'
+/// configurations.
+pub struct Context {
+    /// The herald.toml, without keys: a function that signs links fetches its own.
+    pub settings: KeylessSettings,
+    /// For state, queues and secrets: SDK retries on, each call bounded.
+    pub sdk: aws_config::SdkConfig,
+    /// For provider sends: no SDK retries, one attempt (see `aws::provider_config`).
+    pub provider_sdk: aws_config::SdkConfig,
+}
+
+/// What a function's wiring returns: its sender, the finished settings, and what to do
+/// at the start of each invocation (forget per-invocation caches).
+pub struct Wired {
+    pub senders: Senders,
+    pub settings: Settings,
+    pub on_invocation: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Wired {
+    pub fn new(senders: Senders, settings: Settings) -> Self {
+        Wired { senders, settings, on_invocation: None }
+    }
+
+    pub fn on_invocation(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_invocation = Some(Box::new(hook));
+        self
+    }
+}
+
+/// Runs a function: reads and checks its environment, builds the AWS clients once,
+/// lets `wire` build the channel's sender, then serves invocations until the runtime
+/// stops it. A configuration error ends the process before its first invocation (an
+/// init error in Lambda's terms), with a message naming the setting.
+pub async fn run<W, F>(function: &'static Function, wire: W) -> Result<(), lambda_runtime::Error>
+where
+    W: FnOnce(Context) -> F,
+    F: Future<Output = anyhow::Result<Wired>>,
+{
+    init_logging();
+    let vars = function.env_vars();
+    let environment = env::Environment::from_env(&vars)?;
+    let catalogue = Arc::new(environment.catalogue(TEMPLATES)?);
+    let sdk = aws::load_config(environment.aws_timeout).await;
+    let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
+    let wired = wire(Context { settings: environment.settings.clone(), sdk: sdk.clone(), provider_sdk }).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), environment.table.clone()));
+    let ports = Ports {
+        store,
+        senders: wired.senders,
+        scheduler: Arc::new(SqsScheduler::new(sqs.clone(), environment.request_queue_url.clone(), clock.clone())),
+        clock,
+    };
+    let handler = Handler {
+        pipeline: Pipeline::new(catalogue, Arc::new(wired.settings), ports),
+        sink: Arc::new(SqsReceiptSink::new(sqs, environment.receipts_queue_url.clone())),
+        concurrency: environment.concurrency,
+        aws_timeout: environment.aws_timeout,
+        on_invocation: wired.on_invocation,
+    };
+    tracing::info!(function = function.name, channels = ?handler.pipeline.channels(), "ready");
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = sqs::deadline(event.context.deadline);
+        Ok::<_, lambda_runtime::Error>(handler.handle(event.payload, deadline).await)
+    }))
+    .await
+}
+
+/// JSON logs on stdout (CloudWatch), filtered by `HERALD_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second initialisation (tests) keeps the first.
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+}
+
+/// One SQS batch in, partial batch failures out.
+pub struct Handler {
+    pub pipeline: Pipeline,
+    pub sink: Arc<dyn ReceiptSink>,
+    /// Records processed at once.
+    pub concurrency: usize,
+    /// Each AWS call's timeout: with the deadline, how many records can still start.
+    pub aws_timeout: Duration,
+    pub on_invocation: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Handler {
+    /// Processes a batch: every record ends in exactly one receipt, or is named in
+    /// `batchItemFailures` for SQS to deliver again (not decided, not started before
+    /// the deadline, or its terminal receipt could not be sent).
+    pub async fn handle(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        if let Some(hook) = &self.on_invocation {
+            hook();
+        }
+        let batch = event.records.into_iter().map(sqs::queued_request).collect();
+        let budget = BatchBudget::for_timeout(deadline, self.aws_timeout);
+        let result = self.pipeline.process_batch(batch, self.concurrency, self.sink.as_ref(), budget).await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = result
+            .failed
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+}
