@@ -7,6 +7,7 @@ pub mod lambda;
 pub mod moto;
 pub mod proxy;
 pub mod resilience;
+pub mod stack;
 pub mod template;
 
 use std::collections::BTreeMap;

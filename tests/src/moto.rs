@@ -186,6 +186,12 @@ impl Moto {
         sent
     }
 
+    /// SMS that SNS `Publish` to a phone number stored: `phone_number`, `message`,
+    /// `message_id` each. moto keeps neither attributes nor opt-outs (see FACTS.md).
+    pub async fn sent_sms(&self) -> Vec<Value> {
+        self.data().await["sns"]["SMS"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Makes `address_or_domain` a verified SES identity, so SES v2 `SendEmail` from it (or
     /// from any address at the domain) is accepted. Uses SES v2 `CreateEmailIdentity` directly
     /// against moto, which marks it verified at once; calling it twice is harmless.

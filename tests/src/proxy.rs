@@ -46,6 +46,7 @@
 //! The proxy serves HTTP/1.1 with hyper directly (not axum): dropping a connection
 //! without a response needs the connection in hand.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -663,6 +664,57 @@ fn scope_service(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A value of an `application/x-www-form-urlencoded` body (names are plain ASCII in AWS queries).
+/// The fields of a query-protocol request (SNS, the old SQS): the form body as the proxy
+/// recorded it (`{"raw": "Action=Publish&PhoneNumber=%2B44..."}`), decoded.
+pub fn form_fields(body: &Value) -> BTreeMap<String, String> {
+    let raw = body["raw"].as_str().unwrap_or_default();
+    raw.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect()
+}
+
+/// SNS `MessageAttributes` of a recorded query-protocol request, by name: (data type, value).
+pub fn sns_message_attributes(body: &Value) -> BTreeMap<String, (String, String)> {
+    let fields = form_fields(body);
+    let mut attributes = BTreeMap::new();
+    for n in 1.. {
+        let prefix = format!("MessageAttributes.entry.{n}");
+        let Some(name) = fields.get(&format!("{prefix}.Name")) else { break };
+        let data_type = fields.get(&format!("{prefix}.Value.DataType")).cloned().unwrap_or_default();
+        let value = fields.get(&format!("{prefix}.Value.StringValue")).cloned().unwrap_or_default();
+        attributes.insert(name.clone(), (data_type, value));
+    }
+    attributes
+}
+
+/// The text of the first `<tag>` in a recorded XML answer (`{"raw": "<PublishResponse>..."}`).
+pub fn xml_text(body: &Value, tag: &str) -> Option<String> {
+    let raw = body["raw"].as_str()?;
+    let start = raw.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = raw[start..].find(&format!("</{tag}>"))? + start;
+    Some(raw[start..end].to_owned())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn form_value<'a>(form: &'a str, name: &str) -> Option<&'a str> {
     form.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
