@@ -219,6 +219,7 @@ impl Moto {
             ("AWS_ENDPOINT_URL_SQS", endpoint),
             ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+            ("AWS_ENDPOINT_URL_SNS", endpoint),
             ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false"),
             ("AWS_REGION", REGION),
             ("AWS_DEFAULT_REGION", REGION),
