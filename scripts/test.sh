@@ -27,18 +27,44 @@ if [ ! -d ../shared/spec ]; then
   echo "note: ../shared/spec is not beside this checkout: the external-suite tests will print 'skipping' and pass"
 fi
 
-# The end-to-end tests run moto's standalone server as a local AWS (SES v2, SQS, DynamoDB,
-# Secrets Manager).
-# Pinned: its quirks are documented in tests/src/moto.rs. Install only when missing or wrong.
+# The end-to-end tests run moto's standalone server as a local AWS (SES v2, SQS, SNS,
+# DynamoDB, Secrets Manager).
+# Pinned: its quirks are documented in tests/src/moto.rs. boto3 comes with moto; it is
+# pinned too because the Python producer example (examples/producers/python) runs on it
+# in tests/tests/producers.rs. Install only when missing or wrong.
 MOTO_VERSION=5.2.5
-if [ ! -x .venv/bin/moto_server ] || [ "$(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ]; then
+BOTO3_VERSION=1.44.8
+venv_version() { .venv/bin/pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
+if [ ! -x .venv/bin/moto_server ] || [ "$(venv_version moto)" != "$MOTO_VERSION" ] \
+  || [ "$(venv_version boto3)" != "$BOTO3_VERSION" ]; then
   if ! command -v python3 >/dev/null 2>&1; then
     echo "scripts/test.sh: python3 is missing; the end-to-end tests need it to run moto (install python3 with venv support)" >&2
     exit 1
   fi
-  step "installing moto[server]==$MOTO_VERSION into .venv"
+  step "installing moto[server]==$MOTO_VERSION and boto3==$BOTO3_VERSION into .venv"
   [ -x .venv/bin/pip ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "boto3==$BOTO3_VERSION"
+fi
+
+# The Node.js producer example (examples/producers/node), run by tests/tests/producers.rs:
+# Node 20 or newer, and the example's packages exactly as its package-lock.json says,
+# installed again only when that lock changes.
+NODE_EXAMPLE=examples/producers/node
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "scripts/test.sh: node or npm is missing; the producer example test needs Node.js 20 or newer (https://nodejs.org, or your package manager's nodejs and npm)" >&2
+  exit 1
+fi
+node_major="$(node --version | sed 's/^v//; s/[.].*//')"
+if [ "$node_major" -lt 20 ]; then
+  echo "scripts/test.sh: node $(node --version) is too old; the AWS SDK for JavaScript v3 needs Node.js 20 or newer" >&2
+  exit 1
+fi
+lock_sum() { { sha256sum "$1" 2>/dev/null || shasum -a 256 "$1"; } | cut -d' ' -f1; }
+node_lock="$(lock_sum "$NODE_EXAMPLE/package-lock.json")"
+if [ "$(cat "$NODE_EXAMPLE/node_modules/.herald-lock-sha256" 2>/dev/null)" != "$node_lock" ]; then
+  step "installing the Node.js producer example's packages (npm ci)"
+  npm ci --prefix "$NODE_EXAMPLE" --no-audit --no-fund
+  echo "$node_lock" >"$NODE_EXAMPLE/node_modules/.herald-lock-sha256"
 fi
 
 # The infrastructure lint: scripts/lint_infra.py translates infra/template.yaml to plain

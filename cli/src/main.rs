@@ -1,6 +1,7 @@
 //! `herald`: the delivery pipeline on the embedded default (SQLite state in
 //! `.herald/state.db`, messages in `.herald/outbox/`), no AWS account needed.
 
+mod enqueue_cmd;
 mod input;
 mod render_cmd;
 
@@ -58,15 +59,12 @@ enum Command {
     Render(render_cmd::RenderArgs),
     /// Process deferred requests that have come due (quiet hours, send_after, retries).
     Flush,
-    /// Put requests on an SQS request queue (the AWS deployment), ten per SendMessageBatch.
-    /// Requests are sent as written: the function validates them and answers with receipts.
-    Enqueue {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// URL of the request queue (e.g. the email function's queue).
-        #[arg(long, env = "HERALD_QUEUE_URL")]
-        queue_url: String,
-    },
+    /// Put requests on the AWS deployment: each on its channel's request queue (--queue
+    /// CHANNEL=URL, ten per SendMessageBatch) or published to the entry topic (--topic-arn),
+    /// or all on one queue (--queue-url). Requests are sent as written: the function
+    /// validates them and answers with receipts. Routing reads each request's channel
+    /// first and sends nothing if one cannot be routed (exit status 4).
+    Enqueue(enqueue_cmd::EnqueueArgs),
     /// Check requests without sending: one line per request, `ok` or the error.
     Validate {
         #[arg(required = true)]
@@ -200,7 +198,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let app = App::open(&cli, clock)?;
             app.flush().await
         }
-        Command::Enqueue { files, queue_url } => enqueue(files, queue_url).await,
+        Command::Enqueue(args) => enqueue_cmd::run(args).await,
         Command::Validate { files } => {
             let settings = load_settings(&cli)?;
             let catalogue = load_catalogue(&settings)?;
@@ -375,18 +373,6 @@ impl App {
             eprintln!("herald: messages written to {}", self.outbox.display());
         }
     }
-}
-
-async fn enqueue(files: &[PathBuf], queue_url: &str) -> Result<ExitCode> {
-    let mut bodies = Vec::new();
-    for file in files {
-        bodies.extend(input::read(file).with_context(|| file.display().to_string())?.into_iter().map(|i| i.raw));
-    }
-    let sdk = herald::adapters::aws::load_config(Duration::from_secs(20)).await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    herald::adapters::aws::enqueue(&sqs, queue_url, &bodies).await?;
-    eprintln!("herald: {} request(s) enqueued", bodies.len());
-    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(files: &[PathBuf], catalogue: &Catalogue) -> Result<ExitCode> {

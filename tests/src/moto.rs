@@ -15,6 +15,12 @@
 //!   only the HTML part of Simple content when both parts are given (the text part otherwise).
 //!   Assert those at the recording proxy ([`crate::proxy`]) instead.
 //! - Every response carries `Connection: close`, and SES v2 JSON comes back as `text/html`.
+//! - SNS delivers to SQS subscriptions inside `Publish`, honouring `RawMessageDelivery` and
+//!   body filters (`FilterPolicyScope: MessageBody`), but: a body filter with `$or` fails
+//!   the `Publish` (500, a TypeError) as soon as an alternative compares a string value, and
+//!   `anything-but` rejects a message without the key before the key's later values are
+//!   tried, so `[{"exists": false}, {"anything-but": [..]}]` works only in that order.
+//!   It delivers to a queue without any queue policy allowing it.
 //! - Two costs grow with the state taken out: DynamoDB `TransactWriteItems` deep-copies
 //!   every table it touches, once per item (440 ms per call at 1,000 items), and SQS
 //!   `ReceiveMessage` recomputes every queue attribute, message counts included, with a slow
@@ -225,6 +231,7 @@ impl Moto {
             ("AWS_ENDPOINT_URL_SQS", endpoint),
             ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+            ("AWS_ENDPOINT_URL_SNS", endpoint),
             ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false"),
             ("AWS_REGION", REGION),
             ("AWS_DEFAULT_REGION", REGION),

@@ -1,6 +1,7 @@
 //! `infra/template.yaml`, read by tests: the agreement checks between the template and
-//! the code, and the end-to-end stacks, whose moto queues, table and secrets are created
-//! from the template's own definitions rather than from a second hand-written copy.
+//! the code, and the end-to-end stacks, whose moto queues, table, secrets, topics and
+//! subscriptions are created from the template's own definitions rather than from a
+//! second hand-written copy.
 //!
 //! CloudFormation short forms become their long forms (`!Ref X` is `{"Ref": "X"}`,
 //! `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is `{"Fn::Sub": s}`), so the
@@ -97,6 +98,25 @@ impl Template {
         scalar(&self.doc["Parameters"][name]["Default"])
     }
 
+    /// The template as deployed with these parameter values: each becomes the parameter's
+    /// default, so conditions, [`Template::is_created`], [`Template::create_resources`] and
+    /// [`Template::resolved_env`] follow it. Panics on an unknown parameter or a value its
+    /// `AllowedValues` refuse.
+    pub fn with_parameters(&self, values: &[(&str, &str)]) -> Template {
+        let mut doc = self.doc.clone();
+        for (name, value) in values {
+            let Some(parameter) = doc["Parameters"].get_mut(*name).and_then(Value::as_object_mut) else {
+                panic!("the template has no parameter {name}")
+            };
+            if let Some(allowed) = parameter.get("AllowedValues").and_then(Value::as_array) {
+                let allowed: Vec<String> = allowed.iter().filter_map(scalar).collect();
+                assert!(allowed.iter().any(|a| a == value), "{name}={value}: not one of {allowed:?}");
+            }
+            parameter.insert("Default".to_owned(), Value::String((*value).to_owned()));
+        }
+        Template { doc }
+    }
+
     /// Whether a named condition holds when every parameter has its default. Panics on
     /// an intrinsic it does not know.
     pub fn condition(&self, name: &str) -> bool {
@@ -137,17 +157,21 @@ impl Template {
         scalar(value).or_else(|| self.parameter_default(value.get("Ref")?.as_str()?))
     }
 
-    /// Creates the template's SQS queues, DynamoDB tables and Secrets Manager secrets
-    /// with the SDK clients of `sdk` (moto, in tests), each named after its logical id,
-    /// with the template's attributes except those `overrides` changes. Panics on a
-    /// property it does not know, so a template change cannot be silently left out of
-    /// the tests. Secrets are created here because moto's CloudFormation skips them.
+    /// Creates the template's SQS queues, DynamoDB tables, Secrets Manager secrets, SNS
+    /// topics and SNS subscriptions with the SDK clients of `sdk` (moto, in tests), each
+    /// named after its logical id, with the template's attributes except those `overrides`
+    /// changes. Resources whose condition does not hold with the parameter defaults are
+    /// left out (see [`Template::with_parameters`]). Panics on a property it does not know,
+    /// so a template change cannot be silently left out of the tests. Secrets and
+    /// subscriptions are created here because moto's CloudFormation skips them.
     pub async fn create_resources(&self, sdk: &aws_config::SdkConfig, overrides: &Overrides) -> Deployed {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let sns = aws_sdk_sns::Client::new(sdk);
         let mut deployed = Deployed::default();
         // Dead-letter queues first: a redrive policy names its target's ARN.
-        let mut queues = self.ids_of_type("AWS::SQS::Queue");
+        let mut queues: Vec<&str> =
+            self.ids_of_type("AWS::SQS::Queue").into_iter().filter(|id| self.is_created(id)).collect();
         queues.sort_by_key(|id| !self.properties(id)["RedrivePolicy"].is_null());
         for id in queues {
             let queue = self.create_queue(&sqs, id, overrides, &deployed).await;
@@ -160,7 +184,84 @@ impl Template {
                 deployed.secrets.insert(id.to_owned(), arn);
             }
         }
+        for id in self.ids_of_type("AWS::SNS::Topic") {
+            if self.is_created(id) {
+                let arn = self.create_topic(&sns, id).await;
+                deployed.topics.insert(id.to_owned(), arn);
+            }
+        }
+        for id in self.ids_of_type("AWS::SNS::Subscription") {
+            if self.is_created(id) {
+                let arn = self.create_subscription(&sns, id, &deployed).await;
+                deployed.subscriptions.insert(id.to_owned(), arn);
+            }
+        }
         deployed
+    }
+
+    async fn create_topic(&self, sns: &aws_sdk_sns::Client, id: &str) -> String {
+        let mut request = sns.create_topic().name(id);
+        for (name, value) in self.properties(id).as_object().into_iter().flatten() {
+            match name.as_str() {
+                // Encryption and signatures change nothing a subscriber of moto's sees.
+                "KmsMasterKeyId" | "SignatureVersion" => {
+                    let value = scalar(value).unwrap_or_else(|| panic!("{id}.{name} is not a literal: {value}"));
+                    request = request.attributes(name, value);
+                }
+                other => {
+                    panic!("{id}: the harness does not create topics with {other} yet: teach tests/src/template.rs")
+                }
+            }
+        }
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateTopic {id}: {e:?}"))
+            .topic_arn()
+            .unwrap_or_else(|| panic!("CreateTopic {id}: no ARN"))
+            .to_owned()
+    }
+
+    /// An SQS subscription of a topic the harness created, with the template's delivery
+    /// attributes (raw delivery, filter policy and its scope, the subscription's DLQ).
+    async fn create_subscription(&self, sns: &aws_sdk_sns::Client, id: &str, deployed: &Deployed) -> String {
+        let props = self.properties(id);
+        let target = |name: &str| {
+            ref_target(&props[name]).unwrap_or_else(|| panic!("{id}.{name} is not a !Ref/!GetAtt: {}", props[name]))
+        };
+        let topic =
+            deployed.topics.get(target("TopicArn")).unwrap_or_else(|| panic!("{id}: its topic was not created"));
+        assert_eq!(props["Protocol"], "sqs", "{id}: the harness creates SQS subscriptions only");
+        let queue =
+            deployed.queues.get(target("Endpoint")).unwrap_or_else(|| panic!("{id}: its queue was not created"));
+        let mut request = sns.subscribe().topic_arn(topic).protocol("sqs").endpoint(&queue.arn);
+        for (name, value) in props.as_object().into_iter().flatten() {
+            let value = match name.as_str() {
+                "TopicArn" | "Protocol" | "Endpoint" => continue,
+                "RawMessageDelivery" | "FilterPolicyScope" => {
+                    scalar(value).unwrap_or_else(|| panic!("{id}.{name} is not a literal: {value}"))
+                }
+                "FilterPolicy" => value.to_string(),
+                "RedrivePolicy" => {
+                    let dlq = ref_target(&value["deadLetterTargetArn"])
+                        .and_then(|q| deployed.queues.get(q))
+                        .unwrap_or_else(|| panic!("{id}: its DLQ was not created: {value}"));
+                    serde_json::json!({"deadLetterTargetArn": dlq.arn}).to_string()
+                }
+                other => panic!(
+                    "{id}: the harness does not create subscriptions with {other} yet: teach tests/src/template.rs"
+                ),
+            };
+            request = request.attributes(name, value);
+        }
+        request
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Subscribe {id}: {e:?}"))
+            .subscription_arn()
+            .unwrap_or_else(|| panic!("Subscribe {id}: no ARN"))
+            .to_owned()
     }
 
     /// Creates only the template's DynamoDB tables (as [`Template::create_resources`] does),
@@ -386,6 +487,9 @@ impl Template {
         if let Some(arn) = deployed.secrets.get(target) {
             return Some(arn.clone());
         }
+        if let Some(arn) = deployed.topics.get(target) {
+            return Some(arn.clone());
+        }
         match self.type_of(target) {
             Some("AWS::SES::ConfigurationSet") => self.resolve(&self.properties(target)["Name"], deployed),
             Some(_) => None,
@@ -416,11 +520,19 @@ pub struct Deployed {
     pub tables: BTreeMap<String, String>,
     /// Logical id -> secret ARN (secrets whose condition holds with the defaults).
     pub secrets: BTreeMap<String, String>,
+    /// Logical id -> topic ARN.
+    pub topics: BTreeMap<String, String>,
+    /// Logical id -> subscription ARN.
+    pub subscriptions: BTreeMap<String, String>,
 }
 
 impl Deployed {
     pub fn queue_url(&self, id: &str) -> &str {
         &self.queues.get(id).unwrap_or_else(|| panic!("no queue {id} was created")).url
+    }
+
+    pub fn topic_arn(&self, id: &str) -> &str {
+        self.topics.get(id).unwrap_or_else(|| panic!("no topic {id} was created"))
     }
 }
 
