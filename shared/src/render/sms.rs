@@ -307,6 +307,133 @@ pub fn non_gsm_characters(body: &str) -> Vec<char> {
     body.chars().filter(|&c| gsm7_septets(c).is_none() && seen.insert(c)).collect()
 }
 
+/// Non-GSM characters and the GSM-7 text that replaces them, after Twilio's "Smart
+/// Encoding" list, kept to replacements a reader would not notice: typographic quotes,
+/// primes and guillemets, dashes and the minus sign, the ellipsis, Unicode spaces, and
+/// invisible characters (removed). Letters are never replaced: `á` -> `a` changes a
+/// word. Fullwidth forms are left out: they come with CJK text, which stays UCS-2
+/// anyway. Sorted by character (binary search).
+const TRANSLITERATIONS: &[(char, &str)] = &[
+    ('\u{0060}', "'"),  // ` grave accent (ASCII, but not in GSM 03.38)
+    ('\u{00A0}', " "),  // no-break space
+    ('\u{00AB}', "\""), // « left guillemet
+    ('\u{00AD}', ""),   // soft hyphen: invisible unless a line breaks there
+    ('\u{00B4}', "'"),  // ´ acute accent, typed for an apostrophe
+    ('\u{00BB}', "\""), // » right guillemet
+    ('\u{02B9}', "'"),  // ʹ modifier letter prime
+    ('\u{02BA}', "\""), // ʺ modifier letter double prime
+    ('\u{02BB}', "'"),  // ʻ modifier letter turned comma (ʻokina)
+    ('\u{02BC}', "'"),  // ʼ modifier letter apostrophe
+    ('\u{02BD}', "'"),  // ʽ modifier letter reversed comma
+    ('\u{02C8}', "'"),  // ˈ modifier letter vertical line
+    ('\u{02CA}', "'"),  // ˊ modifier letter acute accent
+    ('\u{02CB}', "'"),  // ˋ modifier letter grave accent
+    ('\u{02EE}', "\""), // ˮ modifier letter double apostrophe
+    ('\u{2000}', " "),  // en quad
+    ('\u{2001}', " "),  // em quad
+    ('\u{2002}', " "),  // en space
+    ('\u{2003}', " "),  // em space
+    ('\u{2004}', " "),  // three-per-em space
+    ('\u{2005}', " "),  // four-per-em space
+    ('\u{2006}', " "),  // six-per-em space
+    ('\u{2007}', " "),  // figure space
+    ('\u{2008}', " "),  // punctuation space
+    ('\u{2009}', " "),  // thin space
+    ('\u{200A}', " "),  // hair space
+    ('\u{200B}', ""),   // zero width space
+    // Joiners only matter between characters that join (emoji, Indic and Arabic
+    // scripts); none of those is GSM-7, and a body that keeps one is never changed,
+    // so a joiner is only ever removed from between GSM-7 characters.
+    ('\u{200C}', ""),    // zero width non-joiner
+    ('\u{200D}', ""),    // zero width joiner
+    ('\u{2010}', "-"),   // ‐ hyphen
+    ('\u{2011}', "-"),   // ‑ non-breaking hyphen
+    ('\u{2012}', "-"),   // ‒ figure dash
+    ('\u{2013}', "-"),   // – en dash
+    ('\u{2014}', "-"),   // — em dash
+    ('\u{2015}', "-"),   // ― horizontal bar
+    ('\u{2018}', "'"),   // ‘ left single quote
+    ('\u{2019}', "'"),   // ’ right single quote, the typographic apostrophe
+    ('\u{201A}', "'"),   // ‚ single low-9 quote (opening quote in German)
+    ('\u{201B}', "'"),   // ‛ single high-reversed-9 quote
+    ('\u{201C}', "\""),  // “ left double quote
+    ('\u{201D}', "\""),  // ” right double quote
+    ('\u{201E}', "\""),  // „ double low-9 quote
+    ('\u{201F}', "\""),  // ‟ double high-reversed-9 quote
+    ('\u{2026}', "..."), // … ellipsis
+    ('\u{2028}', "\n"),  // line separator
+    ('\u{2029}', "\n"),  // paragraph separator
+    ('\u{202F}', " "),   // narrow no-break space (French punctuation)
+    ('\u{2032}', "'"),   // ′ prime
+    ('\u{2033}', "\""),  // ″ double prime
+    ('\u{2035}', "'"),   // ‵ reversed prime
+    // Single guillemets are quotation marks (French, Swiss German), like « »: they
+    // become quotes, not the less-than and greater-than signs they resemble.
+    ('\u{2039}', "'"),  // ‹
+    ('\u{203A}', "'"),  // ›
+    ('\u{2043}', "-"),  // ⁃ hyphen bullet
+    ('\u{2044}', "/"),  // ⁄ fraction slash
+    ('\u{205F}', " "),  // medium mathematical space
+    ('\u{2060}', ""),   // word joiner
+    ('\u{2212}', "-"),  // − minus sign
+    ('\u{2215}', "/"),  // ∕ division slash
+    ('\u{275B}', "'"),  // ❛ heavy single turned comma quote ornament
+    ('\u{275C}', "'"),  // ❜ heavy single comma quote ornament
+    ('\u{275D}', "\""), // ❝ heavy double turned comma quote ornament
+    ('\u{275E}', "\""), // ❞ heavy double comma quote ornament
+    ('\u{3000}', " "),  // ideographic space
+    ('\u{301D}', "\""), // 〝 reversed double prime quote
+    ('\u{301E}', "\""), // 〞 double prime quote
+    ('\u{FEFF}', ""),   // byte order mark / zero width no-break space
+];
+
+/// A body rewritten by [`transliterate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transliterated {
+    pub body: String,
+    /// The characters replaced (deduplicated, in order of first appearance).
+    pub replaced: Vec<char>,
+}
+
+fn replacement(c: char) -> Option<&'static str> {
+    TRANSLITERATIONS.binary_search_by_key(&c, |&(from, _)| from).ok().map(|at| TRANSLITERATIONS[at].1)
+}
+
+/// Replaces the non-GSM characters that only look different from GSM-7 ones (curly
+/// quotes, dashes, Unicode spaces...), so that one smart quote does not send the whole
+/// message as UCS-2 at up to three times the price.
+///
+/// `None` (send the body as written) unless the result is entirely GSM-7 and needs no
+/// more segments: when an emoji or a Greek or Cyrillic letter keeps the message UCS-2
+/// anyway, replacing its quotes changes the text for no saving; and `…` becomes three
+/// septets, so a body of ellipses could grow.
+pub fn transliterate(body: &str) -> Option<Transliterated> {
+    let mut out = String::with_capacity(body.len());
+    let mut replaced = Vec::new();
+    for c in body.chars() {
+        if gsm7_septets(c).is_some() {
+            out.push(c);
+        } else {
+            // A character without a GSM-7 equivalent keeps the message UCS-2.
+            let text = replacement(c)?;
+            out.push_str(text);
+            if !replaced.contains(&c) {
+                replaced.push(c);
+            }
+        }
+    }
+    if replaced.is_empty() || segment(&out).segments > segment(body).segments {
+        return None;
+    }
+    Some(Transliterated { body: out, replaced })
+}
+
+/// `U+2019`: how receipts and details name a character, readable whatever it is (a
+/// no-break space, a joiner, a right-to-left mark).
+pub fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +539,100 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), n);
         assert_eq!(n, 127 + 10);
+    }
+
+    #[test]
+    fn transliteration_table_is_sorted_and_maps_into_gsm7() {
+        assert!(TRANSLITERATIONS.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        for &(from, to) in TRANSLITERATIONS {
+            assert!(gsm7_septets(from).is_none(), "{} is already GSM-7", code_point(from));
+            assert!(
+                to.chars().all(|c| gsm7_septets(c) == Some(1)),
+                "{} maps outside the basic table",
+                code_point(from)
+            );
+        }
+    }
+
+    #[test]
+    fn smart_punctuation_becomes_gsm7() {
+        let t = transliterate("It\u{2019}s \u{201C}on\u{201D} \u{2014} 10\u{00A0}%\u{2026}").unwrap();
+        assert_eq!(t.body, "It's \"on\" - 10 %...");
+        assert_eq!(t.replaced, vec!['\u{2019}', '\u{201C}', '\u{201D}', '\u{2014}', '\u{00A0}', '\u{2026}']);
+        assert_eq!(segment(&t.body).encoding, SmsEncoding::Gsm7);
+        // Invisible characters go; guillemets and primes become quotes.
+        let t = transliterate("\u{FEFF}a\u{200B}b\u{00AD}c \u{00AB}d\u{00BB} \u{2039}e\u{203A} 5\u{2032}9\u{2033}")
+            .unwrap();
+        assert_eq!(t.body, "abc \"d\" 'e' 5'9\"");
+    }
+
+    #[test]
+    fn a_message_that_stays_ucs2_is_left_as_written() {
+        // An emoji, a Greek small letter, an accented letter outside GSM-7: the quote stays.
+        for body in ["Don\u{2019}t miss it \u{1F600}", "\u{03B1}\u{2019}", "Ol\u{00E1} \u{2014} hi"] {
+            assert_eq!(transliterate(body), None, "{body}");
+        }
+        // A joiner inside an emoji sequence is never removed.
+        let family = "Hi \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(transliterate(family), None);
+        // Between GSM-7 characters it is invisible, and goes.
+        assert_eq!(transliterate("a\u{200D}b").map(|t| t.body), Some("ab".to_owned()));
+    }
+
+    #[test]
+    fn gsm7_bodies_are_untouched_and_growth_is_refused() {
+        assert_eq!(transliterate("Hello {name} \u{20AC}5 [ok] \"quoted\" 'single' - ..."), None);
+        assert_eq!(transliterate(""), None);
+        // 70 ellipses: one UCS-2 segment, but 210 septets (two GSM-7 segments).
+        assert_eq!(transliterate(&"\u{2026}".repeat(70)), None);
+        // 40 of them: one segment either way (120 septets), so GSM-7 it is.
+        assert!(transliterate(&"\u{2026}".repeat(40)).is_some());
+    }
+
+    #[test]
+    fn code_points_are_named_readably() {
+        assert_eq!(code_point('\u{2019}'), "U+2019");
+        assert_eq!(code_point('\u{A0}'), "U+00A0");
+        assert_eq!(code_point('\u{1F600}'), "U+1F600");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Bodies mixing GSM-7 text (extension characters too), characters the table
+        /// replaces, and characters that keep a message UCS-2.
+        fn body() -> impl Strategy<Value = String> {
+            let mut pool: Vec<char> = "aZ09 .,!?'\"-\n\r@\u{00E9}\u{00DF}\u{0394}{}[]~^|\\\u{20AC}".chars().collect();
+            pool.extend(TRANSLITERATIONS.iter().map(|&(c, _)| c));
+            pool.extend(['\u{1F600}', '\u{1F3FD}', '\u{FE0F}', '\u{03B1}', '\u{0436}', '\u{00E1}', '\u{4E2D}']);
+            let weighted = prop_oneof![
+                8 => prop::sample::select(vec!['a', 'b', ' ', 'e', '1']),
+                4 => prop::sample::select(pool),
+            ];
+            prop::collection::vec(weighted, 0..400).prop_map(|cs| cs.into_iter().collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn a_rewrite_is_gsm7_and_never_costs_more(body in body()) {
+                if let Some(t) = transliterate(&body) {
+                    prop_assert_ne!(&t.body, &body);
+                    prop_assert_eq!(segment(&t.body).encoding, SmsEncoding::Gsm7);
+                    prop_assert!(segment(&t.body).segments <= segment(&body).segments);
+                    prop_assert!(!t.replaced.is_empty());
+                    prop_assert!(t.replaced.iter().all(|c| body.contains(*c) && !t.body.contains(*c)));
+                }
+            }
+
+            #[test]
+            fn gsm7_text_is_left_alone(body in "[a-zA-Z0-9 @$_!?.,;:'\"()*+/<=>#%&{}~^|\\\\\n\u{00E9}\u{20AC}\u{0394}-]{0,400}") {
+                prop_assert_eq!(segment(&body).encoding, SmsEncoding::Gsm7);
+                prop_assert_eq!(transliterate(&body), None);
+            }
+        }
     }
 }
