@@ -314,6 +314,23 @@ impl PhoneNumber {
         // parse() guarantees an assigned code; the fallback is unreachable.
         country_of(self.0.trim_start_matches('+')).map_or(0, |(code, _, _)| code)
     }
+
+    /// The region the number belongs to (`GB`, `JM`), when its prefix tells: US and
+    /// Canadian numbers do not (see [`super::phone_region`]).
+    pub fn region(&self) -> Option<&'static str> {
+        super::phone_region::region_of(self.0.trim_start_matches('+'))
+    }
+
+    /// The IANA time zone of the number's region, when the region keeps one clock
+    /// (`Europe/London` for +44, none for +1 415).
+    pub fn time_zone(&self) -> Option<&'static str> {
+        super::phone_region::time_zone_of(self.0.trim_start_matches('+'))
+    }
+}
+
+/// Whether `code` is an assigned country calling code.
+pub fn is_calling_code(code: u16) -> bool {
+    COUNTRY_LENGTHS.binary_search_by_key(&code, |&(c, _)| c).is_ok()
 }
 
 /// Explains the first character that is neither a digit nor a separator.

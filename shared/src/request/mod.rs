@@ -8,6 +8,7 @@ pub mod address;
 pub(crate) mod error;
 mod fields;
 mod keys;
+pub mod phone_region;
 mod push;
 pub mod value_de;
 
