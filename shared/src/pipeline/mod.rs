@@ -343,6 +343,13 @@ impl Pipeline {
             Err(Failure::Permanent { reason, detail }) => {
                 self.finish_failed(&subject, &lease, reason, &detail, true).await
             }
+            Err(Failure::OptedOut) => {
+                // Nothing was sent: the slots go back. The provider's message is left out
+                // (it may name the number).
+                let detail = "the provider reports that the recipient opted out of messages from this sender \
+                              (replied STOP, say); nothing was sent";
+                self.finish(&subject, &lease, Status::Unsubscribed, Reason::OptedOut, detail, true).await
+            }
             Err(Failure::Transient(e)) => {
                 release(self.ports.store.as_ref(), &lease, Release::Everything).await;
                 retry(&request, e.to_string(), attempt)
@@ -403,9 +410,22 @@ impl Pipeline {
         detail: &str,
         release_slots: bool,
     ) -> Outcome {
+        self.finish(subject, lease, Status::Failed, reason, detail, release_slots).await
+    }
+
+    /// Records an admitted request that ended without a send, and returns its receipt.
+    async fn finish(
+        &self,
+        subject: &Subject<'_>,
+        lease: &Lease,
+        status: Status,
+        reason: Reason,
+        detail: &str,
+        release_slots: bool,
+    ) -> Outcome {
         let now = self.now();
         let completion = Completion {
-            status: Status::Failed,
+            status,
             reason: Some(reason.to_string()),
             provider_message_id: None,
             at: now,
@@ -413,9 +433,9 @@ impl Pipeline {
             retain_until: self.settings.policy.retain_until(now),
         };
         if let Err(e) = self.ports.store.complete(lease, &completion).await {
-            tracing::warn!(error = %e, "recording a failure failed");
+            tracing::warn!(error = %e, %status, "recording the outcome failed");
         }
-        Outcome::Receipt(subject.terminal(Status::Failed, now).reason(reason).detail(detail))
+        Outcome::Receipt(subject.terminal(status, now).reason(reason).detail(detail))
     }
 
     /// Ends a request that cannot be tried again (`retries_exhausted`, `stale_message`)
@@ -573,7 +593,9 @@ impl Pipeline {
             }
         };
         result.map_err(|e: SendError| {
-            if e.is_transient() {
+            if e.is_opted_out() {
+                Failure::OptedOut
+            } else if e.is_transient() {
                 Failure::Transient(e)
             } else if e.is_unknown_outcome() {
                 Failure::UnknownOutcome(e)
@@ -670,7 +692,12 @@ impl Pipeline {
 }
 
 enum Failure {
-    Permanent { reason: Reason, detail: String },
+    Permanent {
+        reason: Reason,
+        detail: String,
+    },
+    /// The recipient opted out at the provider: nothing was sent.
+    OptedOut,
     Transient(SendError),
     UnknownOutcome(SendError),
 }

@@ -309,6 +309,23 @@ async fn permanent_provider_errors_fail_and_release_the_slot() {
 }
 
 #[tokio::test]
+async fn an_opt_out_at_the_provider_ends_unsubscribed_and_gives_the_slot_back() {
+    let rig = rig();
+    // What an adapter reports for a number on the provider's opt-out list.
+    rig.sender.fail_with([SendError::opted_out("Phone number +14155550123 is opted out")]);
+    let r = run(&rig, &req("stop", "sms", "marketing")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Unsubscribed, "opted_out"));
+    assert!(r.detail.as_deref().unwrap_or("").contains("opted out"), "{:?}", r.detail);
+    assert!(!r.to_json().contains("4155550123"), "{}", r.to_json());
+    assert_eq!(rig.store.slots_held("-/u1#marketing:24h"), 0, "nothing was sent");
+    assert_eq!(rig.store.record_status(&key("stop")), Some(Status::Unsubscribed));
+    // Asked again: the recorded outcome under the same receipt id, and no send.
+    let again = run(&rig, &req("stop", "sms", "marketing")).await;
+    assert_eq!((again.status, reason(&again), &again.receipt_id), (Status::Unsubscribed, "opted_out", &r.receipt_id));
+    assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
 async fn transient_errors_release_everything_and_retry_with_a_budget() {
     let rig = rig();
     rig.sender.fail_with([SendError::transient("Throttling", "Maximum sending rate exceeded.")]);

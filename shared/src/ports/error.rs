@@ -20,21 +20,31 @@ pub struct SendError {
     retry: Retry,
     code: String,
     message: String,
+    /// The recipient opted out at the provider (an SMS `STOP`): permanent, and it ends
+    /// the request `unsubscribed`, not `failed`.
+    opted_out: bool,
 }
 
 impl SendError {
     /// `code` is short and machine-readable (`Throttling`, `MessageRejected`, `io`);
     /// it ends up in the receipt reason as `provider:<code>`.
     pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError { retry: Retry::Transient, code: code.into(), message: message.into() }
+        SendError { retry: Retry::Transient, code: code.into(), message: message.into(), opted_out: false }
     }
 
     pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError { retry: Retry::Permanent, code: code.into(), message: message.into() }
+        SendError { retry: Retry::Permanent, code: code.into(), message: message.into(), opted_out: false }
     }
 
     pub fn unknown_outcome(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError { retry: Retry::UnknownOutcome, code: code.into(), message: message.into() }
+        SendError { retry: Retry::UnknownOutcome, code: code.into(), message: message.into(), opted_out: false }
+    }
+
+    /// The provider refused because the recipient opted out of messages from this sender
+    /// (SNS: the number is on the account's opt-out list). Nothing was sent. Its code is
+    /// `opted_out`; the message, like every other, must not carry the address.
+    pub fn opted_out(message: impl Into<String>) -> Self {
+        SendError { retry: Retry::Permanent, code: "opted_out".into(), message: message.into(), opted_out: true }
     }
 
     pub fn is_transient(&self) -> bool {
@@ -43,6 +53,11 @@ impl SendError {
 
     pub fn is_permanent(&self) -> bool {
         self.retry == Retry::Permanent
+    }
+
+    /// The recipient opted out at the provider (see [`SendError::opted_out`]).
+    pub fn is_opted_out(&self) -> bool {
+        self.opted_out
     }
 
     /// The provider may have sent the message (see [`Retry::UnknownOutcome`]).
@@ -87,5 +102,19 @@ impl StoreError {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_opt_out_is_permanent_and_says_so() {
+        let e = SendError::opted_out("the number opted out");
+        assert!(e.is_permanent() && e.is_opted_out());
+        assert!(!e.is_transient() && !e.is_unknown_outcome());
+        assert_eq!(e.code(), "opted_out");
+        assert!(!SendError::permanent("MessageRejected", "no").is_opted_out());
     }
 }

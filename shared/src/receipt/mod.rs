@@ -91,6 +91,9 @@ pub enum Reason {
     ExpiredInQuietHours,
     Suppressed(SuppressionReason),
     Unsubscribed(String),
+    /// The provider refused: the recipient opted out there (an SMS `STOP`), so nothing
+    /// was sent. Ends the request `unsubscribed`.
+    OptedOut,
     /// Another message already used this request id; carries its outcome.
     Duplicate(Status),
     /// Another message used this request id and has no recorded outcome.
@@ -123,6 +126,7 @@ impl std::fmt::Display for Reason {
             Reason::ExpiredInQuietHours => f.write_str("expired:quiet_hours"),
             Reason::Suppressed(why) => write!(f, "suppressed:{}", why.as_str()),
             Reason::Unsubscribed(category) => write!(f, "unsubscribed:{category}"),
+            Reason::OptedOut => f.write_str("opted_out"),
             Reason::Duplicate(prior) => write!(f, "duplicate:{prior}"),
             Reason::DuplicateUndecided => f.write_str("duplicate:undecided"),
             Reason::FrequencyCapped(rule) => write!(f, "frequency_capped:{rule}"),
@@ -419,6 +423,7 @@ mod tests {
         assert_eq!(Reason::FrequencyCapped("marketing:7d".into()).to_string(), "frequency_capped:marketing:7d");
         assert_eq!(Reason::Duplicate(Status::Sent).to_string(), "duplicate:sent");
         assert_eq!(Reason::UnknownOutcome.to_string(), "provider:unknown_outcome");
+        assert_eq!(Reason::OptedOut.to_string(), "opted_out");
         assert_eq!(Reason::Suppressed(SuppressionReason::HardBounce).to_string(), "suppressed:hard_bounce");
     }
 }
