@@ -12,9 +12,21 @@
 //! # unsubscribe_secret: local use only (here, or HERALD_UNSUBSCRIBE_SECRET in the
 //! # environment); deployed functions fetch theirs from Secrets Manager
 //!
-//! [sms]
-//! sender_id = "ACME"                 # optional
-//! max_segments = 6
+//! [sms]                              # every key optional
+//! sender_id = "ACME"                 # alphanumeric sender id, 1 to 11 characters
+//! origination_number = "+18005550100"   # E.164, quoted
+//! max_price = "0.50"                 # USD per message, at most 5 decimals
+//! max_segments = 6                   # longer messages fail (sms_too_long)
+//! transliterate = "non_transactional"   # or "always", "never": curly quotes -> GSM-7
+//!
+//! [sms.categories.marketing]         # length and transliteration per category
+//! max_segments = 2
+//!
+//! [sms.countries.GB]                 # by destination: a region code, or "+44", "+1"...
+//! sender_id = "ACMEUK"
+//!
+//! [sms.tenants.globex]               # by tenant; then tenant and destination:
+//! sender_id = "GLOBEX"               # [sms.tenants.globex.countries.GB]
 //!
 //! [quiet_hours]
 //! start = "21:00"
@@ -39,6 +51,8 @@
 //! window = "7d"
 //! ```
 
+mod sms;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -46,6 +60,8 @@ use serde::Deserialize;
 use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy, QuietHours, Window};
 use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
+
+pub use sms::{DEFAULT_MAX_SEGMENTS, SmsOptions, SmsSender, SmsSettings, Transliterate};
 
 /// Local use only (CLI, embedded default): the unsubscribe secret, in the format of
 /// [`UnsubscribeKeys::parse`]. Deployed functions never read it.
@@ -77,7 +93,7 @@ struct RawConfig {
     #[serde(default)]
     email: Option<RawEmail>,
     #[serde(default)]
-    sms: Option<SmsSettings>,
+    sms: Option<sms::RawSms>,
     #[serde(default)]
     quiet_hours: Option<QuietHours>,
     #[serde(default)]
@@ -150,26 +166,6 @@ impl KeylessEmail {
             unsubscribe_keys,
             unsubscribe_ttl: self.unsubscribe_ttl,
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmsSettings {
-    #[serde(default)]
-    pub sender_id: Option<String>,
-    /// Longer messages fail (`sms_too_long`) instead of silently costing more.
-    #[serde(default = "default_max_segments")]
-    pub max_segments: u32,
-}
-
-fn default_max_segments() -> u32 {
-    6
-}
-
-impl Default for SmsSettings {
-    fn default() -> Self {
-        SmsSettings { sender_id: None, max_segments: default_max_segments() }
     }
 }
 
@@ -285,15 +281,7 @@ fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSett
     let raw: RawConfig = toml::from_str(text).map_err(|e| err(toml_error(text, e)))?;
     let secret = raw.email.as_ref().and_then(|e| e.unsubscribe_secret.clone());
     let email = raw.email.map(parse_email).transpose().map_err(err)?;
-    let sms = raw.sms.unwrap_or_default();
-    if let Some(id) = &sms.sender_id
-        && !(1..=11).contains(&id.len())
-    {
-        return Err(err("sms.sender_id: 1 to 11 characters (alphanumeric sender id)".into()));
-    }
-    if sms.max_segments == 0 {
-        return Err(err("sms.max_segments: at least 1".into()));
-    }
+    let sms = SmsSettings::from_raw(raw.sms.unwrap_or_default()).map_err(err)?;
     let guarantees = Guarantees::from_table(raw.guarantee).map_err(err)?;
     let send_after_horizon =
         raw.limits.and_then(|l| l.send_after_horizon).unwrap_or_else(crate::policy::default_send_after_horizon);
@@ -309,10 +297,13 @@ fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSett
     Ok((KeylessSettings { templates, email, sms, policy }, secret))
 }
 
+/// Keys whose values a TOML error must not quote: a secret, a phone number.
+const UNQUOTABLE_KEYS: [&str; 2] = ["unsubscribe_secret", "origination_number"];
+
 /// A TOML error as text. Its snippet quotes a line of the input: left out when the
-/// input holds a secret, keeping the position.
+/// input holds a secret or a phone number, keeping the position.
 fn toml_error(text: &str, mut e: toml::de::Error) -> String {
-    if !text.contains("unsubscribe_secret") {
+    if !UNQUOTABLE_KEYS.iter().any(|k| text.contains(k)) {
         return e.to_string();
     }
     let line = e.span().map(|s| text.bytes().take(s.start).filter(|b| *b == b'\n').count() + 1);

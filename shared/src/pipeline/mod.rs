@@ -561,8 +561,10 @@ impl Pipeline {
             }
             (Rendered::Sms { body }, recipient) => {
                 let to = recipient.phone.clone().ok_or_else(|| missing("phone"))?;
+                let options =
+                    self.settings.sms.for_message(tenant.as_deref(), &to, request.category.as_str(), transactional);
                 let info = sms::segment(&body);
-                let max = self.settings.sms.max_segments;
+                let max = options.max_segments;
                 if info.segments > max {
                     return Err(Failure::Permanent {
                         reason: Reason::SmsTooLong,
@@ -579,7 +581,7 @@ impl Pipeline {
                     body,
                     encoding: info.encoding,
                     segments: info.segments,
-                    sender_id: self.settings.sms.sender_id.clone(),
+                    sender_id: options.sender_id,
                     origination_number: None,
                     max_price: None,
                     transactional,

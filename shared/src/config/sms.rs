@@ -1,0 +1,481 @@
+//! `[sms]`: the sender identity, price ceiling, length limit and transliteration of SMS,
+//! with overrides per category, destination country and tenant.
+//!
+//! Sender settings (`sender_id`, `origination_number`, `max_price`) are looked up key by
+//! key, most specific first: `[sms.tenants.<tenant>.countries.<country>]`, then
+//! `[sms.tenants.<tenant>]`, then `[sms.countries.<country>]`, then `[sms]`. A country
+//! is a region code (`GB`, `JM`) or a calling code (`"+44"`, `"+1"`); at one level the
+//! region wins over the calling code. US and Canadian numbers share +1 with no prefix
+//! that tells them apart, so they are keyed `"+1"` (which also reaches the Caribbean
+//! +1 countries that have no key of their own): see [`crate::request::phone_region`].
+//!
+//! Length and transliteration are set per category: `[sms.categories.<category>]`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::request::address::is_calling_code;
+use crate::request::{Category, PhoneNumber, TenantId, phone_region};
+
+/// When a body's typographic characters are replaced by GSM-7 ones
+/// ([`crate::render::sms::transliterate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transliterate {
+    /// Every category but `transactional`: a one-time code or an order update goes out
+    /// as written, whatever it costs.
+    #[default]
+    NonTransactional,
+    Always,
+    Never,
+}
+
+impl Transliterate {
+    pub fn applies(self, transactional: bool) -> bool {
+        match self {
+            Transliterate::NonTransactional => !transactional,
+            Transliterate::Always => true,
+            Transliterate::Never => false,
+        }
+    }
+}
+
+/// Sender settings at one level of `[sms]`; an absent key defers to the next level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SmsSender {
+    /// Alphanumeric sender id, 1 to 11 characters (SNS `AWS.SNS.SMS.SenderID`).
+    pub sender_id: Option<String>,
+    /// The number to send from, E.164 (SNS `AWS.MM.SMS.OriginationNumber`).
+    pub origination_number: Option<PhoneNumber>,
+    /// The most one message may cost, in US dollars (SNS `AWS.SNS.SMS.MaxPrice`).
+    pub max_price: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct CategorySms {
+    max_segments: Option<u32>,
+    transliterate: Option<Transliterate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TenantSms {
+    sender: SmsSender,
+    countries: BTreeMap<String, SmsSender>,
+}
+
+/// The checked `[sms]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsSettings {
+    /// The top level's sender settings.
+    pub sender: SmsSender,
+    /// Longer messages fail (`sms_too_long`) instead of silently costing more.
+    pub max_segments: u32,
+    pub transliterate: Transliterate,
+    categories: BTreeMap<String, CategorySms>,
+    countries: BTreeMap<String, SmsSender>,
+    tenants: BTreeMap<String, TenantSms>,
+}
+
+pub const DEFAULT_MAX_SEGMENTS: u32 = 6;
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        SmsSettings {
+            sender: SmsSender::default(),
+            max_segments: DEFAULT_MAX_SEGMENTS,
+            transliterate: Transliterate::default(),
+            categories: BTreeMap::new(),
+            countries: BTreeMap::new(),
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
+/// What one message is sent with: [`SmsSettings::for_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsOptions {
+    pub sender_id: Option<String>,
+    /// E.164.
+    pub origination_number: Option<String>,
+    /// US dollars, a decimal string such as `0.50`.
+    pub max_price: Option<String>,
+    pub max_segments: u32,
+    /// Whether to replace typographic characters by GSM-7 ones before sending.
+    pub transliterate: bool,
+}
+
+impl SmsSettings {
+    /// The settings of one message, to `to`, in `category` (lower case, as requests
+    /// carry it), for `tenant`.
+    pub fn for_message(
+        &self,
+        tenant: Option<&str>,
+        to: &PhoneNumber,
+        category: &str,
+        transactional: bool,
+    ) -> SmsOptions {
+        let code = format!("+{}", to.country_code());
+        let keys: Vec<&str> = to.region().into_iter().chain([code.as_str()]).collect();
+        let tenant = tenant.and_then(|t| self.tenants.get(t));
+        fn in_countries<'a>(countries: &'a BTreeMap<String, SmsSender>, keys: &[&str]) -> Vec<&'a SmsSender> {
+            keys.iter().filter_map(|k| countries.get(*k)).collect()
+        }
+        // Most specific first.
+        let mut levels: Vec<&SmsSender> = Vec::with_capacity(6);
+        if let Some(t) = tenant {
+            levels.extend(in_countries(&t.countries, &keys));
+            levels.push(&t.sender);
+        }
+        levels.extend(in_countries(&self.countries, &keys));
+        levels.push(&self.sender);
+
+        let category = self.categories.get(category);
+        SmsOptions {
+            sender_id: levels.iter().find_map(|l| l.sender_id.clone()),
+            origination_number: levels
+                .iter()
+                .find_map(|l| l.origination_number.as_ref().map(|n| n.as_str().to_owned())),
+            max_price: levels.iter().find_map(|l| l.max_price.clone()),
+            max_segments: category.and_then(|c| c.max_segments).unwrap_or(self.max_segments),
+            transliterate: category.and_then(|c| c.transliterate).unwrap_or(self.transliterate).applies(transactional),
+        }
+    }
+
+    /// Checks `[sms]` as written; errors name the key, never a value.
+    pub(super) fn from_raw(raw: RawSms) -> Result<Self, String> {
+        let sender = RawSender {
+            sender_id: raw.sender_id,
+            origination_number: raw.origination_number,
+            max_price: raw.max_price,
+        }
+        .check("sms")?;
+        let max_segments = raw.max_segments.unwrap_or(DEFAULT_MAX_SEGMENTS);
+        check_segments("sms.max_segments", max_segments)?;
+        let mut categories = BTreeMap::new();
+        for (key, c) in raw.categories {
+            let category = Category::parse(&key).map_err(|e| format!("sms.categories.{key}: {e}"))?;
+            if let Some(n) = c.max_segments {
+                check_segments(&format!("sms.categories.{key}.max_segments"), n)?;
+            }
+            let parsed = CategorySms { max_segments: c.max_segments, transliterate: c.transliterate };
+            if categories.insert(category.as_str().to_owned(), parsed).is_some() {
+                return Err(format!("sms.categories.{key}: the category is configured twice (categories ignore case)"));
+            }
+        }
+        let countries = check_countries("sms.countries", raw.countries)?;
+        let mut tenants = BTreeMap::new();
+        for (key, t) in raw.tenants {
+            let path = format!("sms.tenants.{key}");
+            TenantId::parse(&key).map_err(|e| format!("{path}: {e}"))?;
+            let sender =
+                RawSender { sender_id: t.sender_id, origination_number: t.origination_number, max_price: t.max_price }
+                    .check(&path)?;
+            let countries = check_countries(&format!("{path}.countries"), t.countries)?;
+            tenants.insert(key, TenantSms { sender, countries });
+        }
+        Ok(SmsSettings {
+            sender,
+            max_segments,
+            transliterate: raw.transliterate.unwrap_or_default(),
+            categories,
+            countries,
+            tenants,
+        })
+    }
+}
+
+fn check_segments(path: &str, n: u32) -> Result<(), String> {
+    if n == 0 {
+        return Err(format!("{path}: at least 1"));
+    }
+    Ok(())
+}
+
+/// Country keys, normalised (`gb` -> `GB`) and checked: a region a number can be placed
+/// in, or an assigned calling code.
+fn check_countries(path: &str, raw: BTreeMap<String, RawSender>) -> Result<BTreeMap<String, SmsSender>, String> {
+    let mut out = BTreeMap::new();
+    for (key, sender) in raw {
+        let normal = if let Some(digits) = key.strip_prefix('+') {
+            let code: Option<u16> = digits.parse().ok().filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
+            if !code.is_some_and(is_calling_code) {
+                return Err(format!("{path}.{key}: not an assigned calling code (write \"+44\", \"+1\"...)"));
+            }
+            key.clone()
+        } else {
+            let region = key.to_ascii_uppercase();
+            if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(format!(
+                    "{path}.{key}: expected a region code such as \"GB\" or a calling code such as \"+44\""
+                ));
+            }
+            phone_region::check_region(&region).map_err(|e| format!("{path}.{key}: {e}"))?;
+            region
+        };
+        let sender = sender.check(&format!("{path}.{key}"))?;
+        if out.insert(normal, sender).is_some() {
+            return Err(format!("{path}.{key}: the country is configured twice"));
+        }
+    }
+    Ok(out)
+}
+
+/// `[sms]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSms {
+    // The sender keys of RawSender, spelt out: serde's `flatten` would turn
+    // `deny_unknown_fields` off.
+    #[serde(default)]
+    sender_id: Option<String>,
+    #[serde(default)]
+    origination_number: Option<QuotedText>,
+    #[serde(default)]
+    max_price: Option<QuotedText>,
+    #[serde(default)]
+    max_segments: Option<u32>,
+    #[serde(default)]
+    transliterate: Option<Transliterate>,
+    #[serde(default)]
+    categories: BTreeMap<String, RawCategory>,
+    #[serde(default)]
+    countries: BTreeMap<String, RawSender>,
+    #[serde(default)]
+    tenants: BTreeMap<String, RawTenant>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSender {
+    #[serde(default)]
+    sender_id: Option<String>,
+    #[serde(default)]
+    origination_number: Option<QuotedText>,
+    #[serde(default)]
+    max_price: Option<QuotedText>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCategory {
+    #[serde(default)]
+    max_segments: Option<u32>,
+    #[serde(default)]
+    transliterate: Option<Transliterate>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    #[serde(default)]
+    sender_id: Option<String>,
+    #[serde(default)]
+    origination_number: Option<QuotedText>,
+    #[serde(default)]
+    max_price: Option<QuotedText>,
+    #[serde(default)]
+    countries: BTreeMap<String, RawSender>,
+}
+
+impl RawSender {
+    fn check(self, path: &str) -> Result<SmsSender, String> {
+        if let Some(id) = &self.sender_id
+            && !(1..=11).contains(&id.len())
+        {
+            return Err(format!("{path}.sender_id: 1 to 11 characters (alphanumeric sender id)"));
+        }
+        // PhoneNumber's errors never repeat the number.
+        let origination_number = self
+            .origination_number
+            .map(|n| PhoneNumber::parse(&n.0))
+            .transpose()
+            .map_err(|e| format!("{path}.origination_number: {e}"))?;
+        let max_price =
+            self.max_price.map(|p| check_price(&p.0)).transpose().map_err(|e| format!("{path}.max_price: {e}"))?;
+        Ok(SmsSender { sender_id: self.sender_id, origination_number, max_price })
+    }
+}
+
+/// SNS's `AWS.SNS.SMS.MaxPrice`: a positive amount in US dollars, at most 5 decimals.
+fn check_price(s: &str) -> Result<String, String> {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, "0"));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) || fraction.len() > 5 || whole.len() > 6 {
+        return Err("expected an amount in US dollars with at most 5 decimals, as a string like \"0.50\"".into());
+    }
+    if s.bytes().all(|b| b == b'0' || b == b'.') {
+        return Err("must be more than 0 (a message that may cost nothing is never sent)".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// A value that must be a TOML string. Anything else is refused without repeating it:
+/// an unquoted phone number parses as an integer, and errors never carry a number.
+#[derive(Debug, Clone)]
+struct QuotedText(String);
+
+impl<'de> Deserialize<'de> for QuotedText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Quoted;
+        impl Visitor<'_> for Quoted {
+            type Value = QuotedText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quoted string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<QuotedText, E> {
+                Ok(QuotedText(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<QuotedText, E> {
+                Err(E::custom("expected a quoted string, got a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<QuotedText, E> {
+                Err(E::custom("expected a quoted string, got a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<QuotedText, E> {
+                Err(E::custom("expected a quoted string, got a number"))
+            }
+        }
+        d.deserialize_any(Quoted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[sms]` as the configuration reads it (TOML errors included).
+    fn sms(text: &str) -> Result<SmsSettings, String> {
+        let raw: RawSms = toml::from_str(text).map_err(|e| super::super::toml_error(text, e))?;
+        SmsSettings::from_raw(raw)
+    }
+
+    fn phone(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).expect("a valid number")
+    }
+
+    const UK: &str = "+447700900123";
+    const US: &str = "+14155550123";
+    const JAMAICA: &str = "+18765550123";
+
+    const LAYERED: &str = r#"
+        sender_id = "ACME"
+        origination_number = "+18005550100"
+        max_price = "0.50"
+
+        [countries.GB]
+        sender_id = "ACMEUK"
+        max_price = "0.10"
+
+        [countries."+1"]
+        origination_number = "+18005550111"
+
+        [countries.JM]
+        sender_id = "ACMEJM"
+
+        [tenants.globex]
+        sender_id = "GLOBEX"
+
+        [tenants.globex.countries.GB]
+        max_price = "0.05"
+    "#;
+
+    #[test]
+    fn sender_settings_take_the_most_specific_level_key_by_key() {
+        let s = sms(LAYERED).unwrap();
+        let at = |tenant: Option<&str>, to: &str| s.for_message(tenant, &phone(to), "marketing", false);
+        // Top level.
+        let top = at(None, "+33612345678");
+        assert_eq!(
+            (top.sender_id.as_deref(), top.origination_number.as_deref(), top.max_price.as_deref()),
+            (Some("ACME"), Some("+18005550100"), Some("0.50"))
+        );
+        // Country over top level, key by key.
+        let uk = at(None, UK);
+        assert_eq!((uk.sender_id.as_deref(), uk.max_price.as_deref()), (Some("ACMEUK"), Some("0.10")));
+        assert_eq!(uk.origination_number.as_deref(), Some("+18005550100"));
+        // Tenant over country; tenant+country over tenant.
+        let globex_uk = at(Some("globex"), UK);
+        assert_eq!((globex_uk.sender_id.as_deref(), globex_uk.max_price.as_deref()), (Some("GLOBEX"), Some("0.05")));
+        let globex_fr = at(Some("globex"), "+33612345678");
+        assert_eq!((globex_fr.sender_id.as_deref(), globex_fr.max_price.as_deref()), (Some("GLOBEX"), Some("0.50")));
+        // A tenant without a section gets what everyone gets.
+        assert_eq!(at(Some("initech"), UK), uk);
+    }
+
+    #[test]
+    fn a_region_key_beats_its_calling_code_and_plus_one_reaches_us_numbers() {
+        let s = sms(LAYERED).unwrap();
+        let us = s.for_message(None, &phone(US), "marketing", false);
+        assert_eq!((us.sender_id.as_deref(), us.origination_number.as_deref()), (Some("ACME"), Some("+18005550111")));
+        let jm = s.for_message(None, &phone(JAMAICA), "marketing", false);
+        assert_eq!((jm.sender_id.as_deref(), jm.origination_number.as_deref()), (Some("ACMEJM"), Some("+18005550111")));
+    }
+
+    #[test]
+    fn length_and_transliteration_go_by_category() {
+        let s = sms(
+            "max_segments = 4\n[categories.Marketing]\nmax_segments = 2\n[categories.otp]\ntransliterate = \"always\"\n",
+        )
+        .unwrap();
+        let at = |category: &str, transactional: bool| s.for_message(None, &phone(UK), category, transactional);
+        assert_eq!((at("marketing", false).max_segments, at("news", false).max_segments), (2, 4));
+        // Built in: every category but transactional.
+        assert!(at("marketing", false).transliterate);
+        assert!(!at("transactional", true).transliterate);
+        assert!(at("otp", false).transliterate);
+        let never = sms("transliterate = \"never\"\n").unwrap();
+        assert!(!never.for_message(None, &phone(UK), "marketing", false).transliterate);
+        let always = sms("transliterate = \"always\"\n").unwrap();
+        assert!(always.for_message(None, &phone(UK), "transactional", true).transliterate);
+        // Nothing configured: 6 segments, as before.
+        assert_eq!(sms("").unwrap(), SmsSettings::default());
+        assert_eq!(SmsSettings::default().max_segments, 6);
+    }
+
+    #[test]
+    fn prices_are_positive_dollar_amounts_with_at_most_five_decimals() {
+        for good in ["0.50", "1", "0.00581", "12.5"] {
+            assert_eq!(check_price(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["", "0", "0.000", "-1", "1.", ".5", "0.000001", "1e3", "$1", " 1", "1,50", "1234567"] {
+            assert!(check_price(bad).is_err(), "{bad:?}");
+        }
+        let e = sms("max_price = 0.5\n").unwrap_err();
+        assert!(e.contains("quoted string"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_never_the_number() {
+        let e = sms("[tenants.acme.countries.GB]\norigination_number = \"+44 7700 90\"\n").unwrap_err();
+        assert!(e.starts_with("sms.tenants.acme.countries.GB.origination_number: "), "{e}");
+        assert!(!e.contains("7700"), "{e}");
+        // Unquoted, a number is a TOML integer: refused without repeating it.
+        let e = sms("origination_number = 14155550100\n").unwrap_err();
+        assert!(e.contains("quoted string") && !e.contains("4155550100"), "{e}");
+        let e = sms("[countries.GB]\nsender_id = \"TOO-LONG-SENDER\"\n").unwrap_err();
+        assert!(e.starts_with("sms.countries.GB.sender_id: 1 to 11"), "{e}");
+        let e = sms("[categories.marketing]\nmax_segments = 0\n").unwrap_err();
+        assert!(e.starts_with("sms.categories.marketing.max_segments: at least 1"), "{e}");
+        assert!(sms("[countries.GB]\nsenderid = \"X\"\n").unwrap_err().contains("unknown field"));
+        assert!(sms("[categories.x]\nsender_id = \"X\"\n").unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn country_keys_are_regions_numbers_resolve_to_or_calling_codes() {
+        let s = sms("[countries.gb]\nsender_id = \"LOWER\"\n").unwrap();
+        assert_eq!(s.for_message(None, &phone(UK), "m", false).sender_id.as_deref(), Some("LOWER"));
+        let e = sms("[countries.US]\nsender_id = \"X\"\n").unwrap_err();
+        assert!(e.starts_with("sms.countries.US: ") && e.contains("\"+1\""), "{e}");
+        let e = sms("[countries.JE]\nsender_id = \"X\"\n").unwrap_err();
+        assert!(e.contains("count as GB"), "{e}");
+        for bad in ["ZZ", "GBR", "+999", "+", "+4a"] {
+            let text = format!("[countries.\"{bad}\"]\nsender_id = \"X\"\n");
+            assert!(sms(&text).unwrap_err().starts_with(&format!("sms.countries.{bad}: ")), "{bad}");
+        }
+        assert!(sms("[countries.GB]\n[countries.gb]\n").unwrap_err().contains("twice"));
+        assert!(sms("[tenants.\"a b\"]\n").unwrap_err().starts_with("sms.tenants.a b: "));
+    }
+}
