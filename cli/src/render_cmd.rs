@@ -109,8 +109,15 @@ fn as_json(r: &Rendered) -> Value {
         }
         Rendered::Sms { body } => {
             let info = sms::segment(body);
-            json!({"channel": "sms", "body": body, "encoding": info.encoding, "segments": info.segments,
-                   "characters": info.characters, "non_gsm_characters": sms::non_gsm_characters(body)})
+            let mut out = json!({"channel": "sms", "body": body, "encoding": info.encoding, "segments": info.segments,
+                   "characters": info.characters, "non_gsm_characters": sms::non_gsm_characters(body)});
+            // What goes out where `sms.transliterate` applies (non-transactional, by default).
+            if let Some(t) = sms::transliterate(body) {
+                let after = sms::segment(&t.body);
+                out["transliterated"] = json!({"body": t.body, "encoding": after.encoding, "segments": after.segments,
+                    "replaced": t.replaced.iter().map(|&c| sms::code_point(c)).collect::<Vec<_>>()});
+            }
+            out
         }
         Rendered::Push { title, body, data } => json!({"channel": "push", "title": title, "body": body, "data": data}),
     }
@@ -130,6 +137,16 @@ fn print_text(r: &Rendered) {
             println!("{body}");
             let info = sms::segment(body);
             eprintln!("herald: {} segment(s), {}, {} characters", info.segments, info.encoding, info.characters);
+            if let Some(t) = sms::transliterate(body) {
+                let after = sms::segment(&t.body);
+                let replaced: Vec<String> = t.replaced.iter().map(|&c| sms::code_point(c)).collect();
+                eprintln!(
+                    "herald: transliterated (sms.transliterate: non-transactional categories by default): {} segment(s), {}, replacing {}",
+                    after.segments,
+                    after.encoding,
+                    replaced.join(", ")
+                );
+            }
         }
         Rendered::Push { title, body, data } => {
             println!("=== title ===\n{title}\n=== body ===\n{body}");

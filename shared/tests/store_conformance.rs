@@ -754,6 +754,7 @@ fn receipt(request_id: Option<&str>, tenant: Option<&str>, status: Status, when:
         provider_message_id: None,
         deferred_until: None,
         source: None,
+        sms: None,
         truncated: Vec::new(),
     }
 }

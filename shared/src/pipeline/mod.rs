@@ -39,7 +39,7 @@ use crate::ports::{
     PushSender, Recorded, Release, Scheduler, SendError, SmsSender, StateStore, Verdict,
 };
 use crate::receipt::unsubscribe::{self, UnsubscribeClaims};
-use crate::receipt::{Reason, Receipt, Status, receipt_id};
+use crate::receipt::{Reason, Receipt, SmsFacts, Status, receipt_id};
 use crate::render::{Catalogue, RenderErrorOrLookup, Rendered, sms};
 use crate::request::{Channel, DeliveryRequest, IdempotencyKey, RawFacts};
 
@@ -339,9 +339,13 @@ impl Pipeline {
         }
 
         match self.render_and_send(&request).await {
-            Ok(message_id) => self.finish_sent(&subject, &lease, message_id).await,
+            Ok(delivered) => self.finish_sent(&subject, &lease, delivered).await,
             Err(Failure::Permanent { reason, detail }) => {
                 self.finish_failed(&subject, &lease, reason, &detail, true).await
+            }
+            Err(Failure::SmsTooLong { detail, facts }) => {
+                let out = self.finish_failed(&subject, &lease, Reason::SmsTooLong, &detail, true).await;
+                with_sms(out, facts)
             }
             Err(Failure::OptedOut) => {
                 // Nothing was sent: the slots go back. The provider's message is left out
@@ -373,7 +377,8 @@ impl Pipeline {
         }
     }
 
-    async fn finish_sent(&self, subject: &Subject<'_>, lease: &Lease, message_id: String) -> Outcome {
+    async fn finish_sent(&self, subject: &Subject<'_>, lease: &Lease, delivered: Delivered) -> Outcome {
+        let Delivered { message_id, sms } = delivered;
         let now = self.now();
         let completion = Completion {
             status: Status::Sent,
@@ -399,7 +404,7 @@ impl Pipeline {
             // second send at most once).
             tracing::error!("sent, but the outcome could not be recorded");
         }
-        Outcome::Receipt(subject.terminal(Status::Sent, now).provider_message_id(Some(&message_id)))
+        Outcome::Receipt(subject.terminal(Status::Sent, now).provider_message_id(Some(&message_id)).sms(sms))
     }
 
     async fn finish_failed(
@@ -539,7 +544,7 @@ impl Pipeline {
         }
     }
 
-    async fn render_and_send(&self, request: &DeliveryRequest) -> Result<String, Failure> {
+    async fn render_and_send(&self, request: &DeliveryRequest) -> Result<Delivered, Failure> {
         // Signed once: the same URL goes in the body and in List-Unsubscribe.
         let unsubscribe = self.unsubscribe_url(request);
         let context = self.context(request, unsubscribe.as_deref());
@@ -557,41 +562,42 @@ impl Pipeline {
             (Rendered::Email { subject, html, text }, recipient) => {
                 let to = recipient.email.clone().ok_or_else(|| missing("email"))?;
                 let email = self.outbound_email(request, to, subject, html, text, unsubscribe)?;
-                self.ports.senders.email.as_ref().ok_or_else(|| not_served(Channel::Email))?.send_email(&email).await
+                let sender = self.ports.senders.email.as_ref().ok_or_else(|| not_served(Channel::Email))?;
+                sender.send_email(&email).await.map(|message_id| Delivered { message_id, sms: None })
             }
             (Rendered::Sms { body }, recipient) => {
                 let to = recipient.phone.clone().ok_or_else(|| missing("phone"))?;
                 let options =
                     self.settings.sms.for_message(tenant.as_deref(), &to, request.category.as_str(), transactional);
-                let info = sms::segment(&body);
-                let max = options.max_segments;
-                if info.segments > max {
-                    return Err(Failure::Permanent {
-                        reason: Reason::SmsTooLong,
-                        detail: format!(
-                            "the message needs {} {} segments, more than sms.max_segments = {max}",
-                            info.segments, info.encoding
-                        ),
-                    });
+                let (body, transliterated) = match options.transliterate.then(|| sms::transliterate(&body)).flatten() {
+                    Some(t) => (t.body, t.replaced),
+                    None => (body, Vec::new()),
+                };
+                let facts = SmsFacts::of(&body, &transliterated);
+                if facts.segments > options.max_segments {
+                    let detail = too_long(&facts, options.max_segments, request.category.as_str());
+                    return Err(Failure::SmsTooLong { detail, facts });
                 }
                 let sms = OutboundSms {
                     request_id,
                     tenant,
                     to,
                     body,
-                    encoding: info.encoding,
-                    segments: info.segments,
+                    encoding: facts.encoding,
+                    segments: facts.segments,
                     sender_id: options.sender_id,
-                    origination_number: None,
-                    max_price: None,
+                    origination_number: options.origination_number,
+                    max_price: options.max_price,
                     transactional,
                 };
-                self.ports.senders.sms.as_ref().ok_or_else(|| not_served(Channel::Sms))?.send_sms(&sms).await
+                let sender = self.ports.senders.sms.as_ref().ok_or_else(|| not_served(Channel::Sms))?;
+                sender.send_sms(&sms).await.map(|message_id| Delivered { message_id, sms: Some(facts) })
             }
             (Rendered::Push { title, body, data }, recipient) => {
                 let target = recipient.push.clone().ok_or_else(|| missing("push"))?;
                 let push = OutboundPush { request_id, tenant, target, title, body, data, transactional };
-                self.ports.senders.push.as_ref().ok_or_else(|| not_served(Channel::Push))?.send_push(&push).await
+                let sender = self.ports.senders.push.as_ref().ok_or_else(|| not_served(Channel::Push))?;
+                sender.send_push(&push).await.map(|message_id| Delivered { message_id, sms: None })
             }
         };
         result.map_err(|e: SendError| {
@@ -693,15 +699,57 @@ impl Pipeline {
     }
 }
 
+/// A message the provider accepted.
+struct Delivered {
+    message_id: String,
+    /// SMS only: what it costs, for the receipt.
+    sms: Option<SmsFacts>,
+}
+
 enum Failure {
     Permanent {
         reason: Reason,
         detail: String,
     },
+    /// Over the category's `max_segments`: failed before costing anything.
+    SmsTooLong {
+        detail: String,
+        facts: SmsFacts,
+    },
     /// The recipient opted out at the provider: nothing was sent.
     OptedOut,
     Transient(SendError),
     UnknownOutcome(SendError),
+}
+
+/// Why an SMS is refused as too long: the numbers, the limit, and what made it UCS-2.
+fn too_long(facts: &SmsFacts, max: u32, category: &str) -> String {
+    let mut detail = format!(
+        "the message needs {} {} segments, more than the {max} allowed (sms.max_segments, or \
+         sms.categories.{category}.max_segments)",
+        facts.segments, facts.encoding
+    );
+    if !facts.transliterated.is_empty() {
+        detail.push_str(&format!(" after replacing {}", facts.transliterated.join(", ")));
+    }
+    if facts.encoding == sms::SmsEncoding::Ucs2 {
+        let mut named = facts.non_gsm_characters.join(", ");
+        if facts.non_gsm_others > 0 {
+            // Letters are counted, not named: they may spell personal data.
+            let others = format!("{} other characters (letters or digits are not named)", facts.non_gsm_others);
+            named = if named.is_empty() { others } else { format!("{named} and {others}") };
+        }
+        detail.push_str(&format!("; it is UCS-2 (70 characters per SMS, not 160) because of {named}"));
+    }
+    detail
+}
+
+/// A receipt with the SMS facts attached.
+fn with_sms(outcome: Outcome, facts: SmsFacts) -> Outcome {
+    match outcome {
+        Outcome::Receipt(r) => Outcome::Receipt(r.sms(Some(facts))),
+        other => other,
+    }
 }
 
 /// Unreachable in practice: `process` rejects an unserved channel before admission.

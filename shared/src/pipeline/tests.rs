@@ -52,6 +52,11 @@ fn write(dir: &Path, rel: &str, text: &str) {
 }
 
 fn rig_at(now: &str) -> Rig {
+    rig_with(CONFIG, now)
+}
+
+/// A rig on another configuration.
+fn rig_with(config: &str, now: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
     write(t, "hello/email.subject.hbs", "Hi {{name}}\n");
@@ -66,7 +71,7 @@ fn rig_at(now: &str) -> Rig {
     write(t, "emailonly/email.subject.hbs", "S");
     write(t, "emailonly/email.html.hbs", "<p>x</p>");
     let catalogue = Arc::new(Catalogue::load(t).unwrap());
-    let settings = Arc::new(Settings::parse(CONFIG, "test", t, None).unwrap());
+    let settings = Arc::new(Settings::parse(config, "test", t, None).unwrap());
     let store = Arc::new(MemoryStore::new());
     let sender = Arc::new(RecordingSender::new());
     let ports = Ports {
@@ -389,6 +394,100 @@ async fn overlong_sms_fails_before_costing_money() {
     assert_eq!((r.status, reason(&r)), (Status::Failed, "sms_too_long"));
     assert!(r.detail.unwrap().contains("ucs-2"));
     assert!(rig.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn marketing_sms_is_transliterated_and_its_receipt_says_what_it_costs() {
+    let rig = rig();
+    let mut v = req("tq", "sms", "marketing");
+    v["data"]["name"] = json!("Ada \u{2014} it\u{2019}s \u{201C}on\u{201D}");
+    let r = run(&rig, &v).await;
+    assert_eq!(r.status, Status::Sent);
+    let Sent::Sms(sms) = &rig.sender.sent()[0] else { panic!() };
+    assert_eq!(sms.body, "Hello Ada - it's \"on\"");
+    assert_eq!((sms.encoding, sms.segments), (sms::SmsEncoding::Gsm7, 1));
+    let facts = serde_json::to_value(r.sms.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        facts,
+        json!({"encoding": "gsm-7", "segments": 1, "units": 21, "characters": 21,
+               "transliterated": ["U+2014", "U+2019", "U+201C", "U+201D"]})
+    );
+    // Transactional goes out as written (built-in default): UCS-2, and the receipt says why.
+    let mut v = req("tt", "sms", "transactional");
+    v["data"]["name"] = json!("Ada \u{2014} it\u{2019}s");
+    let r = run(&rig, &v).await;
+    let Sent::Sms(sms) = &rig.sender.sent()[1] else { panic!() };
+    assert_eq!(sms.body, "Hello Ada \u{2014} it\u{2019}s");
+    let facts = r.sms.unwrap();
+    assert_eq!((facts.encoding, facts.transliterated.len()), (sms::SmsEncoding::Ucs2, 0));
+    assert_eq!(facts.non_gsm_characters, ["U+2014", "U+2019"]);
+    // Email and push receipts carry no SMS facts.
+    assert!(run(&rig, &req("te", "email", "transactional")).await.sms.is_none());
+}
+
+#[tokio::test]
+async fn an_sms_too_long_for_its_category_fails_with_the_numbers_and_the_culprits() {
+    let config = CONFIG
+        .replace("[sms]\nmax_segments = 2\n", "[sms]\nmax_segments = 2\n[sms.categories.promo]\nmax_segments = 1\n");
+    let rig = rig_with(&config, "2026-11-28T12:00:00Z");
+    // 100 GSM-7 characters: one segment; 1 over the limit in UCS-2 (70 per SMS).
+    let mut v = req("long1", "sms", "promo");
+    v["data"]["name"] = json!(format!("{} \u{1F600} \u{0416}\u{0416}", "a".repeat(90)));
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, reason(&r)), (Status::Failed, "sms_too_long"));
+    let detail = r.detail.clone().unwrap();
+    assert!(detail.contains("needs 2 ucs-2 segments, more than the 1 allowed"), "{detail}");
+    assert!(detail.contains("sms.categories.promo.max_segments"), "{detail}");
+    assert!(detail.contains("U+1F600 and 1 other characters"), "the Cyrillic letter is counted, not named: {detail}");
+    assert!(!detail.contains('\u{0416}') && !detail.contains("U+0416"), "{detail}");
+    let facts = r.sms.unwrap();
+    assert_eq!((facts.segments, facts.non_gsm_others), (2, 1));
+    assert_eq!(facts.non_gsm_characters, ["U+1F600"]);
+    // The same text in another category fits its limit of 2.
+    let mut v = req("long2", "sms", "marketing");
+    v["data"]["name"] = json!(format!("{} \u{1F600} \u{0416}\u{0416}", "a".repeat(90)));
+    assert_eq!(run(&rig, &v).await.status, Status::Sent);
+    // Transliterating can bring a message under its limit: 100 curly quotes are 2
+    // UCS-2 segments, but 1 GSM-7 one.
+    let mut v = req("long3", "sms", "promo");
+    v["data"]["name"] = json!("\u{2019}".repeat(100));
+    let r = run(&rig, &v).await;
+    assert_eq!(r.status, Status::Sent, "{:?}", r.detail);
+    assert_eq!(r.sms.unwrap().segments, 1);
+}
+
+#[tokio::test]
+async fn sms_sender_settings_come_from_the_tenant_and_destination() {
+    let config = CONFIG.replace(
+        "[sms]\nmax_segments = 2\n",
+        r#"[sms]
+max_segments = 2
+sender_id = "ACME"
+max_price = "0.50"
+
+[sms.countries."+1"]
+origination_number = "+18005550100"
+
+[sms.tenants.globex]
+sender_id = "GLOBEX"
+
+[sms.tenants.globex.countries.GB]
+max_price = "0.05"
+"#,
+    );
+    let rig = rig_with(&config, "2026-11-28T12:00:00Z");
+    assert_eq!(run(&rig, &req("us", "sms", "transactional")).await.status, Status::Sent);
+    let mut uk = req("uk", "sms", "transactional");
+    uk["tenant"] = json!("globex");
+    uk["recipient"]["phone"] = json!("+447700900123");
+    assert_eq!(run(&rig, &uk).await.status, Status::Sent);
+    let sent = rig.sender.sent();
+    let (Sent::Sms(us), Sent::Sms(uk)) = (&sent[0], &sent[1]) else { panic!("{sent:?}") };
+    let fields = |m: &OutboundSms| {
+        (m.sender_id.clone(), m.origination_number.clone(), m.max_price.clone(), m.tenant.clone(), m.transactional)
+    };
+    assert_eq!(fields(us), (Some("ACME".into()), Some("+18005550100".into()), Some("0.50".into()), None, true));
+    assert_eq!(fields(uk), (Some("GLOBEX".into()), None, Some("0.05".into()), Some("globex".into()), true));
 }
 
 #[tokio::test]

@@ -32,14 +32,19 @@ pub struct OutboundSms {
     /// Scopes the request id (outbox folders, provider tags).
     pub tenant: Option<String>,
     pub to: PhoneNumber,
+    /// What to send, already transliterated when the settings asked for it.
     pub body: String,
     pub encoding: SmsEncoding,
     pub segments: u32,
+    /// Alphanumeric sender id (SNS `AWS.SNS.SMS.SenderID`).
     pub sender_id: Option<String>,
-    /// The number (long code, toll-free, 10DLC, short code) to send from.
+    /// The number (long code, toll-free, 10DLC, short code) to send from, E.164
+    /// (SNS `AWS.MM.SMS.OriginationNumber`).
     pub origination_number: Option<String>,
-    /// The most to spend on this message, in USD (a decimal string, e.g. `0.50`).
+    /// The most to spend on this message, in USD (a decimal string, e.g. `0.50`;
+    /// SNS `AWS.SNS.SMS.MaxPrice`).
     pub max_price: Option<String>,
+    /// Transactional or promotional (SNS `AWS.SNS.SMS.SMSType`).
     pub transactional: bool,
 }
 

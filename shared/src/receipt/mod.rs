@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ports::SuppressionReason;
+use crate::render::sms::{self, SmsEncoding};
 use crate::request::{Channel, DeliveryRequest, RawFacts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
@@ -157,6 +158,9 @@ pub mod limits {
     pub const METADATA_VALUE: usize = 1024;
     /// All metadata keys and values together.
     pub const METADATA_TOTAL: usize = 8 * 1024;
+    /// The `sms` object: bounded by construction (the transliteration table and
+    /// [`crate::render::sms::MAX_NAMED_NON_GSM`]), checked by a test.
+    pub const SMS: usize = 1024;
 }
 
 /// The largest a serialized receipt can be (JSON escaping can multiply a byte by six).
@@ -187,6 +191,56 @@ pub fn receipt_id(parts: &[&str]) -> String {
     }
     let digest = h.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an SMS costs and why: on `sent` receipts, and on `failed` ones with reason
+/// `sms_too_long`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SmsFacts {
+    /// `gsm-7` or `ucs-2`.
+    pub encoding: SmsEncoding,
+    /// How many SMS the message is billed as.
+    pub segments: u32,
+    /// Septets for GSM-7 (extension characters count 2), UTF-16 code units for UCS-2.
+    pub units: u32,
+    /// What a reader calls characters (grapheme clusters).
+    pub characters: u32,
+    /// Characters replaced by GSM-7 ones before sending (curly quotes, dashes, Unicode
+    /// spaces), as code points (`U+2019`); absent when the body went out as rendered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transliterated: Vec<String>,
+    /// UCS-2 only: characters that made it UCS-2, as code points; at most 5, and never a
+    /// letter or digit (a rendered body carries personal data).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_gsm_characters: Vec<String>,
+    /// UCS-2 only: how many other characters made it UCS-2 (letters, digits, or more
+    /// than 5).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_gsm_others: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl SmsFacts {
+    /// The facts of `body` as sent, after transliterating `transliterated`.
+    pub fn of(body: &str, transliterated: &[char]) -> Self {
+        let info = sms::segment(body);
+        let (named, others) = match info.encoding {
+            SmsEncoding::Ucs2 => sms::named_non_gsm_characters(body),
+            SmsEncoding::Gsm7 => (Vec::new(), 0),
+        };
+        SmsFacts {
+            encoding: info.encoding,
+            segments: info.segments,
+            units: info.units,
+            characters: info.characters,
+            transliterated: transliterated.iter().map(|&c| sms::code_point(c)).collect(),
+            non_gsm_characters: named.into_iter().map(sms::code_point).collect(),
+            non_gsm_others: u32::try_from(others).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -224,6 +278,11 @@ pub struct Receipt {
     /// Where the request came from (`file:line`, an SQS message id), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// SMS only, on `sent` and on `failed` with `sms_too_long`: encoding, segments and
+    /// what was transliterated. Not on a receipt re-emitted for a request asked again
+    /// (the state store records the outcome, not these facts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsFacts>,
     /// Fields cut to fit the receipt's size limits (values end with `…[cut]`;
     /// `metadata` may also miss entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -286,6 +345,7 @@ impl Receipt {
             provider_message_id: None,
             deferred_until: None,
             source: None,
+            sms: None,
             truncated,
         }
     }
@@ -313,6 +373,7 @@ impl Receipt {
             provider_message_id: None,
             deferred_until: None,
             source: None,
+            sms: None,
             truncated,
         }
     }
@@ -348,6 +409,11 @@ impl Receipt {
         self
     }
 
+    pub fn sms(mut self, facts: Option<SmsFacts>) -> Self {
+        self.sms = facts;
+        self
+    }
+
     /// The least a receipt can say: used when the full one cannot be delivered.
     pub fn minimal(&self) -> Receipt {
         Receipt {
@@ -365,6 +431,7 @@ impl Receipt {
             provider_message_id: self.provider_message_id.clone(),
             deferred_until: self.deferred_until,
             source: None,
+            sms: None,
             truncated: vec!["*".to_owned()],
         }
     }
@@ -416,6 +483,31 @@ mod tests {
         assert!(!json.contains(['\u{fffe}', '\u{ffff}']));
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["a"], "x\u{ffff}y\u{fffe}");
+    }
+
+    #[test]
+    fn sms_facts_stay_within_their_limit() {
+        // The worst case: every character the table replaces (a body can hold them all),
+        // beside the most that can be named for a UCS-2 body.
+        let all: String = sms::transliterations().map(|(c, _)| c).collect();
+        let replaced = sms::transliterate(&all).map(|t| t.replaced).unwrap_or_default();
+        assert_eq!(replaced.len(), sms::transliterations().count());
+        let symbols: String = ('\u{2600}'..='\u{26FF}').chain('\u{0410}'..='\u{044F}').collect();
+        let mut facts = SmsFacts::of(&symbols, &[]);
+        assert_eq!(facts.encoding, SmsEncoding::Ucs2);
+        assert_eq!(facts.non_gsm_characters.len(), sms::MAX_NAMED_NON_GSM);
+        assert!(facts.non_gsm_others > 0);
+        facts.transliterated = replaced.iter().map(|&c| sms::code_point(c)).collect();
+        let json = serde_json::to_string(&facts).unwrap();
+        assert!(json.len() <= limits::SMS, "{} bytes", json.len());
+        // GSM-7: no culprits to name.
+        let plain = SmsFacts::of("It's fine", &['\u{2019}']);
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({
+                "encoding": "gsm-7", "segments": 1, "units": 9, "characters": 9, "transliterated": ["U+2019"]
+            })
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// Encoding an SMS body is sent with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub enum SmsEncoding {
     // Explicit names: serde's kebab-case turns `Gsm7` into "gsm7", not "gsm-7".
     #[serde(rename = "gsm-7")]
@@ -395,6 +395,11 @@ pub struct Transliterated {
     pub replaced: Vec<char>,
 }
 
+/// Every character [`transliterate`] replaces, with its replacement.
+pub fn transliterations() -> impl Iterator<Item = (char, &'static str)> {
+    TRANSLITERATIONS.iter().copied()
+}
+
 fn replacement(c: char) -> Option<&'static str> {
     TRANSLITERATIONS.binary_search_by_key(&c, |&(from, _)| from).ok().map(|at| TRANSLITERATIONS[at].1)
 }
@@ -426,6 +431,23 @@ pub fn transliterate(body: &str) -> Option<Transliterated> {
         return None;
     }
     Some(Transliterated { body: out, replaced })
+}
+
+/// At most this many characters are named as the reason a body is UCS-2.
+pub const MAX_NAMED_NON_GSM: usize = 5;
+
+/// The characters to name as the reason a body is UCS-2, and how many others there are.
+///
+/// A rendered body carries personal data (a name, a street), so the characters named
+/// are never letters or digits, which could spell part of it, and at most
+/// [`MAX_NAMED_NON_GSM`] of them: the culprit a template author can fix is almost
+/// always a symbol, an emoji or punctuation in the template, and the count of the
+/// others still says that letters (a Greek or Cyrillic name, say) played a part.
+pub fn named_non_gsm_characters(body: &str) -> (Vec<char>, usize) {
+    let all = non_gsm_characters(body);
+    let named: Vec<char> = all.iter().copied().filter(|c| !c.is_alphanumeric()).take(MAX_NAMED_NON_GSM).collect();
+    let others = all.len() - named.len();
+    (named, others)
 }
 
 /// `U+2019`: how receipts and details name a character, readable whatever it is (a
@@ -587,6 +609,16 @@ mod tests {
         assert_eq!(transliterate(&"\u{2026}".repeat(70)), None);
         // 40 of them: one segment either way (120 septets), so GSM-7 it is.
         assert!(transliterate(&"\u{2026}".repeat(40)).is_some());
+    }
+
+    #[test]
+    fn letters_and_digits_are_counted_not_named() {
+        let (named, others) = named_non_gsm_characters("\u{0416}\u{00E1} \u{1F600}\u{2022}\u{0663}");
+        assert_eq!((named, others), (vec!['\u{1F600}', '\u{2022}'], 3), "Cyrillic, accented and Arabic-Indic digit");
+        let symbols: String = ('\u{2600}'..='\u{2607}').collect();
+        let (named, others) = named_non_gsm_characters(&symbols);
+        assert_eq!((named.len(), others), (MAX_NAMED_NON_GSM, 3));
+        assert_eq!(named_non_gsm_characters("plain"), (vec![], 0));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <dir>/<request id>.eml         RFC 5322 message (multipart/alternative)
-//! <dir>/<request id>.sms.json    body, encoding, segment count
+//! <dir>/<request id>.sms.json    body, encoding, segment count, sender settings
 //! <dir>/<request id>.push.json   platform, target, title, body, data
 //! <dir>/@<tenant>/...            the same, for requests with a tenant
 //! ```
@@ -137,6 +137,8 @@ impl SmsSender for Outbox {
             "request_id": m.request_id,
             "to": m.to.as_str(),
             "sender_id": m.sender_id,
+            "origination_number": m.origination_number,
+            "max_price": m.max_price,
             "body": m.body,
             "encoding": m.encoding,
             "segments": m.segments,
