@@ -28,11 +28,11 @@
 //! [sms.tenants.globex]               # by tenant; then tenant and destination:
 //! sender_id = "GLOBEX"               # [sms.tenants.globex.countries.GB]
 //!
-//! [quiet_hours]
-//! start = "21:00"
-//! end = "08:00"
+//! [quiet_hours]                      # absent: non-transactional SMS wait out 21:00-08:00
+//! start = "21:00"                    # in the recipient's zone; quiet_hours = "off"
+//! end = "08:00"                      # (before any table) holds nothing
 //! channels = ["sms", "push"]         # optional, default: all
-//! default_timezone = "America/New_York"
+//! default_timezone = "America/New_York"   # no timezone, and no single zone for the number
 //!
 //! [idempotency]
 //! lock_timeout = "5m"
@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy, QuietHours, Window};
+use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy, QuietHoursSetting, Window};
 use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
@@ -95,7 +95,7 @@ struct RawConfig {
     #[serde(default)]
     sms: Option<sms::RawSms>,
     #[serde(default)]
-    quiet_hours: Option<QuietHours>,
+    quiet_hours: QuietHoursSetting,
     #[serde(default)]
     idempotency: Option<IdempotencySettings>,
     #[serde(default)]
@@ -460,6 +460,35 @@ mod tests {
         let short = email_toml("unsubscribe_secret = \"x\"\n");
         assert!(Settings::parse_keyless(&short, "t", Path::new(".")).is_err());
         assert!(!Settings::parse_keyless("", "t", Path::new(".")).unwrap().has_email());
+    }
+
+    /// The TOML blocks that document herald.toml: this module's, the README's, the
+    /// shipped herald.toml and the examples.
+    #[test]
+    fn the_documented_configurations_parse() {
+        let doc: String = include_str!("config.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .skip_while(|l| *l != "```toml")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let start = readme.find("## Guard rails and `herald.toml`").unwrap();
+        let block = readme[start..].split("```toml\n").nth(1).unwrap().split("```").next().unwrap().to_owned();
+        let mut texts = vec![("config.rs".to_owned(), doc), ("README.md".to_owned(), block)];
+        for file in ["herald.toml", "examples/herald-sms.toml"] {
+            texts.push((file.to_owned(), std::fs::read_to_string(root.join(file)).unwrap()));
+        }
+        for (name, text) in texts {
+            assert!(text.contains("[sms"), "{name}: no [sms] section found");
+            if let Err(e) = local(&text, Some(KEY)) {
+                panic!("{name}: {e}");
+            }
+        }
     }
 
     #[test]

@@ -248,6 +248,32 @@ async fn quiet_hours_defer_non_transactional_sms_or_expire_it() {
 }
 
 #[tokio::test]
+async fn without_quiet_hours_marketing_sms_waits_for_the_morning_where_its_number_is() {
+    let config = CONFIG.replace(
+        "[quiet_hours]\nstart = \"21:00\"\nend = \"08:00\"\nchannels = [\"sms\"]\ndefault_timezone = \"UTC\"\n",
+        "",
+    );
+    assert!(!config.contains("quiet_hours"));
+    // 22:00 in London (BST), 14:00 in San Francisco.
+    let rig = rig_with(&config, "2026-07-15T21:00:00Z");
+    let mut uk = req("uk", "sms", "marketing");
+    uk["recipient"]["phone"] = json!("+447700900123");
+    let r = run(&rig, &uk).await;
+    assert_eq!((r.status, reason(&r)), (Status::Deferred, "quiet_hours"));
+    assert_eq!(r.deferred_until, Some("2026-07-16T07:00:00Z".parse().unwrap()), "08:00 in London");
+    // Transactional SMS is never held; a US number has no zone of its own and the
+    // built-in window no default: sent.
+    let mut otp = req("otp", "sms", "transactional");
+    otp["recipient"]["phone"] = json!("+447700900123");
+    assert_eq!(run(&rig, &otp).await.status, Status::Sent);
+    assert_eq!(run(&rig, &req("us", "sms", "marketing")).await.status, Status::Sent);
+    // `quiet_hours = "off"` holds nothing.
+    let off = format!("quiet_hours = \"off\"\n{config}");
+    let rig = rig_with(&off, "2026-07-15T21:00:00Z");
+    assert_eq!(run(&rig, &uk).await.status, Status::Sent);
+}
+
+#[tokio::test]
 async fn suppression_consent_duplicates_and_caps() {
     let rig = rig();
     let first = run(&rig, &req("a", "email", "marketing")).await;

@@ -102,8 +102,51 @@ pub struct QuietHours {
     /// Channels the window applies to; absent: all.
     #[serde(default)]
     pub channels: Vec<Channel>,
-    /// Used when the recipient has no `timezone` (never "fail open").
+    /// Used when the recipient's zone is unknown: no `timezone`, and for an SMS a
+    /// number whose country keeps several clocks (never "fail open").
     pub default_timezone: TimeZoneName,
+}
+
+/// `[quiet_hours]` in herald.toml: absent, a window, or `quiet_hours = "off"`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum QuietHoursSetting {
+    /// No `[quiet_hours]`: non-transactional SMS wait out [`SMS_QUIET_HOURS`] (21:00 to
+    /// 08:00, the usual reading of the TCPA's calling hours) in the recipient's zone, their
+    /// `timezone` else their number's. A recipient whose zone is unknown (a US or Canadian
+    /// number without `timezone`) is not held: guessing a zone could hold a message sent
+    /// in the afternoon until the middle of the night. Other channels are never held.
+    #[default]
+    SmsDefault,
+    /// A configured `[quiet_hours]` window, for the channels it lists.
+    Window(QuietHours),
+    /// `quiet_hours = "off"`: nothing is held.
+    Off,
+}
+
+/// The built-in window for non-transactional SMS when `[quiet_hours]` is absent.
+pub const SMS_QUIET_HOURS: (LocalTime, LocalTime) = (LocalTime::hm(21, 0), LocalTime::hm(8, 0));
+
+impl<'de> Deserialize<'de> for QuietHoursSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Setting;
+        impl<'de> serde::de::Visitor<'de> for Setting {
+            type Value = QuietHoursSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a [quiet_hours] table, or \"off\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "off" => Ok(QuietHoursSetting::Off),
+                    _ => Err(E::custom("expected a [quiet_hours] table, or \"off\" to hold nothing")),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                QuietHours::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(QuietHoursSetting::Window)
+            }
+        }
+        d.deserialize_any(Setting)
+    }
 }
 
 impl QuietHours {
@@ -120,29 +163,34 @@ impl QuietHours {
 
     /// When `now` falls inside the window in `tz`, the instant it opens again.
     pub fn hold_until(&self, now: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
-        let local = now.to_zoned_datetime(tz.clone());
-        let t = local.time();
-        let (start, end) = (self.start.time(), self.end.time());
-        let inside = if start < end { t >= start && t < end } else { t >= start || t < end };
-        if !inside {
-            return None;
-        }
-        // The window ends today if we are before `end`, else tomorrow (wrapped window).
-        // The first instant after `now` whose wall clock reads `end`: in a DST fold
-        // the end time happens twice and the earlier one may already be past; in a
-        // gap it does not happen and the window opens after the jump (`compatible`).
-        let today = local.date();
-        let mut candidates = Vec::with_capacity(4);
-        for date in [Some(today), today.tomorrow().ok()].into_iter().flatten() {
-            let ambiguous = tz.to_ambiguous_timestamp(date.to_datetime(end));
-            for d in [jiff::tz::Disambiguation::Compatible, jiff::tz::Disambiguation::Later] {
-                if let Ok(t) = ambiguous.disambiguate(d) {
-                    candidates.push(t);
-                }
+        hold_until(self.start, self.end, now, tz)
+    }
+}
+
+/// When `now` falls inside `start..end` in `tz`, the instant the window opens again.
+fn hold_until(start: LocalTime, end: LocalTime, now: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+    let local = now.to_zoned_datetime(tz.clone());
+    let t = local.time();
+    let (start, end) = (start.time(), end.time());
+    let inside = if start < end { t >= start && t < end } else { t >= start || t < end };
+    if !inside {
+        return None;
+    }
+    // The window ends today if we are before `end`, else tomorrow (wrapped window).
+    // The first instant after `now` whose wall clock reads `end`: in a DST fold
+    // the end time happens twice and the earlier one may already be past; in a
+    // gap it does not happen and the window opens after the jump (`compatible`).
+    let today = local.date();
+    let mut candidates = Vec::with_capacity(4);
+    for date in [Some(today), today.tomorrow().ok()].into_iter().flatten() {
+        let ambiguous = tz.to_ambiguous_timestamp(date.to_datetime(end));
+        for d in [jiff::tz::Disambiguation::Compatible, jiff::tz::Disambiguation::Later] {
+            if let Ok(t) = ambiguous.disambiguate(d) {
+                candidates.push(t);
             }
         }
-        candidates.into_iter().filter(|c| *c > now).min()
     }
+    candidates.into_iter().filter(|c| *c > now).min()
 }
 
 /// What herald does when a provider may or may not have sent a message (a timeout
@@ -222,7 +270,7 @@ impl Default for IdempotencySettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub caps: Vec<CapRule>,
-    pub quiet_hours: Option<QuietHours>,
+    pub quiet_hours: QuietHoursSetting,
     pub idempotency: IdempotencySettings,
     pub guarantees: Guarantees,
     /// How far ahead `send_after` may lie.
@@ -233,7 +281,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             caps: Vec::new(),
-            quiet_hours: None,
+            quiet_hours: QuietHoursSetting::default(),
             idempotency: IdempotencySettings::default(),
             guarantees: Guarantees::default(),
             send_after_horizon: default_send_after_horizon(),
@@ -255,7 +303,7 @@ impl Policy {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!("two caps are both named `{}`: give one a `name`", w[0]));
         }
-        if let Some(q) = &self.quiet_hours {
+        if let QuietHoursSetting::Window(q) = &self.quiet_hours {
             q.validate()?;
         }
         // A completed request must be remembered past any redelivery of it: SQS keeps
@@ -279,12 +327,20 @@ impl Policy {
 
     /// Quiet hours: when a non-transactional request must wait, until when.
     pub fn quiet_hours_hold(&self, request: &DeliveryRequest, now: Timestamp) -> Option<Timestamp> {
-        let q = self.quiet_hours.as_ref()?;
-        if request.is_transactional() || !q.applies_to(request.channel) {
+        if request.is_transactional() {
             return None;
         }
-        let tz = request.recipient.timezone.as_ref().unwrap_or(&q.default_timezone).time_zone();
-        q.hold_until(now, &tz)
+        let (start, end, default_zone) = match &self.quiet_hours {
+            QuietHoursSetting::Window(q) if q.applies_to(request.channel) => {
+                (q.start, q.end, Some(q.default_timezone.time_zone()))
+            }
+            QuietHoursSetting::SmsDefault if request.channel == Channel::Sms => {
+                (SMS_QUIET_HOURS.0, SMS_QUIET_HOURS.1, None)
+            }
+            _ => return None,
+        };
+        let tz = recipient_zone(request).or(default_zone)?;
+        hold_until(start, end, now, &tz)
     }
 
     /// The atomic check-and-take the state store must perform for this request.
@@ -327,6 +383,20 @@ impl Policy {
     pub fn retain_until(&self, now: Timestamp) -> Timestamp {
         add(now, self.idempotency.retention)
     }
+}
+
+/// The recipient's time zone: their `timezone`, else for an SMS their number's, when
+/// its country keeps one clock. Only for SMS: it is where that message goes, while for
+/// email or push a phone number says nothing about where the mail is read.
+fn recipient_zone(request: &DeliveryRequest) -> Option<TimeZone> {
+    if let Some(tz) = &request.recipient.timezone {
+        return Some(tz.time_zone());
+    }
+    if request.channel != Channel::Sms {
+        return None;
+    }
+    let name = request.recipient.phone.as_ref()?.time_zone()?;
+    jiff::tz::db().get(name).ok()
 }
 
 pub(crate) fn add(t: Timestamp, w: Window) -> Timestamp {

@@ -89,13 +89,103 @@ fn window_opening_across_a_dst_change() {
 fn policy_quiet_hours_skip_transactional_and_other_channels_and_use_the_default_zone() {
     let mut q = quiet("21:00", "08:00", "America/New_York");
     q.channels = vec![Channel::Sms];
-    let policy = Policy { quiet_hours: Some(q), ..Policy::default() };
+    let policy = Policy { quiet_hours: QuietHoursSetting::Window(q), ..Policy::default() };
     let night_ny = ts("2026-11-29T03:00:00Z"); // 22:00 in New York
     assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", None), night_ny), Some(ts("2026-11-29T13:00:00Z")));
     assert_eq!(policy.quiet_hours_hold(&request("sms", "transactional", None), night_ny), None);
     assert_eq!(policy.quiet_hours_hold(&request("email", "marketing", None), night_ny), None);
     // Same instant is 12:00 in Tokyo: open.
     assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", Some("Asia/Tokyo")), night_ny), None);
+}
+
+fn sms_to(phone: &str, category: &str, tz: Option<&str>) -> DeliveryRequest {
+    let mut v = json!({
+        "id": "r1", "channel": "sms", "category": category,
+        "recipient": {"id": "u1", "phone": phone}, "template": "t"
+    });
+    if let Some(tz) = tz {
+        v["recipient"]["timezone"] = json!(tz);
+    }
+    DeliveryRequest::from_json(&v.to_string()).unwrap()
+}
+
+const UK: &str = "+447700900123";
+const SAN_FRANCISCO: &str = "+14155550123";
+
+#[test]
+fn without_quiet_hours_marketing_sms_waits_for_the_morning_where_its_number_is() {
+    let policy = Policy::default();
+    assert_eq!(policy.quiet_hours, QuietHoursSetting::SmsDefault);
+    // 22:00 in London (BST, UTC+1): held until 08:00 London.
+    let night = ts("2026-07-15T21:00:00Z");
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), night), Some(ts("2026-07-16T07:00:00Z")));
+    // 20:59 London is open; so is 08:00.
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), ts("2026-07-15T19:59:00Z")), None);
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), ts("2026-07-16T07:00:00Z")), None);
+    // The recipient's own timezone wins over the number's: 17:00 in New York.
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", Some("America/New_York")), night), None);
+    // Transactional SMS is never held, nor is another channel.
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "transactional", None), night), None);
+    assert_eq!(policy.quiet_hours_hold(&request("email", "marketing", Some("Europe/London")), night), None);
+    // A US number without a timezone has no zone to go by: not held (a guess could hold
+    // an afternoon message until the middle of the night).
+    let sf_night = ts("2026-07-16T06:00:00Z"); // 23:00 in San Francisco
+    assert_eq!(policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, "marketing", None), sf_night), None);
+    let with_zone = sms_to(SAN_FRANCISCO, "marketing", Some("America/Los_Angeles"));
+    assert_eq!(policy.quiet_hours_hold(&with_zone, sf_night), Some(ts("2026-07-16T15:00:00Z")));
+}
+
+#[test]
+fn a_configured_window_takes_the_numbers_zone_before_its_default() {
+    let mut q = quiet("21:00", "08:00", "America/New_York");
+    q.channels = vec![Channel::Sms];
+    let policy = Policy { quiet_hours: QuietHoursSetting::Window(q), ..Policy::default() };
+    // 22:00 in London, 17:00 in New York.
+    let t = ts("2026-07-15T21:00:00Z");
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), t), Some(ts("2026-07-16T07:00:00Z")));
+    // +1 415 has no single zone: default_timezone (New York) decides.
+    assert_eq!(policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, "marketing", None), t), None);
+    let ny_night = ts("2026-07-16T03:00:00Z"); // 23:00 in New York
+    assert_eq!(
+        policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, "marketing", None), ny_night),
+        Some(ts("2026-07-16T12:00:00Z"))
+    );
+    // An email's recipient phone says nothing about where mail is read.
+    let mut q = quiet("21:00", "08:00", "America/New_York");
+    q.channels = vec![Channel::Email];
+    let policy = Policy { quiet_hours: QuietHoursSetting::Window(q), ..Policy::default() };
+    let mut email = json!({"id": "e", "channel": "email", "category": "marketing",
+        "recipient": {"id": "u", "email": "a@example.com", "phone": UK}, "template": "t"});
+    // 06:00 in New York, 11:00 in London: the default zone decides, not the phone.
+    let ny_dawn = ts("2026-07-16T10:00:00Z");
+    let email_request = DeliveryRequest::from_json(&email.to_string()).unwrap();
+    assert_eq!(policy.quiet_hours_hold(&email_request, ny_dawn), Some(ts("2026-07-16T12:00:00Z")));
+    email["recipient"]["timezone"] = json!("Europe/London");
+    assert_eq!(policy.quiet_hours_hold(&DeliveryRequest::from_json(&email.to_string()).unwrap(), ny_dawn), None);
+}
+
+#[test]
+fn quiet_hours_can_be_switched_off_or_configured_but_not_misspelt() {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        quiet_hours: QuietHoursSetting,
+    }
+    let parse = |t: &str| toml::from_str::<Doc>(t).map(|d| d.quiet_hours).map_err(|e| e.to_string());
+    assert_eq!(parse("").unwrap(), QuietHoursSetting::SmsDefault);
+    let off = parse("quiet_hours = \"off\"").unwrap();
+    assert_eq!(off, QuietHoursSetting::Off);
+    let policy = Policy { quiet_hours: off, ..Policy::default() };
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), ts("2026-07-15T21:00:00Z")), None);
+    let window = parse("[quiet_hours]\nstart = \"22:00\"\nend = \"07:00\"\ndefault_timezone = \"UTC\"").unwrap();
+    assert!(matches!(window, QuietHoursSetting::Window(q) if q.start == LocalTime::hm(22, 0)));
+    assert!(parse("quiet_hours = \"on\"").unwrap_err().contains("\"off\""));
+    assert!(parse("quiet_hours = false").is_err());
+    assert!(
+        parse("[quiet_hours]\nstart = \"22:00\"\nend = \"07:00\"\ndefault_timezone = \"UTC\"\nsms = \"off\"")
+            .unwrap_err()
+            .contains("unknown field")
+    );
 }
 
 fn cap(toml_text: &str) -> CapRule {

@@ -77,6 +77,11 @@ impl<'de> Deserialize<'de> for Window {
 pub struct LocalTime(jiff::civil::Time);
 
 impl LocalTime {
+    /// `hour:minute`; panics at compile time when out of range (for constants).
+    pub const fn hm(hour: i8, minute: i8) -> Self {
+        LocalTime(jiff::civil::Time::constant(hour, minute, 0, 0))
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = || format!("invalid time of day {s:?}: expected HH:MM (24-hour), like 21:00");
         let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;

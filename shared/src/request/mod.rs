@@ -133,7 +133,8 @@ pub struct Recipient {
     /// BCP 47 language tag, e.g. `fr-CA`; templates fall back `fr-CA` -> `fr` -> default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<Locale>,
-    /// IANA time zone, e.g. `Europe/Paris`, for quiet hours.
+    /// IANA time zone, e.g. `Europe/Paris`, for quiet hours. When absent, an SMS takes
+    /// its number's zone where the country keeps one clock, else the configured default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<TimeZoneName>,
 }
