@@ -301,9 +301,15 @@ fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSett
 const UNQUOTABLE_KEYS: [&str; 2] = ["unsubscribe_secret", "origination_number"];
 
 /// A TOML error as text. Its snippet quotes a line of the input: left out when the
-/// input holds a secret or a phone number, keeping the position.
+/// input holds a secret or a phone number, or the line quoted has as many digits as
+/// one (a misspelt key's value), keeping the position.
 fn toml_error(text: &str, mut e: toml::de::Error) -> String {
-    if !UNQUOTABLE_KEYS.iter().any(|k| text.contains(k)) {
+    let quoted = e.span().and_then(|s| text.get(..s.start)).map_or("", |before| {
+        let start = before.rfind('\n').map_or(0, |at| at + 1);
+        text[start..].lines().next().unwrap_or("")
+    });
+    let phone_like = quoted.bytes().filter(u8::is_ascii_digit).count() >= 7;
+    if !phone_like && !UNQUOTABLE_KEYS.iter().any(|k| text.contains(k)) {
         return e.to_string();
     }
     let line = e.span().map(|s| text.bytes().take(s.start).filter(|b| *b == b'\n').count() + 1);
@@ -427,6 +433,12 @@ mod tests {
         // Without a secret in the text, the snippet stays: it helps.
         let e = local(&email_toml("unsubscribe_ttl = 30d\n"), None).unwrap_err().to_string();
         assert!(e.contains("unsubscribe_ttl = 30d"), "{e}");
+        // Nor a phone number, even under a misspelt key.
+        let e = local("[sms]\norigination_numbr = \"+1 415 555 0100\"\n", None).unwrap_err().to_string();
+        assert!(e.contains("unknown field") && e.contains("line 2") && !e.contains("555"), "{e}");
+        let e = local("[sms]\nsender_id = 14155550100\n", None).unwrap_err().to_string();
+        assert!(e.contains("sender_id") || e.contains("line 2"), "{e}");
+        assert!(!e.contains("4155550100"), "{e}");
     }
 
     #[test]

@@ -230,7 +230,7 @@ pub(super) struct RawSms {
     // The sender keys of RawSender, spelt out: serde's `flatten` would turn
     // `deny_unknown_fields` off.
     #[serde(default)]
-    sender_id: Option<String>,
+    sender_id: Option<QuotedText>,
     #[serde(default)]
     origination_number: Option<QuotedText>,
     #[serde(default)]
@@ -251,7 +251,7 @@ pub(super) struct RawSms {
 #[serde(deny_unknown_fields)]
 struct RawSender {
     #[serde(default)]
-    sender_id: Option<String>,
+    sender_id: Option<QuotedText>,
     #[serde(default)]
     origination_number: Option<QuotedText>,
     #[serde(default)]
@@ -271,7 +271,7 @@ struct RawCategory {
 #[serde(deny_unknown_fields)]
 struct RawTenant {
     #[serde(default)]
-    sender_id: Option<String>,
+    sender_id: Option<QuotedText>,
     #[serde(default)]
     origination_number: Option<QuotedText>,
     #[serde(default)]
@@ -282,7 +282,8 @@ struct RawTenant {
 
 impl RawSender {
     fn check(self, path: &str) -> Result<SmsSender, String> {
-        if let Some(id) = &self.sender_id
+        let sender_id = self.sender_id.map(|id| id.0);
+        if let Some(id) = &sender_id
             && !(1..=11).contains(&id.len())
         {
             return Err(format!("{path}.sender_id: 1 to 11 characters (alphanumeric sender id)"));
@@ -295,7 +296,7 @@ impl RawSender {
             .map_err(|e| format!("{path}.origination_number: {e}"))?;
         let max_price =
             self.max_price.map(|p| check_price(&p.0)).transpose().map_err(|e| format!("{path}.max_price: {e}"))?;
-        Ok(SmsSender { sender_id: self.sender_id, origination_number, max_price })
+        Ok(SmsSender { sender_id, origination_number, max_price })
     }
 }
 
