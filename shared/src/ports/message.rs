@@ -38,7 +38,7 @@ pub struct OutboundSms {
     pub segments: u32,
     /// Alphanumeric sender id (SNS `AWS.SNS.SMS.SenderID`).
     pub sender_id: Option<String>,
-    /// The number (long code, toll-free, 10DLC, short code) to send from, E.164
+    /// The number (long code, toll-free, 10DLC) to send from, E.164 as `[sms]` checks it
     /// (SNS `AWS.MM.SMS.OriginationNumber`).
     pub origination_number: Option<String>,
     /// The most to spend on this message, in USD (a decimal string, e.g. `0.50`;
