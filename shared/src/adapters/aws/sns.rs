@@ -98,7 +98,7 @@ impl SmsSender for SnsSmsSender {
     async fn send_sms(&self, sms: &OutboundSms) -> Result<String, SendError> {
         let number = sms.to.as_str();
         if self.check_opt_out && self.is_opted_out(number).await? {
-            return Err(SendError::permanent("OptedOut", "the number opted out of SMS from this account (SNS)"));
+            return Err(SendError::opted_out("the number opted out of SMS from this account (SNS)"));
         }
         let output = self
             .client
