@@ -14,15 +14,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize};
 
 use crate::request::address::is_calling_code;
 use crate::request::{Category, PhoneNumber, TenantId, phone_region};
 
 /// When a body's typographic characters are replaced by GSM-7 ones
 /// ([`crate::render::sms::transliterate`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transliterate {
     /// Every category but `transactional`: a one-time code or an order update goes out
