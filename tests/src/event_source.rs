@@ -180,15 +180,21 @@ impl EventSource {
 
     /// Messages visible, in flight and delayed.
     pub async fn backlog(&self) -> usize {
-        let out = self
+        self.count(true).await
+    }
+
+    /// Messages visible and in flight, and delayed ones when `delayed`.
+    async fn count(&self, delayed: bool) -> usize {
+        let mut ask = self
             .sqs
             .get_queue_attributes()
             .queue_url(&self.queue_url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await;
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        if delayed {
+            ask = ask.attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed);
+        }
+        let out = ask.send().await;
         let Ok(out) = out else { return usize::MAX };
         out.attributes().map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum()).unwrap_or(usize::MAX)
     }
@@ -196,6 +202,21 @@ impl EventSource {
     /// Polls with `pollers` concurrent loops until the queue is empty (nothing
     /// visible, in flight or delayed) or `max` has passed. Returns whether it drained.
     pub async fn drain(self: &Arc<Self>, runtime: &Arc<RuntimeApi>, pollers: usize, max: Duration) -> bool {
+        self.poll_until_empty(runtime, pollers, max, true).await
+    }
+
+    /// Like [`EventSource::drain`], but leaves delayed messages (deferrals hours away).
+    pub async fn settle(self: &Arc<Self>, runtime: &Arc<RuntimeApi>, pollers: usize, max: Duration) -> bool {
+        self.poll_until_empty(runtime, pollers, max, false).await
+    }
+
+    async fn poll_until_empty(
+        self: &Arc<Self>,
+        runtime: &Arc<RuntimeApi>,
+        pollers: usize,
+        max: Duration,
+        delayed: bool,
+    ) -> bool {
         let deadline = Instant::now() + max;
         loop {
             let tasks: Vec<_> = (0..pollers.max(1))
@@ -208,7 +229,7 @@ impl EventSource {
             for t in tasks {
                 got += t.await.unwrap_or(0);
             }
-            if got == 0 && self.backlog().await == 0 {
+            if got == 0 && self.count(delayed).await == 0 {
                 return true;
             }
             if Instant::now() > deadline {

@@ -153,6 +153,14 @@ impl Stack {
         assert!(drained, "{id}'s request queue did not drain; function logs:\n{}", f.logs());
     }
 
+    /// Runs a function until nothing is visible or in flight on its request queue:
+    /// deferrals hours away stay delayed there.
+    pub async fn settle(&self, id: &str, pollers: usize) {
+        let f = self.function(id);
+        let settled = f.source.settle(&f.runtime, pollers, Duration::from_secs(90)).await;
+        assert!(settled, "{id}'s request queue did not settle; function logs:\n{}", f.logs());
+    }
+
     /// Every receipt on the receipts queue (read and deleted).
     pub async fn receipts(&self) -> Vec<Value> {
         let mut out = Vec::new();
