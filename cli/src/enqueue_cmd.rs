@@ -20,24 +20,55 @@ use serde_json::Value;
 
 use crate::input::{self, Item};
 
+/// Read only when no destination is given on the command line, so an old export never
+/// conflicts with an explicit `--queue` or `--topic-arn`.
+const QUEUE_URL_ENV: &str = "HERALD_QUEUE_URL";
+const TOPIC_ARN_ENV: &str = "HERALD_ENTRY_TOPIC_ARN";
+
+/// The channels the entry topic delivers to a function (the template's subscriptions);
+/// anything else would sit on its unrouted queue.
+const TOPIC_CHANNELS: &[Channel] = &[Channel::Email, Channel::Sms];
+
 #[derive(Args)]
-#[command(group(ArgGroup::new("destination").required(true).args(["queue_url", "queue", "topic_arn"])))]
+#[command(group(ArgGroup::new("destination").args(["queue_url", "queue", "topic_arn"])))]
 pub struct EnqueueArgs {
     /// Request files: one JSON object, a JSON array, or JSON Lines (`-` for stdin).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// One request queue for every request, sent as written: the function there answers
-    /// a request for another channel with a `rejected` receipt.
-    #[arg(long, env = "HERALD_QUEUE_URL")]
+    /// a request for another channel with a `rejected` receipt. Default: HERALD_QUEUE_URL,
+    /// when no destination is given.
+    #[arg(long)]
     queue_url: Option<String>,
     /// A channel's request queue, as CHANNEL=URL; repeat it per channel
     /// (`--queue email=URL --queue sms=URL`). Each request goes to its channel's queue.
     #[arg(long, value_name = "CHANNEL=URL", value_parser = parse_route)]
     queue: Vec<(Channel, String)>,
     /// The stack's entry topic (output EntryTopicArn): each request is published to it,
-    /// and SNS delivers it to its channel's queue.
-    #[arg(long, env = "HERALD_ENTRY_TOPIC_ARN")]
+    /// and SNS delivers it to its channel's queue. Default: HERALD_ENTRY_TOPIC_ARN, when
+    /// no destination is given.
+    #[arg(long)]
     topic_arn: Option<String>,
+}
+
+impl EnqueueArgs {
+    /// The destination flags, or the environment's when none is given.
+    fn with_environment(&self) -> Result<(Option<String>, Option<String>)> {
+        if self.queue_url.is_some() || self.topic_arn.is_some() || !self.queue.is_empty() {
+            return Ok((self.queue_url.clone(), self.topic_arn.clone()));
+        }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (env(QUEUE_URL_ENV), env(TOPIC_ARN_ENV)) {
+            (Some(_), Some(_)) => {
+                bail!("both {QUEUE_URL_ENV} and {TOPIC_ARN_ENV} are set: give --queue-url or --topic-arn")
+            }
+            (None, None) => bail!(
+                "no destination: give --queue CHANNEL=URL (per channel), --topic-arn ARN or --queue-url URL \
+                 (or set {QUEUE_URL_ENV} or {TOPIC_ARN_ENV})"
+            ),
+            found => Ok(found),
+        }
+    }
 }
 
 fn parse_route(arg: &str) -> Result<(Channel, String), String> {
@@ -68,11 +99,12 @@ fn channel_of(raw: &str) -> Result<Channel, String> {
 }
 
 pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
+    let (queue_url, topic_arn) = args.with_environment()?;
     let mut items = Vec::new();
     for file in &args.files {
         items.extend(input::read(file).with_context(|| file.display().to_string())?);
     }
-    if let Some(url) = &args.queue_url {
+    if let Some(url) = &queue_url {
         let bodies: Vec<String> = items.into_iter().map(|i| i.raw).collect();
         let sqs = aws_sdk_sqs::Client::new(&herald::adapters::aws::load_config(SDK_TIMEOUT).await);
         herald::adapters::aws::enqueue(&sqs, url, &bodies).await?;
@@ -94,10 +126,13 @@ pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
         let reason = match channel_of(&item.raw) {
             Err(reason) => reason,
             // SNS carries at most 256 KiB, herald's own limit for a request.
-            Ok(_) if args.topic_arn.is_some() && item.raw.len() > limits::REQUEST_BYTES => {
+            Ok(_) if topic_arn.is_some() && item.raw.len() > limits::REQUEST_BYTES => {
                 format!("{} bytes; at most {} can be published", item.raw.len(), limits::REQUEST_BYTES)
             }
-            Ok(channel) if args.topic_arn.is_none() && !queues.contains_key(&channel) => {
+            Ok(channel) if topic_arn.is_some() && !TOPIC_CHANNELS.contains(&channel) => {
+                format!("no function serves {channel} yet: the entry topic would leave it on its unrouted queue")
+            }
+            Ok(channel) if topic_arn.is_none() && !queues.contains_key(&channel) => {
                 format!("channel {channel} has no queue (--queue {channel}=URL)")
             }
             Ok(channel) => {
@@ -119,12 +154,16 @@ pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
     }
     let counts = by_channel.iter().map(|(c, bodies)| format!("{c} {}", bodies.len())).collect::<Vec<_>>().join(", ");
     let sdk = herald::adapters::aws::load_config(SDK_TIMEOUT).await;
-    if let Some(topic) = &args.topic_arn {
+    if let Some(topic) = &topic_arn {
         let sns = aws_sdk_sns::Client::new(&sdk);
         for (published, (_, item)) in routed.iter().enumerate() {
             if let Err(e) = sns.publish().topic_arn(topic).message(&item.raw).send().await {
                 let e = aws_sdk_sns::error::DisplayErrorContext(e);
-                bail!("{}: not published ({e}); {published} of {total} request(s) published before it", item.source);
+                bail!(
+                    "{}: may not have been published ({e}); {published} of {total} request(s) were published before \
+                     it. Running the command again is safe: a function sends a request id once",
+                    item.source
+                );
             }
         }
         eprintln!("herald: {total} request(s) published to the entry topic ({counts})");

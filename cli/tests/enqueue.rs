@@ -139,22 +139,16 @@ async fn enqueue_publishes_each_request_to_the_entry_topic() {
     let deployed = t.create_resources(&sdk, &Overrides::default()).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let sb = Sandbox::new(env!("CARGO_BIN_EXE_herald"));
-    let (email, sms, push) =
-        (request("t-email", Some("email")), request("t-sms", Some("sms")), request("t-push", Some("push")));
-    let file = sb.write("requests.jsonl", &format!("{email}\n{sms}\n{push}\n"));
+    let (email, sms) = (request("t-email", Some("email")), request("t-sms", Some("sms")));
+    let file = sb.write("requests.jsonl", &format!("{email}\n{sms}\n"));
     let topic = deployed.topic_arn("EntryTopic");
     let out = run(&sb, &moto, &proxy.endpoint(), &["enqueue", file.to_str().unwrap(), "--topic-arn", topic]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("3 request(s) published to the entry topic (email 1, sms 1, push 1)"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(proxy.count("sns", "Publish"), 3);
+    assert!(out.stderr.contains("2 request(s) published to the entry topic (email 1, sms 1)"), "{}", out.stderr);
+    assert_eq!(proxy.count("sns", "Publish"), 2);
     assert_eq!(drain(&sqs, deployed.queue_url("EmailRequestQueue")).await, [email]);
     assert_eq!(drain(&sqs, deployed.queue_url("SmsRequestQueue")).await, [sms]);
-    // No function serves push yet: it waits on the unrouted queue, not lost.
-    assert_eq!(drain(&sqs, deployed.queue_url("UnroutedRequestQueue")).await, [push]);
+    assert!(drain(&sqs, deployed.queue_url("UnroutedRequestQueue")).await.is_empty());
 }
 
 /// A request that cannot be routed stops the command before anything is sent, naming
@@ -176,6 +170,7 @@ async fn enqueue_refuses_what_it_cannot_route_and_sends_nothing() {
         request("sms-1", Some("sms")),
         r#"{"channel": "+14155550123"}"#.to_owned(),
         r#"["+14155550123"]"#.to_owned(),
+        request("push-1", Some("push")),
     ];
     let file = sb.write("requests.jsonl", &(lines.join("\n") + "\n"));
     let file = file.to_str().unwrap();
@@ -189,17 +184,20 @@ async fn enqueue_refuses_what_it_cannot_route_and_sends_nothing() {
         "requests.jsonl:4: channel sms has no queue (--queue sms=URL)",
         "requests.jsonl:5: the channel is not one of email, sms, push",
         "requests.jsonl:6: expected a JSON object",
-        "5 of 6 request(s) cannot be routed: nothing was sent",
+        "requests.jsonl:7: channel push has no queue (--queue push=URL)",
+        "6 of 7 request(s) cannot be routed: nothing was sent",
     ] {
         assert!(out.stderr.contains(expected), "missing {expected:?} in:\n{}", out.stderr);
     }
     assert!(!out.stderr.contains("requests.jsonl:1"), "{}", out.stderr);
 
-    // Through the topic every known channel is routable; the rest is still refused.
+    // Through the topic every channel a function serves is routable; push, which none
+    // serves yet, would sit on the unrouted queue, so it is refused like the rest.
     let topic_out = run(&sb, &moto, &proxy.endpoint(), &["enqueue", file, "--topic-arn", &topic]).await;
     assert_eq!(topic_out.code, 4, "{}", topic_out.stderr);
-    assert!(topic_out.stderr.contains("4 of 6 request(s) cannot be routed"), "{}", topic_out.stderr);
+    assert!(topic_out.stderr.contains("5 of 7 request(s) cannot be routed"), "{}", topic_out.stderr);
     assert!(!topic_out.stderr.contains("requests.jsonl:4"), "{}", topic_out.stderr);
+    assert!(topic_out.stderr.contains("requests.jsonl:7: no function serves push yet"), "{}", topic_out.stderr);
 
     for stderr in [&out.stderr, &topic_out.stderr] {
         assert!(!stderr.contains("555"), "a phone number was echoed:\n{stderr}");
@@ -217,4 +215,17 @@ async fn enqueue_refuses_what_it_cannot_route_and_sends_nothing() {
     let bad = sb.run(&["enqueue", file, "--queue", "fax=https://q"]);
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("not a channel"), "{}", bad.stderr);
+
+    // An old HERALD_QUEUE_URL export does not stand in the way of an explicit destination.
+    let mut cmd = sb.command(&["enqueue", file, "--queue", &email]);
+    for (k, v) in moto.env(&proxy.endpoint()) {
+        cmd.env(k, v);
+    }
+    cmd.env("HERALD_QUEUE_URL", &url);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be routed"));
+    let none = sb.run(&["enqueue", file]);
+    assert_ne!(none.code, 0);
+    assert!(none.stderr.contains("no destination"), "{}", none.stderr);
 }

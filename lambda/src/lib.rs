@@ -34,6 +34,9 @@ pub struct Function {
     pub name: &'static str,
     pub env_vars: &'static [(&'static str, Need)],
     pub aws_adapters: &'static [&'static str],
+    /// AWS calls its sender may make before the send itself (at most): they count in
+    /// the batch's time budget, and the template's timeout must leave room for them.
+    pub extra_calls_per_record: u32,
 }
 
 impl Function {
@@ -54,17 +57,25 @@ pub struct Context {
     pub provider_sdk: aws_config::SdkConfig,
 }
 
-/// What a function's wiring returns: its sender, the finished settings, and what to do
-/// at the start of each invocation (forget per-invocation caches).
+/// What a function's wiring returns: its sender, the finished settings, what to do at
+/// the start of each invocation (forget per-invocation caches), and the calls its sender
+/// makes before a send (see [`Function::extra_calls_per_record`]).
 pub struct Wired {
     pub senders: Senders,
     pub settings: Settings,
     pub on_invocation: Option<Box<dyn Fn() + Send + Sync>>,
+    pub extra_calls_per_record: u32,
 }
 
 impl Wired {
     pub fn new(senders: Senders, settings: Settings) -> Self {
-        Wired { senders, settings, on_invocation: None }
+        Wired { senders, settings, on_invocation: None, extra_calls_per_record: 0 }
+    }
+
+    /// The sender makes `calls` AWS calls of its own before a send.
+    pub fn extra_calls_per_record(mut self, calls: u32) -> Self {
+        self.extra_calls_per_record = calls;
+        self
     }
 
     pub fn on_invocation(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
@@ -103,6 +114,7 @@ where
         sink: Arc::new(SqsReceiptSink::new(sqs, environment.receipts_queue_url.clone())),
         concurrency: environment.concurrency,
         aws_timeout: environment.aws_timeout,
+        extra_calls_per_record: wired.extra_calls_per_record.min(function.extra_calls_per_record),
         on_invocation: wired.on_invocation,
     };
     tracing::info!(function = function.name, channels = ?handler.pipeline.channels(), "ready");
@@ -130,6 +142,8 @@ pub struct Handler {
     pub concurrency: usize,
     /// Each AWS call's timeout: with the deadline, how many records can still start.
     pub aws_timeout: Duration,
+    /// Calls the sender makes before a send, counted in each record's budget.
+    pub extra_calls_per_record: u32,
     pub on_invocation: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
@@ -142,7 +156,7 @@ impl Handler {
             hook();
         }
         let batch = event.records.into_iter().map(sqs::queued_request).collect();
-        let budget = BatchBudget::for_timeout(deadline, self.aws_timeout);
+        let budget = BatchBudget::with_extra_calls(deadline, self.aws_timeout, self.extra_calls_per_record);
         let result = self.pipeline.process_batch(batch, self.concurrency, self.sink.as_ref(), budget).await;
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = result

@@ -55,6 +55,7 @@ fn rig_on(store: Arc<MemoryStore>, senders: fn(Arc<RecordingSender>) -> Senders)
         sink: sink.clone(),
         concurrency: 4,
         aws_timeout: Duration::from_millis(100),
+        extra_calls_per_record: 0,
         on_invocation: Some(Box::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         })),
@@ -267,4 +268,22 @@ async fn each_record_runs_in_a_span_naming_its_message_and_request() {
     assert_eq!(records, [("m1".to_owned(), "r1".to_owned()), ("m2".to_owned(), "r2".to_owned())], "{seen:?}");
     // Fields name ids only, never an address.
     assert!(!format!("{seen:?}").contains("ada@example.com"));
+}
+
+/// A sender's own calls (the SMS opt-out check) count in each record's budget: with room
+/// for exactly the standard calls, a record whose sender asks first is not started.
+#[tokio::test]
+async fn a_senders_own_calls_count_in_the_budget() {
+    for (extra, started) in [(0, true), (1, false)] {
+        let mut rig = rig(email_only);
+        rig.handler.extra_calls_per_record = extra;
+        let calls = herald::pipeline::CALLS_PER_RECORD + herald::pipeline::CALLS_PER_EMIT;
+        let room = rig.handler.aws_timeout * calls + Duration::from_millis(50);
+        let response = rig
+            .handler
+            .handle(event(vec![record("m1", &request("r1", "email"), 1, None)]), Some(Instant::now() + room))
+            .await;
+        assert_eq!(failures(&response).is_empty(), started, "extra calls {extra}");
+        assert_eq!(rig.sender.sent().len(), usize::from(started), "extra calls {extra}");
+    }
 }

@@ -3,15 +3,24 @@
 
 use herald_lambda::{Function, Need};
 
-/// `true`: before the first send to a number in an invocation, ask SNS whether it opted
-/// out (`CheckIfPhoneNumberIsOptedOut`); an opted-out number ends `unsubscribed`.
-/// Default `false`: herald's own consent and suppression lists still apply.
+/// `true` (the default): before the first send to a number in an invocation, ask SNS
+/// whether it opted out (`CheckIfPhoneNumberIsOptedOut`); an opted-out number ends
+/// `unsubscribed` (`opted_out`). `false`: SNS accepts a text to a number that replied
+/// STOP and drops it, so the receipt says `sent`; only herald's own lists apply.
 pub const SNS_OPT_OUT_CHECK: &str = "HERALD_SNS_OPT_OUT_CHECK";
+
+/// Whether the opt-out check runs when the variable is absent.
+pub const SNS_OPT_OUT_CHECK_DEFAULT: bool = true;
 
 /// The SMS function: SQS delivery requests -> guard rails (DynamoDB) -> SNS `Publish`
 /// to the number -> receipts (SQS). It signs no links, so it reads no secret.
-pub const FUNCTION: Function =
-    Function { name: "sms", env_vars: &[(SNS_OPT_OUT_CHECK, Need::Optional)], aws_adapters: &["dynamo", "sns", "sqs"] };
+pub const FUNCTION: Function = Function {
+    name: "sms",
+    env_vars: &[(SNS_OPT_OUT_CHECK, Need::Optional)],
+    aws_adapters: &["dynamo", "sns", "sqs"],
+    // The opt-out check, when on.
+    extra_calls_per_record: 1,
+};
 
 /// The AWS adapters this function wires up.
 pub const AWS_ADAPTERS: &[&str] = FUNCTION.aws_adapters;

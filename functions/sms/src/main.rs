@@ -6,17 +6,18 @@ use std::sync::Arc;
 use herald::adapters::aws::SnsSmsSender;
 use herald::pipeline::Senders;
 use herald_lambda::{Wired, env};
-use herald_sms::{FUNCTION, SNS_OPT_OUT_CHECK};
+use herald_sms::{FUNCTION, SNS_OPT_OUT_CHECK, SNS_OPT_OUT_CHECK_DEFAULT};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_lambda::run(&FUNCTION, |cx| async move {
-        let check_opt_out = env::flag(SNS_OPT_OUT_CHECK, false)?;
+        let check_opt_out = env::flag(SNS_OPT_OUT_CHECK, SNS_OPT_OUT_CHECK_DEFAULT)?;
         // One attempt per call: a failed opt-out check is retried through SQS like a send.
         let sender = Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&cx.provider_sdk), check_opt_out));
         let per_invocation = sender.clone();
         Ok(Wired::new(Senders::sms(sender), cx.settings.without_unsubscribe_keys())
-            .on_invocation(move || per_invocation.new_invocation()))
+            .on_invocation(move || per_invocation.new_invocation())
+            .extra_calls_per_record(u32::from(check_opt_out)))
     })
     .await
 }

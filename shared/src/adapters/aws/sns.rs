@@ -70,6 +70,16 @@ impl SnsSmsSender {
     }
 }
 
+/// A refusal because the number opted out, should SNS answer a publish with one, is an
+/// opt-out like the check's answer, not a provider failure.
+fn opted_out_or(e: SendError) -> SendError {
+    if e.is_permanent() && e.code().starts_with("OptedOut") {
+        SendError::opted_out("the number opted out of SMS from this account (SNS)")
+    } else {
+        e
+    }
+}
+
 fn attribute(data_type: &str, value: &str) -> Result<MessageAttributeValue, SendError> {
     MessageAttributeValue::builder().data_type(data_type).string_value(value).build().map_err(|e| {
         SendError::permanent("invalid_message", format!("the SNS message attribute could not be built: {e}"))
@@ -108,7 +118,7 @@ impl SmsSender for SnsSmsSender {
             .set_message_attributes(Some(attributes(sms)?))
             .send()
             .await
-            .map_err(|e| classify_send(&e))?;
+            .map_err(|e| opted_out_or(classify_send(&e)))?;
         output
             .message_id()
             .map(str::to_owned)
@@ -140,6 +150,15 @@ mod tests {
 
     fn value(attrs: &HashMap<String, MessageAttributeValue>, name: &str) -> Option<(String, String)> {
         attrs.get(name).map(|a| (a.data_type().to_owned(), a.string_value().unwrap_or_default().to_owned()))
+    }
+
+    #[test]
+    fn an_opt_out_refusal_is_an_opt_out_and_other_errors_stay_as_they_are() {
+        assert!(opted_out_or(SendError::permanent("OptedOut", "x")).is_opted_out());
+        assert!(opted_out_or(SendError::permanent("OptedOutException", "x")).is_opted_out());
+        let other = opted_out_or(SendError::permanent("InvalidParameter", "x"));
+        assert!(!other.is_opted_out() && other.code() == "InvalidParameter");
+        assert!(opted_out_or(SendError::transient("Throttled", "x")).is_transient());
     }
 
     #[test]
