@@ -163,51 +163,58 @@ impl Stack {
 
     /// Every receipt on the receipts queue (read and deleted).
     pub async fn receipts(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.receipts_queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .expect("ReceiveMessage");
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("a receipt is JSON"));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.receipts_queue)
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("DeleteMessage");
-            }
-        }
+        take_json(&self.sqs, &self.receipts_queue).await
     }
 
     /// Messages on a queue, visible, in flight or delayed.
     pub async fn queue_depth(&self, url: &str) -> usize {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        out.attributes().map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum()).unwrap_or(0)
+        queue_depth(&self.sqs, url).await
     }
 
     pub fn log_dir(&self) -> &std::path::Path {
         self.logs.path()
     }
+}
+
+/// Every message on a queue, parsed as JSON (read and deleted): receipts, for instance.
+pub async fn take_json(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("a message is JSON"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+}
+
+/// Messages on a queue, visible, in flight or delayed.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    out.attributes().map(|a| a.values().filter_map(|v| v.parse::<usize>().ok()).sum()).unwrap_or(0)
 }
 
 /// Receipts grouped by request id.

@@ -3,12 +3,11 @@
 //! standalone server (SQS, DynamoDB, SES v2, Secrets Manager) through the recording,
 //! fault-injecting proxy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use herald::adapters::aws::DynamoStore;
 use herald::ports::{StateStore, SuppressionEntry, SuppressionReason};
 use herald::receipt::unsubscribe::{self, UnsubscribeKeys};
@@ -17,6 +16,8 @@ use herald_e2e::event_source::EventSource;
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
 use herald_e2e::moto::Moto;
 use herald_e2e::proxy::{Fault, FaultKind, Proxy};
+// Receipts grouped by request id.
+use herald_e2e::stack::by_request as by_id;
 use herald_e2e::template::{Overrides, Template};
 use serde_json::{Value, json};
 
@@ -130,45 +131,11 @@ impl Stack {
 
     /// Every receipt on the receipts queue (read and deleted).
     async fn receipts(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.receipts_queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.receipts_queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        herald_e2e::stack::take_json(&self.sqs, &self.receipts_queue).await
     }
 
     async fn queue_depth(&self, url: &str) -> usize {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .unwrap();
-        out.attributes().unwrap().values().map(|v| v.parse::<usize>().unwrap()).sum()
+        herald_e2e::stack::queue_depth(&self.sqs, url).await
     }
 
     /// The key ring in the secret the function was given, read back from moto.
@@ -214,15 +181,6 @@ fn order(id: &str, n: usize) -> Value {
 
 fn promo(id: &str, recipient: &str) -> Value {
     request(id, recipient, "promo@example.net", "marketing", "newsletter", json!({"intro": "Hi", "articles": []}))
-}
-
-/// Receipts grouped by request id.
-fn by_id(receipts: &[Value]) -> BTreeMap<String, Vec<Value>> {
-    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for r in receipts {
-        map.entry(r["request_id"].as_str().unwrap_or("<none>").to_owned()).or_default().push(r.clone());
-    }
-    map
 }
 
 fn statuses(receipts: &[Value]) -> Vec<String> {
