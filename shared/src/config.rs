@@ -13,7 +13,7 @@
 //! # environment); deployed functions fetch theirs from Secrets Manager
 //!
 //! [sms]                              # every key optional
-//! sender_id = "ACME"                 # alphanumeric sender id, 1 to 11 characters
+//! sender_id = "ACME"                 # 1 to 11 ASCII letters and digits, one a letter
 //! origination_number = "+18005550100"   # E.164, quoted
 //! max_price = "0.50"                 # USD per message, at most 5 decimals
 //! max_segments = 6                   # longer messages fail (sms_too_long)

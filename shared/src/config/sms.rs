@@ -46,7 +46,8 @@ impl Transliterate {
 /// Sender settings at one level of `[sms]`; an absent key defers to the next level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SmsSender {
-    /// Alphanumeric sender id, 1 to 11 characters (SNS `AWS.SNS.SMS.SenderID`).
+    /// Alphanumeric sender id (SNS `AWS.SNS.SMS.SenderID`): 1 to 11 ASCII letters and
+    /// digits, at least one a letter, no spaces.
     pub sender_id: Option<String>,
     /// The number to send from, E.164 (SNS `AWS.MM.SMS.OriginationNumber`).
     pub origination_number: Option<PhoneNumber>,
@@ -284,9 +285,12 @@ impl RawSender {
     fn check(self, path: &str) -> Result<SmsSender, String> {
         let sender_id = self.sender_id.map(|id| id.0);
         if let Some(id) = &sender_id
-            && !(1..=11).contains(&id.len())
+            && !is_sender_id(id)
         {
-            return Err(format!("{path}.sender_id: 1 to 11 characters (alphanumeric sender id)"));
+            return Err(format!(
+                "{path}.sender_id: 1 to 11 ASCII letters and digits, at least one of them a letter, \
+                 no spaces or punctuation (SNS alphanumeric sender id)"
+            ));
         }
         // PhoneNumber's errors never repeat the number.
         let origination_number = self
@@ -298,6 +302,14 @@ impl RawSender {
             self.max_price.map(|p| check_price(&p.0)).transpose().map_err(|e| format!("{path}.max_price: {e}"))?;
         Ok(SmsSender { sender_id, origination_number, max_price })
     }
+}
+
+/// SNS's `AWS.SNS.SMS.SenderID`: 1 to 11 characters, ASCII letters and digits only, at
+/// least one letter (an all-digit id would read as a number), no spaces.
+fn is_sender_id(id: &str) -> bool {
+    (1..=11).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && id.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// SNS's `AWS.SNS.SMS.MaxPrice`: a positive amount in US dollars, at most 5 decimals.
@@ -462,6 +474,20 @@ mod tests {
         assert!(e.starts_with("sms.categories.marketing.max_segments: at least 1"), "{e}");
         assert!(sms("[countries.GB]\nsenderid = \"X\"\n").unwrap_err().contains("unknown field"));
         assert!(sms("[categories.x]\nsender_id = \"X\"\n").unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn sender_ids_are_what_sns_accepts() {
+        for good in ["ACME", "A", "Acme2Go", "ABCDEFGHIJK", "2FA"] {
+            let s = sms(&format!("sender_id = \"{good}\"\n")).unwrap();
+            assert_eq!(s.sender.sender_id.as_deref(), Some(good));
+        }
+        // Too long, empty, a space, punctuation, a letter outside ASCII, digits only.
+        for bad in ["ABCDEFGHIJKL", "", "ACME UK", "ACME-UK", "ACME_UK", "ÀCME", "Ａcme", "12345678"] {
+            let e = sms(&format!("[tenants.t.countries.GB]\nsender_id = \"{bad}\"\n")).unwrap_err();
+            assert!(e.starts_with("sms.tenants.t.countries.GB.sender_id: 1 to 11"), "{bad:?}: {e}");
+            assert!(bad.is_empty() || !e.contains(bad), "{e}");
+        }
     }
 
     #[test]
