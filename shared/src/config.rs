@@ -16,7 +16,7 @@
 //! sender_id = "ACME"                 # 1 to 11 ASCII letters and digits, one a letter
 //! origination_number = "+18005550100"   # E.164, quoted
 //! max_price = "0.50"                 # USD per message, at most 5 decimals
-//! max_segments = 6                   # longer messages fail (sms_too_long)
+//! max_segments = 6                   # 1 to 10; longer messages fail (sms_too_long)
 //! transliterate = "non_transactional"   # or "always", "never": curly quotes -> GSM-7
 //!
 //! [sms.categories.marketing]         # length and transliteration per category
@@ -61,7 +61,7 @@ use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy,
 use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
-pub use sms::{DEFAULT_MAX_SEGMENTS, SmsOptions, SmsSender, SmsSettings, Transliterate};
+pub use sms::{DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, SmsOptions, SmsSender, SmsSettings, Transliterate};
 
 /// Local use only (CLI, embedded default): the unsubscribe secret, in the format of
 /// [`UnsubscribeKeys::parse`]. Deployed functions never read it.

@@ -72,7 +72,8 @@ struct TenantSms {
 pub struct SmsSettings {
     /// The top level's sender settings.
     pub sender: SmsSender,
-    /// Longer messages fail (`sms_too_long`) instead of silently costing more.
+    /// Longer messages fail (`sms_too_long`) instead of silently costing more. 1 to
+    /// [`MAX_SEGMENTS_LIMIT`].
     pub max_segments: u32,
     pub transliterate: Transliterate,
     categories: BTreeMap<String, CategorySms>,
@@ -81,6 +82,12 @@ pub struct SmsSettings {
 }
 
 pub const DEFAULT_MAX_SEGMENTS: u32 = 6;
+
+/// The most `max_segments` may be. SNS refuses an SMS `Publish` over 1,600 characters:
+/// 10 concatenated segments hold at most 1,530 GSM-7 characters (10 x 153) or 670 UCS-2
+/// code units, so every body within 10 segments fits; 11 hold up to 1,683 GSM-7
+/// characters, which SNS may refuse after herald has counted the message as sendable.
+pub const MAX_SEGMENTS_LIMIT: u32 = 10;
 
 impl Default for SmsSettings {
     fn default() -> Self {
@@ -191,6 +198,12 @@ impl SmsSettings {
 fn check_segments(path: &str, n: u32) -> Result<(), String> {
     if n == 0 {
         return Err(format!("{path}: at least 1"));
+    }
+    if n > MAX_SEGMENTS_LIMIT {
+        return Err(format!(
+            "{path}: at most {MAX_SEGMENTS_LIMIT} (SNS refuses a message over 1,600 characters, and 11 segments \
+             can hold more)"
+        ));
     }
     Ok(())
 }
@@ -446,6 +459,21 @@ mod tests {
         // Nothing configured: 6 segments, as before.
         assert_eq!(sms("").unwrap(), SmsSettings::default());
         assert_eq!(SmsSettings::default().max_segments, 6);
+    }
+
+    #[test]
+    fn max_segments_stops_where_sns_does() {
+        assert_eq!(sms("max_segments = 10\n").unwrap().max_segments, 10);
+        let s = sms("[categories.transactional]\nmax_segments = 10\n").unwrap();
+        assert_eq!(s.for_message(None, &phone(UK), "transactional", true).max_segments, 10);
+        let e = sms("max_segments = 11\n").unwrap_err();
+        assert!(e.starts_with("sms.max_segments: at most 10"), "{e}");
+        let e = sms("[categories.news]\nmax_segments = 40\n").unwrap_err();
+        assert!(e.starts_with("sms.categories.news.max_segments: at most 10"), "{e}");
+        // What the limit rests on: 10 full segments are within SNS's 1,600 characters, 11 are not.
+        let ten = crate::render::sms::segment(&"a".repeat(10 * 153));
+        assert_eq!(ten.segments, MAX_SEGMENTS_LIMIT);
+        assert!(ten.characters <= 1_600 && 11 * 153 > 1_600);
     }
 
     #[test]
