@@ -6,8 +6,17 @@
 //! `[sms.tenants.<tenant>]`, then `[sms.countries.<country>]`, then `[sms]`. A country
 //! is a region code (`GB`, `JM`) or a calling code (`"+44"`, `"+1"`); at one level the
 //! region wins over the calling code. US and Canadian numbers share +1 with no prefix
-//! that tells them apart, so they are keyed `"+1"` (which also reaches the Caribbean
-//! +1 countries that have no key of their own): see [`crate::request::phone_region`].
+//! that tells them apart, so they are keyed `"+1"`: see [`crate::request::phone_region`].
+//!
+//! A calling-code key reaches every number of the code, with one exception: an
+//! origination number belongs to one country, so a calling-code key's
+//! `origination_number` goes only to the numbers of the code's own country (`"+1"`: US
+//! and Canadian numbers; `"+44"`: GB, with Guernsey and Jersey), never to a region that
+//! shares the code (Jamaica's +1 876, the Isle of Man's +44 7624), which takes its own
+//! from its region key, else from the tenant's or the top level. `sender_id` and
+//! `max_price` do reach those regions: a sender id is a name, not a number of a
+//! country's plan, and a price ceiling too low for a region's rates holds messages back
+//! rather than overspends.
 //!
 //! Length and transliteration are set per category: `[sms.categories.<category>]`.
 
@@ -126,27 +135,37 @@ impl SmsSettings {
         transactional: bool,
     ) -> SmsOptions {
         let code = format!("+{}", to.country_code());
-        let keys: Vec<&str> = to.region().into_iter().chain([code.as_str()]).collect();
+        // An origination number belongs to one country: a calling-code key gives its
+        // origination_number only to the numbers of that code's own country (+1: the US
+        // and Canada, which have no region; not Jamaica, whose +1 876 numbers are JM).
+        let own_country = to.region() == phone_region::region_of(&to.country_code().to_string());
+        // (key, whether its origination_number applies), the region first.
+        let keys: Vec<(&str, bool)> =
+            to.region().map(|r| (r, true)).into_iter().chain([(code.as_str(), own_country)]).collect();
         let tenant = tenant.and_then(|t| self.tenants.get(t));
-        fn in_countries<'a>(countries: &'a BTreeMap<String, SmsSender>, keys: &[&str]) -> Vec<&'a SmsSender> {
-            keys.iter().filter_map(|k| countries.get(*k)).collect()
+        fn in_countries<'a>(
+            countries: &'a BTreeMap<String, SmsSender>,
+            keys: &[(&str, bool)],
+        ) -> Vec<(&'a SmsSender, bool)> {
+            keys.iter().filter_map(|&(k, origination)| countries.get(k).map(|s| (s, origination))).collect()
         }
-        // Most specific first.
-        let mut levels: Vec<&SmsSender> = Vec::with_capacity(6);
+        // Most specific first, each with whether it may give the origination number.
+        let mut levels: Vec<(&SmsSender, bool)> = Vec::with_capacity(6);
         if let Some(t) = tenant {
             levels.extend(in_countries(&t.countries, &keys));
-            levels.push(&t.sender);
+            levels.push((&t.sender, true));
         }
         levels.extend(in_countries(&self.countries, &keys));
-        levels.push(&self.sender);
+        levels.push((&self.sender, true));
 
         let category = self.categories.get(category);
         SmsOptions {
-            sender_id: levels.iter().find_map(|l| l.sender_id.clone()),
+            sender_id: levels.iter().find_map(|(l, _)| l.sender_id.clone()),
             origination_number: levels
                 .iter()
-                .find_map(|l| l.origination_number.as_ref().map(|n| n.as_str().to_owned())),
-            max_price: levels.iter().find_map(|l| l.max_price.clone()),
+                .filter(|&&(_, origination)| origination)
+                .find_map(|(l, _)| l.origination_number.as_ref().map(|n| n.as_str().to_owned())),
+            max_price: levels.iter().find_map(|(l, _)| l.max_price.clone()),
             max_segments: category.and_then(|c| c.max_segments).unwrap_or(self.max_segments),
             transliterate: category.and_then(|c| c.transliterate).unwrap_or(self.transliterate).applies(transactional),
         }
@@ -388,7 +407,6 @@ mod tests {
 
     const LAYERED: &str = r#"
         sender_id = "ACME"
-        origination_number = "+18005550100"
         max_price = "0.50"
 
         [countries.GB]
@@ -416,12 +434,12 @@ mod tests {
         let top = at(None, "+33612345678");
         assert_eq!(
             (top.sender_id.as_deref(), top.origination_number.as_deref(), top.max_price.as_deref()),
-            (Some("ACME"), Some("+18005550100"), Some("0.50"))
+            (Some("ACME"), None, Some("0.50"))
         );
         // Country over top level, key by key.
         let uk = at(None, UK);
         assert_eq!((uk.sender_id.as_deref(), uk.max_price.as_deref()), (Some("ACMEUK"), Some("0.10")));
-        assert_eq!(uk.origination_number.as_deref(), Some("+18005550100"));
+        assert_eq!(uk.origination_number, None);
         // Tenant over country; tenant+country over tenant.
         let globex_uk = at(Some("globex"), UK);
         assert_eq!((globex_uk.sender_id.as_deref(), globex_uk.max_price.as_deref()), (Some("GLOBEX"), Some("0.05")));
@@ -437,7 +455,43 @@ mod tests {
         let us = s.for_message(None, &phone(US), "marketing", false);
         assert_eq!((us.sender_id.as_deref(), us.origination_number.as_deref()), (Some("ACME"), Some("+18005550111")));
         let jm = s.for_message(None, &phone(JAMAICA), "marketing", false);
-        assert_eq!((jm.sender_id.as_deref(), jm.origination_number.as_deref()), (Some("ACMEJM"), Some("+18005550111")));
+        assert_eq!(jm.sender_id.as_deref(), Some("ACMEJM"));
+    }
+
+    #[test]
+    fn an_origination_number_stays_in_its_country() {
+        let plus_one =
+            "[countries.\"+1\"]\norigination_number = \"+18005550111\"\nmax_price = \"0.02\"\nsender_id = \"ACME\"\n";
+        let s = sms(plus_one).unwrap();
+        // A US toll-free number cannot text Jamaica: +1 876 gets none from "+1"...
+        let jm = s.for_message(None, &phone(JAMAICA), "marketing", false);
+        assert_eq!(jm.origination_number, None);
+        // ...but its sender id and price ceiling (documented).
+        assert_eq!((jm.sender_id.as_deref(), jm.max_price.as_deref()), (Some("ACME"), Some("0.02")));
+        // Nor from a tenant's "+1".
+        let tenant = sms("[tenants.t.countries.\"+1\"]\norigination_number = \"+18005550111\"\n").unwrap();
+        assert_eq!(tenant.for_message(Some("t"), &phone(JAMAICA), "m", false).origination_number, None);
+        assert_eq!(
+            tenant.for_message(Some("t"), &phone(US), "m", false).origination_number.as_deref(),
+            Some("+18005550111")
+        );
+        // Its own key gives it one.
+        let own = sms(&format!("{plus_one}[countries.JM]\norigination_number = \"+18765550100\"\n")).unwrap();
+        assert_eq!(
+            own.for_message(None, &phone(JAMAICA), "m", false).origination_number.as_deref(),
+            Some("+18765550100")
+        );
+        assert_eq!(own.for_message(None, &phone(US), "m", false).origination_number.as_deref(), Some("+18005550111"));
+        // A calling code's own country keeps it: "+44" reaches GB, not the Isle of Man.
+        let uk = sms("[countries.\"+44\"]\norigination_number = \"+447700900001\"\n").unwrap();
+        assert_eq!(uk.for_message(None, &phone(UK), "m", false).origination_number.as_deref(), Some("+447700900001"));
+        assert_eq!(uk.for_message(None, &phone("+447624123456"), "m", false).origination_number, None);
+        // The top level is for every destination without one of its own.
+        let top = sms("origination_number = \"+18005550100\"\n[countries.\"+1\"]\nmax_price = \"0.02\"\n").unwrap();
+        assert_eq!(
+            top.for_message(None, &phone(JAMAICA), "m", false).origination_number.as_deref(),
+            Some("+18005550100")
+        );
     }
 
     #[test]
