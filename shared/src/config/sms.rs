@@ -171,7 +171,8 @@ impl SmsSettings {
         }
     }
 
-    /// Checks `[sms]` as written; errors name the key, never a value.
+    /// Checks `[sms]` as written; errors name the key, never a value (a key with a
+    /// number's worth of digits is hidden on its way into a `ConfigError`).
     pub(super) fn from_raw(raw: RawSms) -> Result<Self, String> {
         let sender = RawSender {
             sender_id: raw.sender_id,
