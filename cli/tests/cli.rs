@@ -272,7 +272,9 @@ fn a_missing_file_fails_the_run_but_not_the_other_files() {
 #[test]
 fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     let mut sb = sandbox();
-    // 03:00 UTC = 22:00 in New York (the configured default zone), inside 21:00-08:00.
+    // 03:00 UTC = 22:00 in New York, inside 21:00-08:00. The +1 number has no timezone:
+    // it waits for the window to open in every US and Canadian clock, the last of them
+    // Honolulu's (UTC-10), not for the configured default zone.
     sb.now = Some("2026-11-28T03:00:00Z".into());
     let promo = request(
         "night-1",
@@ -314,7 +316,7 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
         ]
     );
     let receipts = run.receipts();
-    assert_eq!(receipts[0]["deferred_until"], "2026-11-28T13:00:00Z", "08:00 in New York");
+    assert_eq!(receipts[0]["deferred_until"], "2026-11-28T18:00:00Z", "08:00 in Honolulu");
     assert_eq!(receipts[3]["deferred_until"], "2026-11-28T05:00:00Z");
 
     // Nothing is due yet.
@@ -327,6 +329,10 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     let run = sb.run(&["flush"]);
     assert_eq!(run.outcomes(), vec![triple("later-1", "sent", "")]);
     sb.now = Some("2026-11-28T13:00:00Z".into());
+    let run = sb.run(&["flush"]);
+    run.assert_ok();
+    assert!(run.outcomes().is_empty(), "08:00 in New York is 03:00 in Honolulu: {:?}", run.outcomes());
+    sb.now = Some("2026-11-28T18:00:00Z".into());
     let run = sb.run(&["flush"]);
     assert_eq!(run.outcomes(), vec![triple("night-1", "sent", "")]);
     assert_eq!(run.receipts()[0]["source"], format!("{}:1", file.display()));
@@ -590,11 +596,12 @@ fn quiet_hours_ending_in_a_dst_fold_defer_forward_and_flush_ends() {
     let config = sb.write("dst.toml", &config);
     let config = config.to_str().unwrap();
     sb.now = Some("2026-11-01T06:15:00Z".into());
+    // The recipient's own zone: a +1 number alone would wait for every US clock.
     let promo = request(
         "fold-1",
         "sms",
         "promo",
-        json!({"id": "u", "phone": "+12025550142"}),
+        json!({"id": "u", "phone": "+12025550142", "timezone": "America/New_York"}),
         "one-time-code",
         json!({"code": "F"}),
     );

@@ -29,10 +29,11 @@
 //! sender_id = "GLOBEX"               # [sms.tenants.globex.countries.GB]
 //!
 //! [quiet_hours]                      # absent: non-transactional SMS wait out 21:00-08:00
-//! start = "21:00"                    # in the recipient's zone; quiet_hours = "off"
+//! start = "21:00"                    # in the recipient's zone(s); quiet_hours = "off"
 //! end = "08:00"                      # (before any table) holds nothing
 //! channels = ["sms", "push"]         # optional, default: all
-//! default_timezone = "America/New_York"   # no timezone, and no single zone for the number
+//! default_timezone = "America/New_York"   # nothing places the recipient (an SMS to a
+//!                                    # country with several zones waits for all of them)
 //!
 //! [idempotency]
 //! lock_timeout = "5m"
