@@ -290,6 +290,32 @@ async fn without_quiet_hours_non_transactional_sms_waits_for_the_morning_where_i
     assert_eq!(run(&rig, &uk).await.status, Status::Sent);
 }
 
+/// The built-in window holds every category but `transactional`: a one-time code sent
+/// under its own category at night waits for the morning, and a short `expires_at`
+/// ends it `expired:quiet_hours`. Pinned, and documented in the README.
+#[tokio::test]
+async fn an_otp_category_at_night_expires_in_the_built_in_quiet_hours() {
+    let config = CONFIG.replace(
+        "[quiet_hours]\nstart = \"21:00\"\nend = \"08:00\"\nchannels = [\"sms\"]\ndefault_timezone = \"UTC\"\n",
+        "",
+    );
+    assert!(!config.contains("quiet_hours"));
+    // 23:00 in London (BST).
+    let rig = rig_with(&config, "2026-07-15T22:00:00Z");
+    let mut otp = req("otp-night", "sms", "otp");
+    otp["recipient"]["phone"] = json!("+447700900123");
+    otp["expires_at"] = json!("2026-07-15T22:10:00Z");
+    let r = run(&rig, &otp).await;
+    assert_eq!((r.status, reason(&r)), (Status::Expired, "expired:quiet_hours"));
+    assert!(r.detail.as_deref().unwrap_or("").contains("2026-07-16T07:00:00Z"), "{:?}", r.detail);
+    // The same code as `transactional` goes out.
+    let mut code = otp.clone();
+    code["id"] = json!("code-night");
+    code["category"] = json!("transactional");
+    assert_eq!(run(&rig, &code).await.status, Status::Sent);
+    assert_eq!(rig.sender.sent().len(), 1);
+}
+
 #[tokio::test]
 async fn suppression_consent_duplicates_and_caps() {
     let rig = rig();
