@@ -428,6 +428,72 @@ fn suppression_and_unsubscribe_commands_apply_to_later_sends() {
     assert_ne!(bad.code, 0);
 }
 
+/// `herald render --channel sms` shows what goes out: transliterated only when the
+/// category's setting says so, and it names the setting.
+#[test]
+fn render_follows_the_transliteration_setting_of_the_category() {
+    let sb = sandbox();
+    let data = sb.write("quote.json", r#"{"code": "48\u2019913", "minutes": 5}"#);
+    let data = data.to_str().unwrap();
+    let render = |config: Option<&str>, category: &str, format: &str| {
+        let mut args = Vec::new();
+        if let Some(c) = config {
+            args.extend(["--config", c]);
+        }
+        args.extend(["render", "one-time-code", "--channel", "sms", "--data", data, "--category", category]);
+        args.extend(["--format", format]);
+        let run = sb.run(&args);
+        run.assert_ok();
+        run
+    };
+    // Built in: every category but transactional is transliterated.
+    let otp = render(None, "otp", "text");
+    assert!(otp.stdout.starts_with("48'913 is your"), "{}", otp.stdout);
+    assert!(
+        otp.stderr.contains("transliterated for category otp (sms.transliterate = \"non_transactional\")"),
+        "{}",
+        otp.stderr
+    );
+    assert!(otp.stderr.contains("1 segment(s), gsm-7"), "{}", otp.stderr);
+    let code = render(None, "transactional", "text");
+    assert!(code.stdout.starts_with("48\u{2019}913 is your"), "{}", code.stdout);
+    assert!(code.stderr.contains("2 segment(s), ucs-2"), "{}", code.stderr);
+    assert!(
+        code.stderr.contains(
+            "not transliterated: sms.transliterate = \"non_transactional\" sends category transactional as written"
+        ),
+        "{}",
+        code.stderr
+    );
+    let json: Value = serde_json::from_str(&render(None, "transactional", "json").stdout).unwrap();
+    assert_eq!(
+        json["transliterate"],
+        json!({"setting": "sms.transliterate", "value": "non_transactional", "applies": false})
+    );
+    assert!(json.get("transliterated").is_none(), "{json}");
+    assert_eq!(json["encoding"], "ucs-2");
+
+    // A configuration that says never, but always for one category.
+    let templates = herald_e2e::repo_root().join("templates");
+    let config = format!(
+        "templates = {:?}\n[sms]\ntransliterate = \"never\"\n[sms.categories.promo]\ntransliterate = \"always\"\n",
+        templates.display().to_string()
+    );
+    let config = sb.write("never.toml", &config);
+    let config = config.to_str().unwrap();
+    let marketing = render(Some(config), "marketing", "text");
+    assert!(marketing.stdout.starts_with("48\u{2019}913"), "{}", marketing.stdout);
+    assert!(
+        marketing.stderr.contains("sms.transliterate = \"never\" sends category marketing as written"),
+        "{}",
+        marketing.stderr
+    );
+    let promo = render(Some(config), "promo", "json");
+    let json: Value = serde_json::from_str(&promo.stdout).unwrap();
+    assert_eq!(json["transliterate"]["setting"], "sms.categories.promo.transliterate");
+    assert_eq!(json["transliterated"]["body"].as_str().map(|b| b.starts_with("48'913")), Some(true), "{json}");
+}
+
 #[test]
 fn render_prints_each_part_and_the_sms_body_alone() {
     let sb = sandbox();

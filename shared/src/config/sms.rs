@@ -43,6 +43,15 @@ pub enum Transliterate {
 }
 
 impl Transliterate {
+    /// As written in herald.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transliterate::NonTransactional => "non_transactional",
+            Transliterate::Always => "always",
+            Transliterate::Never => "never",
+        }
+    }
+
     pub fn applies(self, transactional: bool) -> bool {
         match self {
             Transliterate::NonTransactional => !transactional,
@@ -158,6 +167,7 @@ impl SmsSettings {
         levels.extend(in_countries(&self.countries, &keys));
         levels.push((&self.sender, true));
 
+        let (_, transliterate) = self.transliteration(category);
         let category = self.categories.get(category);
         SmsOptions {
             sender_id: levels.iter().find_map(|(l, _)| l.sender_id.clone()),
@@ -167,7 +177,17 @@ impl SmsSettings {
                 .find_map(|(l, _)| l.origination_number.as_ref().map(|n| n.as_str().to_owned())),
             max_price: levels.iter().find_map(|(l, _)| l.max_price.clone()),
             max_segments: category.and_then(|c| c.max_segments).unwrap_or(self.max_segments),
-            transliterate: category.and_then(|c| c.transliterate).unwrap_or(self.transliterate).applies(transactional),
+            transliterate: transliterate.applies(transactional),
+        }
+    }
+
+    /// The setting that decides whether `category` (lower case) is transliterated, and
+    /// what it says: `sms.categories.<category>.transliterate` when set, else
+    /// `sms.transliterate` (built in: `non_transactional`).
+    pub fn transliteration(&self, category: &str) -> (String, Transliterate) {
+        match self.categories.get(category).and_then(|c| c.transliterate) {
+            Some(t) => (format!("sms.categories.{category}.transliterate"), t),
+            None => ("sms.transliterate".to_owned(), self.transliterate),
         }
     }
 
@@ -529,6 +549,16 @@ mod tests {
         let ten = crate::render::sms::segment(&"a".repeat(10 * 153));
         assert_eq!(ten.segments, MAX_SEGMENTS_LIMIT);
         assert!(ten.characters <= 1_600 && 11 * 153 > 1_600);
+    }
+
+    #[test]
+    fn the_transliteration_setting_of_a_category_is_named() {
+        let s = sms("transliterate = \"never\"\n[categories.otp]\ntransliterate = \"always\"\n").unwrap();
+        assert_eq!(s.transliteration("otp"), ("sms.categories.otp.transliterate".to_owned(), Transliterate::Always));
+        assert_eq!(s.transliteration("marketing"), ("sms.transliterate".to_owned(), Transliterate::Never));
+        let built_in = SmsSettings::default();
+        assert_eq!(built_in.transliteration("x"), ("sms.transliterate".to_owned(), Transliterate::NonTransactional));
+        assert_eq!(Transliterate::NonTransactional.as_str(), "non_transactional");
     }
 
     #[test]
