@@ -83,11 +83,30 @@ pub fn run(args: &RenderArgs, settings: &Settings) -> Result<ExitCode> {
         Ok(r) => r,
         Err(e) => bail!("{e}"),
     };
+    // Whether an SMS in this category is transliterated, and which setting says so.
+    let (setting, value) = settings.sms.transliteration(category.as_str());
+    let transliteration =
+        Transliteration { setting, value: value.as_str(), applies: value.applies(category.is_transactional()) };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&as_json(&rendered))?),
-        Format::Text => print_text(&rendered),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&as_json(&rendered, &transliteration))?),
+        Format::Text => print_text(&rendered, &transliteration, category.as_str()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The transliteration setting in force for the preview's category.
+struct Transliteration {
+    /// `sms.transliterate` or `sms.categories.<category>.transliterate`.
+    setting: String,
+    value: &'static str,
+    applies: bool,
+}
+
+impl Transliteration {
+    /// `sms.transliterate = "non_transactional"`.
+    fn describe(&self) -> String {
+        format!("{} = \"{}\"", self.setting, self.value)
+    }
 }
 
 fn read_data(path: &Path) -> Result<serde_json::Map<String, Value>> {
@@ -102,7 +121,7 @@ fn read_data(path: &Path) -> Result<serde_json::Map<String, Value>> {
     }
 }
 
-fn as_json(r: &Rendered) -> Value {
+fn as_json(r: &Rendered, transliteration: &Transliteration) -> Value {
     match r {
         Rendered::Email { subject, html, text } => {
             json!({"channel": "email", "subject": subject, "html": html, "text": text})
@@ -110,9 +129,11 @@ fn as_json(r: &Rendered) -> Value {
         Rendered::Sms { body } => {
             let info = sms::segment(body);
             let mut out = json!({"channel": "sms", "body": body, "encoding": info.encoding, "segments": info.segments,
-                   "characters": info.characters, "non_gsm_characters": sms::non_gsm_characters(body)});
-            // What goes out where `sms.transliterate` applies (non-transactional, by default).
-            if let Some(t) = sms::transliterate(body) {
+                   "characters": info.characters, "non_gsm_characters": sms::non_gsm_characters(body),
+                   "transliterate": {"setting": transliteration.setting, "value": transliteration.value,
+                                     "applies": transliteration.applies}});
+            // What goes out, when the category's setting transliterates and that helps.
+            if let Some(t) = sms::transliterate(body).filter(|_| transliteration.applies) {
                 let after = sms::segment(&t.body);
                 out["transliterated"] = json!({"body": t.body, "encoding": after.encoding, "segments": after.segments,
                     "replaced": t.replaced.iter().map(|&c| sms::code_point(c)).collect::<Vec<_>>()});
@@ -123,7 +144,7 @@ fn as_json(r: &Rendered) -> Value {
     }
 }
 
-fn print_text(r: &Rendered) {
+fn print_text(r: &Rendered, transliteration: &Transliteration, category: &str) {
     match r {
         Rendered::Email { subject, html, text } => {
             println!(
@@ -133,19 +154,37 @@ fn print_text(r: &Rendered) {
             );
         }
         Rendered::Sms { body } => {
-            // The body alone on stdout, so it can be piped; the cost on stderr.
-            println!("{body}");
-            let info = sms::segment(body);
+            // What goes out alone on stdout, so it can be piped: transliterated when the
+            // category's setting says so; the cost and the setting on stderr.
+            let rewrite = sms::transliterate(body);
+            let sent = match &rewrite {
+                Some(t) if transliteration.applies => &t.body,
+                _ => body,
+            };
+            println!("{sent}");
+            let info = sms::segment(sent);
             eprintln!("herald: {} segment(s), {}, {} characters", info.segments, info.encoding, info.characters);
-            if let Some(t) = sms::transliterate(body) {
-                let after = sms::segment(&t.body);
+            if let Some(t) = &rewrite {
                 let replaced: Vec<String> = t.replaced.iter().map(|&c| sms::code_point(c)).collect();
-                eprintln!(
-                    "herald: transliterated (sms.transliterate: non-transactional categories by default): {} segment(s), {}, replacing {}",
-                    after.segments,
-                    after.encoding,
-                    replaced.join(", ")
-                );
+                if transliteration.applies {
+                    let before = sms::segment(body);
+                    eprintln!(
+                        "herald: transliterated for category {category} ({}), replacing {}; as rendered: {} segment(s), {}",
+                        transliteration.describe(),
+                        replaced.join(", "),
+                        before.segments,
+                        before.encoding
+                    );
+                } else {
+                    let after = sms::segment(&t.body);
+                    eprintln!(
+                        "herald: not transliterated: {} sends category {category} as written; transliterated it would be {} segment(s), {} (replacing {})",
+                        transliteration.describe(),
+                        after.segments,
+                        after.encoding,
+                        replaced.join(", ")
+                    );
+                }
             }
         }
         Rendered::Push { title, body, data } => {

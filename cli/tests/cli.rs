@@ -272,7 +272,9 @@ fn a_missing_file_fails_the_run_but_not_the_other_files() {
 #[test]
 fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     let mut sb = sandbox();
-    // 03:00 UTC = 22:00 in New York (the configured default zone), inside 21:00-08:00.
+    // 03:00 UTC = 22:00 in New York, inside 21:00-08:00. The +1 number has no timezone:
+    // it waits for the window to open in every US and Canadian clock, the last of them
+    // Honolulu's (UTC-10), not for the configured default zone.
     sb.now = Some("2026-11-28T03:00:00Z".into());
     let promo = request(
         "night-1",
@@ -314,7 +316,7 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
         ]
     );
     let receipts = run.receipts();
-    assert_eq!(receipts[0]["deferred_until"], "2026-11-28T13:00:00Z", "08:00 in New York");
+    assert_eq!(receipts[0]["deferred_until"], "2026-11-28T18:00:00Z", "08:00 in Honolulu");
     assert_eq!(receipts[3]["deferred_until"], "2026-11-28T05:00:00Z");
 
     // Nothing is due yet.
@@ -327,6 +329,10 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     let run = sb.run(&["flush"]);
     assert_eq!(run.outcomes(), vec![triple("later-1", "sent", "")]);
     sb.now = Some("2026-11-28T13:00:00Z".into());
+    let run = sb.run(&["flush"]);
+    run.assert_ok();
+    assert!(run.outcomes().is_empty(), "08:00 in New York is 03:00 in Honolulu: {:?}", run.outcomes());
+    sb.now = Some("2026-11-28T18:00:00Z".into());
     let run = sb.run(&["flush"]);
     assert_eq!(run.outcomes(), vec![triple("night-1", "sent", "")]);
     assert_eq!(run.receipts()[0]["source"], format!("{}:1", file.display()));
@@ -420,6 +426,72 @@ fn suppression_and_unsubscribe_commands_apply_to_later_sends() {
     assert!(bad.stderr.contains("--platform"), "{}", bad.stderr);
     let bad = sb.run(&["unsubscribe", "u-ada", "--category", "transactional"]);
     assert_ne!(bad.code, 0);
+}
+
+/// `herald render --channel sms` shows what goes out: transliterated only when the
+/// category's setting says so, and it names the setting.
+#[test]
+fn render_follows_the_transliteration_setting_of_the_category() {
+    let sb = sandbox();
+    let data = sb.write("quote.json", r#"{"code": "48\u2019913", "minutes": 5}"#);
+    let data = data.to_str().unwrap();
+    let render = |config: Option<&str>, category: &str, format: &str| {
+        let mut args = Vec::new();
+        if let Some(c) = config {
+            args.extend(["--config", c]);
+        }
+        args.extend(["render", "one-time-code", "--channel", "sms", "--data", data, "--category", category]);
+        args.extend(["--format", format]);
+        let run = sb.run(&args);
+        run.assert_ok();
+        run
+    };
+    // Built in: every category but transactional is transliterated.
+    let otp = render(None, "otp", "text");
+    assert!(otp.stdout.starts_with("48'913 is your"), "{}", otp.stdout);
+    assert!(
+        otp.stderr.contains("transliterated for category otp (sms.transliterate = \"non_transactional\")"),
+        "{}",
+        otp.stderr
+    );
+    assert!(otp.stderr.contains("1 segment(s), gsm-7"), "{}", otp.stderr);
+    let code = render(None, "transactional", "text");
+    assert!(code.stdout.starts_with("48\u{2019}913 is your"), "{}", code.stdout);
+    assert!(code.stderr.contains("2 segment(s), ucs-2"), "{}", code.stderr);
+    assert!(
+        code.stderr.contains(
+            "not transliterated: sms.transliterate = \"non_transactional\" sends category transactional as written"
+        ),
+        "{}",
+        code.stderr
+    );
+    let json: Value = serde_json::from_str(&render(None, "transactional", "json").stdout).unwrap();
+    assert_eq!(
+        json["transliterate"],
+        json!({"setting": "sms.transliterate", "value": "non_transactional", "applies": false})
+    );
+    assert!(json.get("transliterated").is_none(), "{json}");
+    assert_eq!(json["encoding"], "ucs-2");
+
+    // A configuration that says never, but always for one category.
+    let templates = herald_e2e::repo_root().join("templates");
+    let config = format!(
+        "templates = {:?}\n[sms]\ntransliterate = \"never\"\n[sms.categories.promo]\ntransliterate = \"always\"\n",
+        templates.display().to_string()
+    );
+    let config = sb.write("never.toml", &config);
+    let config = config.to_str().unwrap();
+    let marketing = render(Some(config), "marketing", "text");
+    assert!(marketing.stdout.starts_with("48\u{2019}913"), "{}", marketing.stdout);
+    assert!(
+        marketing.stderr.contains("sms.transliterate = \"never\" sends category marketing as written"),
+        "{}",
+        marketing.stderr
+    );
+    let promo = render(Some(config), "promo", "json");
+    let json: Value = serde_json::from_str(&promo.stdout).unwrap();
+    assert_eq!(json["transliterate"]["setting"], "sms.categories.promo.transliterate");
+    assert_eq!(json["transliterated"]["body"].as_str().map(|b| b.starts_with("48'913")), Some(true), "{json}");
 }
 
 #[test]
@@ -590,11 +662,12 @@ fn quiet_hours_ending_in_a_dst_fold_defer_forward_and_flush_ends() {
     let config = sb.write("dst.toml", &config);
     let config = config.to_str().unwrap();
     sb.now = Some("2026-11-01T06:15:00Z".into());
+    // The recipient's own zone: a +1 number alone would wait for every US clock.
     let promo = request(
         "fold-1",
         "sms",
         "promo",
-        json!({"id": "u", "phone": "+12025550142"}),
+        json!({"id": "u", "phone": "+12025550142", "timezone": "America/New_York"}),
         "one-time-code",
         json!({"code": "F"}),
     );

@@ -13,10 +13,10 @@
 //! # environment); deployed functions fetch theirs from Secrets Manager
 //!
 //! [sms]                              # every key optional
-//! sender_id = "ACME"                 # alphanumeric sender id, 1 to 11 characters
+//! sender_id = "ACME"                 # 1 to 11 ASCII letters and digits, one a letter
 //! origination_number = "+18005550100"   # E.164, quoted
 //! max_price = "0.50"                 # USD per message, at most 5 decimals
-//! max_segments = 6                   # longer messages fail (sms_too_long)
+//! max_segments = 6                   # 1 to 10; longer messages fail (sms_too_long)
 //! transliterate = "non_transactional"   # or "always", "never": curly quotes -> GSM-7
 //!
 //! [sms.categories.marketing]         # length and transliteration per category
@@ -29,10 +29,11 @@
 //! sender_id = "GLOBEX"               # [sms.tenants.globex.countries.GB]
 //!
 //! [quiet_hours]                      # absent: non-transactional SMS wait out 21:00-08:00
-//! start = "21:00"                    # in the recipient's zone; quiet_hours = "off"
+//! start = "21:00"                    # in the recipient's zone(s); quiet_hours = "off"
 //! end = "08:00"                      # (before any table) holds nothing
 //! channels = ["sms", "push"]         # optional, default: all
-//! default_timezone = "America/New_York"   # no timezone, and no single zone for the number
+//! default_timezone = "America/New_York"   # nothing places the recipient (an SMS to a
+//!                                    # country with several zones waits for all of them)
 //!
 //! [idempotency]
 //! lock_timeout = "5m"
@@ -61,7 +62,7 @@ use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy,
 use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
-pub use sms::{DEFAULT_MAX_SEGMENTS, SmsOptions, SmsSender, SmsSettings, Transliterate};
+pub use sms::{DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, SmsOptions, SmsSender, SmsSettings, Transliterate};
 
 /// Local use only (CLI, embedded default): the unsubscribe secret, in the format of
 /// [`UnsubscribeKeys::parse`]. Deployed functions never read it.
@@ -80,9 +81,44 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The message loses anything with a phone number's worth of digits ([`hide_numbers`]):
+    /// a table key or a misplaced value can hold a number, and serde quotes what it
+    /// cannot read (`unknown variant`, `unknown field`).
     fn new(source_name: &str, message: impl Into<String>) -> Self {
-        ConfigError { source_name: source_name.to_owned(), message: message.into() }
+        ConfigError { source_name: source_name.to_owned(), message: hide_numbers(&message.into()) }
     }
+}
+
+/// This many digits, maybe with separators between them, may be a phone number.
+const NUMBER_DIGITS: usize = 7;
+
+/// What [`hide_numbers`] writes instead of a number.
+const NUMBER_HIDDEN: &str = "<number hidden>";
+
+/// `message` with every run of at least [`NUMBER_DIGITS`] digits (with `+`, spaces,
+/// `-`, `.`, `(`, `)` or `/` between them) replaced by [`NUMBER_HIDDEN`]: the key path
+/// around it stays (`sms.countries.<number hidden>: not an assigned calling code`).
+fn hide_numbers(message: &str) -> String {
+    let is_part = |c: char| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')' | '/');
+    let chars: Vec<char> = message.chars().collect();
+    let mut out = String::with_capacity(message.len());
+    let mut at = 0;
+    while let Some(&c) = chars.get(at) {
+        if c.is_ascii_digit() || c == '+' {
+            let run = chars[at..].iter().take_while(|&&c| is_part(c)).count();
+            let digits = chars[at..at + run].iter().filter(|c| c.is_ascii_digit()).count();
+            if digits >= NUMBER_DIGITS {
+                // Up to the last digit: a separator after it (", expected") stays.
+                let last = chars[at..at + run].iter().rposition(char::is_ascii_digit).unwrap_or(0);
+                out.push_str(NUMBER_HIDDEN);
+                at += last + 1;
+                continue;
+            }
+        }
+        out.push(c);
+        at += 1;
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -308,7 +344,7 @@ fn toml_error(text: &str, mut e: toml::de::Error) -> String {
         let start = before.rfind('\n').map_or(0, |at| at + 1);
         text[start..].lines().next().unwrap_or("")
     });
-    let phone_like = quoted.bytes().filter(u8::is_ascii_digit).count() >= 7;
+    let phone_like = quoted.bytes().filter(u8::is_ascii_digit).count() >= NUMBER_DIGITS;
     if !phone_like && !UNQUOTABLE_KEYS.iter().any(|k| text.contains(k)) {
         return e.to_string();
     }
@@ -439,6 +475,51 @@ mod tests {
         let e = local("[sms]\nsender_id = 14155550100\n", None).unwrap_err().to_string();
         assert!(e.contains("sender_id") || e.contains("line 2"), "{e}");
         assert!(!e.contains("4155550100"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_key_path_but_not_a_number_in_a_key_or_a_value() {
+        let cases = [
+            // Table keys that our own checks refuse.
+            (
+                "[sms.countries.\"+447700900123\"]\nsender_id = \"X\"\n",
+                "sms.countries.<number hidden>: not an assigned",
+            ),
+            ("[sms.tenants.\"+44 7700 900123\"]\n", "sms.tenants.<number hidden>: the tenant may"),
+            ("[guarantee]\n\"+447700900123\" = \"at_most_once\"\n", "guarantee.<number hidden>: the category"),
+            // Values and keys serde quotes.
+            ("[sms]\ntransliterate = \"+447700900123\"\n", "unknown variant `<number hidden>`"),
+            ("[guarantee]\ndefault = \"+447700900123\"\n", "in `guarantee.default`"),
+            (
+                "[quiet_hours]\nstart = \"+44 7700 900123\"\nend = \"08:00\"\ndefault_timezone = \"UTC\"\n",
+                "in `quiet_hours.start`",
+            ),
+            (
+                "[quiet_hours]\nstart = \"21:00\"\nend = \"08:00\"\ndefault_timezone = \"UTC\"\nchannels = [\"+447700900123\"]\n",
+                "in `quiet_hours.channels`",
+            ),
+            ("[sms]\n\"+447700900123\" = 1\n", "unknown field `<number hidden>`"),
+        ];
+        for (text, expected) in cases {
+            let e = local(text, None).unwrap_err().to_string();
+            assert!(e.contains(expected), "{text}: {e}");
+            assert!(!e.contains("900123") && !e.contains("7700"), "{text}: {e}");
+        }
+        // A short value is still quoted: it helps, and it is no number.
+        let e = local("[sms]\ntransliterate = \"sometimes\"\n", None).unwrap_err().to_string();
+        assert!(e.contains("`sometimes`") && e.contains("transliterate"), "{e}");
+    }
+
+    #[test]
+    fn numbers_are_hidden_wherever_they_stand() {
+        assert_eq!(hide_numbers("a.+447700900123: b"), "a.<number hidden>: b");
+        assert_eq!(hide_numbers("`+1 (415) 555-0123`, x"), "`<number hidden>`, x");
+        assert_eq!(
+            hide_numbers("line 12, column 345: 30d, 365 days, 123456"),
+            "line 12, column 345: 30d, 365 days, 123456"
+        );
+        assert_eq!(hide_numbers("ids 1234567 and 12-34-567"), "ids <number hidden> and <number hidden>");
+        assert_eq!(hide_numbers("é+4477009001230é"), "é<number hidden>é");
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Channel for Sms {
         PathBuf::from(env!("CARGO_BIN_EXE_herald-sms"))
     }
 
-    /// Quiet hours off: by default they hold marketing SMS at night, which would turn
+    /// Quiet hours off: by default they hold non-transactional SMS at night, which would turn
     /// half of this suite's sends into deferrals depending on the hour it runs.
     fn config(&self) -> String {
         "quiet_hours = \"off\"\n\n[sms]\nmax_segments = 3\n".to_owned()

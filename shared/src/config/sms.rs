@@ -6,8 +6,17 @@
 //! `[sms.tenants.<tenant>]`, then `[sms.countries.<country>]`, then `[sms]`. A country
 //! is a region code (`GB`, `JM`) or a calling code (`"+44"`, `"+1"`); at one level the
 //! region wins over the calling code. US and Canadian numbers share +1 with no prefix
-//! that tells them apart, so they are keyed `"+1"` (which also reaches the Caribbean
-//! +1 countries that have no key of their own): see [`crate::request::phone_region`].
+//! that tells them apart, so they are keyed `"+1"`: see [`crate::request::phone_region`].
+//!
+//! A calling-code key reaches every number of the code, with one exception: an
+//! origination number belongs to one country, so a calling-code key's
+//! `origination_number` goes only to the numbers of the code's own country (`"+1"`: US
+//! and Canadian numbers; `"+44"`: GB, with Guernsey and Jersey), never to a region that
+//! shares the code (Jamaica's +1 876, the Isle of Man's +44 7624), which takes its own
+//! from its region key, else from the tenant's or the top level. `sender_id` and
+//! `max_price` do reach those regions: a sender id is a name, not a number of a
+//! country's plan, and a price ceiling too low for a region's rates holds messages back
+//! rather than overspends.
 //!
 //! Length and transliteration are set per category: `[sms.categories.<category>]`.
 
@@ -34,6 +43,15 @@ pub enum Transliterate {
 }
 
 impl Transliterate {
+    /// As written in herald.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transliterate::NonTransactional => "non_transactional",
+            Transliterate::Always => "always",
+            Transliterate::Never => "never",
+        }
+    }
+
     pub fn applies(self, transactional: bool) -> bool {
         match self {
             Transliterate::NonTransactional => !transactional,
@@ -46,7 +64,8 @@ impl Transliterate {
 /// Sender settings at one level of `[sms]`; an absent key defers to the next level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SmsSender {
-    /// Alphanumeric sender id, 1 to 11 characters (SNS `AWS.SNS.SMS.SenderID`).
+    /// Alphanumeric sender id (SNS `AWS.SNS.SMS.SenderID`): 1 to 11 ASCII letters and
+    /// digits, at least one a letter, no spaces.
     pub sender_id: Option<String>,
     /// The number to send from, E.164 (SNS `AWS.MM.SMS.OriginationNumber`).
     pub origination_number: Option<PhoneNumber>,
@@ -71,7 +90,8 @@ struct TenantSms {
 pub struct SmsSettings {
     /// The top level's sender settings.
     pub sender: SmsSender,
-    /// Longer messages fail (`sms_too_long`) instead of silently costing more.
+    /// Longer messages fail (`sms_too_long`) instead of silently costing more. 1 to
+    /// [`MAX_SEGMENTS_LIMIT`].
     pub max_segments: u32,
     pub transliterate: Transliterate,
     categories: BTreeMap<String, CategorySms>,
@@ -80,6 +100,12 @@ pub struct SmsSettings {
 }
 
 pub const DEFAULT_MAX_SEGMENTS: u32 = 6;
+
+/// The most `max_segments` may be. SNS refuses an SMS `Publish` over 1,600 characters:
+/// 10 concatenated segments hold at most 1,530 GSM-7 characters (10 x 153) or 670 UCS-2
+/// code units, so every body within 10 segments fits; 11 hold up to 1,683 GSM-7
+/// characters, which SNS may refuse after herald has counted the message as sendable.
+pub const MAX_SEGMENTS_LIMIT: u32 = 10;
 
 impl Default for SmsSettings {
     fn default() -> Self {
@@ -118,33 +144,55 @@ impl SmsSettings {
         transactional: bool,
     ) -> SmsOptions {
         let code = format!("+{}", to.country_code());
-        let keys: Vec<&str> = to.region().into_iter().chain([code.as_str()]).collect();
+        // An origination number belongs to one country: a calling-code key gives its
+        // origination_number only to the numbers of that code's own country (+1: the US
+        // and Canada, which have no region; not Jamaica, whose +1 876 numbers are JM).
+        let own_country = to.region() == phone_region::region_of(&to.country_code().to_string());
+        // (key, whether its origination_number applies), the region first.
+        let keys: Vec<(&str, bool)> =
+            to.region().map(|r| (r, true)).into_iter().chain([(code.as_str(), own_country)]).collect();
         let tenant = tenant.and_then(|t| self.tenants.get(t));
-        fn in_countries<'a>(countries: &'a BTreeMap<String, SmsSender>, keys: &[&str]) -> Vec<&'a SmsSender> {
-            keys.iter().filter_map(|k| countries.get(*k)).collect()
+        fn in_countries<'a>(
+            countries: &'a BTreeMap<String, SmsSender>,
+            keys: &[(&str, bool)],
+        ) -> Vec<(&'a SmsSender, bool)> {
+            keys.iter().filter_map(|&(k, origination)| countries.get(k).map(|s| (s, origination))).collect()
         }
-        // Most specific first.
-        let mut levels: Vec<&SmsSender> = Vec::with_capacity(6);
+        // Most specific first, each with whether it may give the origination number.
+        let mut levels: Vec<(&SmsSender, bool)> = Vec::with_capacity(6);
         if let Some(t) = tenant {
             levels.extend(in_countries(&t.countries, &keys));
-            levels.push(&t.sender);
+            levels.push((&t.sender, true));
         }
         levels.extend(in_countries(&self.countries, &keys));
-        levels.push(&self.sender);
+        levels.push((&self.sender, true));
 
+        let (_, transliterate) = self.transliteration(category);
         let category = self.categories.get(category);
         SmsOptions {
-            sender_id: levels.iter().find_map(|l| l.sender_id.clone()),
+            sender_id: levels.iter().find_map(|(l, _)| l.sender_id.clone()),
             origination_number: levels
                 .iter()
-                .find_map(|l| l.origination_number.as_ref().map(|n| n.as_str().to_owned())),
-            max_price: levels.iter().find_map(|l| l.max_price.clone()),
+                .filter(|&&(_, origination)| origination)
+                .find_map(|(l, _)| l.origination_number.as_ref().map(|n| n.as_str().to_owned())),
+            max_price: levels.iter().find_map(|(l, _)| l.max_price.clone()),
             max_segments: category.and_then(|c| c.max_segments).unwrap_or(self.max_segments),
-            transliterate: category.and_then(|c| c.transliterate).unwrap_or(self.transliterate).applies(transactional),
+            transliterate: transliterate.applies(transactional),
         }
     }
 
-    /// Checks `[sms]` as written; errors name the key, never a value.
+    /// The setting that decides whether `category` (lower case) is transliterated, and
+    /// what it says: `sms.categories.<category>.transliterate` when set, else
+    /// `sms.transliterate` (built in: `non_transactional`).
+    pub fn transliteration(&self, category: &str) -> (String, Transliterate) {
+        match self.categories.get(category).and_then(|c| c.transliterate) {
+            Some(t) => (format!("sms.categories.{category}.transliterate"), t),
+            None => ("sms.transliterate".to_owned(), self.transliterate),
+        }
+    }
+
+    /// Checks `[sms]` as written; errors name the key, never a value (a key with a
+    /// number's worth of digits is hidden on its way into a `ConfigError`).
     pub(super) fn from_raw(raw: RawSms) -> Result<Self, String> {
         let sender = RawSender {
             sender_id: raw.sender_id,
@@ -190,6 +238,12 @@ impl SmsSettings {
 fn check_segments(path: &str, n: u32) -> Result<(), String> {
     if n == 0 {
         return Err(format!("{path}: at least 1"));
+    }
+    if n > MAX_SEGMENTS_LIMIT {
+        return Err(format!(
+            "{path}: at most {MAX_SEGMENTS_LIMIT} (SNS refuses a message over 1,600 characters, and 11 segments \
+             can hold more)"
+        ));
     }
     Ok(())
 }
@@ -284,9 +338,12 @@ impl RawSender {
     fn check(self, path: &str) -> Result<SmsSender, String> {
         let sender_id = self.sender_id.map(|id| id.0);
         if let Some(id) = &sender_id
-            && !(1..=11).contains(&id.len())
+            && !is_sender_id(id)
         {
-            return Err(format!("{path}.sender_id: 1 to 11 characters (alphanumeric sender id)"));
+            return Err(format!(
+                "{path}.sender_id: 1 to 11 ASCII letters and digits, at least one of them a letter, \
+                 no spaces or punctuation (SNS alphanumeric sender id)"
+            ));
         }
         // PhoneNumber's errors never repeat the number.
         let origination_number = self
@@ -298,6 +355,14 @@ impl RawSender {
             self.max_price.map(|p| check_price(&p.0)).transpose().map_err(|e| format!("{path}.max_price: {e}"))?;
         Ok(SmsSender { sender_id, origination_number, max_price })
     }
+}
+
+/// SNS's `AWS.SNS.SMS.SenderID`: 1 to 11 characters, ASCII letters and digits only, at
+/// least one letter (an all-digit id would read as a number), no spaces.
+fn is_sender_id(id: &str) -> bool {
+    (1..=11).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && id.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// SNS's `AWS.SNS.SMS.MaxPrice`: a positive amount in US dollars, at most 5 decimals.
@@ -363,7 +428,6 @@ mod tests {
 
     const LAYERED: &str = r#"
         sender_id = "ACME"
-        origination_number = "+18005550100"
         max_price = "0.50"
 
         [countries.GB]
@@ -391,12 +455,12 @@ mod tests {
         let top = at(None, "+33612345678");
         assert_eq!(
             (top.sender_id.as_deref(), top.origination_number.as_deref(), top.max_price.as_deref()),
-            (Some("ACME"), Some("+18005550100"), Some("0.50"))
+            (Some("ACME"), None, Some("0.50"))
         );
         // Country over top level, key by key.
         let uk = at(None, UK);
         assert_eq!((uk.sender_id.as_deref(), uk.max_price.as_deref()), (Some("ACMEUK"), Some("0.10")));
-        assert_eq!(uk.origination_number.as_deref(), Some("+18005550100"));
+        assert_eq!(uk.origination_number, None);
         // Tenant over country; tenant+country over tenant.
         let globex_uk = at(Some("globex"), UK);
         assert_eq!((globex_uk.sender_id.as_deref(), globex_uk.max_price.as_deref()), (Some("GLOBEX"), Some("0.05")));
@@ -412,7 +476,43 @@ mod tests {
         let us = s.for_message(None, &phone(US), "marketing", false);
         assert_eq!((us.sender_id.as_deref(), us.origination_number.as_deref()), (Some("ACME"), Some("+18005550111")));
         let jm = s.for_message(None, &phone(JAMAICA), "marketing", false);
-        assert_eq!((jm.sender_id.as_deref(), jm.origination_number.as_deref()), (Some("ACMEJM"), Some("+18005550111")));
+        assert_eq!(jm.sender_id.as_deref(), Some("ACMEJM"));
+    }
+
+    #[test]
+    fn an_origination_number_stays_in_its_country() {
+        let plus_one =
+            "[countries.\"+1\"]\norigination_number = \"+18005550111\"\nmax_price = \"0.02\"\nsender_id = \"ACME\"\n";
+        let s = sms(plus_one).unwrap();
+        // A US toll-free number cannot text Jamaica: +1 876 gets none from "+1"...
+        let jm = s.for_message(None, &phone(JAMAICA), "marketing", false);
+        assert_eq!(jm.origination_number, None);
+        // ...but its sender id and price ceiling (documented).
+        assert_eq!((jm.sender_id.as_deref(), jm.max_price.as_deref()), (Some("ACME"), Some("0.02")));
+        // Nor from a tenant's "+1".
+        let tenant = sms("[tenants.t.countries.\"+1\"]\norigination_number = \"+18005550111\"\n").unwrap();
+        assert_eq!(tenant.for_message(Some("t"), &phone(JAMAICA), "m", false).origination_number, None);
+        assert_eq!(
+            tenant.for_message(Some("t"), &phone(US), "m", false).origination_number.as_deref(),
+            Some("+18005550111")
+        );
+        // Its own key gives it one.
+        let own = sms(&format!("{plus_one}[countries.JM]\norigination_number = \"+18765550100\"\n")).unwrap();
+        assert_eq!(
+            own.for_message(None, &phone(JAMAICA), "m", false).origination_number.as_deref(),
+            Some("+18765550100")
+        );
+        assert_eq!(own.for_message(None, &phone(US), "m", false).origination_number.as_deref(), Some("+18005550111"));
+        // A calling code's own country keeps it: "+44" reaches GB, not the Isle of Man.
+        let uk = sms("[countries.\"+44\"]\norigination_number = \"+447700900001\"\n").unwrap();
+        assert_eq!(uk.for_message(None, &phone(UK), "m", false).origination_number.as_deref(), Some("+447700900001"));
+        assert_eq!(uk.for_message(None, &phone("+447624123456"), "m", false).origination_number, None);
+        // The top level is for every destination without one of its own.
+        let top = sms("origination_number = \"+18005550100\"\n[countries.\"+1\"]\nmax_price = \"0.02\"\n").unwrap();
+        assert_eq!(
+            top.for_message(None, &phone(JAMAICA), "m", false).origination_number.as_deref(),
+            Some("+18005550100")
+        );
     }
 
     #[test]
@@ -434,6 +534,31 @@ mod tests {
         // Nothing configured: 6 segments, as before.
         assert_eq!(sms("").unwrap(), SmsSettings::default());
         assert_eq!(SmsSettings::default().max_segments, 6);
+    }
+
+    #[test]
+    fn max_segments_stops_where_sns_does() {
+        assert_eq!(sms("max_segments = 10\n").unwrap().max_segments, 10);
+        let s = sms("[categories.transactional]\nmax_segments = 10\n").unwrap();
+        assert_eq!(s.for_message(None, &phone(UK), "transactional", true).max_segments, 10);
+        let e = sms("max_segments = 11\n").unwrap_err();
+        assert!(e.starts_with("sms.max_segments: at most 10"), "{e}");
+        let e = sms("[categories.news]\nmax_segments = 40\n").unwrap_err();
+        assert!(e.starts_with("sms.categories.news.max_segments: at most 10"), "{e}");
+        // What the limit rests on: 10 full segments are within SNS's 1,600 characters, 11 are not.
+        let ten = crate::render::sms::segment(&"a".repeat(10 * 153));
+        assert_eq!(ten.segments, MAX_SEGMENTS_LIMIT);
+        assert!(ten.characters <= 1_600 && 11 * 153 > 1_600);
+    }
+
+    #[test]
+    fn the_transliteration_setting_of_a_category_is_named() {
+        let s = sms("transliterate = \"never\"\n[categories.otp]\ntransliterate = \"always\"\n").unwrap();
+        assert_eq!(s.transliteration("otp"), ("sms.categories.otp.transliterate".to_owned(), Transliterate::Always));
+        assert_eq!(s.transliteration("marketing"), ("sms.transliterate".to_owned(), Transliterate::Never));
+        let built_in = SmsSettings::default();
+        assert_eq!(built_in.transliteration("x"), ("sms.transliterate".to_owned(), Transliterate::NonTransactional));
+        assert_eq!(Transliterate::NonTransactional.as_str(), "non_transactional");
     }
 
     #[test]
@@ -462,6 +587,20 @@ mod tests {
         assert!(e.starts_with("sms.categories.marketing.max_segments: at least 1"), "{e}");
         assert!(sms("[countries.GB]\nsenderid = \"X\"\n").unwrap_err().contains("unknown field"));
         assert!(sms("[categories.x]\nsender_id = \"X\"\n").unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn sender_ids_are_what_sns_accepts() {
+        for good in ["ACME", "A", "Acme2Go", "ABCDEFGHIJK", "2FA"] {
+            let s = sms(&format!("sender_id = \"{good}\"\n")).unwrap();
+            assert_eq!(s.sender.sender_id.as_deref(), Some(good));
+        }
+        // Too long, empty, a space, punctuation, a letter outside ASCII, digits only.
+        for bad in ["ABCDEFGHIJKL", "", "ACME UK", "ACME-UK", "ACME_UK", "ÀCME", "Ａcme", "12345678"] {
+            let e = sms(&format!("[tenants.t.countries.GB]\nsender_id = \"{bad}\"\n")).unwrap_err();
+            assert!(e.starts_with("sms.tenants.t.countries.GB.sender_id: 1 to 11"), "{bad:?}: {e}");
+            assert!(bad.is_empty() || !e.contains(bad), "{e}");
+        }
     }
 
     #[test]

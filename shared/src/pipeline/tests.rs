@@ -232,23 +232,35 @@ async fn expired_and_deferred_requests() {
     assert!(rig.sender.sent().is_empty());
 }
 
+/// An instant that is daytime in every US and Canadian clock (10:00 in Honolulu, 16:30 in
+/// St. John's): a +1 number without a timezone is not held by quiet hours.
+const NORTH_AMERICAN_DAY: &str = "2026-11-28T20:00:00Z";
+
 #[tokio::test]
 async fn quiet_hours_defer_non_transactional_sms_or_expire_it() {
-    let rig = rig_at("2026-11-28T23:00:00Z");
+    // 01:00 in New York, 20:00 in Honolulu.
+    let rig = rig_at("2026-11-29T06:00:00Z");
     let r = run(&rig, &req("q1", "sms", "marketing")).await;
     assert_eq!((r.status, reason(&r)), (Status::Deferred, "quiet_hours"));
-    assert_eq!(r.deferred_until, Some("2026-11-29T08:00:00Z".parse().unwrap()));
+    // The +1 number has no timezone: it waits for 08:00 in every US and Canadian clock,
+    // the last of them Honolulu's.
+    assert_eq!(r.deferred_until, Some("2026-11-29T18:00:00Z".parse().unwrap()));
     let mut v = req("q2", "sms", "marketing");
-    v["expires_at"] = json!("2026-11-29T07:00:00Z");
+    v["expires_at"] = json!("2026-11-29T17:00:00Z");
     let r = run(&rig, &v).await;
     assert_eq!((r.status, reason(&r)), (Status::Expired, "expired:quiet_hours"));
     // Transactional SMS and marketing email go out at night.
     assert_eq!(run(&rig, &req("q3", "sms", "transactional")).await.status, Status::Sent);
     assert_eq!(run(&rig, &req("q4", "email", "marketing")).await.status, Status::Sent);
+    // A number the tz database has no zone for (Kosovo) takes default_timezone (UTC).
+    let mut v = req("q5", "sms", "marketing");
+    v["recipient"]["phone"] = json!("+38344123456");
+    let r = run(&rig, &v).await;
+    assert_eq!((r.status, r.deferred_until), (Status::Deferred, Some("2026-11-29T08:00:00Z".parse().unwrap())));
 }
 
 #[tokio::test]
-async fn without_quiet_hours_marketing_sms_waits_for_the_morning_where_its_number_is() {
+async fn without_quiet_hours_non_transactional_sms_waits_for_the_morning_where_its_number_is() {
     let config = CONFIG.replace(
         "[quiet_hours]\nstart = \"21:00\"\nend = \"08:00\"\nchannels = [\"sms\"]\ndefault_timezone = \"UTC\"\n",
         "",
@@ -261,16 +273,47 @@ async fn without_quiet_hours_marketing_sms_waits_for_the_morning_where_its_numbe
     let r = run(&rig, &uk).await;
     assert_eq!((r.status, reason(&r)), (Status::Deferred, "quiet_hours"));
     assert_eq!(r.deferred_until, Some("2026-07-16T07:00:00Z".parse().unwrap()), "08:00 in London");
-    // Transactional SMS is never held; a US number has no zone of its own and the
-    // built-in window no default: sent.
+    // Transactional SMS is never held; a US number without a timezone is sent when the
+    // window is open in every US and Canadian clock, as now (17:00 in New York, 18:30 in
+    // St. John's, 11:00 in Honolulu).
     let mut otp = req("otp", "sms", "transactional");
     otp["recipient"]["phone"] = json!("+447700900123");
     assert_eq!(run(&rig, &otp).await.status, Status::Sent);
     assert_eq!(run(&rig, &req("us", "sms", "marketing")).await.status, Status::Sent);
+    // At 03:00 in California it is held until 08:00 in Honolulu, whatever New York says.
+    let rig = rig_with(&config, "2026-07-01T10:00:00Z");
+    let r = run(&rig, &req("us-night", "sms", "marketing")).await;
+    assert_eq!((r.status, r.deferred_until), (Status::Deferred, Some("2026-07-01T18:00:00Z".parse().unwrap())));
     // `quiet_hours = "off"` holds nothing.
     let off = format!("quiet_hours = \"off\"\n{config}");
     let rig = rig_with(&off, "2026-07-15T21:00:00Z");
     assert_eq!(run(&rig, &uk).await.status, Status::Sent);
+}
+
+/// The built-in window holds every category but `transactional`: a one-time code sent
+/// under its own category at night waits for the morning, and a short `expires_at`
+/// ends it `expired:quiet_hours`. Pinned, and documented in the README.
+#[tokio::test]
+async fn an_otp_category_at_night_expires_in_the_built_in_quiet_hours() {
+    let config = CONFIG.replace(
+        "[quiet_hours]\nstart = \"21:00\"\nend = \"08:00\"\nchannels = [\"sms\"]\ndefault_timezone = \"UTC\"\n",
+        "",
+    );
+    assert!(!config.contains("quiet_hours"));
+    // 23:00 in London (BST).
+    let rig = rig_with(&config, "2026-07-15T22:00:00Z");
+    let mut otp = req("otp-night", "sms", "otp");
+    otp["recipient"]["phone"] = json!("+447700900123");
+    otp["expires_at"] = json!("2026-07-15T22:10:00Z");
+    let r = run(&rig, &otp).await;
+    assert_eq!((r.status, reason(&r)), (Status::Expired, "expired:quiet_hours"));
+    assert!(r.detail.as_deref().unwrap_or("").contains("2026-07-16T07:00:00Z"), "{:?}", r.detail);
+    // The same code as `transactional` goes out.
+    let mut code = otp.clone();
+    code["id"] = json!("code-night");
+    code["category"] = json!("transactional");
+    assert_eq!(run(&rig, &code).await.status, Status::Sent);
+    assert_eq!(rig.sender.sent().len(), 1);
 }
 
 #[tokio::test]
@@ -341,7 +384,7 @@ async fn permanent_provider_errors_fail_and_release_the_slot() {
 
 #[tokio::test]
 async fn an_opt_out_at_the_provider_ends_unsubscribed_and_gives_the_slot_back() {
-    let rig = rig();
+    let rig = rig_at(NORTH_AMERICAN_DAY);
     // What an adapter reports for a number on the provider's opt-out list.
     rig.sender.fail_with([SendError::opted_out("Phone number +14155550123 is opted out")]);
     let r = run(&rig, &req("stop", "sms", "marketing")).await;
@@ -424,7 +467,7 @@ async fn overlong_sms_fails_before_costing_money() {
 
 #[tokio::test]
 async fn marketing_sms_is_transliterated_and_its_receipt_says_what_it_costs() {
-    let rig = rig();
+    let rig = rig_at(NORTH_AMERICAN_DAY);
     let mut v = req("tq", "sms", "marketing");
     v["data"]["name"] = json!("Ada \u{2014} it\u{2019}s \u{201C}on\u{201D}");
     let r = run(&rig, &v).await;
@@ -455,7 +498,7 @@ async fn marketing_sms_is_transliterated_and_its_receipt_says_what_it_costs() {
 async fn an_sms_too_long_for_its_category_fails_with_the_numbers_and_the_culprits() {
     let config = CONFIG
         .replace("[sms]\nmax_segments = 2\n", "[sms]\nmax_segments = 2\n[sms.categories.promo]\nmax_segments = 1\n");
-    let rig = rig_with(&config, "2026-11-28T12:00:00Z");
+    let rig = rig_with(&config, NORTH_AMERICAN_DAY);
     // 100 GSM-7 characters: one segment; 1 over the limit in UCS-2 (70 per SMS).
     let mut v = req("long1", "sms", "promo");
     v["data"]["name"] = json!(format!("{} \u{1F600} \u{0416}\u{0416}", "a".repeat(90)));

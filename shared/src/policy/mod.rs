@@ -102,19 +102,24 @@ pub struct QuietHours {
     /// Channels the window applies to; absent: all.
     #[serde(default)]
     pub channels: Vec<Channel>,
-    /// Used when the recipient's zone is unknown: no `timezone`, and for an SMS a
-    /// number whose country keeps several clocks (never "fail open").
+    /// Used when nothing tells where the recipient is: no `timezone`, and for an SMS a
+    /// number for which the tz database has no zone at all (Ascension, Kosovo). A number
+    /// whose country keeps several clocks (+1, +7, +61...) does not need it: the message
+    /// waits until the window is open in every one of them (never "fail open").
     pub default_timezone: TimeZoneName,
 }
 
 /// `[quiet_hours]` in herald.toml: absent, a window, or `quiet_hours = "off"`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum QuietHoursSetting {
-    /// No `[quiet_hours]`: non-transactional SMS wait out [`SMS_QUIET_HOURS`] (21:00 to
-    /// 08:00, the usual reading of the TCPA's calling hours) in the recipient's zone, their
-    /// `timezone` else their number's. A recipient whose zone is unknown (a US or Canadian
-    /// number without `timezone`) is not held: guessing a zone could hold a message sent
-    /// in the afternoon until the middle of the night. Other channels are never held.
+    /// No `[quiet_hours]`: non-transactional SMS (every category but `transactional`,
+    /// one-time codes included) wait out [`SMS_QUIET_HOURS`] (21:00 to 08:00, the usual
+    /// reading of the TCPA's calling hours) in the recipient's zone: their `timezone`,
+    /// else their number's. A number whose country keeps several clocks (a US or
+    /// Canadian number, from St. John's to Honolulu) waits until the window is open in
+    /// all of them, which leaves about 18:00 to 23:30 UTC in summer. A number without any
+    /// zone data (Ascension, Kosovo) is not held: there is no clock to go by. Other
+    /// channels are never held.
     #[default]
     SmsDefault,
     /// A configured `[quiet_hours]` window, for the channels it lists.
@@ -154,6 +159,26 @@ impl QuietHours {
         if self.start == self.end {
             return Err("quiet_hours: start and end must differ".into());
         }
+        // An SMS to a number with several clocks waits for a moment that suits them all:
+        // the window must leave one.
+        if self.applies_to(Channel::Sms)
+            && let Some((prefix, region, spread)) = widest_clock_spread()
+        {
+            let open = open_time(self.start, self.end);
+            if open <= spread {
+                return Err(format!(
+                    "quiet_hours: {}-{} leaves {} a day to send in, and the clocks an SMS to +{prefix}{} without a \
+                     `timezone` may find are up to {} apart, so no moment would suit them all: leave more than {} \
+                     between end and start (21:00-08:00 leaves 13h), or take sms out of `channels`",
+                    hm(self.start),
+                    hm(self.end),
+                    duration(open),
+                    region.map(|r| format!(" ({r})")).unwrap_or_default(),
+                    duration(spread),
+                    duration(spread),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -165,6 +190,73 @@ impl QuietHours {
     pub fn hold_until(&self, now: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
         hold_until(self.start, self.end, now, tz)
     }
+}
+
+/// When `now` falls inside `start..end` in any of `zones`, the first instant after it at
+/// which the window is open in all of them: the latest opening, again until no zone has
+/// gone quiet in the meantime. Found within a day when the zones' clocks are less far
+/// apart than the window leaves open (what [`QuietHours::validate`] checks). No zones:
+/// nothing to hold by.
+fn hold_until_everywhere(start: LocalTime, end: LocalTime, now: Timestamp, zones: &[TimeZone]) -> Option<Timestamp> {
+    let mut at = now;
+    for _ in 0..MAX_STEPS {
+        match zones.iter().filter_map(|tz| hold_until(start, end, at, tz)).max() {
+            None => return (at != now).then_some(at),
+            Some(later) => at = later,
+        }
+    }
+    // Zones that never agree: still a hold (the message is looked at again then), never
+    // a send in someone's night.
+    Some(at)
+}
+
+/// Openings [`hold_until_everywhere`] tries before it gives up.
+const MAX_STEPS: usize = 64;
+
+/// How long a day the window leaves open: from `end` to `start`.
+fn open_time(start: LocalTime, end: LocalTime) -> SignedDuration {
+    let seconds = |t: LocalTime| i64::from(t.time().hour()) * 3_600 + i64::from(t.time().minute()) * 60;
+    SignedDuration::from_secs((seconds(start) - seconds(end)).rem_euclid(86_400))
+}
+
+fn hm(t: LocalTime) -> String {
+    format!("{:02}:{:02}", t.time().hour(), t.time().minute())
+}
+
+/// `13h`, `7h30m`.
+fn duration(d: SignedDuration) -> String {
+    let minutes = d.as_secs() / 60;
+    match (minutes / 60, minutes % 60) {
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m:02}m"),
+    }
+}
+
+/// The numbers whose clocks lie furthest apart, (prefix, region, spread): the highest
+/// UTC offset any of their zones has from 2026 to 2036, less the lowest (+7: Kaliningrad
+/// to Kamchatka, 10h; +1: St. John's in summer to Honolulu, 7h30m).
+fn widest_clock_spread() -> Option<(&'static str, Option<&'static str>, SignedDuration)> {
+    type Widest = Option<(&'static str, Option<&'static str>, SignedDuration)>;
+    static WIDEST: std::sync::OnceLock<Widest> = std::sync::OnceLock::new();
+    *WIDEST.get_or_init(|| {
+        crate::request::phone_region::several_clocks()
+            .map(|(prefix, region, zones)| (prefix, region, clock_spread(zones)))
+            .max_by_key(|&(_, _, spread)| spread)
+    })
+}
+
+/// The highest UTC offset of `zones` from 2026 to 2036, less the lowest.
+fn clock_spread(zones: &[&str]) -> SignedDuration {
+    const FROM: Timestamp = Timestamp::constant(1_767_225_600, 0); // 2026-01-01T00:00:00Z
+    const UNTIL: Timestamp = Timestamp::constant(2_082_758_400, 0); // 2036-01-01T00:00:00Z
+    let offsets = zones.iter().filter_map(|name| jiff::tz::db().get(name).ok()).flat_map(|tz| {
+        let first = tz.to_offset(FROM).seconds();
+        let later: Vec<i32> =
+            tz.following(FROM).take_while(|t| t.timestamp() < UNTIL).map(|t| t.offset().seconds()).collect();
+        std::iter::once(first).chain(later)
+    });
+    let (low, high) = offsets.fold((i32::MAX, i32::MIN), |(low, high), o| (low.min(o), high.max(o)));
+    SignedDuration::from_secs(i64::from(high.saturating_sub(low).max(0)))
 }
 
 /// When `now` falls inside `start..end` in `tz`, the instant the window opens again.
@@ -325,7 +417,11 @@ impl Policy {
         SignedDuration::from_secs(secs.max(0))
     }
 
-    /// Quiet hours: when a non-transactional request must wait, until when.
+    /// Quiet hours: when a non-transactional request must wait, until when. The window
+    /// is read in the recipient's zone ([`recipient_zones`]); for an SMS to a number whose
+    /// country keeps several clocks, in every one of them (held until it is open in
+    /// all); with no zone at all, in `default_timezone`, and not held by the built-in
+    /// SMS window.
     pub fn quiet_hours_hold(&self, request: &DeliveryRequest, now: Timestamp) -> Option<Timestamp> {
         if request.is_transactional() {
             return None;
@@ -339,8 +435,11 @@ impl Policy {
             }
             _ => return None,
         };
-        let tz = recipient_zone(request).or(default_zone)?;
-        hold_until(start, end, now, &tz)
+        let mut zones = recipient_zones(request);
+        if zones.is_empty() {
+            zones.extend(default_zone);
+        }
+        hold_until_everywhere(start, end, now, &zones)
     }
 
     /// The atomic check-and-take the state store must perform for this request.
@@ -385,18 +484,19 @@ impl Policy {
     }
 }
 
-/// The recipient's time zone: their `timezone`, else for an SMS their number's, when
-/// its country keeps one clock. Only for SMS: it is where that message goes, while for
-/// email or push a phone number says nothing about where the mail is read.
-fn recipient_zone(request: &DeliveryRequest) -> Option<TimeZone> {
+/// The zones the recipient may be in: their `timezone`, else for an SMS every clock of
+/// the regions their number may be in (one for +44, sixteen for a US or Canadian
+/// number); none when nothing tells. Only for SMS: it is where that message goes, while
+/// for email or push a phone number says nothing about where the mail is read.
+fn recipient_zones(request: &DeliveryRequest) -> Vec<TimeZone> {
     if let Some(tz) = &request.recipient.timezone {
-        return Some(tz.time_zone());
+        return vec![tz.time_zone()];
     }
     if request.channel != Channel::Sms {
-        return None;
+        return Vec::new();
     }
-    let name = request.recipient.phone.as_ref()?.time_zone()?;
-    jiff::tz::db().get(name).ok()
+    let Some(phone) = &request.recipient.phone else { return Vec::new() };
+    phone.time_zones().iter().filter_map(|name| jiff::tz::db().get(name).ok()).collect()
 }
 
 pub(crate) fn add(t: Timestamp, w: Window) -> Timestamp {

@@ -91,11 +91,15 @@ fn policy_quiet_hours_skip_transactional_and_other_channels_and_use_the_default_
     q.channels = vec![Channel::Sms];
     let policy = Policy { quiet_hours: QuietHoursSetting::Window(q), ..Policy::default() };
     let night_ny = ts("2026-11-29T03:00:00Z"); // 22:00 in New York
-    assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", None), night_ny), Some(ts("2026-11-29T13:00:00Z")));
+    // A +1 number without a timezone waits for the last US or Canadian clock to reach
+    // 08:00: Honolulu's (UTC-10), not New York's.
+    assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", None), night_ny), Some(ts("2026-11-29T18:00:00Z")));
     assert_eq!(policy.quiet_hours_hold(&request("sms", "transactional", None), night_ny), None);
     assert_eq!(policy.quiet_hours_hold(&request("email", "marketing", None), night_ny), None);
     // Same instant is 12:00 in Tokyo: open.
     assert_eq!(policy.quiet_hours_hold(&request("sms", "marketing", Some("Asia/Tokyo")), night_ny), None);
+    // A number the tz database has no zone for (Kosovo) takes default_timezone.
+    assert_eq!(policy.quiet_hours_hold(&sms_to(KOSOVO, "marketing", None), night_ny), Some(ts("2026-11-29T13:00:00Z")));
 }
 
 fn sms_to(phone: &str, category: &str, tz: Option<&str>) -> DeliveryRequest {
@@ -111,9 +115,10 @@ fn sms_to(phone: &str, category: &str, tz: Option<&str>) -> DeliveryRequest {
 
 const UK: &str = "+447700900123";
 const SAN_FRANCISCO: &str = "+14155550123";
+const KOSOVO: &str = "+38344123456";
 
 #[test]
-fn without_quiet_hours_marketing_sms_waits_for_the_morning_where_its_number_is() {
+fn without_quiet_hours_non_transactional_sms_waits_for_the_morning_where_its_number_is() {
     let policy = Policy::default();
     assert_eq!(policy.quiet_hours, QuietHoursSetting::SmsDefault);
     // 22:00 in London (BST, UTC+1): held until 08:00 London.
@@ -124,15 +129,90 @@ fn without_quiet_hours_marketing_sms_waits_for_the_morning_where_its_number_is()
     assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), ts("2026-07-16T07:00:00Z")), None);
     // The recipient's own timezone wins over the number's: 17:00 in New York.
     assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", Some("America/New_York")), night), None);
-    // Transactional SMS is never held, nor is another channel.
+    // Transactional SMS is never held, nor is another channel; every other category is
+    // (a one-time code sent as `otp` too).
     assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "transactional", None), night), None);
     assert_eq!(policy.quiet_hours_hold(&request("email", "marketing", Some("Europe/London")), night), None);
-    // A US number without a timezone has no zone to go by: not held (a guess could hold
-    // an afternoon message until the middle of the night).
+    assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "otp", None), night), Some(ts("2026-07-16T07:00:00Z")));
+    // A US number with a timezone goes by it.
     let sf_night = ts("2026-07-16T06:00:00Z"); // 23:00 in San Francisco
-    assert_eq!(policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, "marketing", None), sf_night), None);
     let with_zone = sms_to(SAN_FRANCISCO, "marketing", Some("America/Los_Angeles"));
     assert_eq!(policy.quiet_hours_hold(&with_zone, sf_night), Some(ts("2026-07-16T15:00:00Z")));
+    // A number without any zone data (Kosovo) has no clock to go by: not held.
+    assert_eq!(policy.quiet_hours_hold(&sms_to(KOSOVO, "marketing", None), sf_night), None);
+}
+
+/// +1 numbers without a timezone: the window must be open from St. John's (UTC-2:30 in
+/// summer, -3:30 in winter) to Honolulu (UTC-10), which leaves 18:00 to 23:30 UTC in
+/// summer and 18:00 to 00:30 in winter.
+#[test]
+fn a_number_with_several_clocks_waits_until_the_window_is_open_in_all_of_them() {
+    let mut configured = quiet("21:00", "08:00", "America/New_York");
+    configured.channels = vec![Channel::Sms];
+    let policies = [
+        ("built in", Policy::default()),
+        ("configured", Policy { quiet_hours: QuietHoursSetting::Window(configured), ..Policy::default() }),
+    ];
+    for (name, policy) in &policies {
+        let hold = |at: &str, category: &str| policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, category, None), ts(at));
+        // 03:00 in California (06:00 in New York, where default_timezone would say the
+        // window is about to open): held until 08:00 in Honolulu.
+        assert_eq!(hold("2026-07-01T10:00:00Z", "marketing"), Some(ts("2026-07-01T18:00:00Z")), "{name}");
+        // 07:00 in Honolulu, 14:30 in St. John's: one more hour.
+        assert_eq!(hold("2026-07-01T17:00:00Z", "marketing"), Some(ts("2026-07-01T18:00:00Z")), "{name}");
+        // 13:00 in California, 10:00 in Honolulu, 17:30 in St. John's: sent.
+        assert_eq!(hold("2026-07-01T20:00:00Z", "marketing"), None, "{name}");
+        assert_eq!(hold("2026-07-01T18:00:00Z", "marketing"), None, "{name}");
+        // 20:59 and 21:00 in St. John's: the window closes there first.
+        assert_eq!(hold("2026-07-01T23:29:00Z", "marketing"), None, "{name}");
+        assert_eq!(hold("2026-07-01T23:30:00Z", "marketing"), Some(ts("2026-07-02T18:00:00Z")), "{name}");
+        // Winter: St. John's is an hour further from UTC.
+        assert_eq!(hold("2026-12-01T00:29:00Z", "marketing"), None, "{name}");
+        assert_eq!(hold("2026-12-01T00:30:00Z", "marketing"), Some(ts("2026-12-01T18:00:00Z")), "{name}");
+        // Transactional is never held.
+        assert_eq!(hold("2026-07-01T10:00:00Z", "transactional"), None, "{name}");
+        // A UK number keeps its one clock: 11:00 in London is open, 22:00 is not.
+        let uk = |at: &str| policy.quiet_hours_hold(&sms_to(UK, "marketing", None), ts(at));
+        assert_eq!(uk("2026-07-01T10:00:00Z"), None, "{name}");
+        assert_eq!(uk("2026-07-01T21:00:00Z"), Some(ts("2026-07-02T07:00:00Z")), "{name}");
+        // Jamaica's +1 876 is one clock of its own (UTC-5): 05:00 there, open at 08:00.
+        let jm = policy.quiet_hours_hold(&sms_to("+18765550123", "marketing", None), ts("2026-07-01T10:00:00Z"));
+        assert_eq!(jm, Some(ts("2026-07-01T13:00:00Z")), "{name}");
+    }
+}
+
+#[test]
+fn the_wait_for_several_clocks_ends_when_one_goes_quiet_while_another_wakes() {
+    // Russia (+7 9): Kaliningrad (UTC+2) to Kamchatka (UTC+12). At 20:00Z Kamchatka is at
+    // 08:00 but Kaliningrad at 22:00; when Kaliningrad reaches 08:00 (06:00Z), Kamchatka
+    // is at 18:00: open in all eleven clocks from 06:00Z to 09:00Z (21:00 in Kamchatka).
+    let policy = Policy::default();
+    let hold = |at: &str| policy.quiet_hours_hold(&sms_to("+79123456789", "news", None), ts(at));
+    assert_eq!(hold("2026-07-01T20:00:00Z"), Some(ts("2026-07-02T06:00:00Z")));
+    assert_eq!(hold("2026-07-02T08:59:00Z"), None);
+    // 21:00 in Kamchatka: Kaliningrad must wait for its own 08:00 again after Kamchatka's.
+    assert_eq!(hold("2026-07-02T09:00:00Z"), Some(ts("2026-07-03T06:00:00Z")));
+    // Zones whose windows never meet still hold, never send.
+    let (start, end) = (LocalTime::hm(20, 0), LocalTime::hm(10, 0));
+    let zones: Vec<_> = ["Europe/Kaliningrad", "Asia/Kamchatka"].map(|z| jiff::tz::TimeZone::get(z).unwrap()).into();
+    assert!(hold_until_everywhere(start, end, ts("2026-07-01T12:00:00Z"), &zones).is_some());
+}
+
+#[test]
+fn a_configured_window_must_leave_a_moment_for_every_number() {
+    // Russia's clocks span 10h: a window leaving 10h or less would hold +7 numbers for ever.
+    let e = quiet("20:00", "10:00", "UTC").validate().unwrap_err();
+    assert!(e.contains("leaves 10h") && e.contains("+7 (RU)") && e.contains("10h apart"), "{e}");
+    assert!(quiet("21:00", "09:00", "UTC").validate().is_ok());
+    // Without SMS no number is read for its clocks.
+    let mut email_only = quiet("18:00", "10:00", "UTC");
+    email_only.channels = vec![Channel::Email];
+    assert!(email_only.validate().is_ok());
+    // The built-in window leaves 13h: more than any number's clocks span.
+    let (_, _, widest) = widest_clock_spread().unwrap();
+    assert!(widest < open_time(SMS_QUIET_HOURS.0, SMS_QUIET_HOURS.1), "{widest:?}");
+    assert_eq!(open_time(SMS_QUIET_HOURS.0, SMS_QUIET_HOURS.1), SignedDuration::from_hours(13));
+    assert_eq!(open_time(LocalTime::hm(12, 0), LocalTime::hm(14, 0)), SignedDuration::from_hours(22));
 }
 
 #[test]
@@ -143,12 +223,14 @@ fn a_configured_window_takes_the_numbers_zone_before_its_default() {
     // 22:00 in London, 17:00 in New York.
     let t = ts("2026-07-15T21:00:00Z");
     assert_eq!(policy.quiet_hours_hold(&sms_to(UK, "marketing", None), t), Some(ts("2026-07-16T07:00:00Z")));
-    // +1 415 has no single zone: default_timezone (New York) decides.
+    // +1 415 has no single zone, and no need of default_timezone: every US and Canadian
+    // clock decides. 17:00 in New York, 18:30 in St. John's: open.
     assert_eq!(policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, "marketing", None), t), None);
     let ny_night = ts("2026-07-16T03:00:00Z"); // 23:00 in New York
     assert_eq!(
         policy.quiet_hours_hold(&sms_to(SAN_FRANCISCO, "marketing", None), ny_night),
-        Some(ts("2026-07-16T12:00:00Z"))
+        Some(ts("2026-07-16T18:00:00Z")),
+        "08:00 in Honolulu"
     );
     // An email's recipient phone says nothing about where mail is read.
     let mut q = quiet("21:00", "08:00", "America/New_York");

@@ -312,13 +312,14 @@ pub fn non_gsm_characters(body: &str) -> Vec<char> {
 /// primes and guillemets, dashes and the minus sign, the ellipsis, Unicode spaces, and
 /// invisible characters (removed). Letters are never replaced: `á` -> `a` changes a
 /// word. Fullwidth forms are left out: they come with CJK text, which stays UCS-2
-/// anyway. Sorted by character (binary search).
+/// anyway. Nor are the grave accent (U+0060, the backtick) and the acute accent
+/// (U+00B4): a reader tells them from an apostrophe, and a code or a reference in a
+/// non-transactional category may carry one, so they go out as written. Sorted by
+/// character (binary search).
 const TRANSLITERATIONS: &[(char, &str)] = &[
-    ('\u{0060}', "'"),  // ` grave accent (ASCII, but not in GSM 03.38)
     ('\u{00A0}', " "),  // no-break space
     ('\u{00AB}', "\""), // « left guillemet
     ('\u{00AD}', ""),   // soft hyphen: invisible unless a line breaks there
-    ('\u{00B4}', "'"),  // ´ acute accent, typed for an apostrophe
     ('\u{00BB}', "\""), // » right guillemet
     ('\u{02B9}', "'"),  // ʹ modifier letter prime
     ('\u{02BA}', "\""), // ʺ modifier letter double prime
@@ -586,6 +587,17 @@ mod tests {
         let t = transliterate("\u{FEFF}a\u{200B}b\u{00AD}c \u{00AB}d\u{00BB} \u{2039}e\u{203A} 5\u{2032}9\u{2033}")
             .unwrap();
         assert_eq!(t.body, "abc \"d\" 'e' 5'9\"");
+    }
+
+    #[test]
+    fn backticks_and_acute_accents_are_never_rewritten() {
+        // A reader sees them, and a code may carry one: `Ab1` is not 'Ab1'.
+        for body in ["Your code: `Ab1\u{00B4}9`", "Ref \u{00B4}K7", "`x` \u{2019}"] {
+            assert_eq!(transliterate(body), None, "{body}");
+        }
+        for (c, _) in transliterations() {
+            assert!(!matches!(c, '\u{0060}' | '\u{00B4}'), "{} is in the table", code_point(c));
+        }
     }
 
     #[test]

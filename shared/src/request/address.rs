@@ -326,6 +326,13 @@ impl PhoneNumber {
     pub fn time_zone(&self) -> Option<&'static str> {
         super::phone_region::time_zone_of(self.0.trim_start_matches('+'))
     }
+
+    /// The IANA time zones the number may be in, one per clock: `[Europe/London]` for
+    /// +44, the sixteen clocks of the US and Canada for +1 415, none when the tz
+    /// database has no zone for the number's region.
+    pub fn time_zones(&self) -> &'static [&'static str] {
+        super::phone_region::time_zones_of(self.0.trim_start_matches('+'))
+    }
 }
 
 /// Whether `code` is an assigned country calling code.

@@ -1,6 +1,6 @@
-//! Where a phone number is: its region, and the IANA time zone when that region keeps
-//! one clock. Used to pick per-country SMS settings and, for an SMS to a recipient
-//! without a `timezone`, the zone of quiet hours.
+//! Where a phone number is: its region, and the IANA time zones it may be in (one when
+//! its region keeps one clock). Used to pick per-country SMS settings and, for an SMS to
+//! a recipient without a `timezone`, the zones of quiet hours.
 //!
 //! How [`PREFIXES`] was derived (`tests::table_matches_the_metadata` derives it again
 //! and prints a replacement when it differs):
@@ -17,271 +17,340 @@
 //!   those numbers have no region and no zone. [`FOLDED`] lists the regions no number
 //!   resolves to.
 //! - Time zones come from the tz database's zone.tab (country -> zones; tzdata 2025b
-//!   on the machine that generated it): a region gets its zone when it has one, or
-//!   several whose clocks agree from 2026 to 2036 in jiff's bundled tzdb (2026f), taking
-//!   the first listed (Germany's Berlin and Busingen, Argentina's twelve, Kazakhstan's
-//!   seven). The numbers of several regions share a zone only when all their clocks
-//!   agree: the UK, Guernsey and Jersey do (Europe/London); Réunion and Mayotte, an hour
-//!   apart, do not. Regions with several clocks (the US, Canada, Australia, Brazil,
-//!   Russia...) get none.
+//!   on the machine that generated it), one per clock: zones whose clocks agree from
+//!   2026 to 2036 in jiff's bundled tzdb (2026f) count once, as the first listed
+//!   (Germany's Berlin and Busingen, Argentina's twelve, Kazakhstan's seven are one
+//!   clock each). A number's zones are those of every region it may be in: the UK,
+//!   Guernsey and Jersey share Europe/London; a +262 number may be in Réunion or
+//!   Mayotte, an hour apart, and has both; a US or Canadian number has the sixteen
+//!   clocks of the two countries, from America/St_Johns to Pacific/Honolulu; a +7 9
+//!   number Russia's eleven. A region zone.tab does not list takes its calling code's
+//!   zones (Tristan da Cunha, St Helena's); Ascension (+247) and Kosovo (+383) have
+//!   none. Quiet hours hold a message to a number with several clocks until the
+//!   window is open in all of them (see `crate::policy`).
 //!
 //! To regenerate: update the `phonenumber` dev-dependency or the machine's tzdata
 //! (/usr/share/zoneinfo/zone.tab), run `cargo test -p herald --lib phone_region`, and
 //! replace the tables with what the failing test prints (then update the versions
 //! above and [`tests::TZDATA_VERSION`]).
 
-/// (digits after `+`, region, IANA zone). The longest listed prefix of a number
-/// decides; a number no entry starts with has neither. Sorted by prefix.
-const PREFIXES: &[(&str, Option<&str>, Option<&str>)] = &[
-    ("1242", Some("BS"), Some("America/Nassau")),
-    ("1246", Some("BB"), Some("America/Barbados")),
-    ("1264", Some("AI"), Some("America/Anguilla")),
-    ("1268", Some("AG"), Some("America/Antigua")),
-    ("1284", Some("VG"), Some("America/Tortola")),
-    ("1340", Some("VI"), Some("America/St_Thomas")),
-    ("1345", Some("KY"), Some("America/Cayman")),
-    ("1441", Some("BM"), Some("Atlantic/Bermuda")),
-    ("1473", Some("GD"), Some("America/Grenada")),
-    ("1649", Some("TC"), Some("America/Grand_Turk")),
-    ("1658", Some("JM"), Some("America/Jamaica")),
-    ("1664", Some("MS"), Some("America/Montserrat")),
-    ("1670", Some("MP"), Some("Pacific/Saipan")),
-    ("1671", Some("GU"), Some("Pacific/Guam")),
-    ("1684", Some("AS"), Some("Pacific/Pago_Pago")),
-    ("1721", Some("SX"), Some("America/Lower_Princes")),
-    ("1758", Some("LC"), Some("America/St_Lucia")),
-    ("1767", Some("DM"), Some("America/Dominica")),
-    ("1784", Some("VC"), Some("America/St_Vincent")),
-    ("1787", Some("PR"), Some("America/Puerto_Rico")),
-    ("18001", Some("DO"), Some("America/Santo_Domingo")),
-    ("1809", Some("DO"), Some("America/Santo_Domingo")),
-    ("1829", Some("DO"), Some("America/Santo_Domingo")),
-    ("1849", Some("DO"), Some("America/Santo_Domingo")),
-    ("1868", Some("TT"), Some("America/Port_of_Spain")),
-    ("1869", Some("KN"), Some("America/St_Kitts")),
-    ("1876", Some("JM"), Some("America/Jamaica")),
-    ("1939", Some("PR"), Some("America/Puerto_Rico")),
-    ("20", Some("EG"), Some("Africa/Cairo")),
-    ("211", Some("SS"), Some("Africa/Juba")),
-    ("212", Some("EH"), Some("Africa/El_Aaiun")),
-    ("2125", Some("MA"), Some("Africa/Casablanca")),
-    ("2126", Some("MA"), Some("Africa/Casablanca")),
-    ("2127", Some("MA"), Some("Africa/Casablanca")),
-    ("2128", Some("MA"), Some("Africa/Casablanca")),
-    ("213", Some("DZ"), Some("Africa/Algiers")),
-    ("216", Some("TN"), Some("Africa/Tunis")),
-    ("218", Some("LY"), Some("Africa/Tripoli")),
-    ("220", Some("GM"), Some("Africa/Banjul")),
-    ("221", Some("SN"), Some("Africa/Dakar")),
-    ("222", Some("MR"), Some("Africa/Nouakchott")),
-    ("223", Some("ML"), Some("Africa/Bamako")),
-    ("224", Some("GN"), Some("Africa/Conakry")),
-    ("225", Some("CI"), Some("Africa/Abidjan")),
-    ("226", Some("BF"), Some("Africa/Ouagadougou")),
-    ("227", Some("NE"), Some("Africa/Niamey")),
-    ("228", Some("TG"), Some("Africa/Lome")),
-    ("229", Some("BJ"), Some("Africa/Porto-Novo")),
-    ("230", Some("MU"), Some("Indian/Mauritius")),
-    ("231", Some("LR"), Some("Africa/Monrovia")),
-    ("232", Some("SL"), Some("Africa/Freetown")),
-    ("233", Some("GH"), Some("Africa/Accra")),
-    ("234", Some("NG"), Some("Africa/Lagos")),
-    ("235", Some("TD"), Some("Africa/Ndjamena")),
-    ("236", Some("CF"), Some("Africa/Bangui")),
-    ("237", Some("CM"), Some("Africa/Douala")),
-    ("238", Some("CV"), Some("Atlantic/Cape_Verde")),
-    ("239", Some("ST"), Some("Africa/Sao_Tome")),
-    ("240", Some("GQ"), Some("Africa/Malabo")),
-    ("241", Some("GA"), Some("Africa/Libreville")),
-    ("242", Some("CG"), Some("Africa/Brazzaville")),
-    ("243", Some("CD"), None),
-    ("244", Some("AO"), Some("Africa/Luanda")),
-    ("245", Some("GW"), Some("Africa/Bissau")),
-    ("246", Some("IO"), Some("Indian/Chagos")),
-    ("247", Some("AC"), None),
-    ("248", Some("SC"), Some("Indian/Mahe")),
-    ("249", Some("SD"), Some("Africa/Khartoum")),
-    ("250", Some("RW"), Some("Africa/Kigali")),
-    ("251", Some("ET"), Some("Africa/Addis_Ababa")),
-    ("252", Some("SO"), Some("Africa/Mogadishu")),
-    ("253", Some("DJ"), Some("Africa/Djibouti")),
-    ("254", Some("KE"), Some("Africa/Nairobi")),
-    ("255", Some("TZ"), Some("Africa/Dar_es_Salaam")),
-    ("256", Some("UG"), Some("Africa/Kampala")),
-    ("257", Some("BI"), Some("Africa/Bujumbura")),
-    ("258", Some("MZ"), Some("Africa/Maputo")),
-    ("260", Some("ZM"), Some("Africa/Lusaka")),
-    ("261", Some("MG"), Some("Indian/Antananarivo")),
-    ("262", Some("RE"), None),
-    ("263", Some("ZW"), Some("Africa/Harare")),
-    ("264", Some("NA"), Some("Africa/Windhoek")),
-    ("265", Some("MW"), Some("Africa/Blantyre")),
-    ("266", Some("LS"), Some("Africa/Maseru")),
-    ("267", Some("BW"), Some("Africa/Gaborone")),
-    ("268", Some("SZ"), Some("Africa/Mbabane")),
-    ("269", Some("KM"), Some("Indian/Comoro")),
-    ("27", Some("ZA"), Some("Africa/Johannesburg")),
-    ("290", Some("SH"), Some("Atlantic/St_Helena")),
-    ("2908", Some("TA"), None),
-    ("291", Some("ER"), Some("Africa/Asmara")),
-    ("297", Some("AW"), Some("America/Aruba")),
-    ("298", Some("FO"), Some("Atlantic/Faroe")),
-    ("299", Some("GL"), None),
-    ("30", Some("GR"), Some("Europe/Athens")),
-    ("31", Some("NL"), Some("Europe/Amsterdam")),
-    ("32", Some("BE"), Some("Europe/Brussels")),
-    ("33", Some("FR"), Some("Europe/Paris")),
-    ("34", Some("ES"), None),
-    ("350", Some("GI"), Some("Europe/Gibraltar")),
-    ("351", Some("PT"), None),
-    ("352", Some("LU"), Some("Europe/Luxembourg")),
-    ("353", Some("IE"), Some("Europe/Dublin")),
-    ("354", Some("IS"), Some("Atlantic/Reykjavik")),
-    ("355", Some("AL"), Some("Europe/Tirane")),
-    ("356", Some("MT"), Some("Europe/Malta")),
-    ("357", Some("CY"), Some("Asia/Nicosia")),
-    ("358", Some("FI"), Some("Europe/Helsinki")),
-    ("35818", Some("AX"), Some("Europe/Mariehamn")),
-    ("359", Some("BG"), Some("Europe/Sofia")),
-    ("36", Some("HU"), Some("Europe/Budapest")),
-    ("370", Some("LT"), Some("Europe/Vilnius")),
-    ("371", Some("LV"), Some("Europe/Riga")),
-    ("372", Some("EE"), Some("Europe/Tallinn")),
-    ("373", Some("MD"), Some("Europe/Chisinau")),
-    ("374", Some("AM"), Some("Asia/Yerevan")),
-    ("375", Some("BY"), Some("Europe/Minsk")),
-    ("376", Some("AD"), Some("Europe/Andorra")),
-    ("377", Some("MC"), Some("Europe/Monaco")),
-    ("378", Some("SM"), Some("Europe/San_Marino")),
-    ("380", Some("UA"), None),
-    ("381", Some("RS"), Some("Europe/Belgrade")),
-    ("382", Some("ME"), Some("Europe/Podgorica")),
-    ("383", Some("XK"), None),
-    ("385", Some("HR"), Some("Europe/Zagreb")),
-    ("386", Some("SI"), Some("Europe/Ljubljana")),
-    ("387", Some("BA"), Some("Europe/Sarajevo")),
-    ("389", Some("MK"), Some("Europe/Skopje")),
-    ("39", Some("IT"), Some("Europe/Rome")),
-    ("3906698", Some("VA"), Some("Europe/Vatican")),
-    ("40", Some("RO"), Some("Europe/Bucharest")),
-    ("41", Some("CH"), Some("Europe/Zurich")),
-    ("420", Some("CZ"), Some("Europe/Prague")),
-    ("421", Some("SK"), Some("Europe/Bratislava")),
-    ("423", Some("LI"), Some("Europe/Vaduz")),
-    ("43", Some("AT"), Some("Europe/Vienna")),
-    ("44", Some("GB"), Some("Europe/London")),
-    ("441624", Some("IM"), Some("Europe/Isle_of_Man")),
-    ("4474576", Some("IM"), Some("Europe/Isle_of_Man")),
-    ("447524", Some("IM"), Some("Europe/Isle_of_Man")),
-    ("447624", Some("IM"), Some("Europe/Isle_of_Man")),
-    ("45", Some("DK"), Some("Europe/Copenhagen")),
-    ("46", Some("SE"), Some("Europe/Stockholm")),
-    ("47", Some("NO"), Some("Europe/Oslo")),
-    ("4779", Some("SJ"), Some("Arctic/Longyearbyen")),
-    ("48", Some("PL"), Some("Europe/Warsaw")),
-    ("49", Some("DE"), Some("Europe/Berlin")),
-    ("500", Some("FK"), Some("Atlantic/Stanley")),
-    ("501", Some("BZ"), Some("America/Belize")),
-    ("502", Some("GT"), Some("America/Guatemala")),
-    ("503", Some("SV"), Some("America/El_Salvador")),
-    ("504", Some("HN"), Some("America/Tegucigalpa")),
-    ("505", Some("NI"), Some("America/Managua")),
-    ("506", Some("CR"), Some("America/Costa_Rica")),
-    ("507", Some("PA"), Some("America/Panama")),
-    ("508", Some("PM"), Some("America/Miquelon")),
-    ("509", Some("HT"), Some("America/Port-au-Prince")),
-    ("51", Some("PE"), Some("America/Lima")),
-    ("52", Some("MX"), None),
-    ("53", Some("CU"), Some("America/Havana")),
-    ("54", Some("AR"), Some("America/Argentina/Buenos_Aires")),
-    ("55", Some("BR"), None),
-    ("56", Some("CL"), None),
-    ("57", Some("CO"), Some("America/Bogota")),
-    ("58", Some("VE"), Some("America/Caracas")),
-    ("590", Some("GP"), Some("America/Guadeloupe")),
-    ("591", Some("BO"), Some("America/La_Paz")),
-    ("592", Some("GY"), Some("America/Guyana")),
-    ("593", Some("EC"), None),
-    ("594", Some("GF"), Some("America/Cayenne")),
-    ("595", Some("PY"), Some("America/Asuncion")),
-    ("596", Some("MQ"), Some("America/Martinique")),
-    ("597", Some("SR"), Some("America/Paramaribo")),
-    ("598", Some("UY"), Some("America/Montevideo")),
-    ("599", Some("CW"), Some("America/Curacao")),
-    ("5993", Some("BQ"), Some("America/Kralendijk")),
-    ("5994", Some("BQ"), Some("America/Kralendijk")),
-    ("5997", Some("BQ"), Some("America/Kralendijk")),
-    ("60", Some("MY"), Some("Asia/Kuala_Lumpur")),
-    ("61", Some("AU"), None),
-    ("62", Some("ID"), None),
-    ("63", Some("PH"), Some("Asia/Manila")),
-    ("64", Some("NZ"), None),
-    ("65", Some("SG"), Some("Asia/Singapore")),
-    ("66", Some("TH"), Some("Asia/Bangkok")),
-    ("670", Some("TL"), Some("Asia/Dili")),
-    ("672", Some("NF"), Some("Pacific/Norfolk")),
-    ("673", Some("BN"), Some("Asia/Brunei")),
-    ("674", Some("NR"), Some("Pacific/Nauru")),
-    ("675", Some("PG"), None),
-    ("676", Some("TO"), Some("Pacific/Tongatapu")),
-    ("677", Some("SB"), Some("Pacific/Guadalcanal")),
-    ("678", Some("VU"), Some("Pacific/Efate")),
-    ("679", Some("FJ"), Some("Pacific/Fiji")),
-    ("680", Some("PW"), Some("Pacific/Palau")),
-    ("681", Some("WF"), Some("Pacific/Wallis")),
-    ("682", Some("CK"), Some("Pacific/Rarotonga")),
-    ("683", Some("NU"), Some("Pacific/Niue")),
-    ("685", Some("WS"), Some("Pacific/Apia")),
-    ("686", Some("KI"), None),
-    ("687", Some("NC"), Some("Pacific/Noumea")),
-    ("688", Some("TV"), Some("Pacific/Funafuti")),
-    ("689", Some("PF"), None),
-    ("690", Some("TK"), Some("Pacific/Fakaofo")),
-    ("691", Some("FM"), None),
-    ("692", Some("MH"), Some("Pacific/Majuro")),
-    ("7", Some("RU"), None),
-    ("77", Some("KZ"), Some("Asia/Almaty")),
-    ("81", Some("JP"), Some("Asia/Tokyo")),
-    ("82", Some("KR"), Some("Asia/Seoul")),
-    ("84", Some("VN"), Some("Asia/Ho_Chi_Minh")),
-    ("850", Some("KP"), Some("Asia/Pyongyang")),
-    ("852", Some("HK"), Some("Asia/Hong_Kong")),
-    ("853", Some("MO"), Some("Asia/Macau")),
-    ("855", Some("KH"), Some("Asia/Phnom_Penh")),
-    ("856", Some("LA"), Some("Asia/Vientiane")),
-    ("86", Some("CN"), None),
-    ("880", Some("BD"), Some("Asia/Dhaka")),
-    ("886", Some("TW"), Some("Asia/Taipei")),
-    ("90", Some("TR"), Some("Europe/Istanbul")),
-    ("91", Some("IN"), Some("Asia/Kolkata")),
-    ("92", Some("PK"), Some("Asia/Karachi")),
-    ("93", Some("AF"), Some("Asia/Kabul")),
-    ("94", Some("LK"), Some("Asia/Colombo")),
-    ("95", Some("MM"), Some("Asia/Yangon")),
-    ("960", Some("MV"), Some("Indian/Maldives")),
-    ("961", Some("LB"), Some("Asia/Beirut")),
-    ("962", Some("JO"), Some("Asia/Amman")),
-    ("963", Some("SY"), Some("Asia/Damascus")),
-    ("964", Some("IQ"), Some("Asia/Baghdad")),
-    ("965", Some("KW"), Some("Asia/Kuwait")),
-    ("966", Some("SA"), Some("Asia/Riyadh")),
-    ("967", Some("YE"), Some("Asia/Aden")),
-    ("968", Some("OM"), Some("Asia/Muscat")),
-    ("970", Some("PS"), Some("Asia/Gaza")),
-    ("971", Some("AE"), Some("Asia/Dubai")),
-    ("972", Some("IL"), Some("Asia/Jerusalem")),
-    ("973", Some("BH"), Some("Asia/Bahrain")),
-    ("974", Some("QA"), Some("Asia/Qatar")),
-    ("975", Some("BT"), Some("Asia/Thimphu")),
-    ("976", Some("MN"), None),
-    ("977", Some("NP"), Some("Asia/Kathmandu")),
-    ("98", Some("IR"), Some("Asia/Tehran")),
-    ("992", Some("TJ"), Some("Asia/Dushanbe")),
-    ("993", Some("TM"), Some("Asia/Ashgabat")),
-    ("994", Some("AZ"), Some("Asia/Baku")),
-    ("995", Some("GE"), Some("Asia/Tbilisi")),
-    ("996", Some("KG"), Some("Asia/Bishkek")),
-    ("998", Some("UZ"), Some("Asia/Samarkand")),
+/// (digits after `+`, region, IANA zones). The longest listed prefix of a number
+/// decides; a number no entry starts with has neither. The zones are one per clock
+/// among the regions the number may be in: one when they all keep the same time, none
+/// when zone.tab lists none. Sorted by prefix.
+const PREFIXES: &[(&str, Option<&str>, &[&str])] = &[
+    (
+        "1",
+        None,
+        &[
+            "America/New_York",
+            "America/Chicago",
+            "America/Denver",
+            "America/Phoenix",
+            "America/Los_Angeles",
+            "America/Anchorage",
+            "America/Adak",
+            "Pacific/Honolulu",
+            "America/St_Johns",
+            "America/Halifax",
+            "America/Blanc-Sablon",
+            "America/Atikokan",
+            "America/Winnipeg",
+            "America/Regina",
+            "America/Edmonton",
+            "America/Vancouver",
+        ],
+    ),
+    ("1242", Some("BS"), &["America/Nassau"]),
+    ("1246", Some("BB"), &["America/Barbados"]),
+    ("1264", Some("AI"), &["America/Anguilla"]),
+    ("1268", Some("AG"), &["America/Antigua"]),
+    ("1284", Some("VG"), &["America/Tortola"]),
+    ("1340", Some("VI"), &["America/St_Thomas"]),
+    ("1345", Some("KY"), &["America/Cayman"]),
+    ("1441", Some("BM"), &["Atlantic/Bermuda"]),
+    ("1473", Some("GD"), &["America/Grenada"]),
+    ("1649", Some("TC"), &["America/Grand_Turk"]),
+    ("1658", Some("JM"), &["America/Jamaica"]),
+    ("1664", Some("MS"), &["America/Montserrat"]),
+    ("1670", Some("MP"), &["Pacific/Saipan"]),
+    ("1671", Some("GU"), &["Pacific/Guam"]),
+    ("1684", Some("AS"), &["Pacific/Pago_Pago"]),
+    ("1721", Some("SX"), &["America/Lower_Princes"]),
+    ("1758", Some("LC"), &["America/St_Lucia"]),
+    ("1767", Some("DM"), &["America/Dominica"]),
+    ("1784", Some("VC"), &["America/St_Vincent"]),
+    ("1787", Some("PR"), &["America/Puerto_Rico"]),
+    ("18001", Some("DO"), &["America/Santo_Domingo"]),
+    ("1809", Some("DO"), &["America/Santo_Domingo"]),
+    ("1829", Some("DO"), &["America/Santo_Domingo"]),
+    ("1849", Some("DO"), &["America/Santo_Domingo"]),
+    ("1868", Some("TT"), &["America/Port_of_Spain"]),
+    ("1869", Some("KN"), &["America/St_Kitts"]),
+    ("1876", Some("JM"), &["America/Jamaica"]),
+    ("1939", Some("PR"), &["America/Puerto_Rico"]),
+    ("20", Some("EG"), &["Africa/Cairo"]),
+    ("211", Some("SS"), &["Africa/Juba"]),
+    ("212", Some("EH"), &["Africa/El_Aaiun"]),
+    ("2125", Some("MA"), &["Africa/Casablanca"]),
+    ("2126", Some("MA"), &["Africa/Casablanca"]),
+    ("2127", Some("MA"), &["Africa/Casablanca"]),
+    ("2128", Some("MA"), &["Africa/Casablanca"]),
+    ("213", Some("DZ"), &["Africa/Algiers"]),
+    ("216", Some("TN"), &["Africa/Tunis"]),
+    ("218", Some("LY"), &["Africa/Tripoli"]),
+    ("220", Some("GM"), &["Africa/Banjul"]),
+    ("221", Some("SN"), &["Africa/Dakar"]),
+    ("222", Some("MR"), &["Africa/Nouakchott"]),
+    ("223", Some("ML"), &["Africa/Bamako"]),
+    ("224", Some("GN"), &["Africa/Conakry"]),
+    ("225", Some("CI"), &["Africa/Abidjan"]),
+    ("226", Some("BF"), &["Africa/Ouagadougou"]),
+    ("227", Some("NE"), &["Africa/Niamey"]),
+    ("228", Some("TG"), &["Africa/Lome"]),
+    ("229", Some("BJ"), &["Africa/Porto-Novo"]),
+    ("230", Some("MU"), &["Indian/Mauritius"]),
+    ("231", Some("LR"), &["Africa/Monrovia"]),
+    ("232", Some("SL"), &["Africa/Freetown"]),
+    ("233", Some("GH"), &["Africa/Accra"]),
+    ("234", Some("NG"), &["Africa/Lagos"]),
+    ("235", Some("TD"), &["Africa/Ndjamena"]),
+    ("236", Some("CF"), &["Africa/Bangui"]),
+    ("237", Some("CM"), &["Africa/Douala"]),
+    ("238", Some("CV"), &["Atlantic/Cape_Verde"]),
+    ("239", Some("ST"), &["Africa/Sao_Tome"]),
+    ("240", Some("GQ"), &["Africa/Malabo"]),
+    ("241", Some("GA"), &["Africa/Libreville"]),
+    ("242", Some("CG"), &["Africa/Brazzaville"]),
+    ("243", Some("CD"), &["Africa/Kinshasa", "Africa/Lubumbashi"]),
+    ("244", Some("AO"), &["Africa/Luanda"]),
+    ("245", Some("GW"), &["Africa/Bissau"]),
+    ("246", Some("IO"), &["Indian/Chagos"]),
+    ("247", Some("AC"), &[]),
+    ("248", Some("SC"), &["Indian/Mahe"]),
+    ("249", Some("SD"), &["Africa/Khartoum"]),
+    ("250", Some("RW"), &["Africa/Kigali"]),
+    ("251", Some("ET"), &["Africa/Addis_Ababa"]),
+    ("252", Some("SO"), &["Africa/Mogadishu"]),
+    ("253", Some("DJ"), &["Africa/Djibouti"]),
+    ("254", Some("KE"), &["Africa/Nairobi"]),
+    ("255", Some("TZ"), &["Africa/Dar_es_Salaam"]),
+    ("256", Some("UG"), &["Africa/Kampala"]),
+    ("257", Some("BI"), &["Africa/Bujumbura"]),
+    ("258", Some("MZ"), &["Africa/Maputo"]),
+    ("260", Some("ZM"), &["Africa/Lusaka"]),
+    ("261", Some("MG"), &["Indian/Antananarivo"]),
+    ("262", Some("RE"), &["Indian/Reunion", "Indian/Mayotte"]),
+    ("263", Some("ZW"), &["Africa/Harare"]),
+    ("264", Some("NA"), &["Africa/Windhoek"]),
+    ("265", Some("MW"), &["Africa/Blantyre"]),
+    ("266", Some("LS"), &["Africa/Maseru"]),
+    ("267", Some("BW"), &["Africa/Gaborone"]),
+    ("268", Some("SZ"), &["Africa/Mbabane"]),
+    ("269", Some("KM"), &["Indian/Comoro"]),
+    ("27", Some("ZA"), &["Africa/Johannesburg"]),
+    ("290", Some("SH"), &["Atlantic/St_Helena"]),
+    ("2908", Some("TA"), &["Atlantic/St_Helena"]),
+    ("291", Some("ER"), &["Africa/Asmara"]),
+    ("297", Some("AW"), &["America/Aruba"]),
+    ("298", Some("FO"), &["Atlantic/Faroe"]),
+    ("299", Some("GL"), &["America/Nuuk", "America/Danmarkshavn", "America/Thule"]),
+    ("30", Some("GR"), &["Europe/Athens"]),
+    ("31", Some("NL"), &["Europe/Amsterdam"]),
+    ("32", Some("BE"), &["Europe/Brussels"]),
+    ("33", Some("FR"), &["Europe/Paris"]),
+    ("34", Some("ES"), &["Europe/Madrid", "Atlantic/Canary"]),
+    ("350", Some("GI"), &["Europe/Gibraltar"]),
+    ("351", Some("PT"), &["Europe/Lisbon", "Atlantic/Azores"]),
+    ("352", Some("LU"), &["Europe/Luxembourg"]),
+    ("353", Some("IE"), &["Europe/Dublin"]),
+    ("354", Some("IS"), &["Atlantic/Reykjavik"]),
+    ("355", Some("AL"), &["Europe/Tirane"]),
+    ("356", Some("MT"), &["Europe/Malta"]),
+    ("357", Some("CY"), &["Asia/Nicosia"]),
+    ("358", Some("FI"), &["Europe/Helsinki"]),
+    ("35818", Some("AX"), &["Europe/Mariehamn"]),
+    ("359", Some("BG"), &["Europe/Sofia"]),
+    ("36", Some("HU"), &["Europe/Budapest"]),
+    ("370", Some("LT"), &["Europe/Vilnius"]),
+    ("371", Some("LV"), &["Europe/Riga"]),
+    ("372", Some("EE"), &["Europe/Tallinn"]),
+    ("373", Some("MD"), &["Europe/Chisinau"]),
+    ("374", Some("AM"), &["Asia/Yerevan"]),
+    ("375", Some("BY"), &["Europe/Minsk"]),
+    ("376", Some("AD"), &["Europe/Andorra"]),
+    ("377", Some("MC"), &["Europe/Monaco"]),
+    ("378", Some("SM"), &["Europe/San_Marino"]),
+    ("380", Some("UA"), &["Europe/Simferopol", "Europe/Kyiv"]),
+    ("381", Some("RS"), &["Europe/Belgrade"]),
+    ("382", Some("ME"), &["Europe/Podgorica"]),
+    ("383", Some("XK"), &[]),
+    ("385", Some("HR"), &["Europe/Zagreb"]),
+    ("386", Some("SI"), &["Europe/Ljubljana"]),
+    ("387", Some("BA"), &["Europe/Sarajevo"]),
+    ("389", Some("MK"), &["Europe/Skopje"]),
+    ("39", Some("IT"), &["Europe/Rome"]),
+    ("3906698", Some("VA"), &["Europe/Vatican"]),
+    ("40", Some("RO"), &["Europe/Bucharest"]),
+    ("41", Some("CH"), &["Europe/Zurich"]),
+    ("420", Some("CZ"), &["Europe/Prague"]),
+    ("421", Some("SK"), &["Europe/Bratislava"]),
+    ("423", Some("LI"), &["Europe/Vaduz"]),
+    ("43", Some("AT"), &["Europe/Vienna"]),
+    ("44", Some("GB"), &["Europe/London"]),
+    ("441624", Some("IM"), &["Europe/Isle_of_Man"]),
+    ("4474576", Some("IM"), &["Europe/Isle_of_Man"]),
+    ("447524", Some("IM"), &["Europe/Isle_of_Man"]),
+    ("447624", Some("IM"), &["Europe/Isle_of_Man"]),
+    ("45", Some("DK"), &["Europe/Copenhagen"]),
+    ("46", Some("SE"), &["Europe/Stockholm"]),
+    ("47", Some("NO"), &["Europe/Oslo"]),
+    ("4779", Some("SJ"), &["Arctic/Longyearbyen"]),
+    ("48", Some("PL"), &["Europe/Warsaw"]),
+    ("49", Some("DE"), &["Europe/Berlin"]),
+    ("500", Some("FK"), &["Atlantic/Stanley"]),
+    ("501", Some("BZ"), &["America/Belize"]),
+    ("502", Some("GT"), &["America/Guatemala"]),
+    ("503", Some("SV"), &["America/El_Salvador"]),
+    ("504", Some("HN"), &["America/Tegucigalpa"]),
+    ("505", Some("NI"), &["America/Managua"]),
+    ("506", Some("CR"), &["America/Costa_Rica"]),
+    ("507", Some("PA"), &["America/Panama"]),
+    ("508", Some("PM"), &["America/Miquelon"]),
+    ("509", Some("HT"), &["America/Port-au-Prince"]),
+    ("51", Some("PE"), &["America/Lima"]),
+    (
+        "52",
+        Some("MX"),
+        &[
+            "America/Mexico_City",
+            "America/Cancun",
+            "America/Matamoros",
+            "America/Ciudad_Juarez",
+            "America/Mazatlan",
+            "America/Tijuana",
+        ],
+    ),
+    ("53", Some("CU"), &["America/Havana"]),
+    ("54", Some("AR"), &["America/Argentina/Buenos_Aires"]),
+    ("55", Some("BR"), &["America/Noronha", "America/Belem", "America/Campo_Grande", "America/Eirunepe"]),
+    ("56", Some("CL"), &["America/Santiago", "America/Coyhaique", "Pacific/Easter"]),
+    ("57", Some("CO"), &["America/Bogota"]),
+    ("58", Some("VE"), &["America/Caracas"]),
+    ("590", Some("GP"), &["America/Guadeloupe"]),
+    ("591", Some("BO"), &["America/La_Paz"]),
+    ("592", Some("GY"), &["America/Guyana"]),
+    ("593", Some("EC"), &["America/Guayaquil", "Pacific/Galapagos"]),
+    ("594", Some("GF"), &["America/Cayenne"]),
+    ("595", Some("PY"), &["America/Asuncion"]),
+    ("596", Some("MQ"), &["America/Martinique"]),
+    ("597", Some("SR"), &["America/Paramaribo"]),
+    ("598", Some("UY"), &["America/Montevideo"]),
+    ("599", Some("CW"), &["America/Curacao"]),
+    ("5993", Some("BQ"), &["America/Kralendijk"]),
+    ("5994", Some("BQ"), &["America/Kralendijk"]),
+    ("5997", Some("BQ"), &["America/Kralendijk"]),
+    ("60", Some("MY"), &["Asia/Kuala_Lumpur"]),
+    (
+        "61",
+        Some("AU"),
+        &[
+            "Australia/Lord_Howe",
+            "Antarctica/Macquarie",
+            "Australia/Broken_Hill",
+            "Australia/Brisbane",
+            "Australia/Darwin",
+            "Australia/Perth",
+            "Australia/Eucla",
+            "Indian/Cocos",
+            "Indian/Christmas",
+        ],
+    ),
+    ("62", Some("ID"), &["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"]),
+    ("63", Some("PH"), &["Asia/Manila"]),
+    ("64", Some("NZ"), &["Pacific/Auckland", "Pacific/Chatham"]),
+    ("65", Some("SG"), &["Asia/Singapore"]),
+    ("66", Some("TH"), &["Asia/Bangkok"]),
+    ("670", Some("TL"), &["Asia/Dili"]),
+    ("672", Some("NF"), &["Pacific/Norfolk"]),
+    ("673", Some("BN"), &["Asia/Brunei"]),
+    ("674", Some("NR"), &["Pacific/Nauru"]),
+    ("675", Some("PG"), &["Pacific/Port_Moresby", "Pacific/Bougainville"]),
+    ("676", Some("TO"), &["Pacific/Tongatapu"]),
+    ("677", Some("SB"), &["Pacific/Guadalcanal"]),
+    ("678", Some("VU"), &["Pacific/Efate"]),
+    ("679", Some("FJ"), &["Pacific/Fiji"]),
+    ("680", Some("PW"), &["Pacific/Palau"]),
+    ("681", Some("WF"), &["Pacific/Wallis"]),
+    ("682", Some("CK"), &["Pacific/Rarotonga"]),
+    ("683", Some("NU"), &["Pacific/Niue"]),
+    ("685", Some("WS"), &["Pacific/Apia"]),
+    ("686", Some("KI"), &["Pacific/Tarawa", "Pacific/Kanton", "Pacific/Kiritimati"]),
+    ("687", Some("NC"), &["Pacific/Noumea"]),
+    ("688", Some("TV"), &["Pacific/Funafuti"]),
+    ("689", Some("PF"), &["Pacific/Tahiti", "Pacific/Marquesas", "Pacific/Gambier"]),
+    ("690", Some("TK"), &["Pacific/Fakaofo"]),
+    ("691", Some("FM"), &["Pacific/Chuuk", "Pacific/Pohnpei"]),
+    ("692", Some("MH"), &["Pacific/Majuro"]),
+    (
+        "7",
+        Some("RU"),
+        &[
+            "Europe/Kaliningrad",
+            "Europe/Moscow",
+            "Europe/Astrakhan",
+            "Asia/Yekaterinburg",
+            "Asia/Omsk",
+            "Asia/Novosibirsk",
+            "Asia/Irkutsk",
+            "Asia/Chita",
+            "Asia/Vladivostok",
+            "Asia/Magadan",
+            "Asia/Kamchatka",
+        ],
+    ),
+    ("77", Some("KZ"), &["Asia/Almaty"]),
+    ("81", Some("JP"), &["Asia/Tokyo"]),
+    ("82", Some("KR"), &["Asia/Seoul"]),
+    ("84", Some("VN"), &["Asia/Ho_Chi_Minh"]),
+    ("850", Some("KP"), &["Asia/Pyongyang"]),
+    ("852", Some("HK"), &["Asia/Hong_Kong"]),
+    ("853", Some("MO"), &["Asia/Macau"]),
+    ("855", Some("KH"), &["Asia/Phnom_Penh"]),
+    ("856", Some("LA"), &["Asia/Vientiane"]),
+    ("86", Some("CN"), &["Asia/Shanghai", "Asia/Urumqi"]),
+    ("880", Some("BD"), &["Asia/Dhaka"]),
+    ("886", Some("TW"), &["Asia/Taipei"]),
+    ("90", Some("TR"), &["Europe/Istanbul"]),
+    ("91", Some("IN"), &["Asia/Kolkata"]),
+    ("92", Some("PK"), &["Asia/Karachi"]),
+    ("93", Some("AF"), &["Asia/Kabul"]),
+    ("94", Some("LK"), &["Asia/Colombo"]),
+    ("95", Some("MM"), &["Asia/Yangon"]),
+    ("960", Some("MV"), &["Indian/Maldives"]),
+    ("961", Some("LB"), &["Asia/Beirut"]),
+    ("962", Some("JO"), &["Asia/Amman"]),
+    ("963", Some("SY"), &["Asia/Damascus"]),
+    ("964", Some("IQ"), &["Asia/Baghdad"]),
+    ("965", Some("KW"), &["Asia/Kuwait"]),
+    ("966", Some("SA"), &["Asia/Riyadh"]),
+    ("967", Some("YE"), &["Asia/Aden"]),
+    ("968", Some("OM"), &["Asia/Muscat"]),
+    ("970", Some("PS"), &["Asia/Gaza"]),
+    ("971", Some("AE"), &["Asia/Dubai"]),
+    ("972", Some("IL"), &["Asia/Jerusalem"]),
+    ("973", Some("BH"), &["Asia/Bahrain"]),
+    ("974", Some("QA"), &["Asia/Qatar"]),
+    ("975", Some("BT"), &["Asia/Thimphu"]),
+    ("976", Some("MN"), &["Asia/Ulaanbaatar", "Asia/Hovd"]),
+    ("977", Some("NP"), &["Asia/Kathmandu"]),
+    ("98", Some("IR"), &["Asia/Tehran"]),
+    ("992", Some("TJ"), &["Asia/Dushanbe"]),
+    ("993", Some("TM"), &["Asia/Ashgabat"]),
+    ("994", Some("AZ"), &["Asia/Baku"]),
+    ("995", Some("GE"), &["Asia/Tbilisi"]),
+    ("996", Some("KG"), &["Asia/Bishkek"]),
+    ("998", Some("UZ"), &["Asia/Samarkand"]),
 ];
 
 /// Regions no number resolves to, with their calling code and the region their numbers
@@ -299,7 +368,7 @@ const FOLDED: &[(&str, u16, Option<&str>)] = &[
 ];
 
 /// The longest prefix of `digits` (an E.164 number without `+`) that the table lists.
-fn entry(digits: &str) -> Option<&'static (&'static str, Option<&'static str>, Option<&'static str>)> {
+fn entry(digits: &str) -> Option<&'static (&'static str, Option<&'static str>, &'static [&'static str])> {
     (1..=digits.len().min(MAX_PREFIX)).rev().find_map(|len| {
         let prefix = digits.get(..len)?;
         PREFIXES.binary_search_by_key(&prefix, |&(p, _, _)| p).ok().map(|at| &PREFIXES[at])
@@ -314,9 +383,24 @@ pub(crate) fn region_of(digits: &str) -> Option<&'static str> {
     entry(digits).and_then(|&(_, region, _)| region)
 }
 
-/// The IANA time zone of a number, when its region keeps one clock.
+/// The IANA time zone of a number, when the regions it may be in keep one clock.
 pub(crate) fn time_zone_of(digits: &str) -> Option<&'static str> {
-    entry(digits).and_then(|&(_, _, zone)| zone)
+    match time_zones_of(digits) {
+        &[zone] => Some(zone),
+        _ => None,
+    }
+}
+
+/// The IANA time zones a number may be in, one per clock: one when its region keeps
+/// one clock, several for a country with several (+1 415: from St. John's to Honolulu;
+/// +7 9: from Kaliningrad to Kamchatka), none when the tz database has no zone for it.
+pub(crate) fn time_zones_of(digits: &str) -> &'static [&'static str] {
+    entry(digits).map_or(&[], |&(_, _, zones)| zones)
+}
+
+/// Every entry whose numbers may be in several clocks: (prefix, region, zones).
+pub(crate) fn several_clocks() -> impl Iterator<Item = (&'static str, Option<&'static str>, &'static [&'static str])> {
+    PREFIXES.iter().copied().filter(|&(_, _, zones)| zones.len() > 1)
 }
 
 /// Whether some number resolves to `region`; if not, why not (for configuration errors).
@@ -349,7 +433,9 @@ mod tests {
     #[test]
     fn tables_are_sorted_and_prefix_lookup_takes_the_longest() {
         assert!(PREFIXES.windows(2).all(|w| w[0].0 < w[1].0));
-        assert!(PREFIXES.iter().all(|&(p, r, z)| (1..=MAX_PREFIX).contains(&p.len()) && (r.is_some() || z.is_some())));
+        assert!(
+            PREFIXES.iter().all(|&(p, r, z)| (1..=MAX_PREFIX).contains(&p.len()) && (r.is_some() || !z.is_empty()))
+        );
         for &(p, _, _) in PREFIXES {
             let code = (1..=3.min(p.len())).find_map(|len| p[..len].parse().ok().filter(|&c| is_calling_code(c)));
             assert!(code.is_some(), "+{p} starts with no assigned calling code");
@@ -358,6 +444,15 @@ mod tests {
         assert_eq!(time_zone_of("18765550123"), Some("America/Jamaica"));
         assert_eq!(region_of("14155550123"), None, "US or Canada");
         assert_eq!(time_zone_of("14155550123"), None);
+        let us_ca = time_zones_of("14155550123");
+        assert!(us_ca.len() > 1 && us_ca.contains(&"America/St_Johns") && us_ca.contains(&"Pacific/Honolulu"));
+        assert!(us_ca.contains(&"America/Los_Angeles") && us_ca.contains(&"America/New_York"));
+        assert_eq!(time_zones_of("18765550123"), ["America/Jamaica"], "a +1 region of its own keeps its clock");
+        assert_eq!(time_zones_of("447700900123"), ["Europe/London"]);
+        assert_eq!(time_zones_of("262269123456"), ["Indian/Reunion", "Indian/Mayotte"]);
+        assert!(time_zones_of("38344123456").is_empty(), "Kosovo: zone.tab has no XK");
+        assert!(several_clocks().any(|(p, r, _)| p == "7" && r == Some("RU")));
+        assert!(several_clocks().all(|(_, _, z)| z.len() > 1));
         assert_eq!(region_of("447700900123"), Some("GB"));
         assert_eq!(time_zone_of("447700900123"), Some("Europe/London"));
         assert_eq!(region_of("447624123456"), Some("IM"));
@@ -376,8 +471,8 @@ mod tests {
     #[test]
     fn every_zone_is_in_the_bundled_tzdb() {
         let db = jiff::tz::TimeZoneDatabase::bundled();
-        for &(prefix, _, zone) in PREFIXES {
-            if let Some(zone) = zone {
+        for &(prefix, _, zones) in PREFIXES {
+            for zone in zones {
                 assert!(db.get(zone).is_ok(), "+{prefix}: {zone} is not in jiff's bundled tzdb");
             }
         }
@@ -465,7 +560,7 @@ mod tests {
         out
     }
 
-    type Entry = (Option<String>, Option<String>);
+    type Entry = (Option<String>, Vec<String>);
     type Folded = Vec<(String, u16, Option<String>)>;
 
     /// Derives both tables from the `phonenumber` crate's metadata and `zone_tab`.
@@ -478,15 +573,17 @@ mod tests {
                 zones_of.entry(country).or_default().push(zone);
             }
         }
-        let agree = |zones: &[&str]| {
-            let tz = |z: &str| db.get(z).unwrap_or_else(|_| panic!("{z} is not in the bundled tzdb"));
-            let first = clocks(&tz(zones[0]));
-            zones.iter().all(|z| clocks(&tz(z)) == first)
-        };
-        // The zone of a region that keeps one clock.
-        let zone = |region: &str| -> Option<String> {
-            let zones = zones_of.get(region)?;
-            agree(zones).then(|| zones[0].to_owned())
+        let tz = |z: &str| db.get(z).unwrap_or_else(|_| panic!("{z} is not in the bundled tzdb"));
+        // One zone per clock, the first listed of each, in order.
+        let distinct = |zones: Vec<&str>| -> Vec<String> {
+            let mut kept: Vec<(&str, Vec<(i64, i32)>)> = Vec::new();
+            for z in zones {
+                let clock = clocks(&tz(z));
+                if !kept.iter().any(|(_, c)| *c == clock) {
+                    kept.push((z, clock));
+                }
+            }
+            kept.into_iter().map(|(z, _)| z.to_owned()).collect()
         };
 
         let database = &phonenumber::metadata::DATABASE;
@@ -499,10 +596,15 @@ mod tests {
             let Some(&main) = regions.iter().find(|m| m.is_main_country_for_code()).or(regions.first()) else {
                 continue;
             };
+            // The zones of a region; one zone.tab does not list takes its calling code's.
+            let code_zones: Vec<&str> =
+                regions.iter().flat_map(|m| zones_of.get(m.id()).into_iter().flatten().copied()).collect();
+            let zones_of_region = |region: &str| zones_of.get(region).cloned().unwrap_or_else(|| code_zones.clone());
             for m in &regions {
                 let Some(leading) = m.leading_digits() else { continue };
                 for p in expand(leading.as_str()) {
-                    let previous = prefixes.insert(format!("{code}{p}"), (Some(m.id().to_owned()), zone(m.id())));
+                    let entry = (Some(m.id().to_owned()), distinct(zones_of_region(m.id())));
+                    let previous = prefixes.insert(format!("{code}{p}"), entry);
                     assert!(previous.is_none(), "+{code}{p} is claimed twice");
                 }
             }
@@ -524,14 +626,12 @@ mod tests {
                     folded.push((m.id().to_owned(), code, region.map(str::to_owned)));
                 }
             }
-            let rest_zones: Option<Vec<String>> = rest.iter().map(|m| zone(m.id())).collect();
-            let shared_zone =
-                rest_zones.filter(|z| agree(&z.iter().map(String::as_str).collect::<Vec<_>>())).map(|z| {
-                    // Named after the region the numbers count as, when it has the zone.
-                    region.and_then(zone).unwrap_or_else(|| z[0].clone())
-                });
-            if region.is_some() || shared_zone.is_some() {
-                prefixes.insert(code.to_string(), (region.map(str::to_owned), shared_zone));
+            // The zones of every region the numbers may be in, those of the region they
+            // count as first (its zone names the clock they share).
+            rest.sort_by_key(|m| Some(m.id()) != region);
+            let zones = distinct(rest.iter().flat_map(|m| zones_of_region(m.id())).collect());
+            if region.is_some() || !zones.is_empty() {
+                prefixes.insert(code.to_string(), (region.map(str::to_owned), zones));
             }
         }
         folded.sort();
@@ -562,14 +662,17 @@ mod tests {
         };
         let (prefixes, folded) = derive(&zone_tab);
         let quote = |s: &Option<String>| s.as_ref().map_or("None".to_owned(), |s| format!("Some(\"{s}\")"));
-        let ours: BTreeMap<String, Entry> =
-            PREFIXES.iter().map(|&(p, r, z)| (p.to_owned(), (r.map(str::to_owned), z.map(str::to_owned)))).collect();
+        let list = |z: &[String]| format!("&[{}]", z.iter().map(|z| format!("\"{z}\"")).collect::<Vec<_>>().join(", "));
+        let ours: BTreeMap<String, Entry> = PREFIXES
+            .iter()
+            .map(|&(p, r, z)| (p.to_owned(), (r.map(str::to_owned), z.iter().map(|&z| z.to_owned()).collect())))
+            .collect();
         let ours_folded: Folded = FOLDED.iter().map(|&(r, c, m)| (r.to_owned(), c, m.map(str::to_owned))).collect();
         if ours == prefixes && ours_folded == folded {
             return;
         }
         let table: String =
-            prefixes.iter().map(|(p, (r, z))| format!("    (\"{p}\", {}, {}),\n", quote(r), quote(z))).collect();
+            prefixes.iter().map(|(p, (r, z))| format!("    (\"{p}\", {}, {}),\n", quote(r), list(z))).collect();
         let folded_table: String =
             folded.iter().map(|(r, c, m)| format!("    (\"{r}\", {c}, {}),\n", quote(m))).collect();
         let report = format!("PREFIXES:\n{table}\nFOLDED:\n{folded_table}");
