@@ -17,8 +17,16 @@ use serde_json::{Value, json};
 const SMS: &str = "SmsFunction";
 const EMAIL: &str = "EmailFunction";
 
+/// Each AWS call's timeout under test load; the invocation deadline fits a batch of such
+/// calls (a record's, the opt-out check, the receipts'), as the template's timeout must.
+const AWS_TIMEOUT_MS: u64 = 4_000;
+
 fn options(config: String) -> Options {
-    Options { config, visibility: 30, aws_timeout_ms: 4_000, function_timeout: Duration::from_secs(45) }
+    let calls = herald::pipeline::CALLS_PER_RECORD
+        + herald_sms::FUNCTION.extra_calls_per_record
+        + herald::pipeline::CALLS_PER_EMIT;
+    let function_timeout = Duration::from_millis(AWS_TIMEOUT_MS * u64::from(calls)) + Duration::from_secs(4);
+    Options { config, visibility: 30, aws_timeout_ms: AWS_TIMEOUT_MS, function_timeout }
 }
 
 fn sms_spec(env: Vec<(String, String)>) -> Spec {
