@@ -54,7 +54,7 @@ pub const COMMON_ENV_VARS: &[(&str, Need)] = &[
 
 /// Each AWS call's timeout by default. A record makes at most
 /// `herald::pipeline::CALLS_PER_RECORD` calls in a row, so with the receipts the
-/// function's timeout must exceed `BatchBudget::for_timeout(..).total()` (checked
+/// function's timeout must exceed `BatchBudget::with_extra_calls(..).total()` (checked
 /// against the template in the `template_agrees` tests).
 pub const DEFAULT_AWS_TIMEOUT_MS: u64 = 2_500;
 

@@ -14,6 +14,3 @@ pub const FUNCTION: Function = Function {
     aws_adapters: &["dynamo", "secrets", "ses", "sqs"],
     extra_calls_per_record: 0,
 };
-
-/// The AWS adapters this function wires up.
-pub const AWS_ADAPTERS: &[&str] = FUNCTION.aws_adapters;

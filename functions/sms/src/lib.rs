@@ -22,9 +22,6 @@ pub const FUNCTION: Function = Function {
     extra_calls_per_record: 1,
 };
 
-/// The AWS adapters this function wires up.
-pub const AWS_ADAPTERS: &[&str] = FUNCTION.aws_adapters;
-
 #[cfg(test)]
 mod tests {
     use herald_lambda::env::unlisted_variables;

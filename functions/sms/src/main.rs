@@ -12,8 +12,10 @@ use herald_sms::{FUNCTION, SNS_OPT_OUT_CHECK, SNS_OPT_OUT_CHECK_DEFAULT};
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_lambda::run(&FUNCTION, |cx| async move {
         let check_opt_out = env::flag(SNS_OPT_OUT_CHECK, SNS_OPT_OUT_CHECK_DEFAULT)?;
-        // One attempt per call: a failed opt-out check is retried through SQS like a send.
-        let sender = Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&cx.provider_sdk), check_opt_out));
+        // Publish makes one attempt (a retry could text twice); the opt-out check is a
+        // question, asked with the SDK's retries, each call bounded as any other.
+        let checker = check_opt_out.then(|| aws_sdk_sns::Client::new(&cx.sdk));
+        let sender = Arc::new(SnsSmsSender::new(aws_sdk_sns::Client::new(&cx.provider_sdk), checker));
         let per_invocation = sender.clone();
         Ok(Wired::new(Senders::sms(sender), cx.settings.without_unsubscribe_keys())
             .on_invocation(move || per_invocation.new_invocation())

@@ -60,13 +60,9 @@ pub const CALLS_PER_RECORD: u32 = 8;
 pub const CALLS_PER_EMIT: u32 = 3;
 
 impl BatchBudget {
-    /// The budget of a function whose every AWS call times out after `aws_timeout`.
-    pub fn for_timeout(deadline: Option<Instant>, aws_timeout: Duration) -> Self {
-        Self::with_extra_calls(deadline, aws_timeout, 0)
-    }
-
-    /// The same, for a sender that makes `extra` calls of its own before the send (the
-    /// SMS function's opt-out check).
+    /// The budget of a function whose every AWS call times out after `aws_timeout`, and
+    /// whose sender makes `extra` calls of its own before the send (the SMS function's
+    /// opt-out check; 0 for most).
     pub fn with_extra_calls(deadline: Option<Instant>, aws_timeout: Duration, extra: u32) -> Self {
         let calls = CALLS_PER_RECORD.saturating_add(extra);
         BatchBudget { deadline, per_record: aws_timeout * calls, emit: aws_timeout * CALLS_PER_EMIT }

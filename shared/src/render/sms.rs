@@ -229,15 +229,17 @@ const GSM7_CONCATENATED: u32 = 153;
 const UCS2_SINGLE: u32 = 70;
 const UCS2_CONCATENATED: u32 = 67;
 
-/// Septets `c` costs in GSM-7, or `None` if it has no GSM-7 encoding.
+/// Septets `c` costs in GSM-7, or `None` if it has no GSM-7 encoding. Called for every
+/// character of every SMS, several times: a table lookup, not a scan of the alphabet.
 fn gsm7_septets(c: char) -> Option<u32> {
-    if GSM7_BASIC.contains(&Some(c)) {
-        Some(1)
-    } else if GSM7_EXTENSION.iter().any(|&(_, e)| e == c) {
-        Some(2)
-    } else {
-        None
-    }
+    static SEPTETS: std::sync::OnceLock<std::collections::HashMap<char, u32>> = std::sync::OnceLock::new();
+    let table = SEPTETS.get_or_init(|| {
+        let basic = GSM7_BASIC.iter().flatten().map(|&c| (c, 1));
+        // Extension characters are not in the basic table, so nothing is overwritten.
+        let extension = GSM7_EXTENSION.iter().map(|&(_, c)| (c, 2));
+        basic.chain(extension).collect()
+    });
+    table.get(&c).copied()
 }
 
 fn units_of(c: char, encoding: SmsEncoding) -> u32 {
@@ -414,6 +416,10 @@ fn replacement(c: char) -> Option<&'static str> {
 /// anyway, replacing its quotes changes the text for no saving; and `…` becomes three
 /// septets, so a body of ellipses could grow.
 pub fn transliterate(body: &str) -> Option<Transliterated> {
+    // The common case, a body already GSM-7, allocates nothing.
+    if body.chars().all(|c| gsm7_septets(c).is_some()) {
+        return None;
+    }
     let mut out = String::with_capacity(body.len());
     let mut replaced = Vec::new();
     for c in body.chars() {

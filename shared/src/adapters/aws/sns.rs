@@ -26,17 +26,25 @@ use crate::ports::{OutboundSms, SendError, SmsSender};
 pub const SMS_ATTRIBUTES: &[&str] =
     &["AWS.SNS.SMS.SMSType", "AWS.SNS.SMS.SenderID", "AWS.MM.SMS.OriginationNumber", "AWS.SNS.SMS.MaxPrice"];
 
+/// The detail of an opt-out, from the check or from a refused publish: fixed text, as
+/// SNS's own may name the number.
+const OPTED_OUT: &str = "the number opted out of SMS from this account (SNS)";
+
 pub struct SnsSmsSender {
+    /// For `Publish`: no SDK retries (see `provider_config`).
     client: aws_sdk_sns::Client,
-    check_opt_out: bool,
+    /// For the opt-out check, when on: a question with no side effect, so the SDK's own
+    /// retries are safe, and a throttle costs a retry instead of an SQS redelivery.
+    checker: Option<aws_sdk_sns::Client>,
     /// Number -> opted out, as SNS answered during this invocation.
     opted_out: Mutex<HashMap<String, bool>>,
 }
 
 impl SnsSmsSender {
-    /// `check_opt_out`: ask SNS whether a number opted out before sending to it.
-    pub fn new(client: aws_sdk_sns::Client, check_opt_out: bool) -> Self {
-        SnsSmsSender { client, check_opt_out, opted_out: Mutex::new(HashMap::new()) }
+    /// `checker`: when given, ask SNS through it whether a number opted out before
+    /// sending to it (a client with retries on).
+    pub fn new(client: aws_sdk_sns::Client, checker: Option<aws_sdk_sns::Client>) -> Self {
+        SnsSmsSender { client, checker, opted_out: Mutex::new(HashMap::new()) }
     }
 
     /// Forgets the opt-out answers: called at the start of every invocation.
@@ -47,19 +55,21 @@ impl SnsSmsSender {
     }
 
     async fn is_opted_out(&self, number: &str) -> Result<bool, SendError> {
+        let Some(client) = &self.checker else { return Ok(false) };
         if let Some(known) = self.opted_out.lock().ok().and_then(|c| c.get(number).copied()) {
             return Ok(known);
         }
-        let answer = self.client.check_if_phone_number_is_opted_out().phone_number(number).send().await;
+        let answer = client.check_if_phone_number_is_opted_out().phone_number(number).send().await;
         let opted_out = match answer {
             Ok(out) => out.is_opted_out(),
             Err(e) => {
                 let e = classify_send(&e);
+                let message = format!("opt-out check: {}", e.message());
                 // A question, not a send: whatever happened, nothing went out.
                 return Err(if e.is_permanent() {
-                    e
+                    SendError::permanent(e.code().to_owned(), message)
                 } else {
-                    SendError::transient(e.code().to_owned(), format!("opt-out check: {}", e.message()))
+                    SendError::transient(e.code().to_owned(), message)
                 });
             }
         };
@@ -73,11 +83,7 @@ impl SnsSmsSender {
 /// A refusal because the number opted out, should SNS answer a publish with one, is an
 /// opt-out like the check's answer, not a provider failure.
 fn opted_out_or(e: SendError) -> SendError {
-    if e.is_permanent() && e.code().starts_with("OptedOut") {
-        SendError::opted_out("the number opted out of SMS from this account (SNS)")
-    } else {
-        e
-    }
+    if e.is_permanent() && e.code().starts_with("OptedOut") { SendError::opted_out(OPTED_OUT) } else { e }
 }
 
 fn attribute(data_type: &str, value: &str) -> Result<MessageAttributeValue, SendError> {
@@ -107,8 +113,8 @@ fn attributes(sms: &OutboundSms) -> Result<HashMap<String, MessageAttributeValue
 impl SmsSender for SnsSmsSender {
     async fn send_sms(&self, sms: &OutboundSms) -> Result<String, SendError> {
         let number = sms.to.as_str();
-        if self.check_opt_out && self.is_opted_out(number).await? {
-            return Err(SendError::opted_out("the number opted out of SMS from this account (SNS)"));
+        if self.is_opted_out(number).await? {
+            return Err(SendError::opted_out(OPTED_OUT));
         }
         let output = self
             .client
