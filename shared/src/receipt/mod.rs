@@ -452,6 +452,7 @@ pub fn sqs_safe_json(json: String) -> String {
     json.replace('\u{fffe}', "\\ufffe").replace('\u{ffff}', "\\uffff")
 }
 
+pub mod event;
 pub mod unsubscribe;
 
 /// The JSON Schema of [`Receipt`], as published in `schema/receipt.v1.json`.
