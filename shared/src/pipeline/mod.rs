@@ -38,6 +38,7 @@ use crate::ports::{
     Clock, Completion, Decision, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PriorOutcome,
     PushSender, Recorded, Release, Scheduler, SendError, SmsSender, StateStore, Verdict,
 };
+use crate::receipt::event::tags as event_tags;
 use crate::receipt::unsubscribe::{self, UnsubscribeClaims};
 use crate::receipt::{Reason, Receipt, SmsFacts, Status, receipt_id};
 use crate::render::{Catalogue, RenderErrorOrLookup, Rendered, sms};
@@ -635,12 +636,13 @@ impl Pipeline {
             headers.push(("List-Unsubscribe".to_owned(), targets.join(", ")));
             headers.push(("List-Unsubscribe-Post".to_owned(), "List-Unsubscribe=One-Click".to_owned()));
         }
-        let mut tags = vec![
-            ("herald-request-id".to_owned(), request.id.as_str().to_owned()),
-            ("herald-category".to_owned(), request.category.as_str().to_owned()),
-        ];
+        // What SES events are matched back to the request by (see `receipt::event::tags`).
+        let mut tags = vec![(event_tags::CATEGORY.to_owned(), request.category.as_str().to_owned())];
+        if let Some(id) = event_tags::encode_request_id(request.id.as_str()) {
+            tags.push((event_tags::REQUEST_ID.to_owned(), id));
+        }
         if let Some(t) = &request.tenant {
-            tags.push(("herald-tenant".to_owned(), t.as_str().to_owned()));
+            tags.push((event_tags::TENANT.to_owned(), t.as_str().to_owned()));
         }
         Ok(OutboundEmail {
             request_id: request.id.as_str().to_owned(),

@@ -181,6 +181,11 @@ pub struct DeliveryEvent {
     pub bounce: Option<BounceFacts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complaint: Option<ComplaintFacts>,
+    /// Hex SHA-256 of the address the event is about, as herald normalises it
+    /// (lowercased email, E.164 phone): upstream finds the person by hashing its own
+    /// copy, and the event itself carries no address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_sha256: Option<String>,
     /// `clicked`: the link followed, as the provider reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
@@ -211,6 +216,7 @@ impl DeliveryEvent {
             at,
             bounce: None,
             complaint: None,
+            address_sha256: None,
             link: None,
             detail: None,
             truncated: Vec::new(),
@@ -240,5 +246,66 @@ impl DeliveryEvent {
     /// JSON that SQS accepts (see [`super::sqs_safe_json`]).
     pub fn to_json(&self) -> String {
         super::sqs_safe_json(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// The message tags that carry a request to the provider and back: SES events name
+/// the request through them.
+pub mod tags {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    pub const REQUEST_ID: &str = "herald-request-id";
+    pub const CATEGORY: &str = "herald-category";
+    pub const TENANT: &str = "herald-tenant";
+
+    /// Marks a request id written in base64url because SES tag values allow only
+    /// `[A-Za-z0-9_.@-]` (256 at most) and request ids are any printable text.
+    const ENCODED: &str = "b64.";
+    const MAX_TAG: usize = 256;
+
+    fn plain(s: &str) -> bool {
+        s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'))
+    }
+
+    /// A tag value that gives `request_id` back exactly: the id itself when SES allows
+    /// it, else its base64url form; None when neither fits (non-ASCII ids of more than
+    /// 189 bytes): events for such a request cannot be matched to it.
+    pub fn encode_request_id(request_id: &str) -> Option<String> {
+        if !request_id.is_empty()
+            && request_id.len() <= MAX_TAG
+            && plain(request_id)
+            && !request_id.starts_with(ENCODED)
+        {
+            return Some(request_id.to_owned());
+        }
+        let encoded = format!("{ENCODED}{}", URL_SAFE_NO_PAD.encode(request_id));
+        (encoded.len() <= MAX_TAG).then_some(encoded)
+    }
+
+    /// The request id a tag value carries (see [`encode_request_id`]).
+    pub fn decode_request_id(value: &str) -> Option<String> {
+        match value.strip_prefix(ENCODED) {
+            Some(b64) => URL_SAFE_NO_PAD.decode(b64).ok().and_then(|bytes| String::from_utf8(bytes).ok()),
+            None if !value.is_empty() && plain(value) => Some(value.to_owned()),
+            None => None,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn request_ids_come_back_exactly() {
+            for id in ["order-123", "a@b.c", "order:123/welcome", "b64.looks-encoded", "ünïcödé id", "x y"] {
+                let tag = encode_request_id(id).unwrap();
+                assert!(plain(&tag) && tag.len() <= MAX_TAG, "{tag}");
+                assert_eq!(decode_request_id(&tag).as_deref(), Some(id));
+            }
+            assert_eq!(encode_request_id("order-123").as_deref(), Some("order-123"));
+            assert!(encode_request_id(&"é".repeat(128)).is_none());
+            assert!(decode_request_id("b64.!!").is_none());
+        }
     }
 }
