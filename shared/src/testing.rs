@@ -2,7 +2,7 @@
 //! benchmarks. Same semantics as the real adapters (see the conformance tests in
 //! `tests/store_conformance.rs`), no I/O.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,7 +14,9 @@ use crate::ports::{
     PriorOutcome, PushSender, Recorded, Release, Scheduler, SendError, SmsSender, StateStore, StoreError,
     SuppressionEntry, SuppressionReason, Verdict,
 };
+use crate::ports::{Advance, Claim, EventStore, RequestState};
 use crate::receipt::Status;
+use crate::receipt::event::{DeliveryEvent, EventKind};
 use crate::request::{DeliveryRequest, IdempotencyKey, RecipientKey, SuppressionKey};
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,12 @@ struct State {
     suppressions: HashMap<SuppressionKey, SuppressionReason>,
     consent: HashMap<(RecipientKey, String), bool>,
     deferred: Vec<(DeliveryRequest, Timestamp, u32)>,
+    /// Latest delivery event per request: (kind, when).
+    deliveries: HashMap<IdempotencyKey, (EventKind, Timestamp)>,
+    archived: HashMap<String, String>,
+    /// Use-once claims: done?, lock or retention end.
+    claims: HashMap<String, (bool, Timestamp)>,
+    disabled: BTreeMap<String, Timestamp>,
 }
 
 /// StateStore + Scheduler in memory. `fail_next` makes the next calls fail
@@ -128,7 +136,8 @@ impl StateStore for MemoryStore {
             }
             _ => {}
         }
-        if let Some(r) = s.suppressions.get(&a.suppression_key).copied() {
+        let listed = std::iter::once(&a.suppression_key).chain(a.tenant_suppression_key.as_ref());
+        if let Some(r) = listed.filter_map(|k| s.suppressions.get(k).copied()).next() {
             return Ok(decide(&mut s, a, Verdict::Suppressed(r)));
         }
         if let Some(c) = &a.consent {
@@ -273,6 +282,103 @@ fn release_slots(s: &mut State, lease: &Lease) {
         if let Some(held) = s.slots.get_mut(key) {
             held.retain(|(id, _)| id != slot);
         }
+    }
+}
+
+impl MemoryStore {
+    /// The archived provider payload of an event, if any.
+    pub fn archived(&self, event_id: &str) -> Option<String> {
+        self.state.lock().ok()?.archived.get(event_id).cloned()
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn advance_delivery(
+        &self,
+        key: &IdempotencyKey,
+        kind: EventKind,
+        at: Timestamp,
+    ) -> Result<Advance, StoreError> {
+        let mut s = self.state()?;
+        let Some(rank) = kind.status_rank() else { return Ok(Advance::Behind) };
+        if !s.records.contains_key(key) {
+            return Ok(Advance::UnknownRequest);
+        }
+        let current = s.deliveries.get(key).and_then(|(k, _)| k.status_rank());
+        if current.is_some_and(|c| c >= rank) {
+            return Ok(Advance::Behind);
+        }
+        s.deliveries.insert(key.clone(), (kind, at));
+        Ok(Advance::Moved)
+    }
+
+    async fn request_state(&self, key: &IdempotencyKey) -> Result<Option<RequestState>, StoreError> {
+        let s = self.state()?;
+        let delivery = s.deliveries.get(key).copied();
+        Ok(s.records.get(key).map(|record| match record {
+            Record::Done { prior, .. } => RequestState {
+                status: Some(prior.status),
+                reason: prior.reason.clone(),
+                provider_message_id: prior.provider_message_id.clone(),
+                at: prior.at,
+                delivery,
+            },
+            Record::InProgress { lock_expires, .. } => {
+                RequestState { status: None, reason: None, provider_message_id: None, at: *lock_expires, delivery }
+            }
+        }))
+    }
+
+    async fn archive_event(&self, event: &DeliveryEvent, raw: &str, _until: Timestamp) -> Result<(), StoreError> {
+        self.state()?.archived.insert(event.event_id.clone(), raw.to_owned());
+        Ok(())
+    }
+
+    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+        let mut s = self.state()?;
+        if s.suppressions.get(key) == Some(&SuppressionReason::OptedOut) {
+            s.suppressions.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn claim(&self, id: &str, now: Timestamp, lock_until: Timestamp) -> Result<Claim, StoreError> {
+        let mut s = self.state()?;
+        match s.claims.get(id) {
+            Some((true, retain_until)) if *retain_until > now => return Ok(Claim::Done),
+            Some((false, lock)) if *lock > now => return Ok(Claim::Busy),
+            _ => {}
+        }
+        s.claims.insert(id.to_owned(), (false, lock_until));
+        Ok(Claim::New)
+    }
+
+    async fn finish(&self, id: &str, retain_until: Timestamp) -> Result<(), StoreError> {
+        self.state()?.claims.insert(id.to_owned(), (true, retain_until));
+        Ok(())
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        if matches!(s.claims.get(id), Some((false, _))) {
+            s.claims.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn disable_endpoint(&self, subscription: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.state()?.disabled.insert(subscription.to_owned(), at);
+        Ok(())
+    }
+
+    async fn enable_endpoint(&self, subscription: &str) -> Result<bool, StoreError> {
+        Ok(self.state()?.disabled.remove(subscription).is_some())
+    }
+
+    async fn disabled_endpoints(&self) -> Result<BTreeMap<String, Timestamp>, StoreError> {
+        Ok(self.state()?.disabled.clone())
     }
 }
 

@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use herald::adapters::aws::DynamoStore;
 use herald::adapters::local::{DeferredEntry, LocalStore};
 use herald::ports::{
-    Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, Release, Scheduler,
-    StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
+    Admission, Advance, CapCheck, Claim, Completion, ConsentCheck, Decision, EventStore, Lease, PriorOutcome, Recorded,
+    Release, Scheduler, StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
+use herald::receipt::event::EventKind;
 use herald::receipt::{Receipt, Status};
 use herald::request::{Channel, DeliveryRequest, IdempotencyKey, RecipientKey, SuppressionKey};
 use herald::testing::MemoryStore;
@@ -75,6 +76,7 @@ fn admission(key: &str, now: Timestamp) -> Admission {
         idempotency_key: IdempotencyKey::from_stored(key),
         fingerprint: FP.to_owned(),
         suppression_key: address(),
+        tenant_suppression_key: None,
         consent: Some(ConsentCheck { recipient_key: recipient(), category: "marketing".to_owned() }),
         caps: Vec::new(),
         now,
@@ -237,6 +239,138 @@ conformance!(
     takeovers_come_before_the_rails_and_inherit_slots,
     a_pinned_future_now_deletes_no_live_slots,
 );
+
+/// `events_conformance!(a)`: the same, for scenarios that also need the return path's
+/// [`EventStore`].
+macro_rules! events_conformance {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn memory_store() {
+                let store = herald::testing::MemoryStore::new();
+                super::$scenario(&store).await;
+            }
+
+            #[tokio::test]
+            async fn local_store() {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let store = herald::adapters::local::LocalStore::open(dir.path()).expect("open store");
+                super::$scenario(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamo_store() {
+                let dynamo = super::Dynamo::start().await;
+                super::$scenario(&dynamo.store()).await;
+            }
+        }
+    )*};
+}
+
+events_conformance!(
+    delivery_status_only_moves_forward,
+    tenant_suppression_applies_to_that_tenant_only,
+    an_opt_out_unsubscribes_and_only_start_lifts_it,
+    use_once_claims_follow_their_timeline,
+    disabled_endpoints_until_enabled,
+);
+
+async fn delivery_status_only_moves_forward<S: StateStore + EventStore>(store: &S) {
+    let a = admission("k1", at(0));
+    let lease = admit_ok(store, &a).await;
+    store.complete(&lease, &sent("ses-1", at(1))).await.expect("complete");
+    let key = a.idempotency_key.clone();
+    assert_eq!(store.advance_delivery(&key, EventKind::Delivered, at(5)).await.expect("advance"), Advance::Moved);
+    assert_eq!(store.advance_delivery(&key, EventKind::Bounced, at(9)).await.expect("advance"), Advance::Moved);
+    // Late, lower-ranked events never overwrite the bounce.
+    for late in [EventKind::Delivered, EventKind::Opened, EventKind::ProviderAccepted, EventKind::Bounced] {
+        assert_eq!(store.advance_delivery(&key, late, at(20)).await.expect("advance"), Advance::Behind, "{late}");
+    }
+    // Events about an address, not the message, leave the status alone.
+    assert_eq!(store.advance_delivery(&key, EventKind::OptedOut, at(21)).await.expect("advance"), Advance::Behind);
+    let state = store.request_state(&key).await.expect("state").expect("known request");
+    assert_eq!(state.status, Some(Status::Sent));
+    assert_eq!(state.provider_message_id.as_deref(), Some("ses-1"));
+    assert_eq!(state.delivery, Some((EventKind::Bounced, at(9))));
+    let unknown = IdempotencyKey::from_stored("-/never-sent");
+    assert_eq!(
+        store.advance_delivery(&unknown, EventKind::Delivered, at(5)).await.expect("advance"),
+        Advance::UnknownRequest
+    );
+    assert_eq!(store.request_state(&unknown).await.expect("state"), None);
+}
+
+async fn tenant_suppression_applies_to_that_tenant_only<S: StateStore + EventStore>(store: &S) {
+    let tenant_key = SuppressionKey::from_stored(format!("4:acme/{ADDRESS}"));
+    let entry = SuppressionEntry { key: tenant_key.clone(), reason: SuppressionReason::HardBounce };
+    store.suppress(&entry, at(0)).await.expect("suppress");
+    let acme = Admission { tenant_suppression_key: Some(tenant_key), ..admission("k1", at(1)) };
+    assert_eq!(verdict(store, &acme).await, Verdict::Suppressed(SuppressionReason::HardBounce));
+    let other = SuppressionKey::from_stored(format!("5:other/{ADDRESS}"));
+    let other_tenant = Admission { tenant_suppression_key: Some(other), ..admission("k2", at(1)) };
+    assert!(matches!(verdict(store, &other_tenant).await, Verdict::Admitted(_)));
+    // The global list applies to every tenant.
+    store
+        .suppress(&SuppressionEntry { key: address(), reason: SuppressionReason::Complaint }, at(2))
+        .await
+        .expect("suppress");
+    let third = Admission {
+        tenant_suppression_key: Some(SuppressionKey::from_stored(format!("5:third/{ADDRESS}"))),
+        ..admission("k3", at(3))
+    };
+    assert_eq!(verdict(store, &third).await, Verdict::Suppressed(SuppressionReason::Complaint));
+}
+
+async fn an_opt_out_unsubscribes_and_only_start_lifts_it<S: StateStore + EventStore>(store: &S) {
+    let phone = SuppressionKey::from_stored("phone:+14155550123");
+    store
+        .suppress(&SuppressionEntry { key: phone.clone(), reason: SuppressionReason::OptedOut }, at(0))
+        .await
+        .expect("stop");
+    let a = Admission { suppression_key: phone.clone(), ..admission("k1", at(1)) };
+    assert_eq!(verdict(store, &a).await, Verdict::Suppressed(SuppressionReason::OptedOut));
+    assert_eq!(Verdict::Suppressed(SuppressionReason::OptedOut).decided().map(|(s, _)| s), Some(Status::Unsubscribed));
+    assert!(store.lift_opt_out(&phone).await.expect("start"));
+    assert!(!store.lift_opt_out(&phone).await.expect("start again"));
+    let b = Admission { suppression_key: phone.clone(), ..admission("k2", at(2)) };
+    assert!(matches!(verdict(store, &b).await, Verdict::Admitted(_)));
+    // START never lifts a bounce or an operator's entry.
+    store
+        .suppress(&SuppressionEntry { key: phone.clone(), reason: SuppressionReason::Manual }, at(3))
+        .await
+        .expect("manual");
+    assert!(!store.lift_opt_out(&phone).await.expect("start"));
+    let c = Admission { suppression_key: phone, ..admission("k3", at(4)) };
+    assert_eq!(verdict(store, &c).await, Verdict::Suppressed(SuppressionReason::Manual));
+}
+
+async fn use_once_claims_follow_their_timeline<S: StateStore + EventStore>(store: &S) {
+    assert_eq!(store.claim("m1", at(0), at(30)).await.expect("claim"), Claim::New);
+    assert_eq!(store.claim("m1", at(10), at(40)).await.expect("claim"), Claim::Busy);
+    // The claimant died: after its lock, a retry takes it over.
+    assert_eq!(store.claim("m1", at(31), at(61)).await.expect("claim"), Claim::New);
+    store.finish("m1", at(DAY)).await.expect("finish");
+    assert_eq!(store.claim("m1", at(100), at(130)).await.expect("claim"), Claim::Done);
+    // A failed attempt lets the retry in at once; release never undoes a finish.
+    assert_eq!(store.claim("m2", at(0), at(30)).await.expect("claim"), Claim::New);
+    store.release("m2").await.expect("release");
+    assert_eq!(store.claim("m2", at(1), at(31)).await.expect("claim"), Claim::New);
+    store.release("m1").await.expect("release");
+    assert_eq!(store.claim("m1", at(200), at(230)).await.expect("claim"), Claim::Done);
+    // Retention over: forgotten.
+    assert_eq!(store.claim("m1", at(DAY + 1), at(DAY + 31)).await.expect("claim"), Claim::New);
+}
+
+async fn disabled_endpoints_until_enabled<S: StateStore + EventStore>(store: &S) {
+    assert!(store.disabled_endpoints().await.expect("list").is_empty());
+    store.disable_endpoint("crm", at(5)).await.expect("disable");
+    store.disable_endpoint("billing.v2", at(6)).await.expect("disable");
+    let disabled = store.disabled_endpoints().await.expect("list");
+    assert_eq!(disabled, BTreeMap::from([("billing.v2".to_owned(), at(6)), ("crm".to_owned(), at(5))]));
+    assert!(store.enable_endpoint("crm").await.expect("enable"));
+    assert!(!store.enable_endpoint("crm").await.expect("enable again"));
+    assert_eq!(store.disabled_endpoints().await.expect("list").len(), 1);
+}
 
 /// `herald send --now <later>` must not delete the slots real sends hold: an
 /// admission judges the window at its `now`, but only the wall clock prunes.

@@ -470,6 +470,7 @@ impl Policy {
         Admission {
             idempotency_key: request.idempotency_key(),
             fingerprint: fingerprint.to_owned(),
+            tenant_suppression_key: request.tenant.as_ref().map(|t| suppression_key.for_tenant(t)),
             suppression_key,
             consent,
             caps,

@@ -3,10 +3,12 @@
 //! `crate::testing` has in-memory twins for unit tests.
 
 mod error;
+mod events;
 mod message;
 mod state;
 
 pub use error::{SendError, StoreError};
+pub use events::{Advance, Claim, EventStore, RequestState};
 pub use message::{OutboundEmail, OutboundPush, OutboundSms};
 pub use state::{
     Admission, CapCheck, Completion, ConsentCheck, Decision, Lease, PriorOutcome, Recorded, Release, StateStore,

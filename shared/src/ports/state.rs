@@ -40,8 +40,11 @@ pub struct Admission {
     /// The request's content (`DeliveryRequest::fingerprint`), kept with the record so
     /// a redelivery of the same message can be told from another message reusing the id.
     pub fingerprint: String,
-    /// Checked against the suppression list (bounces, complaints, manual).
+    /// Checked against the suppression list (bounces, complaints, manual, SMS opt-outs).
     pub suppression_key: SuppressionKey,
+    /// The same address on the tenant's own list (its bounces and complaints), checked
+    /// too when the request has a tenant.
+    pub tenant_suppression_key: Option<SuppressionKey>,
     /// None for transactional messages, which ignore category unsubscribes.
     pub consent: Option<ConsentCheck>,
     /// Every rule that applies; all must have room.
@@ -94,6 +97,8 @@ impl Verdict {
     pub fn decided(&self) -> Option<(Status, crate::receipt::Reason)> {
         use crate::receipt::Reason;
         match self {
+            // A STOP is the recipient's choice, not a fault of the address.
+            Verdict::Suppressed(SuppressionReason::OptedOut) => Some((Status::Unsubscribed, Reason::OptedOut)),
             Verdict::Suppressed(why) => Some((Status::Suppressed, Reason::Suppressed(*why))),
             Verdict::Unsubscribed { category } => Some((Status::Unsubscribed, Reason::Unsubscribed(category.clone()))),
             Verdict::Capped { rule } => Some((Status::Capped, Reason::FrequencyCapped(rule.clone()))),
@@ -191,6 +196,8 @@ pub enum SuppressionReason {
     HardBounce,
     Complaint,
     Manual,
+    /// The phone number sent STOP (or a variant): undone by START.
+    OptedOut,
 }
 
 impl SuppressionReason {
@@ -199,6 +206,7 @@ impl SuppressionReason {
             SuppressionReason::HardBounce => "hard_bounce",
             SuppressionReason::Complaint => "complaint",
             SuppressionReason::Manual => "manual",
+            SuppressionReason::OptedOut => "opted_out",
         }
     }
 }
@@ -210,7 +218,8 @@ impl std::str::FromStr for SuppressionReason {
             "hard_bounce" | "bounce" => Ok(SuppressionReason::HardBounce),
             "complaint" => Ok(SuppressionReason::Complaint),
             "manual" => Ok(SuppressionReason::Manual),
-            _ => Err(format!("unknown suppression reason `{s}`: expected hard_bounce, complaint or manual")),
+            "opted_out" => Ok(SuppressionReason::OptedOut),
+            _ => Err(format!("unknown suppression reason `{s}`: expected hard_bounce, complaint, manual or opted_out")),
         }
     }
 }

@@ -99,6 +99,11 @@ impl SuppressionKey {
         SuppressionKey(format!("push:{}:{token}", platform.as_str()))
     }
 
+    /// The same address on one tenant's own list.
+    pub fn for_tenant(&self, tenant: &TenantId) -> Self {
+        SuppressionKey(scoped(Some(tenant), &self.0))
+    }
+
     /// Tokens longer than this (bytes) are keyed by their hash.
     pub const MAX_PLAIN_TOKEN: usize = 512;
 }

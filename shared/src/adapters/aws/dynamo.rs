@@ -7,6 +7,13 @@
 //! | cap         | `CAP#<tenant/recipient>#<rule>` | `CAP` | ts (list, newest first, of `<ms>#<slot id>`), expires_at |
 //! | suppression | `SUP#<address key>`         | `SUP`     | reason, at_ms |
 //! | consent     | `CONSENT#<tenant/recipient>`| `CONSENT` | cats (map category -> subscribed) |
+//! | (idempotency, once events arrive) | | | delivery, delivery_rank, delivery_at_ms: the latest delivery event |
+//! | event audit | `EVT#<event id>`            | `EVT`     | event (JSON), raw (the provider's payload), expires_at |
+//! | use-once    | `ONCE#<id>`                 | `ONCE`    | state (pending/done), lock_expires_ms, retain_until_ms, expires_at |
+//! | webhooks    | `WEBHOOKS`                  | `WEBHOOKS`| disabled (map subscription -> ms) |
+//!
+//! A suppression key is global (`email:<address>`) or one tenant's
+//! (`<len>:<tenant>/email:<address>`); a request with a tenant is checked against both.
 //!
 //! Admission is ONE `TransactWriteItems`: condition checks on the suppression and
 //! consent items, a conditional put of the IN_PROGRESS lock, and one conditional
@@ -27,9 +34,10 @@
 //! Write units of a sent non-transactional message with one cap rule: admission is a
 //! transaction of 4 items (suppression check, consent check, lock put, cap update),
 //! 2 WCU each for items under 1 KB = 8 WCU; completion 1 WCU; the cap trim 1 WCU:
-//! 10 WCU. Transactional messages skip consent and caps: 4 + 1 = 5 WCU.
+//! 10 WCU. Transactional messages skip consent and caps: 4 + 1 = 5 WCU. A request with
+//! a tenant adds its tenant's suppression check: 2 WCU more.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,10 +48,11 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 
 use crate::ports::{
-    Admission, Completion, Decision, Lease, PriorOutcome, Recorded, Release, StateStore, StoreError, SuppressionEntry,
-    SuppressionReason, Verdict,
+    Admission, Advance, Claim, Completion, Decision, EventStore, Lease, PriorOutcome, Recorded, Release, RequestState,
+    StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
 use crate::receipt::Status;
+use crate::receipt::event::{DeliveryEvent, EventKind};
 use crate::request::{IdempotencyKey, RecipientKey, SuppressionKey};
 
 /// The TTL attribute (epoch seconds) the table must enable.
@@ -235,13 +244,15 @@ impl DynamoStore {
             parts.push(Part::Lock);
             return Ok((items, parts));
         }
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(sup_key(&a.suppression_key)))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
-        parts.push(Part::Suppression);
+        for key in std::iter::once(&a.suppression_key).chain(a.tenant_suppression_key.as_ref()) {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(sup_key(key)))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
+            parts.push(Part::Suppression);
+        }
         if let Some(c) = &a.consent {
             // Subscribed unless the category says false, or it is silent and `*` says false.
             let check = ConditionCheck::builder()
@@ -689,5 +700,246 @@ impl StateStore for DynamoStore {
             .await
             .map_err(|e| store_error("UpdateItem", &e))?;
         Ok(())
+    }
+}
+
+fn claim_key(id: &str) -> HashMap<String, AttributeValue> {
+    key(format!("ONCE#{id}"), "ONCE")
+}
+
+fn event_key(event_id: &str) -> HashMap<String, AttributeValue> {
+    key(format!("EVT#{event_id}"), "EVT")
+}
+
+/// One item holds every disabled webhook subscription: the webhooks function reads it
+/// once per invocation.
+fn endpoints_key() -> HashMap<String, AttributeValue> {
+    key("WEBHOOKS".to_owned(), "WEBHOOKS")
+}
+
+/// DynamoDB items stop at 400 KB: an archived payload is cut well below.
+const MAX_ARCHIVED_BYTES: usize = 300 * 1024;
+
+fn is_condition_failure<E: ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn advance_delivery(
+        &self,
+        key: &IdempotencyKey,
+        kind: EventKind,
+        at: Timestamp,
+    ) -> Result<Advance, StoreError> {
+        let Some(rank) = kind.status_rank() else { return Ok(Advance::Behind) };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(req_key(key)))
+            .update_expression("SET delivery = :d, delivery_rank = :r, delivery_at_ms = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :r)",
+            )
+            .expression_attribute_values(":d", s(kind.as_str()))
+            .expression_attribute_values(":r", n(i64::from(rank)))
+            .expression_attribute_values(":at", n(ms(at)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Advance::Moved),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(if c.item().is_some_and(|i| !i.is_empty()) { Advance::Behind } else { Advance::UnknownRequest })
+                }
+                _ => Err(store_error("UpdateItem", &e)),
+            },
+        }
+    }
+
+    async fn request_state(&self, key: &IdempotencyKey) -> Result<Option<RequestState>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(req_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let done = get_s(item, "state") == Some("done");
+        let delivery = get_s(item, "delivery")
+            .and_then(|d| d.parse::<EventKind>().ok())
+            .map(|kind| (kind, from_ms(get_n(item, "delivery_at_ms").unwrap_or(0))));
+        Ok(Some(RequestState {
+            status: if done { get_s(item, "status").and_then(|st| st.parse().ok()) } else { None },
+            reason: get_s(item, "reason").map(str::to_owned),
+            provider_message_id: get_s(item, "provider_message_id").map(str::to_owned),
+            at: from_ms(get_n(item, "at_ms").unwrap_or(0)),
+            delivery,
+        }))
+    }
+
+    async fn archive_event(&self, event: &DeliveryEvent, raw: &str, retain_until: Timestamp) -> Result<(), StoreError> {
+        let (raw, _) = crate::receipt::bounded(raw, MAX_ARCHIVED_BYTES);
+        let mut item = event_key(&event.event_id);
+        item.insert("event".into(), s(event.to_json()));
+        item.insert("raw".into(), s(raw));
+        item.insert(TTL_ATTRIBUTE.into(), n(secs(retain_until)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(sup_key(key)))
+            .condition_expression("reason = :r")
+            .expression_attribute_values(":r", s(SuppressionReason::OptedOut.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(store_error("DeleteItem", &e)),
+        }
+    }
+
+    async fn claim(&self, id: &str, now: Timestamp, lock_until: Timestamp) -> Result<Claim, StoreError> {
+        let mut item = claim_key(id);
+        item.insert("state".into(), s("pending"));
+        item.insert("lock_expires_ms".into(), n(ms(lock_until)));
+        item.insert(TTL_ATTRIBUTE.into(), n(secs(lock_until) + 86_400));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :pending AND lock_expires_ms <= :now) \
+                 OR (#state = :done AND retain_until_ms <= :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":now", n(ms(now)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::New),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                    let done = c.item().is_some_and(|i| get_s(i, "state") == Some("done"));
+                    Ok(if done { Claim::Done } else { Claim::Busy })
+                }
+                _ => Err(store_error("PutItem", &e)),
+            },
+        }
+    }
+
+    async fn finish(&self, id: &str, retain_until: Timestamp) -> Result<(), StoreError> {
+        let mut item = claim_key(id);
+        item.insert("state".into(), s("done"));
+        item.insert("retain_until_ms".into(), n(ms(retain_until)));
+        item.insert(TTL_ATTRIBUTE.into(), n(secs(retain_until)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(claim_key(id)))
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(store_error("DeleteItem", &e)),
+        }
+    }
+
+    async fn disable_endpoint(&self, subscription: &str, at: Timestamp) -> Result<(), StoreError> {
+        // The map must exist before one of its keys can be set (see set_consent).
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoints_key()))
+            .update_expression("SET disabled = if_not_exists(disabled, :empty)")
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoints_key()))
+            .update_expression("SET disabled.#id = :at")
+            .expression_attribute_names("#id", subscription)
+            .expression_attribute_values(":at", n(ms(at)))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    async fn enable_endpoint(&self, subscription: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoints_key()))
+            .update_expression("REMOVE disabled.#id")
+            .condition_expression("attribute_exists(disabled.#id)")
+            .expression_attribute_names("#id", subscription)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(store_error("UpdateItem", &e)),
+        }
+    }
+
+    async fn disabled_endpoints(&self) -> Result<BTreeMap<String, Timestamp>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoints_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        let Some(AttributeValue::M(disabled)) = out.item().and_then(|i| i.get("disabled")) else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(disabled
+            .iter()
+            .map(|(id, at)| (id.clone(), from_ms(at.as_n().ok().and_then(|v| v.parse().ok()).unwrap_or(0))))
+            .collect())
     }
 }

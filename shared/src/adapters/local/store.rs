@@ -10,6 +10,8 @@ use crate::ports::{
     Admission, Completion, Decision, EmitError, Lease, PriorOutcome, ReceiptSink, Recorded, Release, Scheduler,
     StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
+use crate::ports::{Advance, Claim, EventStore, RequestState};
+use crate::receipt::event::{DeliveryEvent, EventKind};
 use crate::receipt::{Receipt, Status};
 use crate::request::{DeliveryRequest, IdempotencyKey, RecipientKey, RequestId, SuppressionKey, TenantId};
 
@@ -61,6 +63,27 @@ CREATE TABLE IF NOT EXISTS latest_status (
 CREATE TABLE IF NOT EXISTS receipt_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     receipt TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    request_key TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_archive (
+    event_id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    retain_until_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    id TEXT PRIMARY KEY,
+    done INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS disabled_endpoints (
+    subscription TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL
 );
 PRAGMA user_version = 1;
 "#;
@@ -367,10 +390,13 @@ impl StateStore for LocalStore {
                 return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
             }
             // 2. Suppression.
+            let tenant_key = a.tenant_suppression_key.as_ref().map(|k| k.as_str());
             let suppressed: Option<String> = tx
-                .query_row("SELECT reason FROM suppressions WHERE key = ?1", params![a.suppression_key.as_str()], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT reason FROM suppressions WHERE key IN (?1, ?2) ORDER BY key = ?1 DESC LIMIT 1",
+                    params![a.suppression_key.as_str(), tenant_key],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(reason) = suppressed {
                 let why = reason.parse().unwrap_or(SuppressionReason::Manual);
@@ -587,5 +613,141 @@ impl Scheduler for LocalStore {
 impl ReceiptSink for LocalStore {
     async fn emit(&self, receipts: &[Receipt]) -> Result<(), EmitError> {
         self.record_receipts(receipts).map_err(|e| EmitError::all(receipts.len(), e.to_string()))
+    }
+}
+
+#[async_trait]
+impl EventStore for LocalStore {
+    async fn advance_delivery(
+        &self,
+        key: &IdempotencyKey,
+        kind: EventKind,
+        at: Timestamp,
+    ) -> Result<Advance, StoreError> {
+        let Some(rank) = kind.status_rank() else { return Ok(Advance::Behind) };
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known: bool = tx
+                .query_row("SELECT 1 FROM idempotency WHERE key = ?1", params![key.as_str()], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !known {
+                return Ok(Advance::UnknownRequest);
+            }
+            let moved = tx.execute(
+                "INSERT INTO deliveries (request_key, event, rank, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (request_key) DO UPDATE SET event = excluded.event, rank = excluded.rank,
+                   at_ms = excluded.at_ms WHERE excluded.rank > deliveries.rank",
+                params![key.as_str(), kind.as_str(), rank, ms(at)],
+            )?;
+            tx.commit()?;
+            Ok(if moved > 0 { Advance::Moved } else { Advance::Behind })
+        })
+    }
+
+    async fn request_state(&self, key: &IdempotencyKey) -> Result<Option<RequestState>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT i.state, i.status, i.reason, i.provider_message_id, i.at_ms, d.event, d.at_ms
+                 FROM idempotency i LEFT JOIN deliveries d ON d.request_key = i.key WHERE i.key = ?1",
+                params![key.as_str()],
+                |r| {
+                    let state: String = r.get(0)?;
+                    let status: Option<String> = r.get(1)?;
+                    let event: Option<String> = r.get(5)?;
+                    let event_at: Option<i64> = r.get(6)?;
+                    Ok(RequestState {
+                        status: if state == "done" { status.and_then(|s| s.parse().ok()) } else { None },
+                        reason: r.get(2)?,
+                        provider_message_id: r.get(3)?,
+                        at: from_ms(r.get(4)?),
+                        delivery: event
+                            .and_then(|e| e.parse::<EventKind>().ok())
+                            .map(|k| (k, from_ms(event_at.unwrap_or(0)))),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    async fn archive_event(&self, event: &DeliveryEvent, raw: &str, retain_until: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO event_archive (event_id, event, raw, retain_until_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![event.event_id, event.to_json(), raw, ms(retain_until)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM suppressions WHERE key = ?1 AND reason = ?2",
+                params![key.as_str(), SuppressionReason::OptedOut.as_str()],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    async fn claim(&self, id: &str, now: Timestamp, lock_until: Timestamp) -> Result<Claim, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing: Option<(bool, i64)> = tx
+                .query_row("SELECT done, until_ms FROM claims WHERE id = ?1", params![id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match existing {
+                Some((true, until)) if until > ms(now) => return Ok(Claim::Done),
+                Some((false, until)) if until > ms(now) => return Ok(Claim::Busy),
+                _ => {}
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO claims (id, done, until_ms) VALUES (?1, 0, ?2)",
+                params![id, ms(lock_until)],
+            )?;
+            tx.commit()?;
+            Ok(Claim::New)
+        })
+    }
+
+    async fn finish(&self, id: &str, retain_until: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO claims (id, done, until_ms) VALUES (?1, 1, ?2)",
+                params![id, ms(retain_until)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM claims WHERE id = ?1 AND done = 0", params![id]).map(|_| ()))
+    }
+
+    async fn disable_endpoint(&self, subscription: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO disabled_endpoints (subscription, at_ms) VALUES (?1, ?2)",
+                params![subscription, ms(at)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    async fn enable_endpoint(&self, subscription: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute("DELETE FROM disabled_endpoints WHERE subscription = ?1", params![subscription]).map(|n| n > 0)
+        })
+    }
+
+    async fn disabled_endpoints(&self) -> Result<std::collections::BTreeMap<String, Timestamp>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT subscription, at_ms FROM disabled_endpoints")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?))))?;
+            rows.collect()
+        })
     }
 }
