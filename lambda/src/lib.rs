@@ -8,6 +8,7 @@
 //! twins and a plain `SqsEvent`, the way aws-lambda-rust-runtime's examples test theirs.
 
 pub mod env;
+pub mod records;
 pub mod sqs;
 
 use std::future::Future;
@@ -127,7 +128,7 @@ where
 }
 
 /// JSON logs on stdout (CloudWatch), filtered by `HERALD_LOG` (default `info`).
-fn init_logging() {
+pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second initialisation (tests) keeps the first.

@@ -335,6 +335,11 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
+    async fn opt_out(&self, key: &SuppressionKey, _at: Timestamp) -> Result<(), StoreError> {
+        self.state()?.suppressions.entry(key.clone()).or_insert(SuppressionReason::OptedOut);
+        Ok(())
+    }
+
     async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
         let mut s = self.state()?;
         if s.suppressions.get(key) == Some(&SuppressionReason::OptedOut) {
@@ -473,6 +478,7 @@ impl PushSender for RecordingSender {
 #[derive(Debug, Default)]
 pub struct MemorySink {
     receipts: Mutex<Vec<crate::receipt::Receipt>>,
+    events: Mutex<Vec<DeliveryEvent>>,
     fail: std::sync::atomic::AtomicBool,
     refuse: Mutex<Vec<Status>>,
     calls: std::sync::atomic::AtomicUsize,
@@ -499,9 +505,25 @@ impl MemorySink {
         self.receipts.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    pub fn events(&self) -> Vec<DeliveryEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
     /// How many times `emit` was called (one per batch).
     pub fn calls(&self) -> usize {
         self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl crate::ports::EventSink for MemorySink {
+    async fn emit_events(&self, events: &[DeliveryEvent]) -> Result<(), EmitError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(EmitError::all(events.len(), "injected sink failure"));
+        }
+        self.events.lock().map_err(|_| EmitError::all(events.len(), "poisoned"))?.extend_from_slice(events);
+        Ok(())
     }
 }
 

@@ -323,10 +323,8 @@ async fn tenant_suppression_applies_to_that_tenant_only<S: StateStore + EventSto
 
 async fn an_opt_out_unsubscribes_and_only_start_lifts_it<S: StateStore + EventStore>(store: &S) {
     let phone = SuppressionKey::from_stored("phone:+14155550123");
-    store
-        .suppress(&SuppressionEntry { key: phone.clone(), reason: SuppressionReason::OptedOut }, at(0))
-        .await
-        .expect("stop");
+    store.opt_out(&phone, at(0)).await.expect("stop");
+    store.opt_out(&phone, at(1)).await.expect("stop again");
     let a = Admission { suppression_key: phone.clone(), ..admission("k1", at(1)) };
     assert_eq!(verdict(store, &a).await, Verdict::Suppressed(SuppressionReason::OptedOut));
     assert_eq!(Verdict::Suppressed(SuppressionReason::OptedOut).decided().map(|(s, _)| s), Some(Status::Unsubscribed));
@@ -339,6 +337,9 @@ async fn an_opt_out_unsubscribes_and_only_start_lifts_it<S: StateStore + EventSt
         .suppress(&SuppressionEntry { key: phone.clone(), reason: SuppressionReason::Manual }, at(3))
         .await
         .expect("manual");
+    assert!(!store.lift_opt_out(&phone).await.expect("start"));
+    // Nor does a STOP turn an operator's entry into one a START lifts.
+    store.opt_out(&phone, at(4)).await.expect("stop");
     assert!(!store.lift_opt_out(&phone).await.expect("start"));
     let c = Admission { suppression_key: phone, ..admission("k3", at(4)) };
     assert_eq!(verdict(store, &c).await, Verdict::Suppressed(SuppressionReason::Manual));

@@ -73,6 +73,10 @@ pub trait EventStore: Send + Sync {
     /// never in receipts or logs) until `retain_until`.
     async fn archive_event(&self, event: &DeliveryEvent, raw: &str, retain_until: Timestamp) -> Result<(), StoreError>;
 
+    /// Records that a phone number opted out (STOP), unless it is already suppressed
+    /// for another reason (a START must not lift a bounce or an operator's entry).
+    async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError>;
+
     /// Removes a suppression only if it is an SMS opt-out (a START undoes a STOP, never
     /// a bounce or an operator's entry). Returns whether one was removed.
     async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError>;

@@ -92,6 +92,13 @@ impl EmitError {
     }
 }
 
+/// Where delivery events go: the same stream as receipts (the receipts queue), so a
+/// subscriber sees `sent` and then `delivered` in one place.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    async fn emit_events(&self, events: &[crate::receipt::event::DeliveryEvent]) -> Result<(), EmitError>;
+}
+
 /// Where receipts go (receipts queue, stdout + local status table). Delivery is
 /// per receipt: one that cannot go out must not hold back the others.
 #[async_trait]

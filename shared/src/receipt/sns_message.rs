@@ -106,7 +106,9 @@ impl Fields {
                 None | Some(Value::Null) => {}
                 Some(Value::String(s)) if found.is_none() => found = Some(s),
                 // Two spellings could carry two values: which one was signed is unknowable.
-                Some(Value::String(_)) => return Err(malformed(format!("{} is given twice, in two spellings", names[0]))),
+                Some(Value::String(_)) => {
+                    return Err(malformed(format!("{} is given twice, in two spellings", names[0])));
+                }
                 Some(_) => return Err(malformed(format!("{name} is not a string"))),
             }
         }
@@ -137,7 +139,9 @@ impl SnsMessage {
             "Notification" => MessageType::Notification,
             "SubscriptionConfirmation" => MessageType::SubscriptionConfirmation,
             "UnsubscribeConfirmation" => MessageType::UnsubscribeConfirmation,
-            _ => return Err(malformed("Type is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation")),
+            _ => {
+                return Err(malformed("Type is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation"));
+            }
         };
         let message = SnsMessage {
             kind,
@@ -616,7 +620,9 @@ mod tests {
         assert!(bad(""));
         assert!(bad("not a certificate"));
         assert!(bad("<xml>-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----</xml>"));
-        assert!(bad("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"));
+        assert!(bad(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+        ));
         assert!(bad("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"));
         assert!(bad("-----BEGIN CERTIFICATE-----\nA*AA\n-----END CERTIFICATE-----"));
         assert!(bad("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"), "base64 of no certificate");

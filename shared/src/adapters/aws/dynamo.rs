@@ -799,6 +799,26 @@ impl EventStore for DynamoStore {
         Ok(())
     }
 
+    async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError> {
+        let mut item = sup_key(key);
+        item.insert("reason".into(), s(SuppressionReason::OptedOut.as_str()));
+        item.insert("at_ms".into(), n(ms(at)));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR reason = :r")
+            .expression_attribute_values(":r", s(SuppressionReason::OptedOut.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(store_error("PutItem", &e)),
+        }
+    }
+
     async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
         let result = self
             .client

@@ -26,7 +26,9 @@ pub use secrets::{SecretError, unsubscribe_keys};
 pub use ses::SesSender;
 #[cfg(feature = "sns")]
 pub use sns::{SMS_ATTRIBUTES, SnsSmsSender};
-pub use sqs::{ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsReceiptSink, SqsScheduler, enqueue};
+pub use sqs::{
+    ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsReceiptSink, SqsScheduler, enqueue, send_message,
+};
 
 /// An AWS API call an adapter makes, and the IAM actions that authorise it. The
 /// deployment template's roles are checked against [`AWS_CALLS`], and a test below

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use jiff::Timestamp;
 
-use crate::ports::{Clock, EmitError, ReceiptSink, Scheduler, StoreError};
+use crate::ports::{Clock, EmitError, EventSink, ReceiptSink, Scheduler, StoreError};
 use crate::receipt::Receipt;
+use crate::receipt::event::DeliveryEvent;
 use crate::request::DeliveryRequest;
 
 /// Message attribute: transient failures seen so far (embedded-style retry budget).
@@ -91,6 +92,38 @@ impl SqsReceiptSink {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
         SqsReceiptSink { client, queue_url }
     }
+}
+
+#[async_trait]
+impl EventSink for SqsReceiptSink {
+    /// Events are bounded when built (see `DeliveryEvent::bounded`).
+    async fn emit_events(&self, events: &[DeliveryEvent]) -> Result<(), EmitError> {
+        let bodies: Vec<String> = events.iter().map(DeliveryEvent::to_json).collect();
+        let failures = send_all(&self.client, &self.queue_url, &bodies).await;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let message = failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
+        Err(EmitError { failed: failures.into_iter().map(|f| f.index).collect(), message })
+    }
+}
+
+/// Sends one message, held `delay` first (at most SQS's 15 minutes), with string
+/// attributes: webhook retries and dead letters.
+pub async fn send_message(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    body: &str,
+    delay: std::time::Duration,
+    attributes: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    let delay = i32::try_from(delay.as_secs().min(MAX_DELAY_SECONDS as u64)).unwrap_or(0);
+    let mut send = client.send_message().queue_url(queue_url).message_body(body).delay_seconds(delay);
+    for (name, value) in attributes {
+        send = send.message_attributes(*name, string_attr(value)?);
+    }
+    send.send().await.map_err(|e| sqs_error("SendMessage", e))?;
+    Ok(())
 }
 
 /// SQS's limits: 10 entries and 256 KiB per `SendMessageBatch`, 256 KiB per message

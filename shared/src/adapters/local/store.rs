@@ -681,6 +681,16 @@ impl EventStore for LocalStore {
         })
     }
 
+    async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO suppressions (key, reason, at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+                params![key.as_str(), SuppressionReason::OptedOut.as_str(), ms(at)],
+            )
+            .map(|_| ())
+        })
+    }
+
     async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
         self.with(|c| {
             c.execute(
