@@ -548,3 +548,37 @@ impl crate::ports::ReceiptSink for MemorySink {
         if failed.is_empty() { Ok(()) } else { Err(EmitError { failed, message: "receipt too large".into() }) }
     }
 }
+
+/// A queue in memory: what was sent, with its delay and attributes. `fail` makes
+/// every send fail.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    sent: Mutex<Vec<(String, Duration, Vec<(String, String)>)>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail(&self, yes: bool) {
+        self.fail.store(yes, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn sent(&self) -> Vec<(String, Duration, Vec<(String, String)>)> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl crate::ports::Queue for MemoryQueue {
+    async fn send(&self, body: &str, delay: Duration, attributes: &[(&str, &str)]) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::new("injected queue failure"));
+        }
+        let attributes = attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.sent.lock().map_err(|_| StoreError::new("poisoned"))?.push((body.to_owned(), delay, attributes));
+        Ok(())
+    }
+}

@@ -92,6 +92,14 @@ impl EmitError {
     }
 }
 
+/// A queue messages are put on (SQS): forwarded provider events, webhook retries,
+/// dead letters. Attributes are SQS string message attributes.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, body: &str, delay: std::time::Duration, attributes: &[(&str, &str)])
+    -> Result<(), StoreError>;
+}
+
 /// Where delivery events go: the same stream as receipts (the receipts queue), so a
 /// subscriber sees `sent` and then `delivered` in one place.
 #[async_trait]

@@ -169,6 +169,9 @@ pub struct DeliveryEvent {
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The orchestrator's id for the person, when the event knows it (an unsubscribe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<String>,
     /// `ses`, `sns`, `fcm`, `apns`, `webpush`, `herald` (one-click unsubscribe).
     pub provider: String,
     /// The provider's id for the message, as on the `sent` receipt.
@@ -211,6 +214,7 @@ impl DeliveryEvent {
             channel,
             category: None,
             tenant: None,
+            recipient_id: None,
             provider: provider.to_owned(),
             provider_message_id: None,
             at,
@@ -237,6 +241,7 @@ impl DeliveryEvent {
         cut("request_id", &mut self.request_id, limits::ID);
         cut("category", &mut self.category, limits::ID);
         cut("tenant", &mut self.tenant, limits::ID);
+        cut("recipient_id", &mut self.recipient_id, limits::ID);
         cut("provider_message_id", &mut self.provider_message_id, limits::ID);
         cut("link", &mut self.link, limits::METADATA_VALUE);
         cut("detail", &mut self.detail, limits::DETAIL);

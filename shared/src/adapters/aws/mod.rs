@@ -27,7 +27,8 @@ pub use ses::SesSender;
 #[cfg(feature = "sns")]
 pub use sns::{SMS_ATTRIBUTES, SnsSmsSender};
 pub use sqs::{
-    ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsReceiptSink, SqsScheduler, enqueue, send_message,
+    ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsQueue, SqsReceiptSink, SqsScheduler, enqueue,
+    send_message,
 };
 
 /// An AWS API call an adapter makes, and the IAM actions that authorise it. The

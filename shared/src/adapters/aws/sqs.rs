@@ -108,6 +108,31 @@ impl EventSink for SqsReceiptSink {
     }
 }
 
+/// One SQS queue as a [`Queue`](crate::ports::Queue).
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        SqsQueue { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::ports::Queue for SqsQueue {
+    async fn send(
+        &self,
+        body: &str,
+        delay: std::time::Duration,
+        attributes: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        send_message(&self.client, &self.queue_url, body, delay, attributes).await
+    }
+}
+
 /// Sends one message, held `delay` first (at most SQS's 15 minutes), with string
 /// attributes: webhook retries and dead letters.
 pub async fn send_message(
