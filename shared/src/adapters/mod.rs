@@ -5,3 +5,5 @@
 pub mod aws;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "http")]
+pub mod http;

@@ -455,6 +455,7 @@ pub fn sqs_safe_json(json: String) -> String {
 pub mod event;
 pub mod sns_message;
 pub mod unsubscribe;
+pub mod webhook;
 
 /// The JSON Schema of [`Receipt`], as published in `schema/receipt.v1.json`.
 pub fn json_schema() -> serde_json::Value {
