@@ -453,6 +453,7 @@ pub fn sqs_safe_json(json: String) -> String {
 }
 
 pub mod event;
+pub mod provider;
 pub mod unsubscribe;
 
 /// The JSON Schema of [`Receipt`], as published in `schema/receipt.v1.json`.
