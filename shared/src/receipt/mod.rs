@@ -453,6 +453,7 @@ pub fn sqs_safe_json(json: String) -> String {
 }
 
 pub mod event;
+pub mod provider;
 pub mod sns_message;
 pub mod unsubscribe;
 pub mod webhook;
