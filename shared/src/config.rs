@@ -63,8 +63,8 @@ use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy,
 use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
-pub use webhooks::{Subscription, WebhookSettings};
 pub use sms::{DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, SmsOptions, SmsSender, SmsSettings, Transliterate};
+pub use webhooks::{Subscription, WebhookSettings};
 
 /// Local use only (CLI, embedded default): the unsubscribe secret, in the format of
 /// [`UnsubscribeKeys::parse`]. Deployed functions never read it.

@@ -87,7 +87,9 @@ impl Transport for GuardedClient {
 /// Why the webhook secret is unusable. Names subscriptions, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretsError {
-    #[error("the webhook secret is not a JSON object of subscription id -> \"whsec_...\" (or a list of them, newest first)")]
+    #[error(
+        "the webhook secret is not a JSON object of subscription id -> \"whsec_...\" (or a list of them, newest first)"
+    )]
     NotAnObject,
     #[error("webhook secret entry `{id}`: {source}")]
     Bad {
@@ -97,7 +99,9 @@ pub enum SecretsError {
     },
     #[error("webhook secret entry `{id}`: a string or a list of strings")]
     NotAString { id: String },
-    #[error("subscription `{id}` has no secret: add `\"{id}\": \"whsec_...\"` (or a `default` entry) to the webhook secret")]
+    #[error(
+        "subscription `{id}` has no secret: add `\"{id}\": \"whsec_...\"` (or a `default` entry) to the webhook secret"
+    )]
     Missing { id: String },
 }
 
@@ -171,12 +175,12 @@ pub struct Outgoing {
 pub fn outgoing(body: &str) -> Result<Outgoing, &'static str> {
     let data: Value = serde_json::from_str(body).map_err(|_| "not JSON")?;
     let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_owned);
-    let (webhook_id, type_name, is_receipt) = match (text("event_id"), text("event"), text("receipt_id"), text("status"))
-    {
-        (Some(id), Some(event), _, _) => (id, format!("event.{event}"), false),
-        (_, _, Some(id), Some(status)) => (id, format!("receipt.{status}"), true),
-        _ => return Err("neither a receipt (receipt_id, status) nor a delivery event (event_id, event)"),
-    };
+    let (webhook_id, type_name, is_receipt) =
+        match (text("event_id"), text("event"), text("receipt_id"), text("status")) {
+            (Some(id), Some(event), _, _) => (id, format!("event.{event}"), false),
+            (_, _, Some(id), Some(status)) => (id, format!("receipt.{status}"), true),
+            _ => return Err("neither a receipt (receipt_id, status) nor a delivery event (event_id, event)"),
+        };
     let timestamp = text("at").unwrap_or_default();
     let tenant = text("tenant");
     let payload = serde_json::json!({ "type": type_name, "timestamp": timestamp, "data": data }).to_string();
@@ -362,12 +366,16 @@ impl Dispatcher {
 
     async fn post(&self, subscriber: &Subscriber, pending: &PendingDelivery) -> Delivery {
         let now = self.clock.now();
-        let signature =
-            match webhook::sign(&subscriber.secrets, &pending.webhook_id, now.as_second(), pending.payload.as_bytes()) {
-                Ok(s) => s,
-                // No secret or an unsignable id: nothing to retry.
-                Err(_) => return Delivery::Failed(Failure::Other),
-            };
+        let signature = match webhook::sign(
+            &subscriber.secrets,
+            &pending.webhook_id,
+            now.as_second(),
+            pending.payload.as_bytes(),
+        ) {
+            Ok(s) => s,
+            // No secret or an unsignable id: nothing to retry.
+            Err(_) => return Delivery::Failed(Failure::Other),
+        };
         let headers = vec![
             ("content-type".to_owned(), "application/json".to_owned()),
             ("user-agent".to_owned(), concat!("herald-webhooks/", env!("CARGO_PKG_VERSION")).to_owned()),
@@ -470,7 +478,8 @@ mod tests {
         let payload: Value = serde_json::from_str(&out.payload).unwrap();
         assert_eq!(payload["type"], "receipt.sent");
         assert_eq!(payload["data"]["request_id"], "q");
-        let event = r#"{"event_id":"e1","event":"bounced","channel":"email","provider":"ses","at":"2026-11-30T00:00:00Z"}"#;
+        let event =
+            r#"{"event_id":"e1","event":"bounced","channel":"email","provider":"ses","at":"2026-11-30T00:00:00Z"}"#;
         let out = outgoing(event).unwrap();
         assert_eq!((out.type_name.as_str(), out.is_receipt), ("event.bounced", false));
         assert!(outgoing("{}").is_err());
@@ -479,7 +488,12 @@ mod tests {
 
     #[test]
     fn secrets_name_each_subscription_or_a_default() {
-        let sub = |id: &str| Subscription { id: id.into(), url: "https://h.example".into(), events: vec!["*".into()], tenant: None };
+        let sub = |id: &str| Subscription {
+            id: id.into(),
+            url: "https://h.example".into(),
+            events: vec!["*".into()],
+            tenant: None,
+        };
         let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let text = format!(r#"{{"crm": ["{key}", "{key}"], "default": "{key}"}}"#);
         let parsed = parse_secrets(&text, &[sub("crm"), sub("other")]).unwrap();

@@ -121,13 +121,11 @@ impl WebhookSettings {
             let scheme_ok = s.url.starts_with("https://") || s.url.starts_with("http://");
             if !scheme_ok || s.url.len() > MAX_URL || s.url.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 // The URL may carry a token: never quoted.
-                return Err(format!(
-                    "{}: an https:// URL of at most {MAX_URL} characters, without spaces",
-                    at("url")
-                ));
+                return Err(format!("{}: an https:// URL of at most {MAX_URL} characters, without spaces", at("url")));
             }
             validate_filter(&s.events).map_err(|e| format!("{}: {e}", at("events")))?;
-            let tenant = s.tenant.as_deref().map(TenantId::parse).transpose().map_err(|e| format!("{}: {e}", at("tenant")))?;
+            let tenant =
+                s.tenant.as_deref().map(TenantId::parse).transpose().map_err(|e| format!("{}: {e}", at("tenant")))?;
             subscriptions.push(Subscription { id: s.id, url: s.url, events: s.events, tenant });
         }
         Ok(WebhookSettings { subscriptions, backoff: Backoff { base, max, max_attempts }, timeout })
@@ -156,8 +154,9 @@ mod tests {
         .unwrap();
         assert_eq!(ok.subscriptions.len(), 1);
         assert_eq!(ok.backoff, Backoff { base: Duration::from_secs(1), max: Duration::from_secs(2), max_attempts: 3 });
-        let bad_event = parse("[[webhooks.subscriptions]]\nid = \"a\"\nurl = \"https://h.example\"\nevents = [\"bounce\"]\n")
-            .unwrap_err();
+        let bad_event =
+            parse("[[webhooks.subscriptions]]\nid = \"a\"\nurl = \"https://h.example\"\nevents = [\"bounce\"]\n")
+                .unwrap_err();
         assert!(bad_event.contains("bounced"), "{bad_event}");
         let secret_url = parse(
             "[[webhooks.subscriptions]]\nid = \"a\"\nurl = \"ftp://h.example/?token=s3cr3t\"\nevents = [\"*\"]\n",
