@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use herald::ports::{
-    Admission, Advance, Completion, EventStore, FixedClock, StateStore, SuppressionReason, Verdict,
-};
+use herald::ports::{Admission, Advance, Completion, EventStore, FixedClock, StateStore, SuppressionReason, Verdict};
 use herald::receipt::Status;
 use herald::receipt::event::EventKind;
 use herald::request::{IdempotencyKey, RequestId, SuppressionKey, TenantId};
@@ -43,8 +41,10 @@ fn rig() -> Rig {
 }
 
 fn message(body: &str) -> SqsMessage {
-    serde_json::from_value(json!({ "messageId": "m1", "body": body, "attributes": { "SentTimestamp": "1796040000000" } }))
-        .unwrap()
+    serde_json::from_value(
+        json!({ "messageId": "m1", "body": body, "attributes": { "SentTimestamp": "1796040000000" } }),
+    )
+    .unwrap()
 }
 
 /// An SES event as the configuration set publishes it for a message herald sent.
@@ -145,7 +145,11 @@ async fn a_permanent_bounce_suppresses_on_the_tenants_list_and_moves_the_status(
     // The payload is archived, addresses and all, in the state store only.
     assert!(rig.store.archived(&events[0].event_id).unwrap().contains("pat@example.com"));
     // A late delivery does not undo the bounce.
-    let delivery = ses_event("Delivery", json!({ "timestamp": "2026-11-30T11:59:10.000Z", "recipients": ["pat@example.com"] }), Some("acme"));
+    let delivery = ses_event(
+        "Delivery",
+        json!({ "timestamp": "2026-11-30T11:59:10.000Z", "recipients": ["pat@example.com"] }),
+        Some("acme"),
+    );
     assert_eq!(rig.handler.handle(message(&delivery)).await, Handled::Done);
     assert_eq!(rig.store.request_state(&key).await.unwrap().unwrap().delivery.map(|d| d.0), Some(EventKind::Bounced));
     assert_eq!(rig.store.advance_delivery(&key, EventKind::Delivered, now()).await.unwrap(), Advance::Behind);
@@ -160,7 +164,10 @@ async fn a_transient_bounce_never_suppresses() {
     rig.handler.handle(message(&ses_event("Bounce", bounce, None))).await;
     let v = rig.store.admit(&admission_for(email_key(), None, "-/n1")).await.unwrap();
     assert!(matches!(v, Verdict::Admitted(_)), "{v:?}");
-    assert_eq!(rig.sink.events()[0].bounce.as_ref().map(|b| b.bounce_type), Some(herald::receipt::event::BounceType::Transient));
+    assert_eq!(
+        rig.sink.events()[0].bounce.as_ref().map(|b| b.bounce_type),
+        Some(herald::receipt::event::BounceType::Transient)
+    );
 }
 
 #[tokio::test]
@@ -227,7 +234,9 @@ async fn a_failed_emit_is_retried_and_the_event_keeps_its_id() {
     rig.sink.fail(false);
     assert_eq!(rig.handler.handle(message(&body)).await, Handled::Done);
     // The SNS envelope form of the same event: the same id, a duplicate to subscribers.
-    let envelope = json!({"Type": "Notification", "MessageId": "sns-2", "Message": body, "Timestamp": "2026-11-30T11:59:31.000Z"}).to_string();
+    let envelope =
+        json!({"Type": "Notification", "MessageId": "sns-2", "Message": body, "Timestamp": "2026-11-30T11:59:31.000Z"})
+            .to_string();
     assert_eq!(rig.handler.handle(message(&envelope)).await, Handled::Done);
     let events = rig.sink.events();
     assert_eq!(events.len(), 2);
