@@ -498,3 +498,17 @@ fn the_configuration_set_publishes_every_event_type_the_events_function_reads() 
     }
     assert!(tracked.is_superset(&always) && tracked.contains("open") && tracked.contains("click"));
 }
+
+#[test]
+fn two_way_sms_replies_reach_the_events_function_when_a_topic_is_given() {
+    let t = template();
+    assert_eq!(t.type_of("TwoWaySmsSubscription"), Some("AWS::SNS::Subscription"));
+    let sub = t.properties("TwoWaySmsSubscription");
+    assert_eq!(ref_target(&sub["Endpoint"]), Some("ProviderEventsQueue"));
+    assert_eq!(sub["TopicArn"], json!({"Ref": "TwoWaySmsTopicArn"}));
+    // The envelope dates the reply: raw delivery would lose its time.
+    assert_eq!(sub["RawMessageDelivery"], false);
+    assert_eq!(t.event_queue("EventsFunction"), "ProviderEventsQueue");
+    let policy = t.properties("ProviderEventsQueuePolicy")["PolicyDocument"]["Statement"].to_string();
+    assert!(policy.contains("TwoWaySmsTopicArn"), "the queue policy lets the reply topic deliver: {policy}");
+}
