@@ -90,6 +90,9 @@ enum Command {
     /// Print what became of a request, as one JSON line: its outcome (or `in_progress`)
     /// and its latest delivery event. Exit status 3 when the id is unknown.
     Status(operator_cmd::StatusArgs),
+    /// Webhook subscriptions a subscriber's 410 Gone disabled: list them, enable one again.
+    #[command(subcommand)]
+    Webhooks(operator_cmd::WebhooksArgs),
     /// List the template catalogue.
     Templates,
     /// Print the JSON Schema of delivery request v1.
@@ -177,6 +180,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unsubscribe(args) => operator(&cli, Operation::Consent { args, subscribed: false }, &*clock).await,
         Command::Resubscribe(args) => operator(&cli, Operation::Consent { args, subscribed: true }, &*clock).await,
         Command::Status(args) => operator(&cli, Operation::Status(args), &*clock).await,
+        Command::Webhooks(args) => operator(&cli, Operation::Webhooks(args), &*clock).await,
         Command::Schema | Command::Render(_) | Command::Templates => Ok(ExitCode::SUCCESS),
     }
 }

@@ -83,6 +83,14 @@ impl From<PushPlatformArg> for PushPlatform {
     }
 }
 
+#[derive(clap::Subcommand)]
+pub enum WebhooksArgs {
+    /// List the webhook subscriptions a 410 disabled, and since when.
+    Disabled,
+    /// Send to a subscription a 410 disabled again (from the next invocation on).
+    Enable { id: String },
+}
+
 pub enum Operation<'a> {
     Suppress(&'a SuppressArgs),
     Unsuppress(&'a UnsuppressArgs),
@@ -92,6 +100,7 @@ pub enum Operation<'a> {
         subscribed: bool,
     },
     Status(&'a StatusArgs),
+    Webhooks(&'a WebhooksArgs),
 }
 
 /// Opens the store the operation acts on: the deployed table when one is named,
@@ -161,6 +170,17 @@ async fn apply<S: StateStore + EventStore>(
                 return Ok(ExitCode::from(3));
             };
             println!("{}", status_line(&args.id, args.tenant.as_ref(), &state)?);
+        }
+        Operation::Webhooks(WebhooksArgs::Disabled) => {
+            let disabled =
+                store.disabled_endpoints().await.with_context(|| format!("{place}: reading disabled webhooks"))?;
+            for (id, since) in disabled {
+                println!("{id}\tdisabled since {since}");
+            }
+        }
+        Operation::Webhooks(WebhooksArgs::Enable { id }) => {
+            let was = store.enable_endpoint(id).await.with_context(|| format!("{place}: enabling the webhook"))?;
+            eprintln!("herald: webhook subscription {id} {}", if was { "enabled" } else { "was not disabled" });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -319,10 +319,11 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     assert_eq!(receipts[0]["deferred_until"], "2026-11-28T18:00:00Z", "08:00 in Honolulu");
     assert_eq!(receipts[3]["deferred_until"], "2026-11-28T05:00:00Z");
 
-    // A deferred request has no outcome in the store yet: `status` knows nothing of it.
+    // A deferred request has no outcome yet: `status` says it waits, and why.
     let status = sb.run(&["status", "night-1"]);
-    assert_eq!(status.code, 3, "{}", status.stderr);
-    assert!(status.stdout.is_empty());
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let line: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!((line["status"].as_str(), line["reason"].as_str()), (Some("deferred"), Some("quiet_hours")));
 
     // Nothing is due yet.
     let run = sb.run(&["flush"]);

@@ -386,3 +386,18 @@ async fn failures_name_the_table_and_the_operation_but_not_the_address() {
     }
     assert!(d.sb.outbox_files().is_empty(), "nothing was sent locally");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_a_410_disabled_is_listed_and_enabled_again() {
+    let d = Deployed::start().await;
+    d.store.disable_endpoint("crm", now()).await.unwrap();
+    let listed = d.herald(&["webhooks", "disabled"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.starts_with("crm\tdisabled since "), "{}", listed.stdout);
+    let enabled = d.herald(&["webhooks", "enable", "crm"]).await;
+    assert_eq!(enabled.code, 0, "{}", enabled.stderr);
+    assert!(enabled.stderr.contains("crm enabled"), "{}", enabled.stderr);
+    assert!(d.store.disabled_endpoints().await.unwrap().is_empty());
+    let again = d.herald(&["webhooks", "enable", "crm"]).await;
+    assert!(again.stderr.contains("was not disabled"), "{}", again.stderr);
+}
