@@ -81,6 +81,30 @@ pub fn flag(name: &str, default: bool) -> Result<bool> {
     }
 }
 
+/// Stops the function when a variable it must never have is set (a secret), without
+/// reading its value.
+pub fn refuse_forbidden(vars: &[(&str, Need)]) -> Result<()> {
+    for (name, need) in vars {
+        // Presence only: the value is never read.
+        if *need == Need::Forbidden && std::env::var_os(name).is_some() {
+            bail!(
+                "{name} is set: remove it from the function's environment (and treat the key as exposed). \
+                 A deployed function reads its secrets from Secrets Manager"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The herald.toml from `HERALD_CONFIG_TOML` (its text) or `HERALD_CONFIG` (its path).
+pub fn settings() -> Result<KeylessSettings> {
+    Ok(match (optional(CONFIG_TOML), optional(CONFIG_PATH)) {
+        (Some(text), _) => Settings::parse_keyless(&text, CONFIG_TOML, std::path::Path::new("."))?,
+        (None, Some(path)) => Settings::load_keyless(std::path::Path::new(&path))?,
+        (None, None) => bail!("set {CONFIG_TOML} (the herald.toml text) or {CONFIG_PATH} (its path)"),
+    })
+}
+
 /// `HERALD_CONCURRENCY`: records processed at once (default 10, 1 to 100).
 pub fn concurrency() -> Result<usize> {
     Ok(optional(CONCURRENCY)
@@ -118,20 +142,8 @@ impl Environment {
     /// Reads and checks the common variables of a function reading `vars`. Checks
     /// first what needs no network, so a bad setting fails fast.
     pub fn from_env(vars: &[(&str, Need)]) -> Result<Self> {
-        for (name, need) in vars {
-            // Presence only: the value is never read.
-            if *need == Need::Forbidden && std::env::var_os(name).is_some() {
-                bail!(
-                    "{name} is set: remove it from the function's environment (and treat the key as exposed). \
-                     A deployed function reads its secrets from Secrets Manager"
-                );
-            }
-        }
-        let settings = match (optional(CONFIG_TOML), optional(CONFIG_PATH)) {
-            (Some(text), _) => Settings::parse_keyless(&text, CONFIG_TOML, std::path::Path::new("."))?,
-            (None, Some(path)) => Settings::load_keyless(std::path::Path::new(&path))?,
-            (None, None) => bail!("set {CONFIG_TOML} (the herald.toml text) or {CONFIG_PATH} (its path)"),
-        };
+        refuse_forbidden(vars)?;
+        let settings = settings()?;
         let concurrency = concurrency()?;
         let aws_timeout = aws_timeout()?;
         Ok(Environment {

@@ -33,6 +33,17 @@ where
     Fut: Future<Output = Handled>,
 {
     let handle = &handle;
+    if let Some(d) = deadline
+        && Instant::now() + per_record > d
+        && !event.records.is_empty()
+    {
+        // Not one record fits: every batch would come back until the DLQ took it.
+        tracing::error!(
+            per_record_ms = per_record.as_millis() as u64,
+            "a record's time budget exceeds the invocation's: raise the function's timeout or lower \
+             HERALD_AWS_TIMEOUT_MS (and webhooks.timeout)"
+        );
+    }
     let results: Vec<(String, Handled)> = futures_util::stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.clone().unwrap_or_default();

@@ -351,8 +351,9 @@ fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSett
     Ok((KeylessSettings { templates, email, sms, policy, webhooks }, secret))
 }
 
-/// Keys whose values a TOML error must not quote: a secret, a phone number.
-const UNQUOTABLE_KEYS: [&str; 2] = ["unsubscribe_secret", "origination_number"];
+/// Keys whose values a TOML error must not quote: a secret, a phone number, a webhook
+/// URL (it may carry the subscriber's token).
+const UNQUOTABLE_KEYS: [&str; 3] = ["unsubscribe_secret", "origination_number", "webhooks"];
 
 /// A TOML error as text. Its snippet quotes a line of the input: left out when the
 /// input holds a secret or a phone number, or the line quoted has as many digits as

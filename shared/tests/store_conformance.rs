@@ -1221,3 +1221,21 @@ fn dynamo_same_key_race_admits_exactly_one() {
         assert_eq!((admitted, waiting), (1, THREADS - 1), "{:?}", result.verdicts);
     }
 }
+
+/// A claim whose answer is lost (the put took effect at DynamoDB) is sent again by the
+/// SDK; finding its own owner on the item, the repeat answers `New`, not `Busy`: the
+/// one-click unsubscribe that took it goes on instead of telling the person to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_claim_whose_answer_was_lost_is_still_ours() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let mut fault = Fault::always("dynamodb", "PutItem", FaultKind::LostResponse);
+    fault.remaining = Some(1);
+    dynamo.proxy.inject(fault);
+    assert_eq!(store.claim("unsub:t1", at(0), at(30)).await.expect("claim"), Claim::New);
+    let puts = dynamo.proxy.records().into_iter().filter(|r| r.operation == "PutItem").count();
+    assert_eq!(puts, 2, "the SDK sent the claim again");
+    // Someone else's claim is still refused.
+    assert_eq!(store.claim("unsub:t1", at(1), at(31)).await.expect("claim"), Claim::Busy);
+}

@@ -418,6 +418,20 @@ fn every_variable_a_service_reads_is_set_and_nothing_else() {
     }
 }
 
+/// The queues feeding a function: its SAM SQS events and any event source mapping of it.
+fn queues_feeding<'t>(t: &'t Template, function: &str) -> BTreeSet<&'t str> {
+    let mut queues: BTreeSet<&str> =
+        t.sqs_events(function).iter().filter_map(|(_, e)| ref_target(&e["Queue"])).collect();
+    for id in t.ids_of_type("AWS::Lambda::EventSourceMapping") {
+        let props = t.properties(id);
+        if ref_target(&props["FunctionName"]) == Some(function) {
+            queues.extend(ref_target(&props["EventSourceArn"]));
+            assert_eq!(props["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]), "{id}");
+        }
+    }
+    queues
+}
+
 #[test]
 fn each_service_role_allows_its_adapters_calls_and_nothing_more() {
     let t = template();
@@ -438,15 +452,21 @@ fn each_service_role_allows_its_adapters_calls_and_nothing_more() {
         }
         // It polls every queue it is fed from, and sends to every queue its variables name.
         for (_, event) in t.sqs_events(id) {
-            let queue = ref_target(&event["Queue"]).expect("a queue reference");
-            for action in POLL_ACTIONS {
-                assert!(allows(&statements, action, queue), "{role}: {action} is not allowed on {queue}");
-            }
             assert_eq!(
                 event["FunctionResponseTypes"],
                 json!(["ReportBatchItemFailures"]),
                 "{id}: partial batch failures"
             );
+        }
+        for queue in queues_feeding(&t, id) {
+            for action in POLL_ACTIONS {
+                assert!(allows(&statements, action, queue), "{role}: {action} is not allowed on {queue}");
+            }
+            // Six times the function's timeout (AWS's advice), so a batch still running is
+            // never handed to a second invocation.
+            let visibility = t.properties(queue)["VisibilityTimeout"].as_u64().unwrap_or(30);
+            let timeout = t.properties(id)["Timeout"].as_u64().expect("a timeout");
+            assert!(visibility >= 6 * timeout, "{queue}: visibility {visibility} s < 6 x {id}'s {timeout} s");
         }
         for (name, value) in t.function_env(id) {
             let Some(target) = value.get("Ref").and_then(Value::as_str) else { continue };
@@ -474,9 +494,18 @@ fn the_webhooks_function_reads_its_secret_and_drains_receipts_and_retries() {
         statements.iter().filter(|s| list(&s["Action"]).contains(&json!("secretsmanager:GetSecretValue"))).collect();
     assert_eq!(reads.len(), 1, "{role}");
     assert_eq!(&reads[0]["Resource"], secret, "{role} reads exactly the secret the function is given");
-    let queues: BTreeSet<&str> =
-        t.sqs_events("WebhooksFunction").iter().filter_map(|(_, e)| ref_target(&e["Queue"])).collect();
-    assert_eq!(queues, BTreeSet::from(["ReceiptsQueue", "WebhookQueue"]));
+    assert_eq!(queues_feeding(&t, "WebhooksFunction"), BTreeSet::from(["ReceiptsQueue", "WebhookQueue"]));
+    // The receipts queue feeds it only when the operator says so: otherwise orchestrators
+    // read it, and two consumers would split the receipts between them.
+    assert_eq!(
+        t.properties("WebhooksReceiptsSource")["EventSourceArn"],
+        json!({"Fn::GetAtt": ["ReceiptsQueue", "Arn"]})
+    );
+    assert_eq!(t.doc["Resources"]["WebhooksReceiptsSource"]["Condition"], "WebhooksReadReceipts");
+    assert_eq!(t.parameter_default("ReceiptsConsumer").as_deref(), Some("orchestrator"));
+    // The webhooks function reaches hosts on the internet: it may touch one item only.
+    let state = statements.iter().find(|s| s["Sid"] == "State").expect("a State statement");
+    assert_eq!(state["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"], json!(["WEBHOOKS"]));
     assert_eq!(env_ref(&t, "WebhooksFunction", herald_webhooks::RETRY_QUEUE_URL), "WebhookQueue");
     assert_eq!(env_ref(&t, "WebhooksFunction", herald_webhooks::DEAD_LETTER_QUEUE_URL), "WebhookDlq");
     assert_eq!(env_ref(&t, "EventsFunction", herald_events::DEAD_LETTER_QUEUE_URL), "ProviderEventsDlq");

@@ -39,6 +39,7 @@ pub const ERROR_ATTRIBUTE: &str = "herald-error";
 pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
     name: "events",
     env_vars: &[
+        (herald_lambda::env::UNSUBSCRIBE_SECRET, Need::Forbidden),
         (herald_lambda::env::TABLE, Need::Required),
         (herald_lambda::env::RECEIPTS_QUEUE_URL, Need::Required),
         (DEAD_LETTER_QUEUE_URL, Need::Required),
@@ -50,8 +51,10 @@ pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
     aws_adapters: &["dynamo", "sqs"],
 };
 
-/// AWS calls one record makes at most, in a row: per event up to two effects, the
-/// status and the archive, then the emit. Sizes the per-record time budget.
+/// AWS calls one record makes at most, in a row: for its event (a bounce of several
+/// recipients gives several) an effect, the status and the archive, then the emit (a
+/// batch, up to 3 rounds). Sizes the per-record time budget; a record of many events
+/// takes longer, and an unfinished one is simply retried.
 pub const CALLS_PER_RECORD: u32 = 6;
 
 pub struct EventsHandler {

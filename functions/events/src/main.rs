@@ -14,6 +14,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     herald_lambda::init_logging();
+    env::refuse_forbidden(herald_events::SERVICE.env_vars)?;
     let table = env::required(env::TABLE)?;
     let receipts = env::required(env::RECEIPTS_QUEUE_URL)?;
     let dead_letters = env::required(DEAD_LETTER_QUEUE_URL)?;

@@ -55,6 +55,7 @@ pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
     env_vars: &[
         (herald_lambda::env::CONFIG_TOML, Need::EitherOr(herald_lambda::env::CONFIG_PATH)),
         (herald_lambda::env::CONFIG_PATH, Need::EitherOr(herald_lambda::env::CONFIG_TOML)),
+        (herald_lambda::env::UNSUBSCRIBE_SECRET, Need::Forbidden),
         (herald_lambda::env::TABLE, Need::Required),
         (SECRETS_ARN, Need::Required),
         (RETRY_QUEUE_URL, Need::Required),
@@ -183,7 +184,9 @@ pub fn outgoing(body: &str) -> Result<Outgoing, &'static str> {
         };
     let timestamp = text("at").unwrap_or_default();
     let tenant = text("tenant");
-    let payload = serde_json::json!({ "type": type_name, "timestamp": timestamp, "data": data }).to_string();
+    let payload = herald::receipt::sqs_safe_json(
+        serde_json::json!({ "type": type_name, "timestamp": timestamp, "data": data }).to_string(),
+    );
     Ok(Outgoing { webhook_id, type_name, is_receipt, tenant, payload })
 }
 
@@ -266,9 +269,13 @@ impl Dispatcher {
     /// One message of either queue.
     pub async fn handle(&self, record: SqsMessage) -> Handled {
         let body = record.body.as_deref().unwrap_or_default();
+        if !is_pending_delivery(body) {
+            return self.fan_out(body).await;
+        }
         match serde_json::from_str::<PendingDelivery>(body) {
             Ok(pending) => self.retry(pending).await,
-            Err(_) => self.fan_out(body).await,
+            // A pending delivery of another release's shape: kept for an operator.
+            Err(_) => self.dead_letter(body, "an unreadable pending webhook delivery").await,
         }
     }
 
@@ -279,8 +286,14 @@ impl Dispatcher {
                 return self.dead_letter(body, &format!("not deliverable as a webhook: {why}")).await;
             }
         };
-        let wanted: Vec<&Subscriber> =
-            self.subscribers.iter().filter(|s| s.wants(&out) && !self.is_disabled(&s.subscription.id)).collect();
+        let mut wanted: Vec<&Subscriber> = self.subscribers.iter().filter(|s| s.wants(&out)).collect();
+        wanted.retain(|s| {
+            let disabled = self.is_disabled(&s.subscription.id);
+            if disabled {
+                tracing::info!(subscription = %s.subscription.id, webhook_id = %out.webhook_id, "not sent: the endpoint is disabled (410); `herald webhooks enable` sends again");
+            }
+            !disabled
+        });
         let attempts = wanted.iter().map(|s| async {
             let pending = PendingDelivery {
                 subscription: s.subscription.id.clone(),
@@ -309,7 +322,8 @@ impl Dispatcher {
             return Handled::Done;
         }
         let now = self.clock.now();
-        if pending.due_at > now {
+        // Within a second is due: SQS delays are whole seconds.
+        if pending.due_at > now + jiff::SignedDuration::from_secs(1) {
             // Still waiting: hop once more through the queue.
             let wait = Duration::try_from(pending.due_at.duration_since(now)).unwrap_or_default();
             let result = self.retries.send(&to_json(&pending), wait.min(MAX_QUEUE_DELAY), &[]).await;
@@ -327,6 +341,16 @@ impl Dispatcher {
         let outcome = self.post(subscriber, &pending).await;
         pending.attempts_made += 1;
         let attempt = pending.attempts_made;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // No attempt can succeed: straight to the dead-letter queue.
+            Err(why) => {
+                tracing::error!(subscription = id, webhook_id = %pending.webhook_id, failure = why, "not deliverable; dead-lettered");
+                metric("WebhookDeadLettered", id);
+                let reason = format!("not deliverable: {why}");
+                return self.dead_letters.send(&to_json(&pending), Duration::ZERO, &[(ERROR_ATTRIBUTE, &reason)]).await;
+            }
+        };
         match outcome {
             Delivery::Delivered => {
                 tracing::info!(subscription = id, webhook_id = %pending.webhook_id, r#type = %pending.type_name, attempt, "delivered");
@@ -364,17 +388,13 @@ impl Dispatcher {
         }
     }
 
-    async fn post(&self, subscriber: &Subscriber, pending: &PendingDelivery) -> Delivery {
+    /// One attempt. Err: a fault no retry mends (the subscription's configuration).
+    async fn post(&self, subscriber: &Subscriber, pending: &PendingDelivery) -> Result<Delivery, &'static str> {
         let now = self.clock.now();
-        let signature = match webhook::sign(
-            &subscriber.secrets,
-            &pending.webhook_id,
-            now.as_second(),
-            pending.payload.as_bytes(),
-        ) {
-            Ok(s) => s,
-            // No secret or an unsignable id: nothing to retry.
-            Err(_) => return Delivery::Failed(Failure::Other),
+        let signed =
+            webhook::sign(&subscriber.secrets, &pending.webhook_id, now.as_second(), pending.payload.as_bytes());
+        let Ok(signature) = signed else {
+            return Err("the delivery cannot be signed (no secret, or an id Standard Webhooks forbids)");
         };
         let headers = vec![
             ("content-type".to_owned(), "application/json".to_owned()),
@@ -388,18 +408,19 @@ impl Dispatcher {
                 let retry_after = response
                     .header("retry-after")
                     .and_then(|v| webhook::parse_retry_after(v, now, webhook::MAX_RETRY_AFTER));
-                webhook::classify(response.status, retry_after)
+                Ok(webhook::classify(response.status, retry_after))
             }
             Err(e) => {
                 // The error names the host at most, never the path or query (tokens).
                 tracing::info!(subscription = %subscriber.subscription.id, error = %e, "webhook request failed");
-                Delivery::Failed(match e.kind() {
+                Ok(Delivery::Failed(match e.kind() {
                     ErrorKind::Timeout => Failure::Timeout,
                     ErrorKind::Connect => Failure::Connect,
                     ErrorKind::Refused => Failure::Refused,
                     ErrorKind::Tls => Failure::Tls,
-                    ErrorKind::InvalidRequest | ErrorKind::Other => Failure::Other,
-                })
+                    ErrorKind::InvalidRequest => return Err("the subscription's URL is not a valid https URL"),
+                    ErrorKind::Other => Failure::Other,
+                }))
             }
         }
     }
@@ -418,8 +439,16 @@ impl Dispatcher {
     }
 }
 
+/// SQS-safe JSON (a provider's text may hold U+FFFE or U+FFFF, which SQS refuses raw).
 fn to_json(pending: &PendingDelivery) -> String {
-    serde_json::to_string(pending).unwrap_or_default()
+    herald::receipt::sqs_safe_json(serde_json::to_string(pending).unwrap_or_default())
+}
+
+/// Whether a webhook-queue message is a pending delivery (rather than a receipt or an
+/// event): it names a subscription and a webhook id.
+fn is_pending_delivery(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, Value>>(body)
+        .is_ok_and(|o| o.contains_key("subscription") && o.contains_key("webhook_id"))
 }
 
 fn describe(outcome: &Delivery) -> String {

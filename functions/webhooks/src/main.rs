@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use aws_lambda_events::event::sqs::SqsEvent;
 use herald::adapters::aws::{self, DynamoStore, SqsQueue, secret_text};
 use herald::adapters::http::{AllowList, DEFAULT_MAX_BODY, GuardOptions, GuardedClient};
-use herald::config::Settings;
 use herald::ports::SystemClock;
 use herald_lambda::{env, records};
 use herald_webhooks::{ALLOW_NETWORKS, DEAD_LETTER_QUEUE_URL, Dispatcher, RETRY_QUEUE_URL, SECRETS_ARN, parse_secrets};
@@ -15,11 +14,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     herald_lambda::init_logging();
-    let settings = match (env::optional(env::CONFIG_TOML), env::optional(env::CONFIG_PATH)) {
-        (Some(text), _) => Settings::parse_keyless(&text, env::CONFIG_TOML, std::path::Path::new("."))?,
-        (None, Some(path)) => Settings::load_keyless(std::path::Path::new(&path))?,
-        (None, None) => anyhow::bail!("set {} (the herald.toml text) or {}", env::CONFIG_TOML, env::CONFIG_PATH),
-    };
+    env::refuse_forbidden(herald_webhooks::SERVICE.env_vars)?;
+    let settings = env::settings()?;
     let webhooks = settings.webhooks().clone();
     let table = env::required(env::TABLE)?;
     let secrets_arn = env::required(SECRETS_ARN)?;
@@ -34,6 +30,18 @@ async fn main() -> anyhow::Result<()> {
     let sdk = aws::load_config(aws_timeout).await;
     let text = secret_text(&aws_sdk_secretsmanager::Client::new(&sdk), &secrets_arn).await?;
     let secrets = parse_secrets(&text, &webhooks.subscriptions)?;
+    if webhooks.subscriptions.is_empty() {
+        // Consuming receipts with nobody to give them to would delete them unseen.
+        anyhow::bail!(
+            "no [[webhooks.subscriptions]] in the configuration: add one, or let orchestrators read the receipts \
+             queue (ReceiptsConsumer=orchestrator) instead of this function"
+        );
+    }
+    if allow.is_empty()
+        && let Some(plain) = webhooks.subscriptions.iter().find(|s| !s.url.starts_with("https://"))
+    {
+        anyhow::bail!("webhook subscription {}: its URL must be https://", plain.id);
+    }
     let client = GuardedClient::new(GuardOptions { allow, timeout: webhooks.timeout, max_body: DEFAULT_MAX_BODY })?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dispatcher = Dispatcher::new(

@@ -367,3 +367,37 @@ async fn an_unreadable_stream_message_is_dead_lettered_not_dropped() {
     rig.dead_letters.fail(true);
     assert_eq!(rig.dispatcher.handle(message("not json")).await, Handled::Retry);
 }
+
+#[tokio::test]
+async fn a_subscription_without_a_secret_is_dead_lettered_at_once_not_retried() {
+    let (addr, seen) = subscriber(vec![Answer::Status(200)]).await;
+    let settings = WebhookSettings {
+        subscriptions: vec![subscription("nosecret", format!("http://{addr}/hook"), &["*"], None)],
+        backoff: quick(5),
+        timeout: Duration::from_secs(2),
+    };
+    let client = GuardedClient::new(GuardOptions {
+        allow: AllowList::parse(["127.0.0.1/32"]).unwrap(),
+        timeout: Duration::from_secs(2),
+        max_body: 1024,
+    })
+    .unwrap();
+    let (retries, dead_letters) = (Arc::new(MemoryQueue::new()), Arc::new(MemoryQueue::new()));
+    let clock = Arc::new(TestClock(Mutex::new("2026-11-30T12:00:00Z".parse().unwrap())));
+    let dispatcher = Dispatcher::new(
+        &settings,
+        BTreeMap::new(),
+        Arc::new(client),
+        Arc::new(MemoryStore::new()),
+        retries.clone(),
+        dead_letters.clone(),
+        clock,
+    );
+    dispatcher.new_invocation().await;
+    assert_eq!(dispatcher.handle(message(&receipt("r-1", "sent", None))).await, Handled::Done);
+    assert!(seen.lock().unwrap().is_empty(), "nothing unsigned is sent");
+    assert!(retries.sent().is_empty());
+    let dead = dead_letters.sent();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].2[0].1.contains("cannot be signed"), "{:?}", dead[0].2);
+}

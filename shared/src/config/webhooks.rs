@@ -29,6 +29,7 @@ use crate::request::TenantId;
 const MAX_URL: usize = 2048;
 const MAX_ATTEMPTS: u32 = 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,8 +107,9 @@ impl WebhookSettings {
             return Err("webhooks.backoff_max: at most 24h".into());
         }
         let timeout = raw.timeout.map(seconds).unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() || timeout > Duration::from_secs(30) {
-            return Err("webhooks.timeout: 1s to 30s".into());
+        // With three AWS calls per record it must fit the function's 30 s timeout.
+        if timeout.is_zero() || timeout > MAX_TIMEOUT {
+            return Err("webhooks.timeout: 1s to 15s".into());
         }
         let mut subscriptions: Vec<Subscription> = Vec::new();
         for (i, s) in raw.subscriptions.into_iter().enumerate() {
@@ -122,6 +124,14 @@ impl WebhookSettings {
             if !scheme_ok || s.url.len() > MAX_URL || s.url.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 // The URL may carry a token: never quoted.
                 return Err(format!("{}: an https:// URL of at most {MAX_URL} characters, without spaces", at("url")));
+            }
+            let authority =
+                s.url.split("://").nth(1).unwrap_or_default().split(['/', '?', '#']).next().unwrap_or_default();
+            if authority.contains('@') {
+                return Err(format!(
+                    "{}: credentials in the URL are not sent; put a token in the path or verify the signature instead",
+                    at("url")
+                ));
             }
             validate_filter(&s.events).map_err(|e| format!("{}: {e}", at("events")))?;
             let tenant =
@@ -170,6 +180,11 @@ mod tests {
         .unwrap_err();
         assert!(twice.contains("used twice"), "{twice}");
         assert!(parse("[webhooks]\nmax_attempts = 0\n").is_err());
+        assert!(parse("[webhooks]\ntimeout = \"30s\"\n").is_err());
+        let userinfo =
+            parse("[[webhooks.subscriptions]]\nid = \"a\"\nurl = \"https://u:pw@h.example/x\"\nevents = [\"*\"]\n")
+                .unwrap_err();
+        assert!(userinfo.contains("credentials") && !userinfo.contains("pw"), "{userinfo}");
         assert!(parse("[webhooks]\nunknown = 1\n").is_err());
     }
 }

@@ -97,6 +97,12 @@ pub fn normalise_received(body: &str, received_at: Timestamp) -> Result<Vec<Prov
     read(body, Some(received_at))
 }
 
+/// A clicked link as events report it: scheme, host and path, without the query
+/// string or fragment (tokens and personal data live there).
+pub fn link_without_query(link: &str) -> String {
+    link.split(['?', '#']).next().unwrap_or_default().to_owned()
+}
+
 /// Hex SHA-256 of an address as herald normalises it: the lowercased email address or
 /// the E.164 phone number. Upstream finds the person by hashing its own copy the same way.
 pub fn address_sha256(normalised: &str) -> String {
@@ -385,7 +391,9 @@ fn ses(v: &Object, raw: &str, payload: &'static str, type_name: &str) -> Result<
         });
         event.complaint = complaint.clone();
         event.address_sha256 = hash;
-        event.link = link.clone();
+        // Without query or fragment: links carry login tokens and tracking parameters
+        // (`?email=`), and an event names no person but by hash.
+        event.link = link.as_deref().map(link_without_query);
         event.detail = detail.clone();
         // Only an address herald could send to needs suppressing.
         let effects = match (suppress, address.and_then(|a| a.parsed)) {
@@ -934,6 +942,7 @@ mod tests {
         };
         let a = click("2017-08-09T23:51:25.570Z", "https://example.com/a");
         assert_eq!(a.link.as_deref(), Some("https://example.com/a"));
+        assert_eq!(link_without_query("https://e.com/reset?token=s3cr3t&email=a@b.c#x"), "https://e.com/reset");
         assert_eq!(a.event_id, click("2017-08-09T23:51:25.570Z", "https://example.com/a").event_id);
         assert_ne!(a.event_id, click("2017-08-09T23:51:25.570Z", "https://example.com/b").event_id);
         assert_ne!(a.event_id, click("2017-08-09T23:51:26.000Z", "https://example.com/a").event_id);

@@ -837,8 +837,12 @@ impl EventStore for DynamoStore {
     }
 
     async fn claim(&self, id: &str, now: Timestamp, lock_until: Timestamp) -> Result<Claim, StoreError> {
+        // The SDK may send the put again when an answer is lost: finding its own owner
+        // on the item, the repeat knows the claim is ours, not someone else's.
+        let owner = uuid::Uuid::new_v4().to_string();
         let mut item = claim_key(id);
         item.insert("state".into(), s("pending"));
+        item.insert("owner".into(), s(&owner));
         item.insert("lock_expires_ms".into(), n(ms(lock_until)));
         item.insert(TTL_ATTRIBUTE.into(), n(secs(lock_until) + 86_400));
         let result = self
@@ -861,8 +865,16 @@ impl EventStore for DynamoStore {
             Ok(_) => Ok(Claim::New),
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
-                    let done = c.item().is_some_and(|i| get_s(i, "state") == Some("done"));
-                    Ok(if done { Claim::Done } else { Claim::Busy })
+                    let old = c.item();
+                    let done = old.is_some_and(|i| get_s(i, "state") == Some("done"));
+                    let ours = old.is_some_and(|i| get_s(i, "owner") == Some(owner.as_str()));
+                    Ok(if ours {
+                        Claim::New
+                    } else if done {
+                        Claim::Done
+                    } else {
+                        Claim::Busy
+                    })
                 }
                 _ => Err(store_error("PutItem", &e)),
             },

@@ -142,7 +142,9 @@ pub async fn send_message(
     delay: std::time::Duration,
     attributes: &[(&str, &str)],
 ) -> Result<(), StoreError> {
-    let delay = i32::try_from(delay.as_secs().min(MAX_DELAY_SECONDS as u64)).unwrap_or(0);
+    // Rounded up: a message must not surface before it is due.
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    let delay = i32::try_from(seconds.min(MAX_DELAY_SECONDS as u64)).unwrap_or(0);
     let mut send = client.send_message().queue_url(queue_url).message_body(body).delay_seconds(delay);
     for (name, value) in attributes {
         send = send.message_attributes(*name, string_attr(value)?);
