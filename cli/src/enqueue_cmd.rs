@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgGroup, Args};
@@ -106,7 +105,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
     }
     if let Some(url) = &queue_url {
         let bodies: Vec<String> = items.into_iter().map(|i| i.raw).collect();
-        let sqs = aws_sdk_sqs::Client::new(&herald::adapters::aws::load_config(SDK_TIMEOUT).await);
+        let sqs = aws_sdk_sqs::Client::new(&herald::adapters::aws::load_config(crate::SDK_TIMEOUT).await);
         herald::adapters::aws::enqueue(&sqs, url, &bodies).await?;
         eprintln!("herald: {} request(s) enqueued", bodies.len());
         return Ok(ExitCode::SUCCESS);
@@ -153,7 +152,7 @@ pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
         by_channel.entry(*channel).or_default().push(item.raw.clone());
     }
     let counts = by_channel.iter().map(|(c, bodies)| format!("{c} {}", bodies.len())).collect::<Vec<_>>().join(", ");
-    let sdk = herald::adapters::aws::load_config(SDK_TIMEOUT).await;
+    let sdk = herald::adapters::aws::load_config(crate::SDK_TIMEOUT).await;
     if let Some(topic) = &topic_arn {
         let sns = aws_sdk_sns::Client::new(&sdk);
         for (published, (_, item)) in routed.iter().enumerate() {
@@ -185,9 +184,6 @@ pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
     eprintln!("herald: {total} request(s) enqueued ({counts})");
     Ok(ExitCode::SUCCESS)
 }
-
-/// Bounds each AWS call, retries included.
-const SDK_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[cfg(test)]
 mod tests {

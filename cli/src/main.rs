@@ -1,8 +1,10 @@
 //! `herald`: the delivery pipeline on the embedded default (SQLite state in
-//! `.herald/state.db`, messages in `.herald/outbox/`), no AWS account needed.
+//! `.herald/state.db`, messages in `.herald/outbox/`), no AWS account needed; and the
+//! operator's commands, on that state or on a deployed stack's table (`--table`).
 
 mod enqueue_cmd;
 mod input;
+mod operator_cmd;
 mod render_cmd;
 
 use std::io::Write;
@@ -12,17 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use herald::adapters::local::{LocalStore, Outbox};
 use herald::config::Settings;
 use herald::pipeline::{Outcome, Pipeline, Ports, Senders, tally};
-use herald::ports::{Clock, FixedClock, StateStore, SuppressionEntry, SuppressionReason, SystemClock};
+use herald::ports::{Clock, FixedClock, SystemClock};
 use herald::receipt::{Receipt, Status};
 use herald::render::Catalogue;
-use herald::request::{
-    DeliveryRequest, EmailAddress, PhoneNumber, PushPlatform, RecipientKey, SuppressionKey, TenantId,
-};
+use herald::request::DeliveryRequest;
 use jiff::Timestamp;
+use operator_cmd::Operation;
+
+/// Bounds each AWS call, retries included.
+const SDK_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +38,11 @@ struct Cli {
     /// State folder: state.db (idempotency, caps, suppression, consent, deferrals) and outbox/.
     #[arg(long, global = true, env = "HERALD_STATE", default_value = ".herald")]
     state: PathBuf,
+    /// A deployed stack's DynamoDB state table (output StateTableName): suppress,
+    /// unsuppress, unsubscribe, resubscribe and status act on it instead of --state.
+    /// Region and credentials come from the usual AWS environment.
+    #[arg(long, global = true, env = "HERALD_TABLE", value_parser = table_name)]
+    table: Option<String>,
     /// Configuration file (sender, caps, quiet hours). Defaults to ./herald.toml when present.
     #[arg(long, global = true, env = "HERALD_CONFIG")]
     config: Option<PathBuf>,
@@ -71,63 +80,23 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Put an address on the suppression list (email, E.164 phone, or push token with --platform).
-    Suppress {
-        address: String,
-        #[arg(long, default_value = "manual")]
-        reason: String,
-        /// For push tokens: fcm, apns or webpush.
-        #[arg(long)]
-        platform: Option<PushPlatformArg>,
-    },
+    Suppress(operator_cmd::SuppressArgs),
     /// Remove an address from the suppression list.
-    Unsuppress {
-        address: String,
-        #[arg(long)]
-        platform: Option<PushPlatformArg>,
-    },
+    Unsuppress(operator_cmd::UnsuppressArgs),
     /// Record that a recipient left a category (`*` for every non-transactional category).
-    Unsubscribe {
-        recipient: String,
-        #[arg(long)]
-        category: String,
-        #[arg(long)]
-        tenant: Option<String>,
-    },
+    Unsubscribe(operator_cmd::ConsentArgs),
     /// Undo an unsubscribe (`*` clears every opt-out of the recipient).
-    Resubscribe {
-        recipient: String,
-        #[arg(long)]
-        category: String,
-        #[arg(long)]
-        tenant: Option<String>,
-    },
-    /// Print the latest receipt recorded for a request id.
-    Status {
-        id: String,
-        #[arg(long)]
-        tenant: Option<String>,
-    },
+    Resubscribe(operator_cmd::ConsentArgs),
+    /// Print what became of a request, as one JSON line: its outcome (or `in_progress`)
+    /// and its latest delivery event. Exit status 3 when the id is unknown.
+    Status(operator_cmd::StatusArgs),
+    /// Webhook subscriptions a subscriber's 410 Gone disabled: list them, enable one again.
+    #[command(subcommand)]
+    Webhooks(operator_cmd::WebhooksArgs),
     /// List the template catalogue.
     Templates,
     /// Print the JSON Schema of delivery request v1.
     Schema,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum PushPlatformArg {
-    Fcm,
-    Apns,
-    Webpush,
-}
-
-impl From<PushPlatformArg> for PushPlatform {
-    fn from(p: PushPlatformArg) -> Self {
-        match p {
-            PushPlatformArg::Fcm => PushPlatform::Fcm,
-            PushPlatformArg::Apns => PushPlatform::Apns,
-            PushPlatformArg::Webpush => PushPlatform::WebPush,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -191,10 +160,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     };
     match &cli.command {
         Command::Send { files } => {
+            embedded_only(&cli, "send")?;
             let app = App::open(&cli, clock)?;
             app.send(files).await
         }
         Command::Flush => {
+            embedded_only(&cli, "flush")?;
             let app = App::open(&cli, clock)?;
             app.flush().await
         }
@@ -204,47 +175,41 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let catalogue = load_catalogue(&settings)?;
             validate(files, &catalogue)
         }
-        Command::Suppress { address, reason, platform } => {
-            let store = LocalStore::open(&cli.state)?;
-            let key = suppression_key(address, *platform)?;
-            let reason: SuppressionReason = reason.parse().map_err(anyhow::Error::msg)?;
-            store.suppress(&SuppressionEntry { key, reason }, clock.now()).await?;
-            eprintln!("herald: suppressed ({})", reason.as_str());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Unsuppress { address, platform } => {
-            let store = LocalStore::open(&cli.state)?;
-            let removed = store.unsuppress(&suppression_key(address, *platform)?).await?;
-            eprintln!("herald: {}", if removed { "removed from the suppression list" } else { "was not suppressed" });
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Unsubscribe { recipient, category, tenant } | Command::Resubscribe { recipient, category, tenant } => {
-            let subscribed = matches!(cli.command, Command::Resubscribe { .. });
-            let store = LocalStore::open(&cli.state)?;
-            let key = recipient_key(recipient, tenant.as_deref())?;
-            let category = normalise_category(category)?;
-            store.set_consent(&key, &category, subscribed, clock.now()).await?;
-            eprintln!(
-                "herald: recipient {} {category}",
-                if subscribed { "resubscribed to" } else { "unsubscribed from" }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status { id, tenant } => {
-            let store = LocalStore::open(&cli.state)?;
-            match store.latest_status(tenant.as_deref(), id)? {
-                Some(r) => {
-                    println!("{}", r.to_json());
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => {
-                    eprintln!("herald: no receipt recorded for that id");
-                    Ok(ExitCode::from(3))
-                }
-            }
-        }
+        Command::Suppress(args) => operator(&cli, Operation::Suppress(args), &*clock).await,
+        Command::Unsuppress(args) => operator(&cli, Operation::Unsuppress(args), &*clock).await,
+        Command::Unsubscribe(args) => operator(&cli, Operation::Consent { args, subscribed: false }, &*clock).await,
+        Command::Resubscribe(args) => operator(&cli, Operation::Consent { args, subscribed: true }, &*clock).await,
+        Command::Status(args) => operator(&cli, Operation::Status(args), &*clock).await,
+        Command::Webhooks(args) => operator(&cli, Operation::Webhooks(args), &*clock).await,
         Command::Schema | Command::Render(_) | Command::Templates => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// An empty name is refused, not taken for "no table": `HERALD_TABLE=$(...)` whose
+/// lookup failed must not quietly act on the embedded store instead.
+fn table_name(name: &str) -> Result<String, String> {
+    if name.trim().is_empty() {
+        return Err("empty: name the stack's state table (output StateTableName), or unset HERALD_TABLE \
+                    for the embedded store"
+            .into());
+    }
+    Ok(name.to_owned())
+}
+
+async fn operator(cli: &Cli, op: Operation<'_>, clock: &dyn Clock) -> Result<ExitCode> {
+    operator_cmd::run(cli.table.as_deref(), &cli.state, op, clock.now()).await
+}
+
+/// `send` and `flush` run the pipeline here, on the embedded store: with a table named,
+/// the operator meant the deployment, which takes requests through `herald enqueue`.
+fn embedded_only(cli: &Cli, command: &str) -> Result<()> {
+    if cli.table.is_some() {
+        bail!(
+            "`herald {command}` runs on the embedded store (--state), not on a DynamoDB table: drop --table \
+             (or unset HERALD_TABLE), or put requests on the deployment with `herald enqueue`"
+        );
+    }
+    Ok(())
 }
 
 fn load_settings(cli: &Cli) -> Result<Settings> {
@@ -394,35 +359,4 @@ fn validate(files: &[PathBuf], catalogue: &Catalogue) -> Result<ExitCode> {
         }
     }
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(4) })
-}
-
-fn suppression_key(address: &str, platform: Option<PushPlatformArg>) -> Result<SuppressionKey> {
-    if let Some(p) = platform {
-        let p: PushPlatform = p.into();
-        return Ok(SuppressionKey::push_token(p, address));
-    }
-    if address.trim_start().starts_with('+') {
-        return Ok(SuppressionKey::phone(&PhoneNumber::parse(address)?));
-    }
-    if address.contains('@') {
-        return Ok(SuppressionKey::email(&EmailAddress::parse(address)?));
-    }
-    bail!("not an email address or an E.164 phone number; for a push token pass --platform")
-}
-
-fn recipient_key(recipient: &str, tenant: Option<&str>) -> Result<RecipientKey> {
-    herald::request::RecipientId::parse(recipient).map_err(anyhow::Error::msg)?;
-    let tenant = tenant.map(TenantId::parse).transpose().map_err(anyhow::Error::msg)?;
-    Ok(RecipientKey::new(tenant.as_ref(), recipient))
-}
-
-fn normalise_category(category: &str) -> Result<String> {
-    if category == "*" {
-        return Ok("*".into());
-    }
-    let c = herald::request::Category::parse(category).map_err(anyhow::Error::msg)?;
-    if c.is_transactional() {
-        bail!("transactional messages ignore unsubscribes; suppress the address instead");
-    }
-    Ok(c.as_str().to_owned())
 }

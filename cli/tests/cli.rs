@@ -319,6 +319,12 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     assert_eq!(receipts[0]["deferred_until"], "2026-11-28T18:00:00Z", "08:00 in Honolulu");
     assert_eq!(receipts[3]["deferred_until"], "2026-11-28T05:00:00Z");
 
+    // A deferred request has no outcome yet: `status` says it waits, and why.
+    let status = sb.run(&["status", "night-1"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let line: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!((line["status"].as_str(), line["reason"].as_str()), (Some("deferred"), Some("quiet_hours")));
+
     // Nothing is due yet.
     let run = sb.run(&["flush"]);
     run.assert_ok();
@@ -344,6 +350,7 @@ fn quiet_hours_defer_and_flush_sends_when_the_window_opens() {
     status.assert_ok();
     let latest: Value = serde_json::from_str(status.stdout.trim()).unwrap();
     assert_eq!(latest["status"], "sent");
+    assert_eq!(latest["at"], "2026-11-28T18:00:00Z", "when it was sent, not when it was deferred");
 }
 
 #[test]

@@ -81,6 +81,27 @@ pub fn flag(name: &str, default: bool) -> Result<bool> {
     }
 }
 
+/// `HERALD_CONCURRENCY`: records processed at once (default 10, 1 to 100).
+pub fn concurrency() -> Result<usize> {
+    Ok(optional(CONCURRENCY)
+        .map(|v| v.trim().parse::<usize>().with_context(|| format!("{CONCURRENCY} must be a whole number")))
+        .transpose()?
+        .unwrap_or(10)
+        .clamp(1, 100))
+}
+
+/// `HERALD_AWS_TIMEOUT_MS`: each AWS call's timeout.
+pub fn aws_timeout() -> Result<Duration> {
+    let timeout_ms = optional(AWS_TIMEOUT_MS)
+        .map(|v| v.trim().parse::<u64>().with_context(|| format!("{AWS_TIMEOUT_MS} must be a whole number")))
+        .transpose()?
+        .unwrap_or(DEFAULT_AWS_TIMEOUT_MS);
+    if !(100..=60_000).contains(&timeout_ms) {
+        bail!("{AWS_TIMEOUT_MS} must be between 100 and 60000 (milliseconds per AWS call)");
+    }
+    Ok(Duration::from_millis(timeout_ms))
+}
+
 /// What every function reads from its environment.
 pub struct Environment {
     pub table: String,
@@ -111,24 +132,14 @@ impl Environment {
             (None, Some(path)) => Settings::load_keyless(std::path::Path::new(&path))?,
             (None, None) => bail!("set {CONFIG_TOML} (the herald.toml text) or {CONFIG_PATH} (its path)"),
         };
-        let concurrency = optional(CONCURRENCY)
-            .map(|v| v.parse::<usize>().with_context(|| format!("{CONCURRENCY} must be a whole number")))
-            .transpose()?
-            .unwrap_or(10)
-            .clamp(1, 100);
-        let timeout_ms = optional(AWS_TIMEOUT_MS)
-            .map(|v| v.parse::<u64>().with_context(|| format!("{AWS_TIMEOUT_MS} must be a whole number")))
-            .transpose()?
-            .unwrap_or(DEFAULT_AWS_TIMEOUT_MS);
-        if !(100..=60_000).contains(&timeout_ms) {
-            bail!("{AWS_TIMEOUT_MS} must be between 100 and 60000 (milliseconds per AWS call)");
-        }
+        let concurrency = concurrency()?;
+        let aws_timeout = aws_timeout()?;
         Ok(Environment {
             table: required(TABLE)?,
             request_queue_url: required(REQUEST_QUEUE_URL)?,
             receipts_queue_url: required(RECEIPTS_QUEUE_URL)?,
             concurrency,
-            aws_timeout: Duration::from_millis(timeout_ms),
+            aws_timeout,
             settings,
             templates_dir: optional(TEMPLATES),
         })

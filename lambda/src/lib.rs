@@ -47,6 +47,16 @@ impl Function {
     }
 }
 
+/// A function that sends no channel (provider events, webhooks, the public endpoints):
+/// it reads only its own variables, listed here so the deployment template can be
+/// checked against them, with the AWS adapters it wires.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    pub name: &'static str,
+    pub env_vars: &'static [(&'static str, Need)],
+    pub aws_adapters: &'static [&'static str],
+}
+
 /// What a function's wiring is handed: the checked configuration and the AWS clients'
 /// configurations.
 pub struct Context {

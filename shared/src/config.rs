@@ -53,6 +53,7 @@
 //! ```
 
 mod sms;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,7 @@ use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
 pub use sms::{DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, SmsOptions, SmsSender, SmsSettings, Transliterate};
+pub use webhooks::{Subscription, WebhookSettings};
 
 /// Local use only (CLI, embedded default): the unsubscribe secret, in the format of
 /// [`UnsubscribeKeys::parse`]. Deployed functions never read it.
@@ -140,6 +142,8 @@ struct RawConfig {
     limits: Option<RawLimits>,
     #[serde(default)]
     caps: Vec<CapRule>,
+    #[serde(default)]
+    webhooks: Option<webhooks::RawWebhooks>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +216,7 @@ pub struct Settings {
     pub email: Option<EmailSettings>,
     pub sms: SmsSettings,
     pub policy: Policy,
+    pub webhooks: WebhookSettings,
 }
 
 /// A checked herald.toml whose unsubscribe keys come from elsewhere: what a deployed
@@ -223,9 +228,15 @@ pub struct KeylessSettings {
     email: Option<KeylessEmail>,
     sms: SmsSettings,
     policy: Policy,
+    webhooks: WebhookSettings,
 }
 
 impl KeylessSettings {
+    /// Who receives webhooks (no secrets: those come from Secrets Manager).
+    pub fn webhooks(&self) -> &WebhookSettings {
+        &self.webhooks
+    }
+
     /// Whether the configuration has an `[email]` section (which needs the keys).
     pub fn has_email(&self) -> bool {
         self.email.is_some()
@@ -246,7 +257,13 @@ impl KeylessSettings {
 
     /// The email part, and the settings without it.
     fn split(self) -> (Option<KeylessEmail>, Settings) {
-        let settings = Settings { templates: self.templates, email: None, sms: self.sms, policy: self.policy };
+        let settings = Settings {
+            templates: self.templates,
+            email: None,
+            sms: self.sms,
+            policy: self.policy,
+            webhooks: self.webhooks,
+        };
         (self.email, settings)
     }
 }
@@ -330,7 +347,8 @@ fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSett
     };
     policy.validate().map_err(err)?;
     let templates = base.join(raw.templates.unwrap_or_else(|| "templates".into()));
-    Ok((KeylessSettings { templates, email, sms, policy }, secret))
+    let webhooks = WebhookSettings::from_raw(raw.webhooks.unwrap_or_default()).map_err(err)?;
+    Ok((KeylessSettings { templates, email, sms, policy, webhooks }, secret))
 }
 
 /// Keys whose values a TOML error must not quote: a secret, a phone number.

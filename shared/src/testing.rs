@@ -549,11 +549,14 @@ impl crate::ports::ReceiptSink for MemorySink {
     }
 }
 
+/// One message a [`MemoryQueue`] took: body, delay, attributes.
+pub type Queued = (String, Duration, Vec<(String, String)>);
+
 /// A queue in memory: what was sent, with its delay and attributes. `fail` makes
 /// every send fail.
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
-    sent: Mutex<Vec<(String, Duration, Vec<(String, String)>)>>,
+    sent: Mutex<Vec<Queued>>,
     fail: std::sync::atomic::AtomicBool,
 }
 
@@ -566,7 +569,7 @@ impl MemoryQueue {
         self.fail.store(yes, std::sync::atomic::Ordering::SeqCst);
     }
 
-    pub fn sent(&self) -> Vec<(String, Duration, Vec<(String, String)>)> {
+    pub fn sent(&self) -> Vec<Queued> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }

@@ -28,6 +28,22 @@ fn receipt_schema_is_current() {
 }
 
 #[test]
+fn delivery_event_schemas_are_current() {
+    check("delivery-event.v1.json", herald::receipt::delivery_event_schema());
+    check("receipt-stream.v1.json", herald::receipt::stream_schema());
+}
+
+#[test]
+fn the_stream_schema_tells_receipts_from_events() {
+    let schema = herald::receipt::stream_schema();
+    let text = schema.to_string();
+    assert!(schema["anyOf"].as_array().is_some_and(|a| a.len() == 2), "{text}");
+    for kind in herald::receipt::event::EventKind::ALL {
+        assert!(text.contains(&format!("\"{}\"", kind.as_str())), "{kind} missing from the stream schema");
+    }
+}
+
+#[test]
 fn request_schema_forbids_unknown_fields_and_requires_the_core() {
     let schema = herald::request::json_schema();
     assert_eq!(schema["additionalProperties"], false);

@@ -122,7 +122,8 @@ impl Sandbox {
         cmd.env_remove("HERALD_CONFIG")
             .env_remove("HERALD_STATE")
             .env_remove("HERALD_NOW")
-            .env_remove("HERALD_TEMPLATES");
+            .env_remove("HERALD_TEMPLATES")
+            .env_remove("HERALD_TABLE");
         cmd
     }
 

@@ -25,11 +25,42 @@ pub struct Spec {
     pub binary: PathBuf,
     pub processes: usize,
     pub env: Vec<(String, String)>,
+    /// The queue (logical id) to feed it from, for a function with several SQS event
+    /// sources (one `Spec` per source); None: its only one.
+    pub queue: Option<&'static str>,
+}
+
+impl Spec {
+    /// One process of `binary` as the function `id`, fed from its only queue.
+    pub fn new(id: &'static str, binary: PathBuf) -> Spec {
+        Spec { id, binary, processes: 1, env: Vec::new(), queue: None }
+    }
+
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Spec {
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Fed from this queue (logical id) of its event sources.
+    pub fn fed_by(mut self, queue: &'static str) -> Spec {
+        self.queue = Some(queue);
+        self
+    }
+}
+
+/// A binary of another workspace package, built beside `own` (a test's
+/// `env!("CARGO_BIN_EXE_...")`): `cargo test --workspace` builds every package's.
+pub fn sibling_binary(own: &str, name: &str) -> PathBuf {
+    let path = PathBuf::from(own).with_file_name(name);
+    assert!(path.exists(), "{} is not built: run `cargo build -p {name}` (scripts/test.sh builds it)", path.display());
+    path
 }
 
 /// One running function.
 pub struct Running {
     pub id: &'static str,
+    /// The logical id of the queue it is fed from.
+    pub queue_id: String,
     pub request_queue: String,
     pub dlq: String,
     pub runtime: Arc<RuntimeApi>,
@@ -86,7 +117,7 @@ impl Stack {
         let (mut table, mut receipts_queue) = (String::new(), String::new());
         let mut functions = Vec::new();
         for spec in specs {
-            let request_queue_id = template.event_queue(spec.id);
+            let request_queue_id = spec.queue.unwrap_or_else(|| template.event_queue(spec.id));
             let request_queue = deployed.queue_url(request_queue_id).to_owned();
             let dlq = deployed.queue_url(template.dead_letter_queue(request_queue_id).expect("a DLQ")).to_owned();
             // The environment as the template sets it, then what only a deployment supplies.
@@ -110,6 +141,7 @@ impl Stack {
             source.invoke_timeout = options.function_timeout + Duration::from_secs(5);
             functions.push(Running {
                 id: spec.id,
+                queue_id: request_queue_id.to_owned(),
                 request_queue,
                 dlq,
                 runtime,
@@ -123,6 +155,18 @@ impl Stack {
 
     pub fn function(&self, id: &str) -> &Running {
         self.functions.iter().find(|f| f.id == id).unwrap_or_else(|| panic!("{id} is not running"))
+    }
+
+    /// The function fed from the queue `queue_id` (logical id).
+    pub fn fed_by(&self, queue_id: &str) -> &Running {
+        self.functions.iter().find(|f| f.queue_id == queue_id).unwrap_or_else(|| panic!("nothing is fed by {queue_id}"))
+    }
+
+    /// Runs the function fed by `queue_id` until that queue is empty (delayed messages too).
+    pub async fn drain_queue(&self, queue_id: &str, pollers: usize) {
+        let f = self.fed_by(queue_id);
+        let drained = f.source.drain(&f.runtime, pollers, Duration::from_secs(90)).await;
+        assert!(drained, "{queue_id} did not drain; {} logs:\n{}", f.id, f.logs());
     }
 
     /// Puts request bodies on a function's request queue, ten to a batch.

@@ -389,3 +389,126 @@ fn the_role_reads_exactly_the_secret_the_function_is_given() {
         "decrypt through Secrets Manager only"
     );
 }
+
+/// The functions that send no channel: each with its logical id and its declaration.
+const SERVICES: [(&str, &herald_lambda::Service); 2] =
+    [("EventsFunction", &herald_events::SERVICE), ("WebhooksFunction", &herald_webhooks::SERVICE)];
+
+#[test]
+fn every_variable_a_service_reads_is_set_and_nothing_else() {
+    let t = template();
+    for (id, service) in SERVICES {
+        assert_eq!(t.type_of(id), Some("AWS::Serverless::Function"), "{id} is the {} function", service.name);
+        let env = t.function_env(id);
+        for (name, need) in service.env_vars {
+            match need {
+                Need::Required => assert!(env.contains_key(*name), "{id} does not set {name}, which it requires"),
+                Need::EitherOr(other) => {
+                    assert!(env.contains_key(*name) || env.contains_key(*other), "{id} sets neither {name} nor {other}")
+                }
+                Need::Optional => {}
+                Need::Forbidden => assert!(!env.contains_key(*name), "{id} sets {name}, which stops the function"),
+            }
+        }
+        let known: Vec<&str> = service.env_vars.iter().map(|(name, _)| *name).collect();
+        for name in env.keys() {
+            assert!(known.contains(&name.as_str()), "{id} sets {name}, which the function does not read (misspelt?)");
+        }
+        assert!(env.contains_key(config::AWS_TIMEOUT_MS), "{id} should set {}", config::AWS_TIMEOUT_MS);
+    }
+}
+
+#[test]
+fn each_service_role_allows_its_adapters_calls_and_nothing_more() {
+    let t = template();
+    for (id, service) in SERVICES {
+        let (role, statements, conditional) = role_of(&t, id);
+        assert!(conditional.is_empty(), "{role}: no optional grants expected");
+        let needed: BTreeSet<&str> = iam_actions(service.aws_adapters)
+            .into_iter()
+            .chain(POLL_ACTIONS.iter().copied())
+            .chain(LOG_ACTIONS.iter().copied())
+            .collect();
+        let granted: BTreeSet<String> =
+            statements.iter().flat_map(|s| list(&s["Action"])).filter_map(|a| a.as_str().map(str::to_owned)).collect();
+        let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
+        assert_eq!(granted, needed, "{role}: grants differ from what the adapters call");
+        for s in &statements {
+            assert!(list(&s["Resource"]).iter().all(|r| r != "*"), "{role}: Resource \"*\" in {s}");
+        }
+        // It polls every queue it is fed from, and sends to every queue its variables name.
+        for (_, event) in t.sqs_events(id) {
+            let queue = ref_target(&event["Queue"]).expect("a queue reference");
+            for action in POLL_ACTIONS {
+                assert!(allows(&statements, action, queue), "{role}: {action} is not allowed on {queue}");
+            }
+            assert_eq!(
+                event["FunctionResponseTypes"],
+                json!(["ReportBatchItemFailures"]),
+                "{id}: partial batch failures"
+            );
+        }
+        for (name, value) in t.function_env(id) {
+            let Some(target) = value.get("Ref").and_then(Value::as_str) else { continue };
+            match t.type_of(target) {
+                Some("AWS::SQS::Queue") => {
+                    assert!(allows(&statements, "sqs:SendMessage", target), "{role}: cannot send to {target} ({name})")
+                }
+                Some("AWS::DynamoDB::Table") => {
+                    for action in iam_actions(&["dynamo"]) {
+                        assert!(allows(&statements, action, target), "{role}: {action} not allowed on {target}");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn the_webhooks_function_reads_its_secret_and_drains_receipts_and_retries() {
+    let t = template();
+    let (role, statements, _) = role_of(&t, "WebhooksFunction");
+    let secret = &t.function_env("WebhooksFunction")[herald_webhooks::SECRETS_ARN];
+    let reads: Vec<&Value> =
+        statements.iter().filter(|s| list(&s["Action"]).contains(&json!("secretsmanager:GetSecretValue"))).collect();
+    assert_eq!(reads.len(), 1, "{role}");
+    assert_eq!(&reads[0]["Resource"], secret, "{role} reads exactly the secret the function is given");
+    let queues: BTreeSet<&str> =
+        t.sqs_events("WebhooksFunction").iter().filter_map(|(_, e)| ref_target(&e["Queue"])).collect();
+    assert_eq!(queues, BTreeSet::from(["ReceiptsQueue", "WebhookQueue"]));
+    assert_eq!(env_ref(&t, "WebhooksFunction", herald_webhooks::RETRY_QUEUE_URL), "WebhookQueue");
+    assert_eq!(env_ref(&t, "WebhooksFunction", herald_webhooks::DEAD_LETTER_QUEUE_URL), "WebhookDlq");
+    assert_eq!(env_ref(&t, "EventsFunction", herald_events::DEAD_LETTER_QUEUE_URL), "ProviderEventsDlq");
+    assert_eq!(t.event_queue("EventsFunction"), "ProviderEventsQueue");
+    // The allow-list is for tests: a deployment sets none.
+    assert!(!t.function_env("WebhooksFunction").contains_key(herald_webhooks::ALLOW_NETWORKS));
+}
+
+#[test]
+fn the_configuration_set_publishes_every_event_type_the_events_function_reads() {
+    let t = template();
+    let types = &t.properties("ConfigurationSetEvents")["EventDestination"]["MatchingEventTypes"]["Fn::If"];
+    let always: BTreeSet<String> = list(&types[2]).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let tracked: BTreeSet<String> = list(&types[1]).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    for kind in
+        ["send", "reject", "bounce", "complaint", "delivery", "deliveryDelay", "renderingFailure", "subscription"]
+    {
+        assert!(always.contains(kind), "{kind} is not published");
+    }
+    assert!(tracked.is_superset(&always) && tracked.contains("open") && tracked.contains("click"));
+}
+
+#[test]
+fn two_way_sms_replies_reach_the_events_function_when_a_topic_is_given() {
+    let t = template();
+    assert_eq!(t.type_of("TwoWaySmsSubscription"), Some("AWS::SNS::Subscription"));
+    let sub = t.properties("TwoWaySmsSubscription");
+    assert_eq!(ref_target(&sub["Endpoint"]), Some("ProviderEventsQueue"));
+    assert_eq!(sub["TopicArn"], json!({"Ref": "TwoWaySmsTopicArn"}));
+    // The envelope dates the reply: raw delivery would lose its time.
+    assert_eq!(sub["RawMessageDelivery"], false);
+    assert_eq!(t.event_queue("EventsFunction"), "ProviderEventsQueue");
+    let policy = t.properties("ProviderEventsQueuePolicy")["PolicyDocument"]["Statement"].to_string();
+    assert!(policy.contains("TwoWaySmsTopicArn"), "the queue policy lets the reply topic deliver: {policy}");
+}

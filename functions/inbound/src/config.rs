@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use herald_lambda::env::{self, Need};
 
-/// Where verified SNS notifications go (the events function's queue). Optional:
-/// without it, `/sns` answers 404.
+/// Where verified SNS notifications go (the events function's queue).
 pub const PROVIDER_EVENTS_QUEUE_URL: &str = "HERALD_PROVIDER_EVENTS_QUEUE_URL";
-/// The topics whose messages `/sns` accepts, comma-separated ARNs. Needed with
-/// [`PROVIDER_EVENTS_QUEUE_URL`], meaningless without it.
+/// The topics whose messages `/sns` accepts, comma-separated ARNs. Empty or absent:
+/// `/sns` answers 404 (the template sets it empty unless topics are given). Set without
+/// [`PROVIDER_EVENTS_QUEUE_URL`], the function does not start.
 pub const SNS_TOPIC_ARNS: &str = "HERALD_SNS_TOPIC_ARNS";
 /// The Secrets Manager secret holding the unsubscribe key ring, read once at cold start.
 pub const UNSUBSCRIBE_SECRET_ARN: &str = "HERALD_UNSUBSCRIBE_SECRET_ARN";
@@ -78,10 +78,8 @@ impl Config {
             bail!("{UNSUBSCRIBE_SECRET_ARN} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:...)");
         }
         let sns = match (optional(PROVIDER_EVENTS_QUEUE_URL), optional(SNS_TOPIC_ARNS)) {
-            (None, None) => None,
-            (Some(_), None) => {
-                bail!("{PROVIDER_EVENTS_QUEUE_URL} is set without {SNS_TOPIC_ARNS}: name the topics /sns accepts")
-            }
+            // No topic pinned: no message would pass, so /sns is off.
+            (_, None) => None,
             (None, Some(_)) => {
                 bail!("{SNS_TOPIC_ARNS} is set without {PROVIDER_EVENTS_QUEUE_URL}: /sns needs a queue to forward to")
             }
@@ -189,7 +187,11 @@ mod tests {
     fn sns_needs_a_queue_and_topics() {
         let mut vars = base();
         vars.push((PROVIDER_EVENTS_QUEUE_URL, "https://sqs.eu-west-1.amazonaws.com/123456789012/provider-events"));
-        assert!(error(&vars).contains(SNS_TOPIC_ARNS), "{}", error(&vars));
+        assert_eq!(Config::from_lookup(lookup(&vars)).unwrap().sns, None);
+        // What the template sets when no topic is given.
+        vars.push((SNS_TOPIC_ARNS, " "));
+        assert_eq!(Config::from_lookup(lookup(&vars)).unwrap().sns, None);
+        vars.pop();
         let two = format!("{TOPIC}, {TOPIC}-2,{TOPIC}");
         vars.push((SNS_TOPIC_ARNS, &two));
         let sns = Config::from_lookup(lookup(&vars)).unwrap().sns.unwrap();

@@ -1,24 +1,13 @@
-//! The real [`CertificateSource`] and [`SubscriptionConfirmer`]: one HTTPS GET each.
-//!
-//! Built on hyper-util's legacy client with hyper-rustls (rustls + ring, the OS root
-//! store), already in the build through the AWS SDK. TODO: move onto the SSRF-guarded
-//! client the core is getting (`herald::adapters::http`) once it lands on main; until
-//! then the guard here is the URL rule: [`crate::sns`] only passes URLs that
-//! `signing_cert_url_ok` / `subscribe_url_ok` accepted (https, port 443, an
-//! `sns.<region>.amazonaws.com[.cn]` host, no userinfo), and this client follows no
-//! redirect, refuses plain http, reads at most [`MAX_BODY_BYTES`] and gives up after
-//! [`TIMEOUT`].
+//! The real [`CertificateSource`] and [`SubscriptionConfirmer`]: one HTTPS GET each,
+//! through the core's SSRF-guarded client (`herald::adapters::http`): https only, no
+//! internal address, no redirect, one timeout for the whole exchange, a capped body.
+//! [`crate::sns`] passes only URLs that `signing_cert_url_ok` / `subscribe_url_ok`
+//! accepted, so the host is always `sns.<region>.amazonaws.com[.cn]`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper::{Request, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use herald::adapters::http::{AllowList, GuardOptions, GuardedClient, HttpResponse};
 
 use crate::sns::{CertificateSource, SubscriptionConfirmer};
 
@@ -28,50 +17,37 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// GETs over HTTPS. Cheap to clone; build one per process (it pools connections).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct HttpsGet {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: GuardedClient,
 }
 
 impl HttpsGet {
     /// Fails only when the OS offers no usable root certificate.
     pub fn new() -> Result<Self, String> {
-        let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("no usable root certificates: {e}"))?
-            .https_only()
-            .enable_http1()
-            .build();
-        Ok(HttpsGet { client: Client::builder(TokioExecutor::new()).build(connector) })
+        // No allow-list: SNS is public, nothing internal is ever a target.
+        let options = GuardOptions { allow: AllowList::default(), timeout: TIMEOUT, max_body: MAX_BODY_BYTES };
+        GuardedClient::new(options).map(|client| HttpsGet { client }).map_err(|e| e.to_string())
     }
 
-    /// The body of a 2xx answer to `GET url`. A redirect is an error, not followed.
+    /// The whole body of a 2xx answer to `GET url`. Errors name the host, never the
+    /// rest of the URL (a SubscribeURL carries the subscription's token).
     pub async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let uri: Uri = url.parse().map_err(|_| "not a valid URL".to_owned())?;
-        if uri.scheme_str() != Some("https") || uri.authority().is_none_or(|a| a.as_str().contains('@')) {
-            return Err("only https URLs without credentials are fetched".to_owned());
-        }
-        let host = uri.host().unwrap_or_default().to_owned();
-        let request = Request::get(uri)
-            .header(hyper::header::USER_AGENT, concat!("herald-inbound/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| format!("GET from {host}: {e}"))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(format!("GET from {host} answered {status}"));
-            }
-            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("GET from {host}: body unread or over {MAX_BODY_BYTES} bytes: {e}"))?;
-            Ok(body.to_bytes().to_vec())
-        };
-        tokio::time::timeout(TIMEOUT, exchange)
-            .await
-            .map_err(|_| format!("GET from {host}: no answer in {TIMEOUT:?}"))?
+        let host = url.split('/').nth(2).unwrap_or_default();
+        let answer = self.client.get(url).await.map_err(|e| format!("GET from {host}: {e}"))?;
+        whole_body(answer).map_err(|why| format!("GET from {host}: {why}"))
     }
+}
+
+fn whole_body(answer: HttpResponse) -> Result<Vec<u8>, String> {
+    if !(200..300).contains(&answer.status) {
+        // A redirect included: it is not followed.
+        return Err(format!("answered {}", answer.status));
+    }
+    if answer.truncated {
+        return Err(format!("the body broke off or is over {MAX_BODY_BYTES} bytes"));
+    }
+    Ok(answer.body)
 }
 
 #[async_trait]
@@ -86,5 +62,32 @@ impl SubscriptionConfirmer for HttpsGet {
     async fn confirm(&self, url: &str) -> Result<(), String> {
         // The answer (a ConfirmSubscriptionResponse) says nothing the 2xx does not.
         self.get(url).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, truncated: bool) -> HttpResponse {
+        HttpResponse { status, headers: Vec::new(), body: b"pem".to_vec(), truncated }
+    }
+
+    #[test]
+    fn only_a_whole_2xx_body_is_taken() {
+        assert_eq!(whole_body(answer(200, false)), Ok(b"pem".to_vec()));
+        assert_eq!(whole_body(answer(301, false)), Err("answered 301".to_owned()));
+        assert_eq!(whole_body(answer(404, false)), Err("answered 404".to_owned()));
+        assert!(whole_body(answer(200, true)).is_err());
+    }
+
+    #[tokio::test]
+    async fn nothing_but_https_is_fetched_and_the_url_is_not_echoed() {
+        let get = HttpsGet::new().unwrap();
+        // Refused before any connection: plain http, an internal address.
+        for url in ["http://sns.us-east-1.amazonaws.com/x.pem?Token=SECRET", "https://127.0.0.1/x.pem?Token=SECRET"] {
+            let err = get.get(url).await.unwrap_err();
+            assert!(!err.contains("SECRET") && !err.contains("x.pem"), "{err}");
+        }
     }
 }

@@ -22,6 +22,11 @@ use std::borrow::Cow;
 pub use sns::{CertificateSource, SnsEndpoint, SubscriptionConfirmer};
 pub use unsubscribe::Unsubscribe;
 
+/// The function as the deployment template must configure it: the variables it reads
+/// and the AWS adapters its role must allow (`herald::adapters::aws::AWS_CALLS`).
+pub const SERVICE: herald_lambda::Service =
+    herald_lambda::Service { name: "inbound", env_vars: config::ENV_VARS, aws_adapters: config::AWS_ADAPTERS };
+
 /// An HTTP request, as much of it as the endpoints read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

@@ -11,7 +11,7 @@ use herald::adapters::aws::DynamoStore;
 use herald::ports::StateStore;
 use herald::request::RecipientKey;
 use herald_e2e::proxy::{form_fields, sns_message_attributes, xml_text};
-use herald_e2e::stack::{Options, Spec, Stack, by_request};
+use herald_e2e::stack::{Options, Spec, Stack, by_request, sibling_binary};
 use serde_json::{Value, json};
 
 const SMS: &str = "SmsFunction";
@@ -30,7 +30,7 @@ fn options(config: String) -> Options {
 }
 
 fn sms_spec(env: Vec<(String, String)>) -> Spec {
-    Spec { id: SMS, binary: PathBuf::from(env!("CARGO_BIN_EXE_herald-sms")), processes: 1, env }
+    Spec { id: SMS, binary: PathBuf::from(env!("CARGO_BIN_EXE_herald-sms")), processes: 1, env, queue: None }
 }
 
 /// A fixed-offset zone whose local hour is `hour` now: `Etc/GMT-N` is UTC+N.
@@ -239,7 +239,7 @@ unsubscribe_url = "https://acme.example/unsubscribe?token={token}"
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_on_the_wrong_queue_is_rejected_and_its_id_then_succeeds_on_the_right_one() {
     // The email binary is another package's: found beside this one.
-    let email_spec = Spec { id: EMAIL, binary: sibling_binary("herald-email"), processes: 1, env: Vec::new() };
+    let email_spec = Spec::new(EMAIL, sibling_binary(env!("CARGO_BIN_EXE_herald-sms"), "herald-email"));
     let stack = Stack::start(vec![sms_spec(Vec::new()), email_spec], &options(email_config())).await;
     stack.moto.verify_email_identity("acme.example").await;
 
@@ -267,12 +267,4 @@ async fn a_request_on_the_wrong_queue_is_rejected_and_its_id_then_succeeds_on_th
     assert_eq!(second["lost-mail"][0]["status"], "sent", "{:?}", second["lost-mail"]);
     assert_eq!(stack.proxy.accepted("sns", "Publish").len(), 1);
     assert_eq!(stack.proxy.accepted("sesv2", "SendEmail").len(), 1);
-}
-
-/// A binary of another workspace package, built beside this test's own binary.
-fn sibling_binary(name: &str) -> PathBuf {
-    let own = PathBuf::from(env!("CARGO_BIN_EXE_herald-sms"));
-    let path = own.with_file_name(name);
-    assert!(path.exists(), "{} is not built: run `cargo build -p {name}` (scripts/test.sh builds it)", path.display());
-    path
 }

@@ -219,6 +219,26 @@ impl Policy {
         }
         refused_range(ip).map_or(Ok(()), Err)
     }
+
+    /// The addresses of a name this policy lets through: the public ones of a name that
+    /// also has internal ones, so that such a name cannot steer a connection inward.
+    fn keep(&self, found: impl Iterator<Item = SocketAddr>) -> Result<Vec<SocketAddr>, BoxError> {
+        let mut refusal = None;
+        let kept: Vec<SocketAddr> = found
+            .filter(|addr| match self.check(addr.ip()) {
+                Ok(()) => true,
+                Err(reason) => {
+                    refusal.get_or_insert(Refusal { reason, resolved: true });
+                    false
+                }
+            })
+            .collect();
+        match refusal {
+            Some(refusal) if kept.is_empty() => Err(refusal.into()),
+            _ if kept.is_empty() => Err(io::Error::new(io::ErrorKind::NotFound, "name has no address").into()),
+            _ => Ok(kept),
+        }
+    }
 }
 
 /// The connector's DNS: the system resolver, then the policy. Refused addresses are
@@ -242,21 +262,7 @@ impl tower_service::Service<Name> for GuardedResolver {
         Box::pin(async move {
             // Port 0: the connector puts the URL's port on every address.
             let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
-            let mut refusal = None;
-            let kept: Vec<SocketAddr> = found
-                .filter(|addr| match policy.check(addr.ip()) {
-                    Ok(()) => true,
-                    Err(reason) => {
-                        refusal.get_or_insert(Refusal { reason, resolved: true });
-                        false
-                    }
-                })
-                .collect();
-            match refusal {
-                Some(refusal) if kept.is_empty() => Err(refusal.into()),
-                _ if kept.is_empty() => Err(io::Error::new(io::ErrorKind::NotFound, "name has no address").into()),
-                _ => Ok(kept.into_iter()),
-            }
+            Ok(policy.keep(found)?.into_iter())
         })
     }
 }
@@ -272,6 +278,7 @@ struct LiteralGuard<C> {
 impl<C> tower_service::Service<Uri> for LiteralGuard<C>
 where
     C: tower_service::Service<Uri>,
+    C::Response: Send + 'static,
     C::Error: Into<BoxError>,
     C::Future: Send + 'static,
 {
@@ -307,7 +314,7 @@ fn literal_ip(uri: &Uri) -> Option<IpAddr> {
 #[derive(Debug, Clone)]
 pub struct GuardOptions {
     pub allow: AllowList,
-    /// From the first byte sent to the last byte of the (capped) body read.
+    /// The whole exchange: DNS, connect, TLS, request, and the (capped) body read.
     pub timeout: Duration,
     /// Response body bytes kept; the rest is not read.
     pub max_body: usize,
@@ -388,35 +395,31 @@ impl HttpError {
     /// Reads hyper's error chain: the guard's refusal, a rustls error, a timeout, a
     /// connect failure, in that order of precedence.
     fn from_chain(err: &(dyn StdError + 'static), is_connect: bool) -> Self {
-        let mut texts = Vec::new();
-        let mut kind = None;
+        let mut texts: Vec<String> = Vec::new();
+        let (mut refusal, mut tls, mut timed_out) = (None, false, false);
         visit_chain(err, &mut |e| {
             let text = e.to_string();
             if texts.last() != Some(&text) {
                 texts.push(text);
             }
-            let seen = if e.is::<Refusal>() {
-                Some(ErrorKind::Refused)
-            } else if e.is::<rustls::Error>() {
-                Some(ErrorKind::Tls)
-            } else if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::TimedOut) {
-                Some(ErrorKind::Timeout)
-            } else {
-                None
-            };
-            kind = match (kind, seen) {
-                (Some(ErrorKind::Refused), _) | (_, None) => kind,
-                (Some(ErrorKind::Tls), Some(ErrorKind::Timeout)) => kind,
-                (_, seen) => seen,
-            };
+            refusal = refusal.or_else(|| e.downcast_ref::<Refusal>().copied());
+            tls |= e.is::<rustls::Error>();
+            timed_out |= e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::TimedOut);
         });
-        let kind = kind.unwrap_or(if is_connect { ErrorKind::Connect } else { ErrorKind::Other });
-        // For a refusal, the refusal alone: the wrapping adds only hyper's plumbing.
-        let detail = match kind {
-            ErrorKind::Refused => texts.into_iter().find(|t| t.contains("refused")).unwrap_or_default(),
-            _ => texts.join(": "),
+        // A refusal's own words: hyper's wrapping adds only plumbing.
+        if let Some(refusal) = refusal {
+            return HttpError::new(ErrorKind::Refused, refusal.to_string());
+        }
+        let kind = if tls {
+            ErrorKind::Tls
+        } else if timed_out {
+            ErrorKind::Timeout
+        } else if is_connect {
+            ErrorKind::Connect
+        } else {
+            ErrorKind::Other
         };
-        HttpError { kind, detail }
+        HttpError { kind, detail: texts.join(": ") }
     }
 }
 
@@ -513,7 +516,12 @@ impl GuardedClient {
 
     /// POSTs `body` (a webhook). `headers` are sent as given; Host and Content-Length
     /// are set from the URL and the body.
-    pub async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<HttpResponse, HttpError> {
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<HttpResponse, HttpError> {
         self.send(Method::POST, url, headers, body).await
     }
 
@@ -830,10 +838,7 @@ mod tests {
         for text in [err.to_string(), format!("{err:?}")] {
             assert!(!text.contains("s3cr3t") && !text.contains("t0k3n") && !text.contains("xyz"), "{text}");
         }
-        assert_eq!(
-            err.to_string(),
-            "refused by the SSRF guard: target resolves only to refused addresses (loopback)"
-        );
+        assert_eq!(err.to_string(), "refused by the SSRF guard: target resolves only to refused addresses (loopback)");
     }
 
     #[tokio::test]
@@ -1012,7 +1017,27 @@ mod tests {
         assert!(matches!(AllowList::parse(["localhost"]), Err(AllowListError::Invalid { .. })));
         assert!(matches!(AllowList::parse([""]), Err(AllowListError::Invalid { .. })));
         let err = AllowList::parse(["10.0.0.1/8"]).unwrap_err();
-        assert_eq!(err.to_string(), "allow-list entry `10.0.0.1/8` has bits set past its prefix: did you mean `10.0.0.0/8`?");
+        assert_eq!(
+            err.to_string(),
+            "allow-list entry `10.0.0.1/8` has bits set past its prefix: did you mean `10.0.0.0/8`?"
+        );
+    }
+
+    #[test]
+    fn resolved_addresses_are_filtered() {
+        let addrs = |list: &[&str]| list.iter().map(|a| SocketAddr::new(a.parse().unwrap(), 0)).collect::<Vec<_>>();
+        let public = Policy { allow: AllowList::default(), allow_listed_only: false };
+        let mixed = addrs(&["10.0.0.1", "93.184.216.34", "::1", "2606:2800:220:1::1"]);
+        assert_eq!(public.keep(mixed.into_iter()).unwrap(), addrs(&["93.184.216.34", "2606:2800:220:1::1"]));
+        let err = public.keep(addrs(&["127.0.0.1", "169.254.169.254"]).into_iter()).unwrap_err();
+        assert_eq!(err.downcast_ref::<Refusal>(), Some(&Refusal { reason: "loopback", resolved: true }));
+        let err = public.keep(std::iter::empty()).unwrap_err();
+        assert!(err.downcast_ref::<io::Error>().is_some());
+
+        let plain = Policy { allow: AllowList::parse(["127.0.0.0/8"]).unwrap(), allow_listed_only: true };
+        assert_eq!(plain.keep(addrs(&["127.0.0.1", "::1"]).into_iter()).unwrap(), addrs(&["127.0.0.1"]));
+        let err = plain.keep(addrs(&["93.184.216.34"]).into_iter()).unwrap_err();
+        assert_eq!(err.downcast_ref::<Refusal>(), Some(&Refusal { reason: PLAIN_HTTP, resolved: true }));
     }
 
     #[test]

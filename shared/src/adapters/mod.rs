@@ -3,5 +3,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "local")]
 pub mod local;

@@ -453,8 +453,33 @@ pub fn sqs_safe_json(json: String) -> String {
 }
 
 pub mod event;
+pub mod provider;
 pub mod sns_message;
 pub mod unsubscribe;
+pub mod webhook;
+
+/// The JSON Schema of [`event::DeliveryEvent`], as published in
+/// `schema/delivery-event.v1.json`.
+pub fn delivery_event_schema() -> serde_json::Value {
+    schemars::schema_for!(event::DeliveryEvent).to_value()
+}
+
+/// The receipt stream (the receipts queue, and each webhook's `data`): a receipt (it has
+/// `status`) or a delivery event (it has `event`), as published in
+/// `schema/receipt-stream.v1.json`.
+pub fn stream_schema() -> serde_json::Value {
+    #[derive(schemars::JsonSchema)]
+    #[serde(untagged)]
+    #[allow(dead_code)]
+    /// One message of herald's receipt stream: a receipt (terminal or deferred outcome of
+    /// a request: it has `status`) or a delivery event (what the provider reported after
+    /// it: it has `event`).
+    enum ReceiptStreamMessage {
+        Receipt(Receipt),
+        DeliveryEvent(event::DeliveryEvent),
+    }
+    schemars::schema_for!(ReceiptStreamMessage).to_value()
+}
 
 /// The JSON Schema of [`Receipt`], as published in `schema/receipt.v1.json`.
 pub fn json_schema() -> serde_json::Value {

@@ -19,8 +19,10 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Decodes secrets and signatures with or without `=` padding (generators differ);
 /// signatures are always written padded, as the reference libraries do.
-const LENIENT: GeneralPurpose =
-    GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 // ---------------------------------------------------------------------------------------
 // Signing (Standard Webhooks v1, HMAC-SHA256)
@@ -128,7 +130,9 @@ pub fn sign(secrets: &[WebhookSecret], msg_id: &str, timestamp: i64, body: &[u8]
     let timestamp = timestamp.to_string();
     let entries: Vec<String> = secrets
         .iter()
-        .map(|secret| format!("v1,{}", STANDARD.encode(secret.mac_for(msg_id, &timestamp, body).finalize().into_bytes())))
+        .map(|secret| {
+            format!("v1,{}", STANDARD.encode(secret.mac_for(msg_id, &timestamp, body).finalize().into_bytes()))
+        })
         .collect();
     Ok(entries.join(" "))
 }
@@ -232,7 +236,7 @@ fn parse_unix_seconds(text: &str) -> Option<i64> {
 /// Exponential backoff: after the n-th failed attempt wait `base * 4^(n-1)`, capped at
 /// `max`, then shortened by up to half by the jitter.
 ///
-/// Jitter only shortens (the wait lies in `(d/2, d]`), so `max` stays a hard ceiling,
+/// Jitter only shortens (the wait lies in `[d/2, d]`), so `max` stays a hard ceiling,
 /// which a queue's delay limit can rely on, while retries after one outage still spread
 /// over half of each interval instead of arriving together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,14 +389,15 @@ impl Delivery {
 
     /// The wait before the next attempt, or `None`: delivered, given up, or out of
     /// attempts (throttled attempts count too, so a receiver that always answers 429
-    /// cannot hold a message forever).
+    /// cannot hold a message forever). A `Retry-After` beyond `backoff.max` waits
+    /// `backoff.max`, which stays the ceiling of every wait.
     pub fn next_delay(&self, backoff: &Backoff, attempts_made: u32, jitter: f64) -> Option<Duration> {
         if !self.retryable() {
             return None;
         }
         let scheduled = backoff.next(attempts_made, jitter)?;
         match self {
-            Delivery::RetryLater { after: Some(after) } => Some(scheduled.max(*after)),
+            Delivery::RetryLater { after: Some(after) } => Some(scheduled.max((*after).min(backoff.max))),
             _ => Some(scheduled),
         }
     }
@@ -609,7 +614,10 @@ mod tests {
     #[test]
     fn verify_accepts_within_tolerance_both_ways() {
         for now in [TS - 300, TS, TS + 300] {
-            assert_eq!(verify(&secret(), &headers(ID, "1614265330", EXPECTED), BODY, at(now), DEFAULT_TOLERANCE), Ok(()));
+            assert_eq!(
+                verify(&secret(), &headers(ID, "1614265330", EXPECTED), BODY, at(now), DEFAULT_TOLERANCE),
+                Ok(())
+            );
         }
         assert_eq!(
             verify(&secret(), &headers(ID, "1614265330", EXPECTED), BODY, at(TS + 301), DEFAULT_TOLERANCE),
@@ -742,6 +750,8 @@ mod tests {
         assert_eq!(later.next_delay(&b, 1, 0.0), Some(Duration::from_secs(60)));
         assert_eq!(later.next_delay(&b, 4, 0.0), Some(Duration::from_secs(320)));
         assert_eq!(later.next_delay(&b, 10, 0.0), None);
+        let day = Delivery::RetryLater { after: Some(MAX_RETRY_AFTER) };
+        assert_eq!(day.next_delay(&b, 1, 0.0), Some(b.max));
         assert_eq!(Delivery::RetryLater { after: None }.next_delay(&b, 2, 0.0), Some(Duration::from_secs(20)));
     }
 

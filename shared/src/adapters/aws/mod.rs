@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use classify::{classify_send, scrub};
 pub use dynamo::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 #[cfg(feature = "secrets")]
-pub use secrets::{SecretError, unsubscribe_keys};
+pub use secrets::{SecretError, secret_text, unsubscribe_keys};
 #[cfg(feature = "ses")]
 pub use ses::SesSender;
 #[cfg(feature = "sns")]

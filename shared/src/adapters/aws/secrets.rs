@@ -39,6 +39,13 @@ pub async fn unsubscribe_keys(
     UnsubscribeKeys::parse(text).map_err(|source| SecretError::Format { arn: arn.to_owned(), source })
 }
 
+/// The text of the secret `arn` (its current version): for secrets of other formats
+/// (the webhook secrets), parsed by their owner.
+pub async fn secret_text(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, SecretError> {
+    let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| call_error(arn, &e))?;
+    output.secret_string().map(str::to_owned).ok_or_else(|| SecretError::NotText { arn: arn.to_owned() })
+}
+
 fn call_error<E: ProvideErrorMetadata, R>(arn: &str, err: &SdkError<E, R>) -> SecretError {
     let arn = arn.to_owned();
     let reason = match err {

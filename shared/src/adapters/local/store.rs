@@ -647,27 +647,52 @@ impl EventStore for LocalStore {
 
     async fn request_state(&self, key: &IdempotencyKey) -> Result<Option<RequestState>, StoreError> {
         self.with(|c| {
-            c.query_row(
-                "SELECT i.state, i.status, i.reason, i.provider_message_id, i.at_ms, d.event, d.at_ms
-                 FROM idempotency i LEFT JOIN deliveries d ON d.request_key = i.key WHERE i.key = ?1",
-                params![key.as_str()],
-                |r| {
-                    let state: String = r.get(0)?;
-                    let status: Option<String> = r.get(1)?;
-                    let event: Option<String> = r.get(5)?;
-                    let event_at: Option<i64> = r.get(6)?;
-                    Ok(RequestState {
-                        status: if state == "done" { status.and_then(|s| s.parse().ok()) } else { None },
-                        reason: r.get(2)?,
-                        provider_message_id: r.get(3)?,
-                        at: from_ms(r.get(4)?),
-                        delivery: event
-                            .and_then(|e| e.parse::<EventKind>().ok())
-                            .map(|k| (k, from_ms(event_at.unwrap_or(0)))),
+            // A request held back (quiet hours, send_after, a retry) has no idempotency
+            // record yet; its `deferred` receipt, which the embedded store keeps, says so.
+            let deferred = |c: &Connection| {
+                c.query_row(
+                    "SELECT receipt FROM latest_status WHERE request_key = ?1 AND status = 'deferred'",
+                    params![key.as_str()],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map(|json| {
+                    let receipt: Option<Receipt> = json.and_then(|j| serde_json::from_str(&j).ok());
+                    receipt.map(|r| RequestState {
+                        status: Some(Status::Deferred),
+                        reason: r.reason,
+                        provider_message_id: None,
+                        at: r.at,
+                        delivery: None,
                     })
-                },
-            )
-            .optional()
+                })
+            };
+            let recorded = c
+                .query_row(
+                    "SELECT i.state, i.status, i.reason, i.provider_message_id, i.at_ms, d.event, d.at_ms
+                 FROM idempotency i LEFT JOIN deliveries d ON d.request_key = i.key WHERE i.key = ?1",
+                    params![key.as_str()],
+                    |r| {
+                        let state: String = r.get(0)?;
+                        let status: Option<String> = r.get(1)?;
+                        let event: Option<String> = r.get(5)?;
+                        let event_at: Option<i64> = r.get(6)?;
+                        Ok(RequestState {
+                            status: if state == "done" { status.and_then(|s| s.parse().ok()) } else { None },
+                            reason: r.get(2)?,
+                            provider_message_id: r.get(3)?,
+                            at: from_ms(r.get(4)?),
+                            delivery: event
+                                .and_then(|e| e.parse::<EventKind>().ok())
+                                .map(|k| (k, from_ms(event_at.unwrap_or(0)))),
+                        })
+                    },
+                )
+                .optional()?;
+            match recorded {
+                Some(state) => Ok(Some(state)),
+                None => deferred(c),
+            }
         })
     }
 

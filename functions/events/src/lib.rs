@@ -1,0 +1,170 @@
+//! The provider-events function: what SES and SNS report after a send (deliveries,
+//! bounces, complaints, opens, clicks, SMS delivery status, STOP and START replies)
+//! arrives on the provider-events queue, raw or in its SNS envelope. Each message is
+//! read once ([`herald::receipt::provider`]) into delivery events and effects:
+//!
+//! 1. effects first: a permanent bounce or a complaint suppresses the address (on the
+//!    tenant's own list when the message had a tenant), a STOP records an opt-out, a
+//!    START lifts it;
+//! 2. the request's delivery status moves forward (never back: a late `delivered`
+//!    leaves `bounced`);
+//! 3. the provider's payload is archived in the state table (it names addresses, so it
+//!    goes nowhere else);
+//! 4. the events go out on the receipt stream, for the webhooks.
+//!
+//! Every step is idempotent, so a message that fails half-way is simply delivered again
+//! by SQS. A message that can never be read goes to the dead-letter queue at once, with
+//! the reason as an attribute, instead of failing five times first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use herald::ports::{Clock, EventSink, EventStore, Queue, StateStore, StoreError, SuppressionEntry};
+use herald::receipt::provider::{self, Effect, ProviderEvent, ProviderEventError};
+use herald::request::{IdempotencyKey, RequestId, TenantId};
+use herald_lambda::Need;
+use herald_lambda::records::Handled;
+use jiff::{SignedDuration, Timestamp};
+
+/// The queue of messages that cannot be read: they are sent there at once.
+pub const DEAD_LETTER_QUEUE_URL: &str = "HERALD_EVENTS_DLQ_URL";
+/// How many days provider payloads are kept in the state table; `0` keeps none.
+pub const ARCHIVE_DAYS: &str = "HERALD_EVENT_ARCHIVE_DAYS";
+pub const DEFAULT_ARCHIVE_DAYS: i64 = 30;
+/// The attribute of a dead-lettered message that says why.
+pub const ERROR_ATTRIBUTE: &str = "herald-error";
+
+/// The function as the deployment template must configure it.
+pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
+    name: "events",
+    env_vars: &[
+        (herald_lambda::env::TABLE, Need::Required),
+        (herald_lambda::env::RECEIPTS_QUEUE_URL, Need::Required),
+        (DEAD_LETTER_QUEUE_URL, Need::Required),
+        (ARCHIVE_DAYS, Need::Optional),
+        (herald_lambda::env::CONCURRENCY, Need::Optional),
+        (herald_lambda::env::AWS_TIMEOUT_MS, Need::Optional),
+        (herald_lambda::env::LOG, Need::Optional),
+    ],
+    aws_adapters: &["dynamo", "sqs"],
+};
+
+/// AWS calls one record makes at most, in a row: per event up to two effects, the
+/// status and the archive, then the emit. Sizes the per-record time budget.
+pub const CALLS_PER_RECORD: u32 = 6;
+
+pub struct EventsHandler {
+    pub store: Arc<dyn StateStore>,
+    pub events: Arc<dyn EventStore>,
+    pub sink: Arc<dyn EventSink>,
+    pub dead_letters: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    /// How long provider payloads are kept; None keeps none.
+    pub archive_for: Option<SignedDuration>,
+}
+
+impl EventsHandler {
+    /// One queue message: done, dead-lettered, or to be retried.
+    pub async fn handle(&self, record: SqsMessage) -> Handled {
+        let body = record.body.as_deref().unwrap_or_default();
+        let received = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+            .unwrap_or_else(|| self.clock.now());
+        let events = match provider::normalise_received(body, received) {
+            Ok(events) => events,
+            Err(e @ ProviderEventError::NotAnEvent { .. }) => {
+                tracing::info!(reason = %e, "dropped: the message reports nothing");
+                return Handled::Done;
+            }
+            Err(e) => return self.dead_letter(body, &e).await,
+        };
+        for event in &events {
+            if let Err(e) = self.apply(event).await {
+                tracing::warn!(error = %e, event = %event.event.event, "state store failed; SQS delivers the message again");
+                return Handled::Retry;
+            }
+        }
+        let out: Vec<_> = events.into_iter().map(|e| e.event).collect();
+        if out.is_empty() {
+            return Handled::Done;
+        }
+        match self.sink.emit_events(&out).await {
+            Ok(()) => {
+                for e in &out {
+                    tracing::info!(event = %e.event, event_id = %e.event_id, request_id = e.request_id.as_deref().unwrap_or("-"), "event");
+                }
+                Handled::Done
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "events not emitted; SQS delivers the message again");
+                Handled::Retry
+            }
+        }
+    }
+
+    /// What one event does to herald's state.
+    pub async fn apply(&self, pe: &ProviderEvent) -> Result<(), StoreError> {
+        let at = pe.event.at;
+        for effect in &pe.effects {
+            match effect {
+                Effect::Suppress { key, tenant, reason } => {
+                    let key = match tenant.as_deref().and_then(|t| TenantId::parse(t).ok()) {
+                        Some(t) => key.for_tenant(&t),
+                        None => key.clone(),
+                    };
+                    self.store.suppress(&SuppressionEntry { key, reason: *reason }, at).await?;
+                }
+                Effect::OptOut { key } => self.events.opt_out(key, at).await?,
+                Effect::OptIn { key } => {
+                    self.events.lift_opt_out(key).await?;
+                }
+            }
+        }
+        if let Some(key) = request_key(&pe.event)
+            && pe.event.event.status_rank().is_some()
+        {
+            self.events.advance_delivery(&key, pe.event.event, at).await?;
+        }
+        if let Some(keep) = self.archive_for {
+            let until = self.clock.now().checked_add(keep).unwrap_or(Timestamp::MAX);
+            self.events.archive_event(&pe.event, &pe.raw, until).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, error: &ProviderEventError) -> Handled {
+        let reason = error.to_string();
+        match self.dead_letters.send(body, Duration::ZERO, &[(ERROR_ATTRIBUTE, &reason)]).await {
+            Ok(()) => {
+                tracing::error!(reason = %reason, "dead-lettered: the message cannot be read");
+                Handled::Done
+            }
+            Err(e) => {
+                tracing::error!(reason = %reason, error = %e, "cannot dead-letter; SQS delivers the message again");
+                Handled::Retry
+            }
+        }
+    }
+}
+
+/// The idempotency key of the request an event names.
+fn request_key(event: &herald::receipt::event::DeliveryEvent) -> Option<IdempotencyKey> {
+    let id = RequestId::parse(event.request_id.as_deref()?).ok()?;
+    let tenant = event.tenant.as_deref().map(TenantId::parse).transpose().ok()?;
+    Some(IdempotencyKey::new(tenant.as_ref(), &id))
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_lambda::env::unlisted_variables;
+
+    #[test]
+    fn every_variable_the_function_reads_is_listed() {
+        let sources = [("main.rs", include_str!("main.rs")), ("lib.rs", include_str!("lib.rs"))];
+        assert_eq!(unlisted_variables(&sources, super::SERVICE.env_vars), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,61 @@
+//! The webhooks function: wiring only (see lib.rs).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_lambda_events::event::sqs::SqsEvent;
+use herald::adapters::aws::{self, DynamoStore, SqsQueue, secret_text};
+use herald::adapters::http::{AllowList, DEFAULT_MAX_BODY, GuardOptions, GuardedClient};
+use herald::config::Settings;
+use herald::ports::SystemClock;
+use herald_lambda::{env, records};
+use herald_webhooks::{ALLOW_NETWORKS, DEAD_LETTER_QUEUE_URL, Dispatcher, RETRY_QUEUE_URL, SECRETS_ARN, parse_secrets};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    herald_lambda::init_logging();
+    let settings = match (env::optional(env::CONFIG_TOML), env::optional(env::CONFIG_PATH)) {
+        (Some(text), _) => Settings::parse_keyless(&text, env::CONFIG_TOML, std::path::Path::new("."))?,
+        (None, Some(path)) => Settings::load_keyless(std::path::Path::new(&path))?,
+        (None, None) => anyhow::bail!("set {} (the herald.toml text) or {}", env::CONFIG_TOML, env::CONFIG_PATH),
+    };
+    let webhooks = settings.webhooks().clone();
+    let table = env::required(env::TABLE)?;
+    let secrets_arn = env::required(SECRETS_ARN)?;
+    let retry_queue = env::required(RETRY_QUEUE_URL)?;
+    let dead_letters = env::required(DEAD_LETTER_QUEUE_URL)?;
+    let allow = AllowList::parse(
+        env::optional(ALLOW_NETWORKS).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()),
+    )
+    .with_context(|| format!("{ALLOW_NETWORKS}: a comma-separated list of networks such as 127.0.0.0/8"))?;
+    let concurrency = env::concurrency()?;
+    let aws_timeout = env::aws_timeout()?;
+    let sdk = aws::load_config(aws_timeout).await;
+    let text = secret_text(&aws_sdk_secretsmanager::Client::new(&sdk), &secrets_arn).await?;
+    let secrets = parse_secrets(&text, &webhooks.subscriptions)?;
+    let client = GuardedClient::new(GuardOptions { allow, timeout: webhooks.timeout, max_body: DEFAULT_MAX_BODY })?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let dispatcher = Dispatcher::new(
+        &webhooks,
+        secrets,
+        Arc::new(client),
+        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
+        Arc::new(SqsQueue::new(sqs.clone(), retry_queue)),
+        Arc::new(SqsQueue::new(sqs, dead_letters)),
+        Arc::new(SystemClock),
+    );
+    // One POST (all of a message's subscribers at once), then queueing its next step.
+    let per_record = webhooks.timeout + aws_timeout * 3;
+    tracing::info!(function = "webhooks", subscriptions = webhooks.subscriptions.len(), "ready");
+    let dispatcher = &dispatcher;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = herald_lambda::sqs::deadline(event.context.deadline);
+        dispatcher.new_invocation().await;
+        let response =
+            records::each_record(event.payload, concurrency, deadline, per_record, |r| dispatcher.handle(r)).await;
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
+}
