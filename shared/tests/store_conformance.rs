@@ -240,34 +240,8 @@ conformance!(
     a_pinned_future_now_deletes_no_live_slots,
 );
 
-/// `events_conformance!(a)`: the same, for scenarios that also need the return path's
-/// [`EventStore`].
-macro_rules! events_conformance {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test]
-            async fn memory_store() {
-                let store = herald::testing::MemoryStore::new();
-                super::$scenario(&store).await;
-            }
-
-            #[tokio::test]
-            async fn local_store() {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let store = herald::adapters::local::LocalStore::open(dir.path()).expect("open store");
-                super::$scenario(&store).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dynamo_store() {
-                let dynamo = super::Dynamo::start().await;
-                super::$scenario(&dynamo.store()).await;
-            }
-        }
-    )*};
-}
-
-events_conformance!(
+// The return path's state: scenarios generic over `StateStore + EventStore`.
+conformance!(
     delivery_status_only_moves_forward,
     tenant_suppression_applies_to_that_tenant_only,
     an_opt_out_unsubscribes_and_only_start_lifts_it,

@@ -541,3 +541,22 @@ fn two_way_sms_replies_reach_the_events_function_when_a_topic_is_given() {
     let policy = t.properties("ProviderEventsQueuePolicy")["PolicyDocument"]["Statement"].to_string();
     assert!(policy.contains("TwoWaySmsTopicArn"), "the queue policy lets the reply topic deliver: {policy}");
 }
+
+#[test]
+fn every_function_the_template_builds_is_a_binary_of_the_workspace() {
+    let t = template();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifests: String = std::fs::read_dir(root.join("functions"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("Cargo.toml")).ok())
+        .collect();
+    let members = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let functions = t.ids_of_type("AWS::Serverless::Function");
+    assert!(functions.len() >= 5, "{functions:?}");
+    for id in functions {
+        let binary = t.doc["Resources"][id]["Metadata"]["BuildProperties"]["Binary"].as_str().expect("a Binary");
+        assert!(manifests.contains(&format!("name = \"{binary}\"")), "{id} builds {binary}, which no crate defines");
+        let dir = binary.trim_start_matches("herald-");
+        assert!(members.contains(&format!("\"functions/{dir}\"")), "functions/{dir} is not a workspace member");
+    }
+}

@@ -195,6 +195,39 @@ impl DynamoStore {
         &self.table
     }
 
+    /// Sets `map.entry` on an item. The map must exist before one of its keys can be set,
+    /// and two paths in one expression may not overlap: two updates.
+    async fn set_map_entry(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        map: &str,
+        entry: &str,
+        value: AttributeValue,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression("SET #m = if_not_exists(#m, :empty)")
+            .expression_attribute_names("#m", map)
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET #m.#e = :v")
+            .expression_attribute_names("#m", map)
+            .expression_attribute_names("#e", entry)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateItem", &e))?;
+        Ok(())
+    }
+
     fn lock_put(
         &self,
         a: &Admission,
@@ -678,28 +711,7 @@ impl StateStore for DynamoStore {
                 .map_err(|e| store_error("DeleteItem", &e))?;
             return Ok(());
         }
-        // The map must exist before one of its keys can be set (two paths in one
-        // expression may not overlap).
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(consent_key(recipient_key)))
-            .update_expression("SET cats = if_not_exists(cats, :empty)")
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-            .send()
-            .await
-            .map_err(|e| store_error("UpdateItem", &e))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(consent_key(recipient_key)))
-            .update_expression("SET cats.#c = :v")
-            .expression_attribute_names("#c", category)
-            .expression_attribute_values(":v", AttributeValue::Bool(subscribed))
-            .send()
-            .await
-            .map_err(|e| store_error("UpdateItem", &e))?;
-        Ok(())
+        self.set_map_entry(consent_key(recipient_key), "cats", category, AttributeValue::Bool(subscribed)).await
     }
 }
 
@@ -915,27 +927,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn disable_endpoint(&self, subscription: &str, at: Timestamp) -> Result<(), StoreError> {
-        // The map must exist before one of its keys can be set (see set_consent).
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(endpoints_key()))
-            .update_expression("SET disabled = if_not_exists(disabled, :empty)")
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-            .send()
-            .await
-            .map_err(|e| store_error("UpdateItem", &e))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(endpoints_key()))
-            .update_expression("SET disabled.#id = :at")
-            .expression_attribute_names("#id", subscription)
-            .expression_attribute_values(":at", n(ms(at)))
-            .send()
-            .await
-            .map_err(|e| store_error("UpdateItem", &e))?;
-        Ok(())
+        self.set_map_entry(endpoints_key(), "disabled", subscription, n(ms(at))).await
     }
 
     async fn enable_endpoint(&self, subscription: &str) -> Result<bool, StoreError> {
