@@ -38,6 +38,8 @@ struct State {
     /// Use-once claims: done?, lock or retention end.
     claims: HashMap<String, (bool, Timestamp)>,
     disabled: BTreeMap<String, Timestamp>,
+    /// When each SMS opt-out was recorded (a START lifts only an earlier one).
+    opted_out_at: HashMap<SuppressionKey, Timestamp>,
 }
 
 /// StateStore + Scheduler in memory. `fail_next` makes the next calls fail
@@ -335,15 +337,28 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
-    async fn opt_out(&self, key: &SuppressionKey, _at: Timestamp) -> Result<(), StoreError> {
-        self.state()?.suppressions.entry(key.clone()).or_insert(SuppressionReason::OptedOut);
+    async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        match s.suppressions.get(key) {
+            None => {
+                s.suppressions.insert(key.clone(), SuppressionReason::OptedOut);
+                s.opted_out_at.insert(key.clone(), at);
+            }
+            Some(SuppressionReason::OptedOut) => {
+                let since = s.opted_out_at.entry(key.clone()).or_insert(at);
+                *since = (*since).max(at);
+            }
+            Some(_) => {}
+        }
         Ok(())
     }
 
-    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+    async fn lift_opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<bool, StoreError> {
         let mut s = self.state()?;
-        if s.suppressions.get(key) == Some(&SuppressionReason::OptedOut) {
+        let earlier = s.opted_out_at.get(key).is_some_and(|since| *since < at);
+        if s.suppressions.get(key) == Some(&SuppressionReason::OptedOut) && earlier {
             s.suppressions.remove(key);
+            s.opted_out_at.remove(key);
             return Ok(true);
         }
         Ok(false)

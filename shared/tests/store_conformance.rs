@@ -302,8 +302,8 @@ async fn an_opt_out_unsubscribes_and_only_start_lifts_it<S: StateStore + EventSt
     let a = Admission { suppression_key: phone.clone(), ..admission("k1", at(1)) };
     assert_eq!(verdict(store, &a).await, Verdict::Suppressed(SuppressionReason::OptedOut));
     assert_eq!(Verdict::Suppressed(SuppressionReason::OptedOut).decided().map(|(s, _)| s), Some(Status::Unsubscribed));
-    assert!(store.lift_opt_out(&phone).await.expect("start"));
-    assert!(!store.lift_opt_out(&phone).await.expect("start again"));
+    assert!(store.lift_opt_out(&phone, at(10)).await.expect("start"));
+    assert!(!store.lift_opt_out(&phone, at(10)).await.expect("start again"));
     let b = Admission { suppression_key: phone.clone(), ..admission("k2", at(2)) };
     assert!(matches!(verdict(store, &b).await, Verdict::Admitted(_)));
     // START never lifts a bounce or an operator's entry.
@@ -311,10 +311,15 @@ async fn an_opt_out_unsubscribes_and_only_start_lifts_it<S: StateStore + EventSt
         .suppress(&SuppressionEntry { key: phone.clone(), reason: SuppressionReason::Manual }, at(3))
         .await
         .expect("manual");
-    assert!(!store.lift_opt_out(&phone).await.expect("start"));
+    assert!(!store.lift_opt_out(&phone, at(10)).await.expect("start"));
+    // A START older than the STOP (delivered late) leaves the STOP standing.
+    let late = SuppressionKey::from_stored("phone:+14155550999");
+    store.opt_out(&late, at(20)).await.expect("stop");
+    assert!(!store.lift_opt_out(&late, at(15)).await.expect("an earlier start"));
+    assert!(store.lift_opt_out(&late, at(25)).await.expect("a later start"));
     // Nor does a STOP turn an operator's entry into one a START lifts.
     store.opt_out(&phone, at(4)).await.expect("stop");
-    assert!(!store.lift_opt_out(&phone).await.expect("start"));
+    assert!(!store.lift_opt_out(&phone, at(10)).await.expect("start"));
     let c = Admission { suppression_key: phone, ..admission("k3", at(4)) };
     assert_eq!(verdict(store, &c).await, Verdict::Suppressed(SuppressionReason::Manual));
 }

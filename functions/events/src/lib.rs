@@ -123,7 +123,7 @@ impl EventsHandler {
                 }
                 Effect::OptOut { key } => self.events.opt_out(key, at).await?,
                 Effect::OptIn { key } => {
-                    self.events.lift_opt_out(key).await?;
+                    self.events.lift_opt_out(key, at).await?;
                 }
             }
         }

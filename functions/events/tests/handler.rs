@@ -41,10 +41,13 @@ fn rig() -> Rig {
 }
 
 fn message(body: &str) -> SqsMessage {
-    serde_json::from_value(
-        json!({ "messageId": "m1", "body": body, "attributes": { "SentTimestamp": "1796040000000" } }),
-    )
-    .unwrap()
+    message_sent_at(body, 1_796_040_000_000)
+}
+
+/// A queue message SQS received at `sent_ms` (what dates a raw SMS reply).
+fn message_sent_at(body: &str, sent_ms: i64) -> SqsMessage {
+    let attributes = json!({ "SentTimestamp": sent_ms.to_string() });
+    serde_json::from_value(json!({ "messageId": "m1", "body": body, "attributes": attributes })).unwrap()
 }
 
 /// An SES event as the configuration set publishes it for a message herald sent.
@@ -194,15 +197,21 @@ async fn stop_and_start_replies_change_sms_consent() {
         })
         .to_string()
     };
-    rig.handler.handle(message(&reply("Stop", "in-1"))).await;
+    let t0 = 1_796_040_000_000;
+    rig.handler.handle(message_sent_at(&reply("Stop", "in-1"), t0)).await;
     let v = rig.store.admit(&admission_for(phone.clone(), None, "-/s1")).await.unwrap();
     assert_eq!(v, Verdict::Suppressed(SuppressionReason::OptedOut));
     assert_eq!(v.decided().map(|(status, _)| status), Some(Status::Unsubscribed));
-    rig.handler.handle(message(&reply("START", "in-2"))).await;
-    let v = rig.store.admit(&admission_for(phone, None, "-/s2")).await.unwrap();
+    // A START sent before that STOP, delivered late (a retry): the STOP stands.
+    rig.handler.handle(message_sent_at(&reply("start", "in-0"), t0 - 60_000)).await;
+    let v = rig.store.admit(&admission_for(phone.clone(), None, "-/s2")).await.unwrap();
+    assert_eq!(v, Verdict::Suppressed(SuppressionReason::OptedOut));
+    // A START sent after it lifts it.
+    rig.handler.handle(message_sent_at(&reply("START", "in-2"), t0 + 60_000)).await;
+    let v = rig.store.admit(&admission_for(phone, None, "-/s3")).await.unwrap();
     assert!(matches!(v, Verdict::Admitted(_)), "{v:?}");
     let kinds: Vec<EventKind> = rig.sink.events().iter().map(|e| e.event).collect();
-    assert_eq!(kinds, vec![EventKind::OptedOut, EventKind::OptedIn]);
+    assert_eq!(kinds, vec![EventKind::OptedOut, EventKind::OptedIn, EventKind::OptedIn]);
     assert!(!rig.sink.events()[0].to_json().contains("4155550123"));
 }
 

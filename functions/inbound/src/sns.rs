@@ -34,8 +34,11 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024 + 8 * 1024;
 /// retry keeps the original Timestamp, so an hour, plus five minutes for the first
 /// attempt's latency and clock skew. An older message is a replay: refused.
 pub const MAX_AGE: SignedDuration = SignedDuration::from_mins(65);
-/// How long a Notification's claim holds its message id while it is forwarded.
-pub const CLAIM_LOCK: SignedDuration = SignedDuration::from_secs(60);
+/// How long a Notification's claim holds its message id while it is forwarded: the
+/// function's timeout (15 s), so a claimant that died has let go before SNS retries
+/// (its default policy waits about 20 s), and the retry forwards instead of being told
+/// to wait until SNS gives up.
+pub const CLAIM_LOCK: SignedDuration = SignedDuration::from_secs(15);
 /// How long a forwarded message id is remembered: past SNS's retry window with room.
 pub const CLAIM_RETAIN: SignedDuration = SignedDuration::from_hours(7 * 24);
 
@@ -130,7 +133,12 @@ impl SnsEndpoint {
         }
         // Before any fetch: a replayed or foreign message costs no request out.
         message.check_age(now, MAX_AGE).map_err(|e| Refusal::Sns(403, e))?;
-        signing_cert_url_ok(&message.signing_cert_url).map_err(|e| Refusal::Sns(403, e))?;
+        let cert_region = signing_cert_url_ok(&message.signing_cert_url).map_err(|e| Refusal::Sns(403, e))?;
+        // A topic's messages are signed in its own region: a certificate from another
+        // one is not SNS signing for this topic (and would only make herald fetch it).
+        if message.topic_arn.split(':').nth(3) != Some(cert_region) {
+            return Err(Refusal::Sns(403, SnsError::BadUrl("certificate URL of another region than the topic's")));
+        }
         let cert = self.certificate(&message.signing_cert_url, now).await?;
         message.verify(&cert, now).map_err(|e| Refusal::Sns(403, e))?;
         Ok(message)

@@ -273,6 +273,16 @@ async fn forged_and_foreign_messages_are_refused() {
         ),
         ("SignatureVersion 3", v.with("SignatureVersion", "3"), "unsupported SNS SignatureVersion"),
         (
+            "cert URL of another region",
+            v.with("SigningCertURL", &cert_url.replacen("sns.us-west-2.", "sns.eu-west-1.", 1)),
+            "another region",
+        ),
+        (
+            "another file on an SNS host",
+            v.with("SigningCertURL", &format!("{}/other.pem", cert_url.rsplit_once('/').unwrap().0)),
+            "URL refused",
+        ),
+        (
             "confirmation with another SubscribeURL",
             confirmation.with("SubscribeURL", "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&x=1"),
             "signature does not verify",

@@ -77,9 +77,10 @@ pub trait EventStore: Send + Sync {
     /// for another reason (a START must not lift a bounce or an operator's entry).
     async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError>;
 
-    /// Removes a suppression only if it is an SMS opt-out (a START undoes a STOP, never
-    /// a bounce or an operator's entry). Returns whether one was removed.
-    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError>;
+    /// Removes a suppression only if it is an SMS opt-out recorded before `at` (a START
+    /// undoes an earlier STOP, never a later one delivered first, nor a bounce or an
+    /// operator's entry). Returns whether one was removed.
+    async fn lift_opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<bool, StoreError>;
 
     /// Takes `id` for one piece of work (see the module timeline).
     async fn claim(&self, id: &str, now: Timestamp, lock_until: Timestamp) -> Result<Claim, StoreError>;

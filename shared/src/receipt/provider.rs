@@ -100,8 +100,19 @@ pub fn normalise_received(body: &str, received_at: Timestamp) -> Result<Vec<Prov
 /// A clicked link as events report it: scheme, host and path, without the query
 /// string or fragment (tokens and personal data live there).
 pub fn link_without_query(link: &str) -> String {
-    link.split(['?', '#']).next().unwrap_or_default().to_owned()
+    let path = link.split(['?', '#']).next().unwrap_or_default();
+    // An unsubscribe token in the path (`/unsubscribe/v2.<kid>.<claims>.<mac>`) is a
+    // live credential naming the person: never forwarded.
+    path.split('/')
+        .map(
+            |segment| if segment.starts_with("v2.") && segment.matches('.').count() == 3 { "<token>" } else { segment },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
+
+/// The most recipients one SES message has.
+const MAX_RECIPIENTS: usize = 50;
 
 /// Hex SHA-256 of an address as herald normalises it: the lowercased email address or
 /// the E.164 phone number. Upstream finds the person by hashing its own copy the same way.
@@ -152,7 +163,18 @@ pub fn sms_keyword(body: &str) -> Option<SmsKeyword> {
     if body.len() > 64 {
         return None;
     }
-    let core = body.trim_matches(|c: char| c.is_whitespace() || is_punctuation(c));
+    // Invisible characters and fullwidth forms must not hide a STOP: erring towards an
+    // opt-out is the safe side.
+    let folded: String = body
+        .chars()
+        .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'))
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    let core = folded.trim_matches(|c: char| c.is_whitespace() || is_punctuation(c));
     let word = core.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
     if OPT_OUT_KEYWORDS.contains(&word.as_str()) {
         Some(SmsKeyword::OptOut)
@@ -410,8 +432,11 @@ fn ses(v: &Object, raw: &str, payload: &'static str, type_name: &str) -> Result<
 /// At least one entry. Without a recipient list (opens, clicks, sends) the event is
 /// about the message's only recipient, when it has one (herald sends to one address);
 /// otherwise it names no address, and is still one event.
-fn recipients_or_destination<'a>(recipients: Vec<Recipient<'a>>, mail: &'a Object) -> Vec<Recipient<'a>> {
+fn recipients_or_destination<'a>(mut recipients: Vec<Recipient<'a>>, mail: &'a Object) -> Vec<Recipient<'a>> {
     if !recipients.is_empty() {
+        // SES takes 50 recipients per message: a longer list is not SES's, and each
+        // entry costs an event and its writes.
+        recipients.truncate(MAX_RECIPIENTS);
         return recipients;
     }
     let destination: Vec<&str> = entries_str(mail, "destination").collect();
@@ -526,7 +551,18 @@ fn inbound_sms(v: &Object, raw: &str, time: Option<Timestamp>) -> Result<Vec<Pro
 }
 
 fn keyword_word(body: &str) -> String {
-    let core = body.trim_matches(|c: char| c.is_whitespace() || is_punctuation(c));
+    // Invisible characters and fullwidth forms must not hide a STOP: erring towards an
+    // opt-out is the safe side.
+    let folded: String = body
+        .chars()
+        .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'))
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    let core = folded.trim_matches(|c: char| c.is_whitespace() || is_punctuation(c));
     core.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase()
 }
 
@@ -697,6 +733,9 @@ mod tests {
             "Arrêt",
             "ARRÊT !",
             "\tstop\n",
+            "ST\u{200B}OP",
+            "\u{FEFF}stop",
+            "ＳＴＯＰ",
         ] {
             assert_eq!(sms_keyword(body), Some(SmsKeyword::OptOut), "{body:?}");
         }
@@ -943,6 +982,10 @@ mod tests {
         let a = click("2017-08-09T23:51:25.570Z", "https://example.com/a");
         assert_eq!(a.link.as_deref(), Some("https://example.com/a"));
         assert_eq!(link_without_query("https://e.com/reset?token=s3cr3t&email=a@b.c#x"), "https://e.com/reset");
+        assert_eq!(
+            link_without_query("https://u.example/unsubscribe/v2.k1.eyJy.sig?x=1"),
+            "https://u.example/unsubscribe/<token>"
+        );
         assert_eq!(a.event_id, click("2017-08-09T23:51:25.570Z", "https://example.com/a").event_id);
         assert_ne!(a.event_id, click("2017-08-09T23:51:25.570Z", "https://example.com/b").event_id);
         assert_ne!(a.event_id, click("2017-08-09T23:51:26.000Z", "https://example.com/a").event_id);

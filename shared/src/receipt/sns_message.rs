@@ -250,6 +250,12 @@ pub fn signing_cert_url_ok(url: &str) -> Result<&str, SnsError> {
     if !path.starts_with('/') || path.len() <= "/.pem".len() || !path.ends_with(".pem") {
         return Err(SnsError::BadUrl("certificate path must end in .pem"));
     }
+    // SNS names its signing certificates `SimpleNotificationService-<32 hex>.pem`: any
+    // other path would only make herald fetch what an attacker chose.
+    let name = path.strip_prefix("/SimpleNotificationService-").and_then(|n| n.strip_suffix(".pem"));
+    if !name.is_some_and(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(SnsError::BadUrl("certificate path must be /SimpleNotificationService-<32 hex digits>.pem"));
+    }
     Ok(region)
 }
 
@@ -480,7 +486,9 @@ impl CertificateCache {
 mod tests {
     use super::*;
 
-    const CERT_URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem";
+    const CERT_URL: &str =
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem";
+    const NAME: &str = "SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem";
 
     fn refused(url: &str) -> bool {
         matches!(signing_cert_url_ok(url), Err(SnsError::BadUrl(_)))
@@ -489,9 +497,16 @@ mod tests {
     #[test]
     fn cert_url_accepts_sns_hosts_and_returns_the_region() {
         assert_eq!(signing_cert_url_ok(CERT_URL), Ok("us-east-1"));
-        assert_eq!(signing_cert_url_ok("https://sns.us-gov-west-1.amazonaws.com/a.pem"), Ok("us-gov-west-1"));
-        assert_eq!(signing_cert_url_ok("https://sns.cn-north-1.amazonaws.com.cn/a.pem"), Ok("cn-north-1"));
-        assert_eq!(signing_cert_url_ok("https://sns.eu-west-3.amazonaws.com:443/a/b.pem"), Ok("eu-west-3"));
+        let url = |host: &str| format!("https://{host}/{NAME}");
+        assert_eq!(signing_cert_url_ok(&url("sns.us-gov-west-1.amazonaws.com")), Ok("us-gov-west-1"));
+        assert_eq!(signing_cert_url_ok(&url("sns.cn-north-1.amazonaws.com.cn")), Ok("cn-north-1"));
+        assert_eq!(signing_cert_url_ok(&url("sns.eu-west-3.amazonaws.com:443")), Ok("eu-west-3"));
+        // Any other file on an SNS host is not a signing certificate.
+        assert!(refused("https://sns.eu-west-3.amazonaws.com/a/b.pem"));
+        assert!(refused("https://sns.eu-west-3.amazonaws.com/SimpleNotificationService-1234.pem"));
+        assert!(refused(
+            "https://sns.eu-west-3.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdeg.pem"
+        ));
     }
 
     #[test]

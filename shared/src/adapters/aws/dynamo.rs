@@ -820,8 +820,9 @@ impl EventStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR reason = :r")
+            .condition_expression("attribute_not_exists(pk) OR (reason = :r AND at_ms < :at)")
             .expression_attribute_values(":r", s(SuppressionReason::OptedOut.as_str()))
+            .expression_attribute_values(":at", n(ms(at)))
             .send()
             .await;
         match result {
@@ -831,14 +832,15 @@ impl EventStore for DynamoStore {
         }
     }
 
-    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+    async fn lift_opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(sup_key(key)))
-            .condition_expression("reason = :r")
+            .condition_expression("reason = :r AND at_ms < :at")
             .expression_attribute_values(":r", s(SuppressionReason::OptedOut.as_str()))
+            .expression_attribute_values(":at", n(ms(at)))
             .send()
             .await;
         match result {

@@ -712,18 +712,19 @@ impl EventStore for LocalStore {
     async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO suppressions (key, reason, at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+                "INSERT INTO suppressions (key, reason, at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE
+                 SET at_ms = excluded.at_ms WHERE suppressions.reason = excluded.reason AND suppressions.at_ms < excluded.at_ms",
                 params![key.as_str(), SuppressionReason::OptedOut.as_str(), ms(at)],
             )
             .map(|_| ())
         })
     }
 
-    async fn lift_opt_out(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
+    async fn lift_opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<bool, StoreError> {
         self.with(|c| {
             c.execute(
-                "DELETE FROM suppressions WHERE key = ?1 AND reason = ?2",
-                params![key.as_str(), SuppressionReason::OptedOut.as_str()],
+                "DELETE FROM suppressions WHERE key = ?1 AND reason = ?2 AND at_ms < ?3",
+                params![key.as_str(), SuppressionReason::OptedOut.as_str(), ms(at)],
             )
             .map(|n| n > 0)
         })
