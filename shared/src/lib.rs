@@ -9,6 +9,7 @@ pub mod config;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;
+pub mod push;
 pub mod receipt;
 pub mod render;
 pub mod request;
