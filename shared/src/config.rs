@@ -50,6 +50,15 @@
 //! category = "marketing"
 //! limit = 3
 //! window = "7d"
+//!
+//! [webhooks]                         # the webhooks function (docs/deploy.md)
+//! max_attempts = 10
+//!
+//! [[webhooks.subscriptions]]         # its secret: in Secrets Manager, never here
+//! id = "crm"
+//! url = "https://hooks.acme.example/herald"
+//! events = ["receipt.*", "bounced", "complained"]
+//! tenant = "acme"                    # optional
 //! ```
 
 mod sms;
