@@ -19,6 +19,25 @@ pub enum Handled {
     Retry,
 }
 
+/// The attribute of a dead-lettered message that says why.
+pub const ERROR_ATTRIBUTE: &str = "herald-error";
+
+/// Puts a message that can never succeed on a dead-letter queue at once, with the
+/// reason as [`ERROR_ATTRIBUTE`] (the reason must name no address or token): done. If
+/// the queue refuses it too, SQS delivers the message again: nothing is lost.
+pub async fn dead_letter(queue: &dyn herald::ports::Queue, body: &str, reason: &str) -> Handled {
+    match queue.send(body, Duration::ZERO, &[(ERROR_ATTRIBUTE, reason)]).await {
+        Ok(()) => {
+            tracing::error!(reason, "dead-lettered");
+            Handled::Done
+        }
+        Err(e) => {
+            tracing::error!(reason, error = %e, "cannot dead-letter; SQS delivers the message again");
+            Handled::Retry
+        }
+    }
+}
+
 /// Runs `handle` on each record, `concurrency` at a time. A record is started only if
 /// `per_record` still fits before `deadline`; the others are retried, not lost.
 pub async fn each_record<F, Fut>(

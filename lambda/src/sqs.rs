@@ -17,9 +17,15 @@ pub fn queued_request(message: SqsMessage) -> QueuedRequest {
         body: message.body.clone().unwrap_or_default(),
         attempt: hops.saturating_add(receives.saturating_sub(1)),
         not_before: attr(NOT_BEFORE_ATTRIBUTE).and_then(|v| v.parse().ok()),
-        enqueued_at: system("SentTimestamp").and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
+        enqueued_at: sent_at(&message),
         source: attr(SOURCE_ATTRIBUTE).or_else(|| message.message_id.clone().map(|id| format!("sqs:{id}"))),
     }
+}
+
+/// When SQS received the message (`SentTimestamp`).
+pub fn sent_at(message: &SqsMessage) -> Option<jiff::Timestamp> {
+    let ms = message.attributes.get("SentTimestamp")?.parse::<i64>().ok()?;
+    jiff::Timestamp::from_millisecond(ms).ok()
 }
 
 /// The invocation's deadline (epoch milliseconds, from the Runtime API) as an instant;

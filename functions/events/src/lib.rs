@@ -17,14 +17,13 @@
 //! the reason as an attribute, instead of failing five times first.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use herald::ports::{Clock, EventSink, EventStore, Queue, StateStore, StoreError, SuppressionEntry};
 use herald::receipt::provider::{self, Effect, ProviderEvent, ProviderEventError};
 use herald::request::{IdempotencyKey, RequestId, TenantId};
 use herald_lambda::Need;
-use herald_lambda::records::Handled;
+use herald_lambda::records::{self, Handled};
 use jiff::{SignedDuration, Timestamp};
 
 /// The queue of messages that cannot be read: they are sent there at once.
@@ -32,8 +31,7 @@ pub const DEAD_LETTER_QUEUE_URL: &str = "HERALD_EVENTS_DLQ_URL";
 /// How many days provider payloads are kept in the state table; `0` keeps none.
 pub const ARCHIVE_DAYS: &str = "HERALD_EVENT_ARCHIVE_DAYS";
 pub const DEFAULT_ARCHIVE_DAYS: i64 = 30;
-/// The attribute of a dead-lettered message that says why.
-pub const ERROR_ATTRIBUTE: &str = "herald-error";
+pub use herald_lambda::records::ERROR_ATTRIBUTE;
 
 /// The function as the deployment template must configure it.
 pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
@@ -71,19 +69,14 @@ impl EventsHandler {
     /// One queue message: done, dead-lettered, or to be retried.
     pub async fn handle(&self, record: SqsMessage) -> Handled {
         let body = record.body.as_deref().unwrap_or_default();
-        let received = record
-            .attributes
-            .get("SentTimestamp")
-            .and_then(|ms| ms.parse::<i64>().ok())
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-            .unwrap_or_else(|| self.clock.now());
+        let received = herald_lambda::sqs::sent_at(&record).unwrap_or_else(|| self.clock.now());
         let events = match provider::normalise_received(body, received) {
             Ok(events) => events,
             Err(e @ ProviderEventError::NotAnEvent { .. }) => {
                 tracing::info!(reason = %e, "dropped: the message reports nothing");
                 return Handled::Done;
             }
-            Err(e) => return self.dead_letter(body, &e).await,
+            Err(e) => return records::dead_letter(self.dead_letters.as_ref(), body, &e.to_string()).await,
         };
         for event in &events {
             if let Err(e) = self.apply(event).await {
@@ -137,20 +130,6 @@ impl EventsHandler {
             self.events.archive_event(&pe.event, &pe.raw, until).await?;
         }
         Ok(())
-    }
-
-    async fn dead_letter(&self, body: &str, error: &ProviderEventError) -> Handled {
-        let reason = error.to_string();
-        match self.dead_letters.send(body, Duration::ZERO, &[(ERROR_ATTRIBUTE, &reason)]).await {
-            Ok(()) => {
-                tracing::error!(reason = %reason, "dead-lettered: the message cannot be read");
-                Handled::Done
-            }
-            Err(e) => {
-                tracing::error!(reason = %reason, error = %e, "cannot dead-letter; SQS delivers the message again");
-                Handled::Retry
-            }
-        }
     }
 }
 

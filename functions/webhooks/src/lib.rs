@@ -33,7 +33,7 @@ use herald::config::{Subscription, WebhookSettings};
 use herald::ports::{Clock, EventStore, Queue, StoreError};
 use herald::receipt::webhook::{self, Backoff, Delivery, Failure, WebhookSecret};
 use herald_lambda::Need;
-use herald_lambda::records::Handled;
+use herald_lambda::records::{self, Handled};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,8 +47,7 @@ pub const DEAD_LETTER_QUEUE_URL: &str = "HERALD_WEBHOOK_DLQ_URL";
 /// Networks the SSRF guard lets through (CIDR, comma-separated): for tests on loopback
 /// only. Empty in a deployment.
 pub const ALLOW_NETWORKS: &str = "HERALD_WEBHOOK_ALLOW_NETWORKS";
-/// The attribute of a dead-lettered delivery that says why.
-pub const ERROR_ATTRIBUTE: &str = "herald-error";
+pub use herald_lambda::records::ERROR_ATTRIBUTE;
 
 pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
     name: "webhooks",
@@ -275,7 +274,9 @@ impl Dispatcher {
         match serde_json::from_str::<PendingDelivery>(body) {
             Ok(pending) => self.retry(pending).await,
             // A pending delivery of another release's shape: kept for an operator.
-            Err(_) => self.dead_letter(body, "an unreadable pending webhook delivery").await,
+            Err(_) => {
+                records::dead_letter(self.dead_letters.as_ref(), body, "an unreadable pending webhook delivery").await
+            }
         }
     }
 
@@ -283,7 +284,12 @@ impl Dispatcher {
         let out = match outgoing(body) {
             Ok(out) => out,
             Err(why) => {
-                return self.dead_letter(body, &format!("not deliverable as a webhook: {why}")).await;
+                return records::dead_letter(
+                    self.dead_letters.as_ref(),
+                    body,
+                    &format!("not deliverable as a webhook: {why}"),
+                )
+                .await;
             }
         };
         let mut wanted: Vec<&Subscriber> = self.subscribers.iter().filter(|s| s.wants(&out)).collect();
@@ -315,7 +321,7 @@ impl Dispatcher {
         let Some(subscriber) = self.subscribers.iter().find(|s| s.subscription.id == pending.subscription) else {
             let reason = "the subscription is no longer configured";
             tracing::warn!(subscription = %pending.subscription, webhook_id = %pending.webhook_id, "{reason}");
-            return self.dead_letter(&to_json(&pending), reason).await;
+            return records::dead_letter(self.dead_letters.as_ref(), &to_json(&pending), reason).await;
         };
         if self.is_disabled(&pending.subscription) {
             tracing::info!(subscription = %pending.subscription, webhook_id = %pending.webhook_id, "dropped: endpoint disabled (410)");
@@ -421,19 +427,6 @@ impl Dispatcher {
                     ErrorKind::InvalidRequest => return Err("the subscription's URL is not a valid https URL"),
                     ErrorKind::Other => Failure::Other,
                 }))
-            }
-        }
-    }
-
-    async fn dead_letter(&self, body: &str, reason: &str) -> Handled {
-        match self.dead_letters.send(body, Duration::ZERO, &[(ERROR_ATTRIBUTE, reason)]).await {
-            Ok(()) => {
-                tracing::error!(reason, "dead-lettered");
-                Handled::Done
-            }
-            Err(e) => {
-                tracing::error!(reason, error = %e, "cannot dead-letter; SQS delivers the message again");
-                Handled::Retry
             }
         }
     }

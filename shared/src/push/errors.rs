@@ -331,30 +331,8 @@ fn is_id_like(id: &str) -> bool {
 /// obsolete RFC 850 and asctime forms). A date in the past is zero; anything beyond
 /// [`RETRY_AFTER_CAP`] is the cap; anything unparsable is `None`.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // More digits than a u64 holds is still "a long time".
-        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs).min(RETRY_AFTER_CAP));
-    }
-    let at = parse_http_date(value)?;
-    let wait = u64::try_from(at.as_second().saturating_sub(now.as_second())).unwrap_or(0);
-    Some(Duration::from_secs(wait).min(RETRY_AFTER_CAP))
-}
-
-fn parse_http_date(value: &str) -> Option<Timestamp> {
-    use jiff::fmt::{rfc2822, strtime};
-
-    // Servers get the weekday wrong more often than the date.
-    static IMF: rfc2822::DateTimeParser = rfc2822::DateTimeParser::new().relaxed_weekday(true);
-    if let Ok(at) = IMF.parse_timestamp(value) {
-        return Some(at);
-    }
-    // RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`), GMT.
-    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"].into_iter().find_map(|format| {
-        let civil = strtime::parse(format, value).ok()?.to_datetime().ok()?;
-        jiff::tz::TimeZone::UTC.to_timestamp(civil).ok()
-    })
+    // The webhooks' parser, with push's own cap.
+    crate::receipt::webhook::parse_retry_after(value, now, RETRY_AFTER_CAP)
 }
 
 #[cfg(test)]

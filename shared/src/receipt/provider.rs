@@ -163,19 +163,7 @@ pub fn sms_keyword(body: &str) -> Option<SmsKeyword> {
     if body.len() > 64 {
         return None;
     }
-    // Invisible characters and fullwidth forms must not hide a STOP: erring towards an
-    // opt-out is the safe side.
-    let folded: String = body
-        .chars()
-        .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'))
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            c => c,
-        })
-        .collect();
-    let core = folded.trim_matches(|c: char| c.is_whitespace() || is_punctuation(c));
-    let word = core.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
+    let word = keyword_word(body);
     if OPT_OUT_KEYWORDS.contains(&word.as_str()) {
         Some(SmsKeyword::OptOut)
     } else if OPT_IN_KEYWORDS.contains(&word.as_str()) {

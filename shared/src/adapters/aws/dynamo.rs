@@ -195,6 +195,18 @@ impl DynamoStore {
         &self.table
     }
 
+    /// An unconditional PutItem (a later write of the same item is the same fact).
+    async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error("PutItem", &e))?;
+        Ok(())
+    }
+
     /// Sets `map.entry` on an item. The map must exist before one of its keys can be set,
     /// and two paths in one expression may not overlap: two updates.
     async fn set_map_entry(
@@ -671,14 +683,7 @@ impl StateStore for DynamoStore {
         let mut item = sup_key(&entry.key);
         item.insert("reason".into(), s(entry.reason.as_str()));
         item.insert("at_ms".into(), n(ms(at)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error("PutItem", &e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn unsuppress(&self, key: &SuppressionKey) -> Result<bool, StoreError> {
@@ -801,14 +806,7 @@ impl EventStore for DynamoStore {
         item.insert("event".into(), s(event.to_json()));
         item.insert("raw".into(), s(raw));
         item.insert(TTL_ATTRIBUTE.into(), n(secs(retain_until)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error("PutItem", &e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn opt_out(&self, key: &SuppressionKey, at: Timestamp) -> Result<(), StoreError> {
@@ -900,14 +898,7 @@ impl EventStore for DynamoStore {
         item.insert("state".into(), s("done"));
         item.insert("retain_until_ms".into(), n(ms(retain_until)));
         item.insert(TTL_ATTRIBUTE.into(), n(secs(retain_until)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| store_error("PutItem", &e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn release(&self, id: &str) -> Result<(), StoreError> {
