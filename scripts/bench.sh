@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -p herald-e2e --example cold_start
 # One package per build: built together, the core's features would unify and each
 # binary would be measured with the other's adapters compiled in.
-for function in herald-email herald-sms; do
+for function in herald-email herald-sms herald-push; do
   echo "==> release build of $function"
   cargo build --release -p "$function"
   bin=target/release/$function

@@ -140,8 +140,66 @@ fn as_json(r: &Rendered, transliteration: &Transliteration) -> Value {
             }
             out
         }
-        Rendered::Push { title, body, data } => json!({"channel": "push", "title": title, "body": body, "data": data}),
+        Rendered::Push { title, body, data } => {
+            let sizes: serde_json::Map<String, Value> = push_sizes(title, body, data)
+                .into_iter()
+                .map(|(provider, size)| {
+                    let v = match size {
+                        Ok((bytes, limit)) => json!({"bytes": bytes, "limit": limit, "fits": bytes <= limit}),
+                        Err(e) => json!({"error": e}),
+                    };
+                    (provider.to_owned(), v)
+                })
+                .collect();
+            json!({"channel": "push", "title": title, "body": body, "data": data, "payload": sizes})
+        }
     }
+}
+
+/// The payload each push provider would be sent, measured against its limit (see
+/// `herald::push::payload`): (provider, Ok((bytes, limit)) or the reason it cannot be built).
+fn push_sizes(
+    title: &str,
+    body: &str,
+    data: &std::collections::BTreeMap<String, String>,
+) -> Vec<(&'static str, Result<(usize, usize), String>)> {
+    use herald::push::payload::{self, PayloadError};
+    use herald::request::{PushTarget, WebPushKeys};
+    let targets = [
+        ("apns", PushTarget::Apns { token: "0".repeat(64) }),
+        ("fcm", PushTarget::Fcm { token: "0".repeat(64) }),
+        (
+            "webpush",
+            PushTarget::WebPush {
+                endpoint: "https://push.example/preview".into(),
+                keys: WebPushKeys { p256dh: String::new(), auth: String::new() },
+            },
+        ),
+    ];
+    targets
+        .into_iter()
+        .map(|(provider, target)| {
+            let push = herald::ports::OutboundPush {
+                request_id: "preview".into(),
+                tenant: None,
+                target,
+                title: title.to_owned(),
+                body: body.to_owned(),
+                data: data.clone(),
+                transactional: false,
+                recipient_id: "preview".into(),
+                category: "preview".into(),
+                expires_at: jiff::Timestamp::now(),
+                collapse_id: None,
+            };
+            let size = match payload::measure(&push) {
+                Ok(m) => Ok((m.bytes, m.limit)),
+                Err(PayloadError::TooLarge(t)) => Ok((t.bytes, t.limit)),
+                Err(e) => Err(e.to_string()),
+            };
+            (provider, size)
+        })
+        .collect()
 }
 
 fn print_text(r: &Rendered, transliteration: &Transliteration, category: &str) {
@@ -191,6 +249,19 @@ fn print_text(r: &Rendered, transliteration: &Transliteration, category: &str) {
             println!("=== title ===\n{title}\n=== body ===\n{body}");
             if !data.is_empty() {
                 println!("=== data ===\n{}", serde_json::to_string_pretty(data).unwrap_or_default());
+            }
+            // The payload sizes on stderr, like an SMS's cost: over a limit, the push fails
+            // `payload_too_large:<bytes>` at that provider (nothing is truncated).
+            for (provider, size) in push_sizes(title, body, data) {
+                match size {
+                    Ok((bytes, limit)) if bytes <= limit => {
+                        eprintln!("herald: {provider} payload {bytes} of {limit} bytes")
+                    }
+                    Ok((bytes, limit)) => eprintln!(
+                        "herald: {provider} payload {bytes} bytes, OVER the {limit}-byte limit: it would fail payload_too_large:{bytes}"
+                    ),
+                    Err(e) => eprintln!("herald: {provider}: {e}"),
+                }
             }
         }
     }

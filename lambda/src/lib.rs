@@ -66,6 +66,13 @@ pub struct Context {
     pub sdk: aws_config::SdkConfig,
     /// For provider sends: no SDK retries, one attempt (see `aws::provider_config`).
     pub provider_sdk: aws_config::SdkConfig,
+    /// The state store and the receipt stream the pipeline uses, for senders that record
+    /// or announce something themselves (the push function's token hygiene).
+    pub store: Arc<DynamoStore>,
+    pub receipts: Arc<SqsReceiptSink>,
+    pub clock: Arc<dyn Clock>,
+    /// Each call's timeout (`HERALD_AWS_TIMEOUT_MS`): also the bound of a provider's HTTP call.
+    pub aws_timeout: Duration,
 }
 
 /// What a function's wiring returns: its sender, the finished settings, what to do at
@@ -110,10 +117,20 @@ where
     let catalogue = Arc::new(environment.catalogue(TEMPLATES)?);
     let sdk = aws::load_config(environment.aws_timeout).await;
     let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
-    let wired = wire(Context { settings: environment.settings.clone(), sdk: sdk.clone(), provider_sdk }).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), environment.table.clone()));
+    let sink = Arc::new(SqsReceiptSink::new(sqs.clone(), environment.receipts_queue_url.clone()));
+    let wired = wire(Context {
+        settings: environment.settings.clone(),
+        sdk: sdk.clone(),
+        provider_sdk,
+        store: store.clone(),
+        receipts: sink.clone(),
+        clock: clock.clone(),
+        aws_timeout: environment.aws_timeout,
+    })
+    .await?;
     let ports = Ports {
         store,
         senders: wired.senders,
@@ -122,7 +139,7 @@ where
     };
     let handler = Handler {
         pipeline: Pipeline::new(catalogue, Arc::new(wired.settings), ports),
-        sink: Arc::new(SqsReceiptSink::new(sqs, environment.receipts_queue_url.clone())),
+        sink,
         concurrency: environment.concurrency,
         aws_timeout: environment.aws_timeout,
         extra_calls_per_record: wired.extra_calls_per_record.min(function.extra_calls_per_record),

@@ -61,6 +61,7 @@
 //! tenant = "acme"                    # optional
 //! ```
 
+mod push;
 mod sms;
 mod webhooks;
 
@@ -72,6 +73,7 @@ use crate::policy::{CapRule, Guarantee, Guarantees, IdempotencySettings, Policy,
 use crate::receipt::unsubscribe::UnsubscribeKeys;
 use crate::request::EmailAddress;
 
+pub use push::{ApnsEnvironment, Collapse, PushSettings};
 pub use sms::{DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, SmsOptions, SmsSender, SmsSettings, Transliterate};
 pub use webhooks::{Subscription, WebhookSettings};
 
@@ -153,6 +155,8 @@ struct RawConfig {
     caps: Vec<CapRule>,
     #[serde(default)]
     webhooks: Option<webhooks::RawWebhooks>,
+    #[serde(default)]
+    push: Option<push::RawPush>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,6 +230,7 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub policy: Policy,
     pub webhooks: WebhookSettings,
+    pub push: PushSettings,
 }
 
 /// A checked herald.toml whose unsubscribe keys come from elsewhere: what a deployed
@@ -238,6 +243,7 @@ pub struct KeylessSettings {
     sms: SmsSettings,
     policy: Policy,
     webhooks: WebhookSettings,
+    push: PushSettings,
 }
 
 impl KeylessSettings {
@@ -272,6 +278,7 @@ impl KeylessSettings {
             sms: self.sms,
             policy: self.policy,
             webhooks: self.webhooks,
+            push: self.push,
         };
         (self.email, settings)
     }
@@ -357,7 +364,8 @@ fn parse_text(text: &str, source_name: &str, base: &Path) -> Result<(KeylessSett
     policy.validate().map_err(err)?;
     let templates = base.join(raw.templates.unwrap_or_else(|| "templates".into()));
     let webhooks = WebhookSettings::from_raw(raw.webhooks.unwrap_or_default()).map_err(err)?;
-    Ok((KeylessSettings { templates, email, sms, policy, webhooks }, secret))
+    let push = PushSettings::from_raw(raw.push.unwrap_or_default()).map_err(err)?;
+    Ok((KeylessSettings { templates, email, sms, policy, webhooks, push }, secret))
 }
 
 /// Keys whose values a TOML error must not quote: a secret, a phone number, a webhook

@@ -71,6 +71,11 @@ impl MemoryStore {
         self.state.lock().map_err(|_| StoreError::new("poisoned"))
     }
 
+    /// Why `key` is suppressed, if it is (for assertions).
+    pub fn suppression(&self, key: &SuppressionKey) -> Option<SuppressionReason> {
+        self.state.lock().ok().and_then(|s| s.suppressions.get(key).copied())
+    }
+
     /// Slots currently held under a cap key (for assertions).
     pub fn slots_held(&self, cap_key: &str) -> usize {
         self.state.lock().map(|s| s.slots.get(cap_key).map_or(0, Vec::len)).unwrap_or(0)

@@ -6,6 +6,7 @@ pub mod event_source;
 pub mod lambda;
 pub mod moto;
 pub mod proxy;
+pub mod push_providers;
 pub mod resilience;
 pub mod stack;
 pub mod template;

@@ -104,6 +104,13 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(specs: Vec<Spec>, options: &Options) -> Stack {
+        Self::start_with_secrets(specs, options, &[]).await
+    }
+
+    /// [`Stack::start`], with these values in the template's secrets (logical id, text)
+    /// before any function starts: what an operator puts in a secret after deploying
+    /// (the push providers' credentials).
+    pub async fn start_with_secrets(specs: Vec<Spec>, options: &Options, secrets: &[(&str, &str)]) -> Stack {
         let moto = Moto::start().await;
         let proxy = Proxy::start(&moto.endpoint).await;
         let sdk = moto.sdk_config(&moto.endpoint).await;
@@ -113,6 +120,17 @@ impl Stack {
         let template = Template::repo();
         let overrides = Overrides { visibility_timeout: Some(options.visibility) };
         let deployed = template.create_resources(&sdk, &overrides).await;
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+        for (id, value) in secrets {
+            let arn = deployed.secrets.get(*id).unwrap_or_else(|| panic!("the template has no secret {id}"));
+            secrets_client
+                .put_secret_value()
+                .secret_id(arn)
+                .secret_string(*value)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PutSecretValue {id}: {e:?}"));
+        }
         let logs = tempfile::tempdir().expect("log folder");
         let (mut table, mut receipts_queue) = (String::new(), String::new());
         let mut functions = Vec::new();

@@ -276,18 +276,41 @@ impl Template {
         tables
     }
 
-    /// A secret as CloudFormation makes it: `GenerateSecretString` asks moto for a random
-    /// password (`GetRandomPassword`, with the template's length and character options)
-    /// and, with `GenerateStringKey`, puts it under that key of `SecretStringTemplate`.
+    /// A secret as CloudFormation makes it: a literal `SecretString` as it is, or
+    /// `GenerateSecretString`, which asks moto for a random password (`GetRandomPassword`,
+    /// with the template's length and character options) and, with `GenerateStringKey`,
+    /// puts it under that key of `SecretStringTemplate`.
     async fn create_secret(&self, secrets: &aws_sdk_secretsmanager::Client, id: &str) -> String {
         let props = self.properties(id);
         for name in props.as_object().map(|p| p.keys().collect::<Vec<_>>()).unwrap_or_default() {
             assert!(
-                ["Description", "GenerateSecretString"].contains(&name.as_str()),
+                ["Description", "GenerateSecretString", "SecretString"].contains(&name.as_str()),
                 "{id}: the harness does not create secrets with {name} yet: teach tests/src/template.rs"
             );
         }
-        let generate = &props["GenerateSecretString"];
+        let value = match (props.get("SecretString"), props.get("GenerateSecretString")) {
+            (Some(literal), None) => {
+                literal.as_str().unwrap_or_else(|| panic!("{id}.SecretString is not a literal: {literal}")).to_owned()
+            }
+            (None, Some(_)) => self.generate_secret(secrets, id).await,
+            _ => panic!("{id}: exactly one of SecretString and GenerateSecretString"),
+        };
+        secrets
+            .create_secret()
+            .name(id)
+            .set_description(props["Description"].as_str().map(str::to_owned))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret {id}: {e:?}"))
+            .arn()
+            .unwrap_or_else(|| panic!("CreateSecret {id}: no ARN"))
+            .to_owned()
+    }
+
+    /// The value `GenerateSecretString` makes.
+    async fn generate_secret(&self, secrets: &aws_sdk_secretsmanager::Client, id: &str) -> String {
+        let generate = &self.properties(id)["GenerateSecretString"];
         let mut password = secrets.get_random_password();
         for (name, value) in generate.as_object().into_iter().flatten() {
             let flag = || value.as_bool().unwrap_or_else(|| panic!("{id}.{name} is not a literal boolean"));
@@ -311,7 +334,7 @@ impl Template {
             .random_password()
             .unwrap_or_else(|| panic!("GetRandomPassword {id}: no password"))
             .to_owned();
-        let value = match (generate["SecretStringTemplate"].as_str(), generate["GenerateStringKey"].as_str()) {
+        match (generate["SecretStringTemplate"].as_str(), generate["GenerateStringKey"].as_str()) {
             (Some(template), Some(key)) => {
                 let mut object: Map<String, Value> = serde_json::from_str(template)
                     .unwrap_or_else(|e| panic!("{id}: SecretStringTemplate is not a JSON object: {e}"));
@@ -320,18 +343,7 @@ impl Template {
             }
             (None, None) => password,
             _ => panic!("{id}: SecretStringTemplate and GenerateStringKey go together"),
-        };
-        secrets
-            .create_secret()
-            .name(id)
-            .set_description(props["Description"].as_str().map(str::to_owned))
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateSecret {id}: {e:?}"))
-            .arn()
-            .unwrap_or_else(|| panic!("CreateSecret {id}: no ARN"))
-            .to_owned()
+        }
     }
 
     async fn create_queue(

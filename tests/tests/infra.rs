@@ -1,8 +1,10 @@
 //! The deployment template as the test suite sees it: the lint that `scripts/test.sh`
 //! runs fails on a broken template, the harness creates in moto exactly the queues,
 //! table, secrets, topics and subscriptions the template defines, the SMS function mirrors
-//! the email function and its role may text phone numbers and nothing more, and the
-//! optional entry topic routes each request to its channel's queue (in moto).
+//! the email function and its role may text phone numbers and nothing more, the push
+//! function mirrors the SMS function and its role may reach platform endpoints and its
+//! own secret and nothing more, and the optional entry topic routes each request to its
+//! channel's queue (in moto).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -75,7 +77,14 @@ async fn the_harness_creates_the_queues_table_and_secrets_the_template_defines()
     // With the default parameters: the queues of the optional entry topic are not created.
     let queues: Vec<&str> = t.ids_of_type("AWS::SQS::Queue").into_iter().filter(|id| t.is_created(id)).collect();
     assert_eq!(deployed.queues.keys().map(String::as_str).collect::<BTreeSet<_>>(), queues.iter().copied().collect());
-    for id in ["EmailRequestQueue", "EmailRequestDlq", "SmsRequestQueue", "SmsRequestDlq"] {
+    for id in [
+        "EmailRequestQueue",
+        "EmailRequestDlq",
+        "SmsRequestQueue",
+        "SmsRequestDlq",
+        "PushRequestQueue",
+        "PushRequestDlq",
+    ] {
         assert!(deployed.queues.contains_key(id), "{id}");
     }
     assert!(!deployed.queues.contains_key("UnroutedRequestQueue") && !deployed.topics.contains_key("EntryTopic"));
@@ -122,17 +131,26 @@ async fn the_harness_creates_the_queues_table_and_secrets_the_template_defines()
         assert_eq!(ttl.attribute_name(), t.properties(id)["TimeToLiveSpecification"]["AttributeName"].as_str(), "{id}");
     }
 
-    // The generated unsubscribe secret (moto's CloudFormation would skip it): created,
-    // as CloudFormation generates it, in the key-ring format, and named by the function's
-    // environment.
+    // The generated unsubscribe and webhook secrets (moto's CloudFormation would skip
+    // them): created, as CloudFormation generates them, in the formats their functions
+    // parse, and named by the functions' environment; the push secret as written, {}.
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let created: Vec<&str> =
+    let created: BTreeSet<&str> =
         t.ids_of_type("AWS::SecretsManager::Secret").into_iter().filter(|id| t.is_created(id)).collect();
-    assert_eq!(deployed.secrets.keys().map(String::as_str).collect::<Vec<_>>(), created);
-    assert!(!created.is_empty(), "with the default parameters the stack generates its secret");
+    assert_eq!(deployed.secrets.keys().map(String::as_str).collect::<BTreeSet<_>>(), created);
+    assert!(!created.is_empty(), "with the default parameters the stack creates its secrets");
     for (id, arn) in &deployed.secrets {
         let got = secrets.get_secret_value().secret_id(arn).send().await.expect("GetSecretValue");
         let value: Value = serde_json::from_str(got.secret_string().expect("a string secret")).expect("JSON");
+        if let Some(literal) = t.properties(id)["SecretString"].as_str() {
+            assert_eq!(got.secret_string(), Some(literal), "{id}");
+            match id.as_str() {
+                // No push provider configured: only SNS mobile push works until it is filled.
+                "PushSecret" => assert_eq!(value, json!({}), "{id}"),
+                other => panic!("a secret no test knows: {other}"),
+            }
+            continue;
+        }
         let generate = &t.properties(id)["GenerateSecretString"];
         let kid = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
         let key = value[kid].as_str().expect("the generated key");
@@ -155,6 +173,8 @@ async fn the_harness_creates_the_queues_table_and_secrets_the_template_defines()
     }
     let env = t.resolved_env("EmailFunction", &deployed);
     assert_eq!(env.get("HERALD_UNSUBSCRIBE_SECRET_ARN"), deployed.secrets.get("UnsubscribeSecret"));
+    let env = t.resolved_env("PushFunction", &deployed);
+    assert_eq!(env.get(herald_push::SECRET_ARN), deployed.secrets.get("PushSecret"));
 }
 
 #[test]
@@ -163,6 +183,11 @@ fn conditions_follow_the_parameter_defaults() {
     assert!(t.condition("CreateUnsubscribeSecret"), "no UnsubscribeSecretArn by default");
     assert!(!t.condition("DecryptSecretWithCustomerKey"), "no customer managed key by default");
     assert!(t.is_created("UnsubscribeSecret") && t.is_created("StateTable"));
+    assert!(t.condition("CreatePushSecret") && t.is_created("PushSecret"), "no PushSecretArn by default");
+    assert!(!t.condition("DecryptPushSecretWithCustomerKey"), "no customer managed key by default");
+    let given =
+        t.with_parameters(&[("PushSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:push-AbCdEf")]);
+    assert!(!given.is_created("PushSecret"), "an existing push secret is used as it is");
     let custom = Template::parse(
         "Parameters:\n  P: {Type: String, Default: x}\nConditions:\n  A: !Equals [!Ref P, x]\n  \
          B: !Not [!Condition A]\n  C: !Or [!Condition B, !Equals [1, 1]]\n  D: !And [!Condition A, !Condition B]\n\
@@ -227,9 +252,9 @@ fn with_entry_topic() -> Template {
     Template::repo().with_parameters(&[("CreateEntryTopic", "true")])
 }
 
-/// The channels each function serves, and the function. The email and SMS functions are
-/// deployed; push is not yet, so push requests are unrouted.
-const CHANNEL_FUNCTIONS: &[(&str, &str)] = &[("email", "EmailFunction"), ("sms", "SmsFunction")];
+/// The channels each function serves, and the function: every channel has its function.
+const CHANNEL_FUNCTIONS: &[(&str, &str)] =
+    &[("email", "EmailFunction"), ("sms", "SmsFunction"), ("push", "PushFunction")];
 
 // ---------------------------------------------------------------- the SMS function
 
@@ -380,6 +405,147 @@ fn the_sms_role_may_text_phone_numbers_and_nothing_else() {
     }
 }
 
+// ---------------------------------------------------------------- the push function
+
+/// The push function is the SMS function's twin wherever the channel makes no difference:
+/// runtime, size and timeout (fetching the FCM access token is one more call in each
+/// record's budget, as the SMS opt-out check is), the event source, its queue and DLQ,
+/// logs, alarms and outputs. Its environment is the SMS function's without the opt-out
+/// switch, plus the push secret's ARN; the variables for tests are not set.
+#[test]
+fn the_push_function_mirrors_the_sms_function() {
+    let t = Template::repo();
+    let (sms, push) = (t.resource("SmsFunction"), t.resource("PushFunction"));
+    assert_eq!(push["Type"], "AWS::Serverless::Function");
+    assert_eq!(push["Metadata"]["BuildMethod"], sms["Metadata"]["BuildMethod"]);
+    assert_eq!(push["Metadata"]["BuildProperties"], json!({"Binary": "herald-push"}));
+    let skipped =
+        |r: &Value| -> Vec<Value> { list(&r["Metadata"]["checkov"]["skip"]).iter().map(|s| s["id"].clone()).collect() };
+    assert_eq!(skipped(push), skipped(sms), "the same checkov suppressions, each with its reason");
+    for prop in ["CodeUri", "Handler", "Runtime", "Architectures", "MemorySize", "Timeout"] {
+        assert_eq!(push["Properties"][prop], sms["Properties"][prop], "PushFunction.{prop}");
+    }
+    assert_eq!(push["Properties"]["LoggingConfig"]["LogFormat"], "JSON");
+    let log_group = template::ref_target(&push["Properties"]["LoggingConfig"]["LogGroup"]).expect("a log group");
+    assert_eq!(log_group, "PushLogGroup");
+    assert_eq!(t.resource("PushLogGroup"), t.resource("SmsLogGroup"));
+
+    // The event source: the same but for the queue.
+    let event = |f: &str| {
+        let events = t.sqs_events(f);
+        assert_eq!(events.len(), 1, "{f}");
+        let mut props = events[0].1.clone();
+        props.as_object_mut().expect("properties").remove("Queue");
+        props
+    };
+    assert_eq!(event("PushFunction"), event("SmsFunction"));
+    assert_eq!(t.event_queue("PushFunction"), "PushRequestQueue");
+    // Its queue and DLQ: the same but for the DLQ they point to.
+    let queue = |q: &str| {
+        let mut r = t.resource(q).clone();
+        r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] = Value::Null;
+        r
+    };
+    let timeout = t.properties("PushFunction")["Timeout"].as_u64().expect("Timeout");
+    assert_eq!(t.properties("PushRequestQueue")["VisibilityTimeout"], json!(6 * timeout));
+    assert_eq!(queue("PushRequestQueue"), queue("SmsRequestQueue"));
+    assert_eq!(t.dead_letter_queue("PushRequestQueue"), Some("PushRequestDlq"));
+    assert_eq!(t.properties("PushRequestDlq"), t.properties("SmsRequestDlq"));
+
+    // The environment: the SMS function's, without the opt-out switch, plus the secret.
+    let mut expected: BTreeMap<String, Value> = t
+        .function_env("SmsFunction")
+        .iter()
+        .filter(|(k, _)| k.as_str() != "HERALD_SNS_OPT_OUT_CHECK")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    expected.insert("HERALD_REQUEST_QUEUE_URL".into(), json!({"Ref": "PushRequestQueue"}));
+    expected.insert(
+        herald_push::SECRET_ARN.into(),
+        json!({"Fn::If": ["CreatePushSecret", {"Ref": "PushSecret"}, {"Ref": "PushSecretArn"}]}),
+    );
+    let got: BTreeMap<String, Value> =
+        t.function_env("PushFunction").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(got, expected);
+    // The function's own variables besides the secret's are for tests (local stand-ins).
+    for (test_only, _) in herald_push::FUNCTION.env_vars.iter().filter(|(v, _)| *v != herald_push::SECRET_ARN) {
+        assert!(!got.contains_key(*test_only), "{test_only} is for tests only");
+    }
+    assert_eq!(t.doc["Parameters"]["PushSecretArn"]["Default"], "");
+
+    // Each SMS alarm on the function or its queues has its push twin.
+    let renamed = |v: &Value| -> Value {
+        serde_json::from_str(&v.to_string().replace("SmsRequest", "PushRequest").replace("SmsFunction", "PushFunction"))
+            .expect("JSON")
+    };
+    for (sms_alarm, push_alarm) in [
+        ("SmsRequestDlqAlarm", "PushRequestDlqAlarm"),
+        ("SmsRequestAgeAlarm", "PushRequestAgeAlarm"),
+        ("SmsErrorsAlarm", "PushErrorsAlarm"),
+        ("SmsThrottlesAlarm", "PushThrottlesAlarm"),
+    ] {
+        let mut want = renamed(t.properties(sms_alarm));
+        let mut got = t.properties(push_alarm).clone();
+        for alarm in [&mut want, &mut got] {
+            alarm.as_object_mut().expect("properties").remove("AlarmDescription");
+        }
+        assert_eq!(got, want, "{push_alarm} should watch the push function as {sms_alarm} watches SMS");
+    }
+    for output in ["PushRequestQueueUrl", "PushRequestQueueArn", "PushRequestDlqUrl", "PushFunctionName"] {
+        let sms = output.replace("Push", "Sms");
+        assert_eq!(t.doc["Outputs"][output]["Value"], renamed(&t.doc["Outputs"][sms]["Value"]), "{output}");
+    }
+}
+
+/// The push role: its queue, receipts, the guard-rail table, its logs, its own secret (and
+/// its key, when one is given), and SNS Publish to this account's platform endpoints in
+/// this Region. No SES, no other secret, no topic, no phone number.
+#[test]
+fn the_push_role_may_reach_platform_endpoints_and_its_secret_and_nothing_else() {
+    let t = Template::repo();
+    let role = role_of(&t, "PushFunction");
+    assert_eq!(role, "PushFunctionRole");
+    // The one optional statement (kms:Decrypt) is checked in template_agrees.rs.
+    let push_statements = statements(&t, role, true);
+    let push_grants = grants(&push_statements);
+    let granted: BTreeSet<&str> = push_grants.keys().map(String::as_str).collect();
+    for prefix in ["ses:", "kms:", "iam:", "lambda:"] {
+        assert!(!granted.iter().any(|a| a.starts_with(prefix)), "{role} grants {prefix}*: {granted:?}");
+    }
+    let set = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<String>>();
+    let sms_grants = grants(&statements(&t, role_of(&t, "SmsFunction"), false));
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+        expected.insert(action.into(), set(&["PushRequestQueue"]));
+    }
+    expected.insert("sqs:SendMessage".into(), set(&["PushRequestQueue", "ReceiptsQueue"]));
+    for (action, on) in &sms_grants {
+        if action.starts_with("dynamodb:") {
+            expected.insert(action.clone(), on.clone());
+        }
+    }
+    expected.insert("logs:CreateLogStream".into(), set(&["PushLogGroup"]));
+    expected.insert("logs:PutLogEvents".into(), set(&["PushLogGroup"]));
+    expected.insert("secretsmanager:GetSecretValue".into(), set(&["PushSecret", "PushSecretArn"]));
+    // Refers to no resource of the stack: an ARN pattern of pseudo parameters.
+    expected.insert("sns:Publish".into(), BTreeSet::new());
+    assert_eq!(push_grants, expected, "{role}");
+
+    for s in &push_statements {
+        assert!(s["NotResource"].is_null(), "{s}");
+        assert!(list(&s["Resource"]).iter().all(|r| r != "*"), "Resource \"*\" in {s}");
+        let actions = list(&s["Action"]);
+        if actions.iter().any(|a| a == "sns:Publish") {
+            assert_eq!(actions, [json!("sns:Publish")], "sns:Publish shares its Resource with nothing: {s}");
+            assert_eq!(
+                s["Resource"],
+                json!({"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}),
+                "platform endpoints only: {s}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the entry topic
 
 /// The entry topic is opt-in, and every piece of it goes with it: each channel's
@@ -395,6 +561,7 @@ fn the_entry_topic_routes_each_channel_to_its_function_and_the_rest_aside() {
         "EntryTopicQueuePolicy",
         "EmailRequestSubscription",
         "SmsRequestSubscription",
+        "PushRequestSubscription",
         "UnroutedRequestSubscription",
         "UnroutedRequestQueue",
         "UnroutedRequestDlq",
@@ -512,8 +679,8 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
 }
 
 /// In moto, with the template's own subscriptions: a request published to the entry topic
-/// lands, unchanged, on its channel's queue; one for a channel nobody serves, or with no
-/// channel, on the unrouted queue; and nothing anywhere else. A body that is not JSON
+/// lands, unchanged, on its channel's queue; one for a channel nobody serves (a typo), or
+/// with no channel, on the unrouted queue; and nothing anywhere else. A body that is not JSON
 /// lands nowhere: the documented gap (EntryTopicInvalidBodyAlarm).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_published_to_the_entry_topic_land_on_their_channel_queue() {
@@ -540,7 +707,9 @@ async fn requests_published_to_the_entry_topic_land_on_their_channel_queue() {
         let redrive: Value = serde_json::from_str(&attrs["RedrivePolicy"]).expect("JSON");
         assert_eq!(redrive["deadLetterTargetArn"], deployed.queues[dlq].arn, "{id}");
     }
-    for id in ["EmailRequestSubscription", "SmsRequestSubscription", "UnroutedRequestSubscription"] {
+    for id in
+        ["EmailRequestSubscription", "SmsRequestSubscription", "PushRequestSubscription", "UnroutedRequestSubscription"]
+    {
         assert!(deployed.subscriptions.contains_key(id), "{id}");
     }
 
@@ -555,9 +724,10 @@ async fn requests_published_to_the_entry_topic_land_on_their_channel_queue() {
     let email = request("r-email", Some("email"));
     let sms = request("r-sms", Some("sms"));
     let push = request("r-push", Some("push"));
+    let typo = request("r-typo", Some("mail"));
     let none = request("r-none", None);
     let topic = deployed.topic_arn("EntryTopic");
-    for body in [&email, &sms, &push, &none, &"not JSON".to_owned()] {
+    for body in [&email, &sms, &push, &typo, &none, &"not JSON".to_owned()] {
         sns.publish().topic_arn(topic).message(body.as_str()).send().await.expect("Publish");
     }
 
@@ -568,11 +738,12 @@ async fn requests_published_to_the_entry_topic_land_on_their_channel_queue() {
             landed.insert(id.as_str(), bodies);
         }
     }
-    let mut unrouted = vec![push.clone(), none.clone()];
+    let mut unrouted = vec![typo.clone(), none.clone()];
     unrouted.sort();
     let expected = BTreeMap::from([
         ("EmailRequestQueue", vec![email]),
         ("SmsRequestQueue", vec![sms]),
+        ("PushRequestQueue", vec![push]),
         ("UnroutedRequestQueue", unrouted),
     ]);
     assert_eq!(landed, expected);

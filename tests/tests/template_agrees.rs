@@ -1,6 +1,6 @@
 //! `infra/template.yaml` and each function's code agree: the environment it reads, the
 //! table its state adapter uses, the queue it is fed from and defers to, the secret it
-//! reads (email), and the AWS calls its adapters make. The lists come from the code
+//! reads (email, push), and the AWS calls its adapters make. The lists come from the code
 //! (`herald_lambda::Function::env_vars`, `herald::adapters::aws::AWS_CALLS`,
 //! `TTL_ATTRIBUTE`), so a change on either side that the other does not follow fails here.
 
@@ -13,10 +13,14 @@ use herald_lambda::{Function, Need};
 use serde_json::{Value, json};
 
 /// Every function: its logical id in the template, and what its code declares.
-const FUNCTIONS: [(&str, &Function); 2] =
-    [("EmailFunction", &herald_email::FUNCTION), ("SmsFunction", &herald_sms::FUNCTION)];
+const FUNCTIONS: [(&str, &Function); 3] = [
+    ("EmailFunction", &herald_email::FUNCTION),
+    ("SmsFunction", &herald_sms::FUNCTION),
+    ("PushFunction", &herald_push::FUNCTION),
+];
 const EMAIL: &str = "EmailFunction";
 const SMS: &str = "SmsFunction";
+const PUSH: &str = "PushFunction";
 
 /// Actions that have no resource type in IAM: granted on `*`, nothing narrower exists.
 const RESOURCELESS_ACTIONS: &[&str] = &["sns:CheckIfPhoneNumberIsOptedOut"];
@@ -25,9 +29,24 @@ const RESOURCELESS_ACTIONS: &[&str] = &["sns:CheckIfPhoneNumberIsOptedOut"];
 /// with the function's role, and the function writes its logs.
 const POLL_ACTIONS: &[&str] = &["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"];
 const LOG_ACTIONS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
-/// Granted only when the unsubscribe secret is under a customer managed KMS key.
+/// Granted only when a function's secret is under a customer managed KMS key.
 const SECRET_KMS_ACTIONS: &[&str] = &["kms:Decrypt"];
-const SECRET_KMS_CONDITION: &str = "DecryptSecretWithCustomerKey";
+/// The functions that read a secret: the variable naming it (its ARN), and the condition
+/// under which the role may decrypt it with a customer managed key.
+const SECRETS: [(&str, &str, &str); 2] = [
+    (EMAIL, config::UNSUBSCRIBE_SECRET_ARN, "DecryptSecretWithCustomerKey"),
+    (PUSH, herald_push::SECRET_ARN, "DecryptPushSecretWithCustomerKey"),
+];
+/// The push function's own variables besides its secret's ARN point it at local stand-ins
+/// (FCM, APNs) and let it reach loopback: for tests only, never set in a deployment.
+fn push_test_only() -> Vec<&'static str> {
+    herald_push::FUNCTION
+        .env_vars
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| *name != herald_push::SECRET_ARN)
+        .collect()
+}
 
 fn template() -> Template {
     let t = Template::repo();
@@ -90,9 +109,13 @@ fn variables_point_at_resources_of_the_right_type() {
     let target = env_ref(&t, EMAIL, config::SES_CONFIGURATION_SET);
     assert_eq!(t.type_of(target), Some("AWS::SES::ConfigurationSet"));
     // One table and one receipts stream; a queue of its own per function.
-    assert_eq!(env_ref(&t, EMAIL, config::TABLE), env_ref(&t, SMS, config::TABLE));
-    assert_eq!(env_ref(&t, EMAIL, config::RECEIPTS_QUEUE_URL), env_ref(&t, SMS, config::RECEIPTS_QUEUE_URL));
-    assert_ne!(env_ref(&t, EMAIL, config::REQUEST_QUEUE_URL), env_ref(&t, SMS, config::REQUEST_QUEUE_URL));
+    for other in [SMS, PUSH] {
+        assert_eq!(env_ref(&t, EMAIL, config::TABLE), env_ref(&t, other, config::TABLE));
+        assert_eq!(env_ref(&t, EMAIL, config::RECEIPTS_QUEUE_URL), env_ref(&t, other, config::RECEIPTS_QUEUE_URL));
+    }
+    let request_queues: BTreeSet<&str> =
+        FUNCTIONS.iter().map(|(id, _)| env_ref(&t, id, config::REQUEST_QUEUE_URL)).collect();
+    assert_eq!(request_queues.len(), FUNCTIONS.len(), "a request queue per function: {request_queues:?}");
 }
 
 /// The timeouts nest: one record's calls and the receipts fit the function's timeout,
@@ -250,10 +273,10 @@ fn each_role_allows_every_call_of_its_adapters_and_nothing_more() {
                 assert!(list(&s["Resource"]).iter().all(|r| r != "*"), "{role}: Resource \"*\" in {s}");
             }
         }
-        // The only optional grant: decrypting the email secret with a customer managed key.
+        // The only optional grant: decrypting the function's secret with a customer managed key.
         for (condition, s) in &conditional {
-            assert_eq!(id, EMAIL, "{role}: unexpected optional statement {s}");
-            assert_eq!(condition, SECRET_KMS_CONDITION, "{role}: unexpected optional statement {s}");
+            let kms_condition = SECRETS.iter().find(|(f, _, _)| *f == id).map(|(_, _, c)| *c);
+            assert_eq!(Some(condition.as_str()), kms_condition, "{role}: unexpected optional statement {s}");
             let actions: Vec<Value> = list(&s["Action"]);
             assert_eq!(actions, SECRET_KMS_ACTIONS.iter().map(|a| json!(a)).collect::<Vec<_>>(), "{s}");
         }
@@ -338,56 +361,107 @@ fn every_queue_has_a_dead_letter_queue_and_an_alarm_on_it() {
     }
 }
 
-/// The function reads exactly one secret: the one its environment names (an ARN, never
-/// the value), and its role may read that one only; decrypting it with a customer
-/// managed key is granted only when one is given, and only through Secrets Manager.
+/// Each function that reads a secret reads exactly one: the one its environment names (an
+/// ARN, never the value), and its role may read that one only; decrypting it with a
+/// customer managed key is granted only when one is given, and only through Secrets
+/// Manager. Without an ARN the stack creates the secret, in the format the function parses.
 #[test]
 fn the_role_reads_exactly_the_secret_the_function_is_given() {
     let t = template();
-    let arn = &t.function_env(EMAIL)[config::UNSUBSCRIBE_SECRET_ARN];
-    let [condition, generated, given] = arn["Fn::If"].as_array().map(Vec::as_slice).unwrap_or_default() else {
-        panic!(
-            "{} should be !If [CreateUnsubscribeSecret, !Ref <secret>, !Ref <parameter>]: {arn}",
-            config::UNSUBSCRIBE_SECRET_ARN
-        )
-    };
-    let condition = condition.as_str().expect("a condition name");
-    assert_eq!(t.doc["Conditions"][condition], json!({"Fn::Equals": [given, ""]}), "generated only without an ARN");
-    let generated = ref_target(generated).expect("!Ref to the generated secret");
-    assert_eq!(t.type_of(generated), Some("AWS::SecretsManager::Secret"));
-    assert_eq!(t.resource(generated)["Condition"], condition, "{generated} exists exactly when it is used");
-    let given = ref_target(given).expect("!Ref to a parameter");
-    assert_eq!(t.doc["Parameters"][given]["Type"], "String");
-    // Generated in the key-ring format the function parses.
-    let generate = &t.properties(generated)["GenerateSecretString"];
-    let kid = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
-    let shape: Value = serde_json::from_str(generate["SecretStringTemplate"].as_str().expect("a template")).unwrap();
-    assert_eq!(shape, json!({"primary": kid}));
-    assert!(generate["PasswordLength"].as_u64().is_some_and(|n| n >= 32), "{generate}");
+    for (function, var, kms_condition) in SECRETS {
+        let arn = &t.function_env(function)[var];
+        let [condition, generated, given] = arn["Fn::If"].as_array().map(Vec::as_slice).unwrap_or_default() else {
+            panic!("{function}: {var} should be !If [<create condition>, !Ref <secret>, !Ref <parameter>]: {arn}")
+        };
+        let condition = condition.as_str().expect("a condition name");
+        assert_eq!(
+            t.doc["Conditions"][condition],
+            json!({"Fn::Equals": [given, ""]}),
+            "{function}: created only without an ARN"
+        );
+        let generated = ref_target(generated).expect("!Ref to the created secret");
+        assert_eq!(t.type_of(generated), Some("AWS::SecretsManager::Secret"));
+        assert_eq!(t.resource(generated)["Condition"], condition, "{generated} exists exactly when it is used");
+        let given = ref_target(given).expect("!Ref to a parameter");
+        assert_eq!(t.doc["Parameters"][given]["Type"], "String");
+        assert_eq!(t.doc["Parameters"][given]["Default"], "", "{given}: the stack creates the secret by default");
 
-    let (_, statements, conditional) = role_of(&t, EMAIL);
-    let readers: Vec<&Value> = statements
-        .iter()
-        .filter(|s| list(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("secretsmanager:"))))
-        .collect();
-    assert_eq!(readers.len(), 1, "one statement reads secrets: {readers:?}");
-    assert_eq!(list(&readers[0]["Action"]), [json!("secretsmanager:GetSecretValue")]);
-    assert_eq!(&readers[0]["Resource"], arn, "GetSecretValue on exactly the ARN the function is given");
-    assert!(readers[0]["Condition"].is_null());
+        match function {
+            // Generated in the key-ring format the email function parses.
+            EMAIL => {
+                let generate = &t.properties(generated)["GenerateSecretString"];
+                let kid = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
+                let shape: Value =
+                    serde_json::from_str(generate["SecretStringTemplate"].as_str().expect("a template")).unwrap();
+                assert_eq!(shape, json!({"primary": kid}));
+                assert!(generate["PasswordLength"].as_u64().is_some_and(|n| n >= 32), "{generate}");
+            }
+            // No provider configured: only SNS mobile push works until the operator fills it.
+            PUSH => {
+                assert_eq!(t.properties(generated)["SecretString"], "{}", "{generated} starts empty");
+                assert!(t.properties(generated)["GenerateSecretString"].is_null(), "{generated}");
+            }
+            other => panic!("{other}: what its secret starts as is not checked"),
+        }
 
-    let [(_, decrypt)] = conditional.as_slice() else { panic!("one optional KMS statement: {conditional:?}") };
-    let key = ref_target(&decrypt["Resource"]).expect("the key parameter");
-    assert_eq!(t.doc["Parameters"][key]["Type"], "String");
+        let (role, statements, conditional) = role_of(&t, function);
+        let readers: Vec<&Value> = statements
+            .iter()
+            .filter(|s| list(&s["Action"]).iter().any(|a| a.as_str().is_some_and(|a| a.starts_with("secretsmanager:"))))
+            .collect();
+        assert_eq!(readers.len(), 1, "{role}: one statement reads secrets: {readers:?}");
+        assert_eq!(list(&readers[0]["Action"]), [json!("secretsmanager:GetSecretValue")]);
+        assert_eq!(&readers[0]["Resource"], arn, "{role}: GetSecretValue on exactly the ARN the function is given");
+        assert!(readers[0]["Condition"].is_null());
+
+        let [(_, decrypt)] = conditional.as_slice() else {
+            panic!("{role}: one optional KMS statement: {conditional:?}")
+        };
+        let key = ref_target(&decrypt["Resource"]).expect("the key parameter");
+        assert_eq!(t.doc["Parameters"][key]["Type"], "String");
+        assert_eq!(
+            t.doc["Conditions"][kms_condition],
+            json!({"Fn::Not": [{"Fn::Equals": [{"Ref": key}, ""]}]}),
+            "{role}: kms:Decrypt only when a key is given"
+        );
+        assert_eq!(
+            decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+            json!({"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}),
+            "{role}: decrypt through Secrets Manager only"
+        );
+    }
+}
+
+/// SNS Publish reaches a topic, a phone number or a platform endpoint; the push role may
+/// reach this account's platform endpoints in this Region only (SNS mobile push), so it
+/// cannot post into a topic or text a number. The variables that point the function at
+/// local stand-ins (and let it reach loopback) are for tests: a deployment sets none.
+#[test]
+fn the_push_role_publishes_to_platform_endpoints_only() {
+    let t = template();
+    let (role, statements, _) = role_of(&t, PUSH);
+    let publish: Vec<&Value> =
+        statements.iter().filter(|s| list(&s["Action"]).iter().any(|a| a == "sns:Publish")).collect();
+    assert_eq!(publish.len(), 1, "{role}: one statement allows sns:Publish");
+    assert_eq!(list(&publish[0]["Action"]), [json!("sns:Publish")], "{role}: {}", publish[0]);
+    assert!(publish[0]["NotResource"].is_null(), "{role}: {}", publish[0]);
     assert_eq!(
-        t.doc["Conditions"][SECRET_KMS_CONDITION],
-        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": key}, ""]}]}),
-        "kms:Decrypt only when a key is given"
+        publish[0]["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:endpoint/*"}),
+        "{role}: sns:Publish on platform endpoints only"
     );
-    assert_eq!(
-        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
-        json!({"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}),
-        "decrypt through Secrets Manager only"
-    );
+    for s in &statements {
+        for action in list(&s["Action"]) {
+            let action = action.as_str().unwrap_or_default();
+            assert!(!action.starts_with("ses:"), "{role} grants {action}");
+            assert!(!RESOURCELESS_ACTIONS.contains(&action), "{role} grants {action}");
+        }
+    }
+    let env = t.function_env(PUSH);
+    for var in push_test_only() {
+        assert!(!env.contains_key(var), "{PUSH} sets {var}, which is for tests only");
+    }
+    assert!(!env.contains_key(config::UNSUBSCRIBE_SECRET_ARN), "the push function signs no links");
 }
 
 /// The functions that send no channel: each with its logical id and its declaration.

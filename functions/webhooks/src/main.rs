@@ -21,10 +21,8 @@ async fn main() -> anyhow::Result<()> {
     let secrets_arn = env::required(SECRETS_ARN)?;
     let retry_queue = env::required(RETRY_QUEUE_URL)?;
     let dead_letters = env::required(DEAD_LETTER_QUEUE_URL)?;
-    let allow = AllowList::parse(
-        env::optional(ALLOW_NETWORKS).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()),
-    )
-    .with_context(|| format!("{ALLOW_NETWORKS}: a comma-separated list of networks such as 127.0.0.0/8"))?;
+    let allow = AllowList::parse_list(&env::optional(ALLOW_NETWORKS).unwrap_or_default())
+        .with_context(|| format!("{ALLOW_NETWORKS}: a comma-separated list of networks such as 127.0.0.0/8"))?;
     let concurrency = env::concurrency()?;
     let aws_timeout = env::aws_timeout()?;
     let sdk = aws::load_config(aws_timeout).await;

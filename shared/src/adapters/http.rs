@@ -169,6 +169,11 @@ impl AllowList {
         Ok(AllowList { nets })
     }
 
+    /// A comma-separated list (an environment variable's value); blank entries are skipped.
+    pub fn parse_list(text: &str) -> Result<Self, AllowListError> {
+        Self::parse(text.split(',').map(str::trim).filter(|s| !s.is_empty()))
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|net| net.contains(&ip))
     }
@@ -482,6 +487,18 @@ impl GuardedClient {
     /// Fails only when the OS offers no usable root certificate (a Lambda image has them
     /// in /etc/pki; SSL_CERT_FILE points elsewhere).
     pub fn new(options: GuardOptions) -> Result<Self, HttpError> {
+        Self::build(options, false)
+    }
+
+    /// A client that speaks HTTP/2 only (APNs): ALPN `h2` over TLS, and HTTP/2 with prior
+    /// knowledge (h2c) to an allow-listed plain-http address (tests). Requests share one
+    /// connection per host, multiplexed.
+    #[cfg(feature = "push")]
+    pub fn http2(options: GuardOptions) -> Result<Self, HttpError> {
+        Self::build(options, true)
+    }
+
+    fn build(options: GuardOptions, http2: bool) -> Result<Self, HttpError> {
         let GuardOptions { allow, timeout, max_body } = options;
         let connector = |allow_listed_only| {
             let policy = Arc::new(Policy { allow: allow.clone(), allow_listed_only });
@@ -494,19 +511,30 @@ impl GuardedClient {
         let tls = HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| HttpError::new(ErrorKind::Tls, format!("no usable root certificates: {e}")))?
-            .https_only()
-            .enable_http1()
-            .wrap_connector(connector(false));
-        let https = Self::client(tls);
-        let http = (!allow.is_empty()).then(|| Self::client(connector(true)));
+            .https_only();
+        #[cfg(feature = "push")]
+        let tls = if http2 {
+            tls.enable_http2().wrap_connector(connector(false))
+        } else {
+            tls.enable_http1().wrap_connector(connector(false))
+        };
+        #[cfg(not(feature = "push"))]
+        let tls = tls.enable_http1().wrap_connector(connector(false));
+        let https = Self::client(tls, http2);
+        let http = (!allow.is_empty()).then(|| Self::client(connector(true), http2));
         Ok(GuardedClient { https, http, timeout, max_body })
     }
 
-    fn client<C>(connector: C) -> Client<C, Body>
+    fn client<C>(connector: C, http2: bool) -> Client<C, Body>
     where
         C: hyper_util::client::legacy::connect::Connect + Clone,
     {
-        Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        #[cfg(feature = "push")]
+        builder.http2_only(http2);
+        #[cfg(not(feature = "push"))]
+        let _ = http2;
+        builder
             .pool_timer(TokioTimer::new())
             // Shorter than most servers' keep-alive, so a reused connection is rarely
             // one the server is closing.

@@ -7,3 +7,5 @@ pub mod aws;
 pub mod http;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "push")]
+pub mod push;

@@ -38,6 +38,7 @@ use crate::ports::{
     Clock, Completion, Decision, EmailSender, Lease, OutboundEmail, OutboundPush, OutboundSms, PriorOutcome,
     PushSender, Recorded, Release, Scheduler, SendError, SmsSender, StateStore, Verdict,
 };
+use crate::push::payload::PayloadError;
 use crate::receipt::event::tags as event_tags;
 use crate::receipt::unsubscribe::{self, UnsubscribeClaims};
 use crate::receipt::{Reason, Receipt, SmsFacts, Status, receipt_id};
@@ -357,7 +358,17 @@ impl Pipeline {
             }
             Err(Failure::Transient(e)) => {
                 release(self.ports.store.as_ref(), &lease, Release::Everything).await;
-                retry(&request, e.to_string(), attempt)
+                match e.retry_after() {
+                    // The provider said when: come back then, not at the queue's redelivery
+                    // delay (counted as a failed attempt, like any transient failure).
+                    Some(delay) if attempt + 1 < MAX_ATTEMPTS => {
+                        let delay = SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_secs(3600));
+                        let until = now.checked_add(delay).unwrap_or(now);
+                        tracing::warn!(error = %e, attempt, "provider asked to retry later");
+                        self.defer(&subject, until, Reason::Retry, attempt + 1).await
+                    }
+                    _ => retry(&request, e.to_string(), attempt),
+                }
             }
             Err(Failure::UnknownOutcome(e)) => match guarantee {
                 Guarantee::AtMostOnce => {
@@ -596,7 +607,48 @@ impl Pipeline {
             }
             (Rendered::Push { title, body, data }, recipient) => {
                 let target = recipient.push.clone().ok_or_else(|| missing("push"))?;
-                let push = OutboundPush { request_id, tenant, target, title, body, data, transactional };
+                let settings = &self.settings.push;
+                let expires_at =
+                    request.expires_at.unwrap_or_else(|| crate::policy::add(self.now(), settings.default_ttl));
+                let collapse_id = match settings.collapse {
+                    crate::config::Collapse::None => None,
+                    crate::config::Collapse::Template => Some(request.template.name.as_str().to_owned()),
+                    crate::config::Collapse::Category => Some(request.category.as_str().to_owned()),
+                };
+                let push = OutboundPush {
+                    request_id,
+                    tenant,
+                    target,
+                    title,
+                    body,
+                    data,
+                    transactional,
+                    recipient_id: request.recipient.id.as_str().to_owned(),
+                    category: request.category.as_str().to_owned(),
+                    expires_at,
+                    collapse_id,
+                };
+                // Measured before any call: over the provider's limit it fails here,
+                // never truncated, and costs nothing.
+                crate::push::payload::measure(&push).map_err(|e| match e {
+                    PayloadError::TooLarge(too_large) => Failure::Permanent {
+                        reason: Reason::PayloadTooLarge(too_large.bytes),
+                        detail: format!(
+                            "the {} payload is {} bytes, more than the {} its provider accepts; shorten the \
+                             template's push parts or its data (nothing was truncated)",
+                            push.target.platform().as_str(),
+                            too_large.bytes,
+                            too_large.limit
+                        ),
+                    },
+                    PayloadError::ReservedKey { .. } => Failure::Permanent {
+                        reason: Reason::Template(format!(
+                            "render_error:{}:push.data.json.hbs",
+                            request.template.name.as_str()
+                        )),
+                        detail: e.to_string(),
+                    },
+                })?;
                 let sender = self.ports.senders.push.as_ref().ok_or_else(|| not_served(Channel::Push))?;
                 sender.send_push(&push).await.map(|message_id| Delivered { message_id, sms: None })
             }

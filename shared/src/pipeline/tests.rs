@@ -939,3 +939,65 @@ async fn a_request_for_another_channel_is_rejected_before_admission_and_its_id_s
     // On a pipeline that sends SMS, the same request goes out.
     assert_eq!(run(&rig, &sms).await.status, Status::Sent);
 }
+
+/// A rig whose push sender is wrapped in token hygiene, with its event sink.
+fn hygiene_rig() -> (Rig, Arc<crate::testing::MemorySink>, Pipeline) {
+    let rig = rig();
+    let sink = Arc::new(crate::testing::MemorySink::new());
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock("2026-11-28T12:00:00Z".parse().unwrap()));
+    let hygiene =
+        crate::push::hygiene::TokenHygiene::new(rig.sender.clone(), rig.store.clone(), sink.clone(), clock.clone());
+    let ports = Ports {
+        store: rig.store.clone(),
+        senders: Senders::push(Arc::new(hygiene)),
+        scheduler: rig.store.clone(),
+        clock,
+    };
+    let pipeline = Pipeline::new(rig.pipeline.catalogue.clone(), rig.pipeline.settings.clone(), ports);
+    (rig, sink, pipeline)
+}
+
+#[tokio::test]
+async fn a_token_reported_invalid_fails_once_then_every_later_request_is_suppressed_without_a_send() {
+    let (rig, sink, pipeline) = hygiene_rig();
+    rig.sender.fail_with([SendError::token_invalid("unregistered", "gone", None)]);
+    let outcome = |o: Outcome| o.receipt().cloned().expect("a receipt");
+    let first = outcome(pipeline.process_json(&req("p1", "push", "marketing").to_string(), None).await);
+    assert_eq!((first.status, reason(&first)), (Status::Failed, "provider:unregistered"));
+    assert_eq!(sink.events().len(), 1);
+    assert_eq!(sink.events()[0].event, crate::receipt::event::EventKind::TokenInvalid);
+    // Its cap slot went back: nothing reached the recipient.
+    for id in ["p2", "p3"] {
+        let later = outcome(pipeline.process_json(&req(id, "push", "transactional").to_string(), None).await);
+        assert_eq!((later.status, reason(&later)), (Status::Suppressed, "suppressed:token_invalid"), "{id}");
+    }
+    assert!(rig.sender.sent().is_empty(), "nothing was sent to the invalid token");
+}
+
+#[tokio::test]
+async fn a_push_over_its_provider_s_limit_fails_with_its_size_and_is_never_sent() {
+    let rig = rig();
+    let mut r = req("big", "push", "transactional");
+    r["data"]["name"] = json!("x".repeat(4100));
+    let out = run(&rig, &r).await;
+    assert_eq!(out.status, Status::Failed);
+    let bytes: usize = reason(&out).strip_prefix("payload_too_large:").expect("the size").parse().unwrap();
+    assert!(bytes > 4096, "{bytes}");
+    assert!(rig.sender.sent().is_empty());
+    // The slots were given back: a small push to the same person still goes.
+    let small = run(&rig, &req("small", "push", "marketing")).await;
+    assert_eq!(small.status, Status::Sent);
+}
+
+#[tokio::test]
+async fn a_transient_refusal_with_retry_after_is_deferred_that_long_not_retried_at_once() {
+    let rig = rig();
+    let wait = std::time::Duration::from_secs(120);
+    rig.sender.fail_with([SendError::transient("too_many_requests", "slow down").with_retry_after(Some(wait))]);
+    let r = run(&rig, &req("later", "push", "transactional")).await;
+    assert_eq!((r.status, reason(&r)), (Status::Deferred, "retry"));
+    let until = r.deferred_until.expect("a deferral");
+    assert_eq!(until, "2026-11-28T12:02:00Z".parse::<Timestamp>().unwrap());
+    let deferred = rig.store.deferred();
+    assert_eq!((deferred.len(), deferred[0].2), (1, 1), "scheduled once, counted as a failed attempt");
+}

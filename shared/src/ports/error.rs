@@ -23,28 +23,99 @@ pub struct SendError {
     /// The recipient opted out at the provider (an SMS `STOP`): permanent, and it ends
     /// the request `unsubscribed`, not `failed`.
     opted_out: bool,
+    /// The provider says the push target is gone for good (FCM `UNREGISTERED`, APNs
+    /// `Unregistered`, Web Push 410, a disabled SNS endpoint): permanent, and the target
+    /// is to be suppressed. With the instant the provider says it became invalid.
+    token_invalid: Option<TokenInvalid>,
+    /// A transient refusal that said when to come back (HTTP `Retry-After`).
+    retry_after: Option<std::time::Duration>,
+}
+
+/// A push target the provider reported invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenInvalid {
+    /// When the provider says the token stopped being valid (APNs 410's `timestamp`).
+    pub since: Option<jiff::Timestamp>,
 }
 
 impl SendError {
     /// `code` is short and machine-readable (`Throttling`, `MessageRejected`, `io`);
     /// it ends up in the receipt reason as `provider:<code>`.
     pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError { retry: Retry::Transient, code: code.into(), message: message.into(), opted_out: false }
+        SendError {
+            retry: Retry::Transient,
+            code: code.into(),
+            message: message.into(),
+            opted_out: false,
+            token_invalid: None,
+            retry_after: None,
+        }
     }
 
     pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError { retry: Retry::Permanent, code: code.into(), message: message.into(), opted_out: false }
+        SendError {
+            retry: Retry::Permanent,
+            code: code.into(),
+            message: message.into(),
+            opted_out: false,
+            token_invalid: None,
+            retry_after: None,
+        }
     }
 
     pub fn unknown_outcome(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError { retry: Retry::UnknownOutcome, code: code.into(), message: message.into(), opted_out: false }
+        SendError {
+            retry: Retry::UnknownOutcome,
+            code: code.into(),
+            message: message.into(),
+            opted_out: false,
+            token_invalid: None,
+            retry_after: None,
+        }
     }
 
     /// The provider refused because the recipient opted out of messages from this sender
     /// (SNS: the number is on the account's opt-out list). Nothing was sent. Its code is
     /// `opted_out`; the message, like every other, must not carry the address.
     pub fn opted_out(message: impl Into<String>) -> Self {
-        SendError { retry: Retry::Permanent, code: "opted_out".into(), message: message.into(), opted_out: true }
+        SendError {
+            retry: Retry::Permanent,
+            code: "opted_out".into(),
+            message: message.into(),
+            opted_out: true,
+            token_invalid: None,
+            retry_after: None,
+        }
+    }
+
+    /// The provider refused because the push target is gone or was never valid (see
+    /// [`TokenInvalid`]). Permanent; the message, like every other, must not carry the token.
+    pub fn token_invalid(code: impl Into<String>, message: impl Into<String>, since: Option<jiff::Timestamp>) -> Self {
+        SendError {
+            retry: Retry::Permanent,
+            code: code.into(),
+            message: message.into(),
+            opted_out: false,
+            token_invalid: Some(TokenInvalid { since }),
+            retry_after: None,
+        }
+    }
+
+    /// The provider asked not to be called again before `delay` (429, 503 with
+    /// `Retry-After`): the retry is scheduled no sooner.
+    pub fn with_retry_after(mut self, delay: Option<std::time::Duration>) -> Self {
+        self.retry_after = delay;
+        self
+    }
+
+    /// See [`SendError::with_retry_after`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
+    }
+
+    /// The push target is invalid (see [`SendError::token_invalid`]).
+    pub fn is_token_invalid(&self) -> Option<TokenInvalid> {
+        self.token_invalid
     }
 
     pub fn is_transient(&self) -> bool {

@@ -58,5 +58,16 @@ pub struct OutboundPush {
     pub body: String,
     /// Custom key/value data (FCM requires string values).
     pub data: BTreeMap<String, String>,
+    /// Sent at high priority (APNs 10, FCM `HIGH`, Web Push `Urgency: high`); otherwise
+    /// normal (APNs 5, which lets iOS save power).
     pub transactional: bool,
+    /// For the `token_invalid` event: whom the target belonged to, and the category.
+    pub recipient_id: String,
+    pub category: String,
+    /// Not worth delivering after this instant (APNs `apns-expiration`, FCM `ttl`, Web
+    /// Push `TTL`): the request's `expires_at`, or the configured default TTL from now.
+    pub expires_at: jiff::Timestamp,
+    /// Replaces an earlier notification with the same id still on the device or queued
+    /// (APNs `apns-collapse-id`, FCM `collapse_key`, Web Push `Topic`).
+    pub collapse_id: Option<String>,
 }

@@ -7,7 +7,7 @@ mod events;
 mod message;
 mod state;
 
-pub use error::{SendError, StoreError};
+pub use error::{SendError, StoreError, TokenInvalid};
 pub use events::{Advance, Claim, EventStore, RequestState};
 pub use message::{OutboundEmail, OutboundPush, OutboundSms};
 pub use state::{

@@ -198,6 +198,8 @@ pub enum SuppressionReason {
     Manual,
     /// The phone number sent STOP (or a variant): undone by START.
     OptedOut,
+    /// A push provider reported the target (token, subscription, endpoint) gone.
+    TokenInvalid,
 }
 
 impl SuppressionReason {
@@ -207,6 +209,7 @@ impl SuppressionReason {
             SuppressionReason::Complaint => "complaint",
             SuppressionReason::Manual => "manual",
             SuppressionReason::OptedOut => "opted_out",
+            SuppressionReason::TokenInvalid => "token_invalid",
         }
     }
 }
@@ -219,7 +222,10 @@ impl std::str::FromStr for SuppressionReason {
             "complaint" => Ok(SuppressionReason::Complaint),
             "manual" => Ok(SuppressionReason::Manual),
             "opted_out" => Ok(SuppressionReason::OptedOut),
-            _ => Err(format!("unknown suppression reason `{s}`: expected hard_bounce, complaint, manual or opted_out")),
+            "token_invalid" => Ok(SuppressionReason::TokenInvalid),
+            _ => Err(format!(
+                "unknown suppression reason `{s}`: expected hard_bounce, complaint, manual, opted_out or token_invalid"
+            )),
         }
     }
 }

@@ -49,6 +49,8 @@ impl PushPlatform {
             PushPlatform::Apns => APNS_MAX_PAYLOAD,
             PushPlatform::Fcm => FCM_MAX_MESSAGE,
             PushPlatform::WebPush => WEBPUSH_MAX_PLAINTEXT,
+            // Its endpoints are APNs or FCM devices: both allow 4096 (see `payload`).
+            PushPlatform::Sns => APNS_MAX_PAYLOAD,
         }
     }
 }

@@ -6,4 +6,6 @@
 pub mod budget;
 pub mod credentials;
 pub mod errors;
+pub mod hygiene;
+pub mod payload;
 pub mod webpush;

@@ -108,6 +108,8 @@ pub enum Reason {
     /// The queued message is older than idempotency can vouch for.
     StaleMessage,
     SmsTooLong,
+    /// A push payload over its provider's limit: `payload_too_large:<bytes>`.
+    PayloadTooLarge(usize),
     EmailNotConfigured,
     /// The request's channel is not one this function sends: `wrong_queue:<channel>`.
     WrongQueue(Channel),
@@ -136,6 +138,7 @@ impl std::fmt::Display for Reason {
             Reason::RetriesExhausted => f.write_str("retries_exhausted"),
             Reason::StaleMessage => f.write_str("stale_message"),
             Reason::SmsTooLong => f.write_str("sms_too_long"),
+            Reason::PayloadTooLarge(bytes) => write!(f, "payload_too_large:{bytes}"),
             Reason::EmailNotConfigured => f.write_str("email_not_configured"),
             Reason::WrongQueue(channel) => write!(f, "wrong_queue:{channel}"),
             Reason::SendAfter => f.write_str("send_after"),

@@ -13,6 +13,9 @@ pub enum PushPlatform {
     Apns,
     #[serde(rename = "webpush")]
     WebPush,
+    /// SNS mobile push: a platform endpoint (APNs or FCM behind SNS).
+    #[serde(rename = "sns")]
+    Sns,
 }
 
 impl PushPlatform {
@@ -21,6 +24,7 @@ impl PushPlatform {
             PushPlatform::Fcm => "fcm",
             PushPlatform::Apns => "apns",
             PushPlatform::WebPush => "webpush",
+            PushPlatform::Sns => "sns",
         }
     }
 }
@@ -35,18 +39,56 @@ pub struct WebPushKeys {
     pub auth: String,
 }
 
+/// The platform of an SNS platform application, as its endpoint ARNs name it
+/// (`arn:aws:sns:<region>:<account>:endpoint/<PLATFORM>/<application>/<id>`): it picks
+/// the key of the `MessageStructure=json` message SNS delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SnsPlatform {
+    Apns,
+    ApnsSandbox,
+    Gcm,
+}
+
+impl SnsPlatform {
+    /// The message key (and ARN segment) SNS uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnsPlatform::Apns => "APNS",
+            SnsPlatform::ApnsSandbox => "APNS_SANDBOX",
+            SnsPlatform::Gcm => "GCM",
+        }
+    }
+
+    /// Whether the endpoint is an Apple device (the payload is an APNs one).
+    pub fn is_apple(self) -> bool {
+        matches!(self, SnsPlatform::Apns | SnsPlatform::ApnsSandbox)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushTarget {
-    Fcm { token: String },
-    Apns { token: String },
-    WebPush { endpoint: String, keys: WebPushKeys },
+    Fcm {
+        token: String,
+    },
+    Apns {
+        token: String,
+    },
+    WebPush {
+        endpoint: String,
+        keys: WebPushKeys,
+    },
+    /// An SNS platform endpoint (what Pinpoint and SNS users registered devices as).
+    Sns {
+        endpoint_arn: String,
+        platform: SnsPlatform,
+    },
 }
 
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "PushTarget",
-    description = "A device: {\"platform\": \"fcm\"|\"apns\", \"token\"} or {\"platform\": \"webpush\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}."
+    description = "A device: {\"platform\": \"fcm\"|\"apns\", \"token\"}, {\"platform\": \"webpush\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}} or {\"platform\": \"sns\", \"endpoint_arn\"} (an SNS platform endpoint of an APNS, APNS_SANDBOX or GCM application)."
 )]
 struct RawPushTarget {
     platform: PushPlatform,
@@ -56,6 +98,8 @@ struct RawPushTarget {
     endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keys: Option<WebPushKeys>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint_arn: Option<String>,
 }
 
 impl PushTarget {
@@ -64,14 +108,16 @@ impl PushTarget {
             PushTarget::Fcm { .. } => PushPlatform::Fcm,
             PushTarget::Apns { .. } => PushPlatform::Apns,
             PushTarget::WebPush { .. } => PushPlatform::WebPush,
+            PushTarget::Sns { .. } => PushPlatform::Sns,
         }
     }
 
-    /// The device token, or the subscription endpoint for Web Push.
+    /// The device token, the subscription endpoint for Web Push, the endpoint ARN for SNS.
     pub fn address(&self) -> &str {
         match self {
             PushTarget::Fcm { token } | PushTarget::Apns { token } => token,
             PushTarget::WebPush { endpoint, .. } => endpoint,
+            PushTarget::Sns { endpoint_arn, .. } => endpoint_arn,
         }
     }
 
@@ -87,7 +133,19 @@ impl PushTarget {
                 Ok(())
             }
         };
+        if raw.platform != PushPlatform::Sns {
+            no_extra("endpoint_arn", raw.endpoint_arn.is_some())?;
+        }
         match raw.platform {
+            PushPlatform::Sns => {
+                no_extra("token", raw.token.is_some())?;
+                no_extra("endpoint", raw.endpoint.is_some())?;
+                no_extra("keys", raw.keys.is_some())?;
+                let arn =
+                    raw.endpoint_arn.ok_or("an sns target needs `endpoint_arn`, the SNS platform endpoint ARN")?;
+                let platform = sns_endpoint_platform(&arn)?;
+                Ok(PushTarget::Sns { endpoint_arn: arn, platform })
+            }
             PushPlatform::Fcm => {
                 no_extra("endpoint", raw.endpoint.is_some())?;
                 no_extra("keys", raw.keys.is_some())?;
@@ -138,16 +196,61 @@ impl PushTarget {
 
     fn to_raw(&self) -> RawPushTarget {
         match self {
-            PushTarget::Fcm { token } | PushTarget::Apns { token } => {
-                RawPushTarget { platform: self.platform(), token: Some(token.clone()), endpoint: None, keys: None }
-            }
+            PushTarget::Fcm { token } | PushTarget::Apns { token } => RawPushTarget {
+                platform: self.platform(),
+                token: Some(token.clone()),
+                endpoint: None,
+                keys: None,
+                endpoint_arn: None,
+            },
             PushTarget::WebPush { endpoint, keys } => RawPushTarget {
                 platform: PushPlatform::WebPush,
                 token: None,
                 endpoint: Some(endpoint.clone()),
                 keys: Some(keys.clone()),
+                endpoint_arn: None,
+            },
+            PushTarget::Sns { endpoint_arn, .. } => RawPushTarget {
+                platform: PushPlatform::Sns,
+                token: None,
+                endpoint: None,
+                keys: None,
+                endpoint_arn: Some(endpoint_arn.clone()),
             },
         }
+    }
+}
+
+/// The platform of an SNS endpoint ARN,
+/// `arn:<partition>:sns:<region>:<account>:endpoint/<PLATFORM>/<application>/<id>`.
+fn sns_endpoint_platform(arn: &str) -> Result<SnsPlatform, String> {
+    const SHAPE: &str = "`endpoint_arn` is not an SNS platform endpoint ARN \
+                         (arn:aws:sns:<region>:<account>:endpoint/<PLATFORM>/<application>/<id>)";
+    let clean = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [arn_word, partition, service, region, account, resource] = parts[..] else { return Err(SHAPE.into()) };
+    let segments: Vec<&str> = resource.split('/').collect();
+    let shape_ok = arn_word == "arn"
+        && partition.starts_with("aws")
+        && service == "sns"
+        && clean(region)
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && segments.len() == 4
+        && segments[0] == "endpoint"
+        && segments[2..].iter().all(|s| clean(s))
+        && arn.len() <= 1024;
+    if !shape_ok {
+        return Err(SHAPE.into());
+    }
+    match segments[1] {
+        "APNS" => Ok(SnsPlatform::Apns),
+        "APNS_SANDBOX" => Ok(SnsPlatform::ApnsSandbox),
+        "GCM" => Ok(SnsPlatform::Gcm),
+        other if clean(other) && other.len() <= 32 => {
+            Err(format!("SNS endpoints of platform `{other}` are not served (APNS, APNS_SANDBOX and GCM are)"))
+        }
+        _ => Err(SHAPE.into()),
     }
 }
 

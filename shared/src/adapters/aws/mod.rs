@@ -14,6 +14,8 @@ mod secrets;
 mod ses;
 #[cfg(feature = "sns")]
 mod sns;
+#[cfg(feature = "sns")]
+mod sns_push;
 mod sqs;
 
 use std::time::Duration;
@@ -26,6 +28,8 @@ pub use secrets::{SecretError, secret_text, unsubscribe_keys};
 pub use ses::SesSender;
 #[cfg(feature = "sns")]
 pub use sns::{SMS_ATTRIBUTES, SnsSmsSender};
+#[cfg(feature = "sns")]
+pub use sns_push::{PUSH_ATTRIBUTES, SnsPushSender};
 pub use sqs::{
     ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsQueue, SqsReceiptSink, SqsScheduler, enqueue,
     send_message,
@@ -66,6 +70,8 @@ pub const AWS_CALLS: &[AwsCall] = &[
     call("sns", "publish", &["sns:Publish"]),
     // Only when the opt-out check is on; cached per invocation.
     call("sns", "check_if_phone_number_is_opted_out", &["sns:CheckIfPhoneNumberIsOptedOut"]),
+    // To a platform endpoint only (mobile push): the role's statement names endpoint ARNs.
+    call("sns_push", "publish", &["sns:Publish"]),
     call("sqs", "send_message", &["sqs:SendMessage"]),
     // SendMessageBatch is authorised by sqs:SendMessage (there is no batch action).
     call("sqs", "send_message_batch", &["sqs:SendMessage"]),

@@ -169,6 +169,11 @@ impl PushSender for Outbox {
         match &m.target {
             PushTarget::Fcm { token } | PushTarget::Apns { token } => doc["token"] = json!(token),
             PushTarget::WebPush { endpoint, .. } => doc["endpoint"] = json!(endpoint),
+            PushTarget::Sns { endpoint_arn, .. } => doc["endpoint_arn"] = json!(endpoint_arn),
+        }
+        doc["expires_at"] = json!(m.expires_at.to_string());
+        if let Some(id) = &m.collapse_id {
+            doc["collapse_id"] = json!(id);
         }
         let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         self.write(&self.path_for(m.tenant.as_deref(), &m.request_id, "push.json"), &bytes)?;

@@ -1,0 +1,123 @@
+//! SNS mobile push: `Publish` to a platform endpoint ARN with `MessageStructure=json`,
+//! the message holding the payload for the endpoint's platform (`APNS`, `APNS_SANDBOX`,
+//! `GCM`; see `push::payload::sns_message`), plus the APNs headers SNS forwards as
+//! message attributes (push type, priority, expiration, collapse id).
+//!
+//! A disabled endpoint (`EndpointDisabled`: the platform told SNS the token is gone) or
+//! one that no longer exists (`NotFound`) is token-invalid: the target is suppressed
+//! and announced (see `push::hygiene`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_sns::types::MessageAttributeValue;
+
+use super::classify::classify_send;
+use crate::ports::{Clock, OutboundPush, PushSender, SendError};
+use crate::push::payload::{self, PayloadError};
+use crate::request::{PushTarget, SnsPlatform};
+
+/// The SNS message attributes herald sets for push, by name.
+pub const PUSH_ATTRIBUTES: &[&str] = &[
+    "AWS.SNS.MOBILE.APNS.PUSH_TYPE",
+    "AWS.SNS.MOBILE.APNS.PRIORITY",
+    "AWS.SNS.MOBILE.APNS.TTL",
+    "AWS.SNS.MOBILE.APNS.COLLAPSE_ID",
+    "AWS.SNS.MOBILE.FCM.TTL",
+];
+
+pub struct SnsPushSender {
+    /// For `Publish`: no SDK retries (see `provider_config`).
+    client: aws_sdk_sns::Client,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl SnsPushSender {
+    pub fn new(client: aws_sdk_sns::Client, clock: std::sync::Arc<dyn Clock>) -> Self {
+        SnsPushSender { client, clock }
+    }
+}
+
+fn attribute(value: String) -> Result<MessageAttributeValue, SendError> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| {
+        SendError::permanent("invalid_message", format!("the SNS message attribute could not be built: {e}"))
+    })
+}
+
+/// The `MessageAttributes` of one push to an endpoint of `platform`.
+fn attributes(
+    push: &OutboundPush,
+    platform: SnsPlatform,
+    ttl: i64,
+) -> Result<HashMap<String, MessageAttributeValue>, SendError> {
+    let mut attrs = HashMap::new();
+    if platform.is_apple() {
+        attrs.insert("AWS.SNS.MOBILE.APNS.PUSH_TYPE".to_owned(), attribute("alert".into())?);
+        let priority = if push.transactional { "10" } else { "5" };
+        attrs.insert("AWS.SNS.MOBILE.APNS.PRIORITY".to_owned(), attribute(priority.into())?);
+        attrs.insert("AWS.SNS.MOBILE.APNS.TTL".to_owned(), attribute(ttl.to_string())?);
+        if let Some(id) = &push.collapse_id {
+            attrs.insert("AWS.SNS.MOBILE.APNS.COLLAPSE_ID".to_owned(), attribute(id.clone())?);
+        }
+    } else {
+        attrs.insert("AWS.SNS.MOBILE.FCM.TTL".to_owned(), attribute(ttl.to_string())?);
+    }
+    Ok(attrs)
+}
+
+/// An endpoint the platform reported gone is a target to suppress.
+fn token_invalid_or(e: SendError) -> SendError {
+    match e.code() {
+        "EndpointDisabled" | "EndpointDisabledException" => SendError::token_invalid(
+            "endpoint_disabled",
+            "SNS disabled the platform endpoint (the platform reported the token invalid)",
+            None,
+        ),
+        "NotFound" | "NotFoundException" => {
+            SendError::token_invalid("endpoint_not_found", "the SNS platform endpoint does not exist", None)
+        }
+        _ => e,
+    }
+}
+
+#[async_trait]
+impl PushSender for SnsPushSender {
+    async fn send_push(&self, push: &OutboundPush) -> Result<String, SendError> {
+        let PushTarget::Sns { endpoint_arn, platform } = &push.target else {
+            return Err(SendError::permanent("wrong_provider", "not an SNS platform endpoint"));
+        };
+        let now = self.clock.now();
+        let message = payload::sns_message(push, *platform, now)
+            .map_err(|e: PayloadError| SendError::permanent("invalid_payload", e.to_string()))?;
+        let output = self
+            .client
+            .publish()
+            .target_arn(endpoint_arn)
+            .message_structure("json")
+            .message(message)
+            .set_message_attributes(Some(attributes(push, *platform, payload::ttl_seconds(push, now))?))
+            .send()
+            .await
+            .map_err(|e| token_invalid_or(classify_send(&e)))?;
+        output
+            .message_id()
+            .map(str::to_owned)
+            // SNS accepted it (HTTP 200): the message is out, whatever the answer lacks.
+            .ok_or_else(|| SendError::unknown_outcome("no_message_id", "SNS accepted the message without a MessageId"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disabled_or_missing_endpoint_is_token_invalid_and_other_errors_stay() {
+        let e = token_invalid_or(SendError::permanent("EndpointDisabled", "Endpoint is disabled"));
+        assert_eq!((e.code(), e.is_token_invalid().is_some()), ("endpoint_disabled", true));
+        let e = token_invalid_or(SendError::transient("NotFound", "Endpoint does not exist"));
+        assert!(e.is_token_invalid().is_some() && e.is_permanent());
+        let e = token_invalid_or(SendError::permanent("InvalidParameter", "x"));
+        assert_eq!((e.code(), e.is_token_invalid()), ("InvalidParameter", None));
+    }
+}

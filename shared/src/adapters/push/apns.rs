@@ -1,0 +1,115 @@
+//! APNs over HTTP/2 with token authentication: `POST {base}/3/device/{token}` with an
+//! ES256 provider JWT (`kid`, `iss`, `iat`) reused for 40 minutes (APNs refuses renewals
+//! more often than every 20 with `TooManyProviderTokenUpdates`, and tokens older than
+//! 60 with `ExpiredProviderToken`), and the `apns-*` headers.
+//!
+//! All requests share one HTTP/2 connection per host (the guarded client's pool), as
+//! Apple asks: opening a connection per notification gets a provider throttled.
+//! herald names each notification with its own `apns-id` (a UUID), so the receipt's
+//! provider message id is known even when the answer is lost.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{http_failure, verdict_result};
+use crate::adapters::http::GuardedClient;
+use crate::ports::{Clock, OutboundPush, PushSender, SendError};
+use crate::push::credentials::ApnsTokenCache;
+use crate::push::errors::{PushVerdict, classify_apns};
+use crate::push::payload;
+use crate::request::PushTarget;
+
+pub struct ApnsSender {
+    client: GuardedClient,
+    tokens: ApnsTokenCache,
+    /// The app's bundle id (`apns-topic`).
+    topic: String,
+    base_url: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl ApnsSender {
+    /// `client` must speak HTTP/2 ([`GuardedClient::http2`]); `base_url` is the
+    /// production or sandbox host (or a test server), without a trailing slash.
+    pub fn new(
+        client: GuardedClient,
+        tokens: ApnsTokenCache,
+        topic: String,
+        base_url: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        ApnsSender { client, tokens, topic, base_url: base_url.trim_end_matches('/').to_owned(), clock }
+    }
+
+    /// Provider tokens signed so far (metrics; tests assert one per batch).
+    pub fn tokens_issued(&self) -> u64 {
+        self.tokens.tokens_issued()
+    }
+
+    fn headers(&self, push: &OutboundPush, bearer: &str, apns_id: &str) -> Vec<(String, String)> {
+        let mut headers = vec![
+            ("authorization".to_owned(), format!("bearer {bearer}")),
+            ("apns-topic".to_owned(), self.topic.clone()),
+            ("apns-push-type".to_owned(), "alert".to_owned()),
+            // 10: at once (transactional); 5: when the device is awake anyway.
+            ("apns-priority".to_owned(), if push.transactional { "10" } else { "5" }.to_owned()),
+            ("apns-expiration".to_owned(), push.expires_at.as_second().max(0).to_string()),
+            ("apns-id".to_owned(), apns_id.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ];
+        if let Some(id) = &push.collapse_id {
+            // At most 64 bytes: a longer id is cut at a character boundary.
+            let mut end = id.len().min(64);
+            while !id.is_char_boundary(end) {
+                end -= 1;
+            }
+            headers.push(("apns-collapse-id".to_owned(), id[..end].to_owned()));
+        }
+        headers
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        push: &OutboundPush,
+        body: &[u8],
+        apns_id: &str,
+    ) -> Result<(PushVerdict, String), SendError> {
+        let bearer = self
+            .tokens
+            .bearer(self.clock.now())
+            .map_err(|e| SendError::permanent("apns_auth", format!("APNs provider token: {e}")))?;
+        let answer = self
+            .client
+            .post(url, &self.headers(push, &bearer, apns_id), body.to_vec())
+            .await
+            .map_err(|e| http_failure(&e, "APNs"))?;
+        let verdict = classify_apns(
+            answer.status,
+            &answer.body,
+            answer.header("apns-id"),
+            answer.header("retry-after"),
+            self.clock.now(),
+        );
+        Ok((verdict, bearer))
+    }
+}
+
+#[async_trait]
+impl PushSender for ApnsSender {
+    async fn send_push(&self, push: &OutboundPush) -> Result<String, SendError> {
+        let PushTarget::Apns { token: device } = &push.target else {
+            return Err(SendError::permanent("wrong_provider", "not an APNs device token"));
+        };
+        let body = payload::apns_payload(push).map_err(|e| SendError::permanent("invalid_payload", e.to_string()))?;
+        let url = format!("{}/3/device/{device}", self.base_url);
+        let apns_id = uuid::Uuid::new_v4().to_string();
+        let (mut verdict, bearer) = self.post(&url, push, &body, &apns_id).await?;
+        if matches!(verdict, PushVerdict::Reauthenticate { .. }) && self.tokens.invalidate(&bearer, self.clock.now()) {
+            // Our token was refused and nothing was sent: once more with a fresh one.
+            verdict = self.post(&url, push, &body, &apns_id).await?.0;
+        }
+        verdict_result(verdict, "APNs", Some(apns_id))
+    }
+}
