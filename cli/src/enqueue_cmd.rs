@@ -24,10 +24,6 @@ use crate::input::{self, Item};
 const QUEUE_URL_ENV: &str = "HERALD_QUEUE_URL";
 const TOPIC_ARN_ENV: &str = "HERALD_ENTRY_TOPIC_ARN";
 
-/// The channels the entry topic delivers to a function (the template's subscriptions);
-/// anything else would sit on its unrouted queue.
-const TOPIC_CHANNELS: &[Channel] = &[Channel::Email, Channel::Sms];
-
 #[derive(Args)]
 #[command(group(ArgGroup::new("destination").args(["queue_url", "queue", "topic_arn"])))]
 pub struct EnqueueArgs {
@@ -127,9 +123,6 @@ pub async fn run(args: &EnqueueArgs) -> Result<ExitCode> {
             // SNS carries at most 256 KiB, herald's own limit for a request.
             Ok(_) if topic_arn.is_some() && item.raw.len() > limits::REQUEST_BYTES => {
                 format!("{} bytes; at most {} can be published", item.raw.len(), limits::REQUEST_BYTES)
-            }
-            Ok(channel) if topic_arn.is_some() && !TOPIC_CHANNELS.contains(&channel) => {
-                format!("no function serves {channel} yet: the entry topic would leave it on its unrouted queue")
             }
             Ok(channel) if topic_arn.is_none() && !queues.contains_key(&channel) => {
                 format!("channel {channel} has no queue (--queue {channel}=URL)")

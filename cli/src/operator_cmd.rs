@@ -71,6 +71,8 @@ enum PushPlatformArg {
     Fcm,
     Apns,
     Webpush,
+    /// An SNS platform endpoint ARN.
+    Sns,
 }
 
 impl From<PushPlatformArg> for PushPlatform {
@@ -79,6 +81,7 @@ impl From<PushPlatformArg> for PushPlatform {
             PushPlatformArg::Fcm => PushPlatform::Fcm,
             PushPlatformArg::Apns => PushPlatform::Apns,
             PushPlatformArg::Webpush => PushPlatform::WebPush,
+            PushPlatformArg::Sns => PushPlatform::Sns,
         }
     }
 }

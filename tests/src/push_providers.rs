@@ -1,6 +1,7 @@
 //! Local stand-ins for the three push providers, served on loopback ports: FCM HTTP v1 with
 //! Google's OAuth token endpoint, APNs (HTTP/2 cleartext with prior knowledge, as APNs speaks
-//! only HTTP/2) and a Web Push service (RFC 8030 with RFC 8292 VAPID).
+//! only HTTP/2) and a Web Push service (RFC 8030 with RFC 8292 VAPID), over plain HTTP/1.1 or,
+//! as herald requires of subscription endpoints, over HTTPS.
 //!
 //! Each stand-in checks what the real provider checks and the code under test could get
 //! wrong: the signature of every JWT, verified with `ring` against the public key the test
@@ -20,10 +21,16 @@
 //!
 //! The stand-ins serve with hyper directly (not axum): APNs needs an HTTP/2-only server
 //! without TLS, which a router does not offer.
+//!
+//! The HTTPS Web Push stand-in ([`WebPushStandIn::start_tls`]) presents a certificate for
+//! `IP:127.0.0.1` and `DNS:localhost` issued by a TEST-ONLY CA (`fixtures/push-tls`, made by
+//! its `generate.sh`); a client trusts it through [`test_ca_file`] (herald: `SSL_CERT_FILE`)
+//! or [`TEST_CA_PEM`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,7 +40,11 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
 
 /// How long an APNs provider token stays good after its `iat`.
 const APNS_TOKEN_LIFETIME: i64 = 3600;
@@ -54,6 +65,8 @@ const MAX_GRANT_LIFETIME: i64 = 3600;
 const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 /// RFC 7523 grant type of the token request.
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Longest a client may take over its TLS handshake before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request body read; a bigger one is refused unread (413), well above every limit
 /// the stand-ins check themselves.
 const MAX_READ: usize = 1 << 20;
@@ -237,20 +250,37 @@ async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
     (listener, addr)
 }
 
-fn spawn_server<P: Provider>(listener: tokio::net::TcpListener, provider: Arc<P>, protocol: Protocol) -> Server {
-    Server { task: tokio::spawn(accept(listener, provider, protocol)) }
+/// Serves `provider` on `listener`: every connection in TLS first when `tls` is given.
+fn spawn_server<P: Provider>(
+    listener: tokio::net::TcpListener,
+    provider: Arc<P>,
+    protocol: Protocol,
+    tls: Option<TlsAcceptor>,
+) -> Server {
+    Server { task: tokio::spawn(accept(listener, provider, protocol, tls)) }
 }
 
-async fn accept<P: Provider>(listener: tokio::net::TcpListener, provider: Arc<P>, protocol: Protocol) {
+async fn accept<P: Provider>(
+    listener: tokio::net::TcpListener,
+    provider: Arc<P>,
+    protocol: Protocol,
+    tls: Option<TlsAcceptor>,
+) {
     // Connections live in the set so that aborting this task ends them too: a client's
     // idle HTTP/2 connection must not outlive the stand-in.
     let mut connections = tokio::task::JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
         match listener.accept().await {
-            Ok((stream, _)) => {
-                connections.spawn(serve(stream, provider.clone(), protocol));
-            }
+            Ok((stream, _)) => match &tls {
+                None => {
+                    connections.spawn(serve(stream, provider.clone(), protocol));
+                }
+                // The handshake runs in the connection's task: a slow client holds up no other.
+                Some(tls) => {
+                    connections.spawn(serve_tls(tls.clone(), stream, provider.clone(), protocol));
+                }
+            },
             Err(e) => {
                 // Out of file descriptors or similar: back off instead of spinning.
                 eprintln!("herald-e2e push stand-in: accept failed: {e}");
@@ -260,7 +290,21 @@ async fn accept<P: Provider>(listener: tokio::net::TcpListener, provider: Arc<P>
     }
 }
 
-async fn serve<P: Provider>(stream: tokio::net::TcpStream, provider: Arc<P>, protocol: Protocol) {
+async fn serve_tls<P: Provider>(tls: TlsAcceptor, stream: tokio::net::TcpStream, provider: Arc<P>, protocol: Protocol) {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(stream)) => serve(stream, provider, protocol).await,
+        // Said on stderr (shown with a failing test's output): a client that does not trust
+        // the test CA, or sent plain HTTP, is otherwise only a connection error on its side.
+        Ok(Err(e)) => eprintln!("herald-e2e push stand-in: TLS handshake failed: {e}"),
+        Err(_) => eprintln!("herald-e2e push stand-in: TLS handshake timed out"),
+    }
+}
+
+async fn serve<P, S>(stream: S, provider: Arc<P>, protocol: Protocol)
+where
+    P: Provider,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let provider = provider.clone();
         async move { Ok::<_, Infallible>(respond(&*provider, req).await) }
@@ -406,7 +450,7 @@ impl FcmStandIn {
             tokens_issued: AtomicU64::new(0),
             messages_sent: AtomicU64::new(0),
         });
-        let server = spawn_server(listener, fcm.clone(), Protocol::Http1);
+        let server = spawn_server(listener, fcm.clone(), Protocol::Http1, None);
         FcmStandIn { fcm, base_url, _server: server }
     }
 
@@ -658,7 +702,7 @@ impl ApnsStandIn {
             rng: ring::rand::SystemRandom::new(),
             ids: AtomicU64::new(0),
         });
-        let server = spawn_server(listener, apns.clone(), Protocol::Http2);
+        let server = spawn_server(listener, apns.clone(), Protocol::Http2, None);
         ApnsStandIn { apns, base_url: format!("http://{addr}"), _server: server }
     }
 
@@ -821,8 +865,9 @@ fn is_uuid(s: &str) -> bool {
 // Web Push
 // ---------------------------------------------------------------------------------------
 
-/// A Web Push service (RFC 8030) requiring VAPID (RFC 8292), over HTTP/1.1. Subscriptions
-/// are `/push/{id}` for any id; scripts are keyed by that id.
+/// A Web Push service (RFC 8030) requiring VAPID (RFC 8292), over HTTP/1.1, plain
+/// ([`start`](Self::start)) or in TLS ([`start_tls`](Self::start_tls)). Subscriptions are
+/// `/push/{id}` for any id; scripts are keyed by that id.
 pub struct WebPushStandIn {
     web: Arc<WebPush>,
     _server: Server,
@@ -830,7 +875,8 @@ pub struct WebPushStandIn {
 
 struct WebPush {
     core: Core,
-    /// `http://127.0.0.1:PORT`: the `aud` every VAPID token must carry.
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`: the `aud` every VAPID token must
+    /// carry.
     origin: String,
     /// Distinct `k` values, in the order first seen.
     keys: Mutex<Vec<String>>,
@@ -838,25 +884,40 @@ struct WebPush {
 }
 
 impl WebPushStandIn {
-    /// Starts on a free loopback port.
+    /// Starts on a free loopback port, over plain HTTP/1.1 (`http://` endpoints, which herald
+    /// refuses: for checking the stand-in itself, or a client that takes any scheme).
     pub async fn start() -> WebPushStandIn {
+        Self::serve(None).await
+    }
+
+    /// Starts on a free loopback port, every connection in TLS (1.2 or 1.3, ALPN `http/1.1`
+    /// only: a client offering only `h2` is refused in the handshake), presenting the test
+    /// certificate for `IP:127.0.0.1` and `DNS:localhost`. Clients must trust [`test_ca_file`]
+    /// (for herald: `SSL_CERT_FILE`); endpoints and the VAPID `aud` are then `https://`.
+    pub async fn start_tls() -> WebPushStandIn {
+        Self::serve(Some(test_tls_acceptor())).await
+    }
+
+    async fn serve(tls: Option<TlsAcceptor>) -> WebPushStandIn {
         let (listener, addr) = bind().await;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let web = Arc::new(WebPush {
             core: Core::default(),
-            origin: format!("http://{addr}"),
+            origin: format!("{scheme}://{addr}"),
             keys: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
         });
-        let server = spawn_server(listener, web.clone(), Protocol::Http1);
+        let server = spawn_server(listener, web.clone(), Protocol::Http1, tls);
         WebPushStandIn { web, _server: server }
     }
 
-    /// `http://127.0.0.1:PORT/push/{id}`: a subscription's endpoint.
+    /// `http(s)://127.0.0.1:PORT/push/{id}`: a subscription's endpoint.
     pub fn endpoint(&self, id: &str) -> String {
         format!("{}/push/{id}", self.web.origin)
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` when started with
+    /// [`start_tls`](Self::start_tls): the `aud` VAPID tokens must carry.
     pub fn origin(&self) -> String {
         self.web.origin.clone()
     }
@@ -1060,6 +1121,38 @@ pub fn test_service_account_json(project_id: &str, client_email: &str, token_uri
         "token_uri": token_uri,
     })
     .to_string()
+}
+
+/// The TEST-ONLY CA that issued the HTTPS Web Push stand-in's certificate (PEM): what a client
+/// of [`WebPushStandIn::start_tls`] trusts. Its key was thrown away; never trust it outside tests.
+pub const TEST_CA_PEM: &str = include_str!("../fixtures/push-tls/ca.pem");
+
+/// The stand-in's end-entity certificate (`IP:127.0.0.1`, `DNS:localhost`, serverAuth) and
+/// its P-256 key (PKCS#8), issued by [`TEST_CA_PEM`] and valid from 2000 to 2126.
+const TEST_SERVER_CERT_PEM: &str = include_str!("../fixtures/push-tls/server.pem");
+const TEST_SERVER_KEY_PEM: &str = include_str!("../fixtures/push-tls/server.key.pem");
+
+/// The absolute path of a PEM file holding [`TEST_CA_PEM`] alone (a fixture of this crate):
+/// start herald with `SSL_CERT_FILE` set to it to make it trust [`WebPushStandIn::start_tls`]
+/// (rustls-native-certs then reads that file instead of the system store).
+pub fn test_ca_file() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/push-tls/ca.pem"))
+}
+
+/// A TLS acceptor presenting the test certificate, with its own ring provider (no process-wide
+/// default needed), TLS 1.2 and 1.3, ALPN `http/1.1`.
+fn test_tls_acceptor() -> TlsAcceptor {
+    let chain =
+        vec![CertificateDer::from_pem_slice(TEST_SERVER_CERT_PEM.as_bytes()).expect("the test server certificate")];
+    let key = PrivateKeyDer::from_pem_slice(TEST_SERVER_KEY_PEM.as_bytes()).expect("the test server key");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("the test certificate and key match");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    TlsAcceptor::from(Arc::new(config))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -98,6 +98,16 @@ pub trait Channel: Send + Sync {
     fn sent_message_id(&self, answer: &Value) -> Option<String>;
     /// The ids of the messages moto stored for this channel.
     fn provider_messages<'a>(&'a self, moto: &'a Moto) -> BoxFuture<'a, Vec<String>>;
+    /// Makes the planned addresses exist once moto runs (SNS platform endpoints, whose
+    /// ARNs moto mints). Default: nothing to make.
+    fn provision<'a>(&'a self, _moto: &'a Moto, _addresses: Vec<String>) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    /// The text enqueued for a planned body, after [`Channel::provision`] (planned
+    /// addresses replaced by real ones). Default: as planned.
+    fn enqueued_text(&self, planned: &str) -> String {
+        planned.to_owned()
+    }
 }
 
 // ------------------------------------------------------------------ the scenario
@@ -592,7 +602,7 @@ struct Observed {
 pub async fn run(channel: &dyn Channel, scenario: &Scenario) -> Report {
     let started = Instant::now();
     let start_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let plan = Plan::new(channel, scenario, start_ms);
+    let mut plan = Plan::new(channel, scenario, start_ms);
 
     let moto = Moto::start().await;
     let proxy = Proxy::start(&moto.endpoint).await;
@@ -612,6 +622,13 @@ pub async fn run(channel: &dyn Channel, scenario: &Scenario) -> Report {
     let dlq = deployed.queue_url(dlq_id).to_owned();
     let receipts_queue = deployed.queue_url(RECEIPTS_QUEUE).to_owned();
     channel.prepare(&moto).await;
+    let mut addresses: Vec<String> = plan.bodies.iter().filter_map(|b| b.address.clone()).collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    channel.provision(&moto, addresses).await;
+    for body in &mut plan.bodies {
+        body.text = channel.enqueued_text(&body.text);
+    }
 
     let base_env = {
         let mut vars = template.resolved_env(function, &deployed);

@@ -1,8 +1,10 @@
 //! The push provider stand-ins, checked with plain HTTP clients: good credentials are
 //! accepted, a wrong key, a tampered signature or an expired token is refused with the
 //! provider's status and error, the request checks answer as documented, scripts answer once
-//! (or always) and the counters count.
+//! (or always) and the counters count. The HTTPS Web Push stand-in is reached over TLS
+//! trusting the test CA alone.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -10,11 +12,14 @@ use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use herald_e2e::push_providers::{
-    Answer, ApnsStandIn, FcmStandIn, TEST_PRIVATE_KEY_ID, WebPushStandIn, test_rsa_key, test_service_account_json,
+    Answer, ApnsStandIn, FcmStandIn, TEST_CA_PEM, TEST_PRIVATE_KEY_ID, WebPushStandIn, test_ca_file, test_rsa_key,
+    test_service_account_json,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 
 /// A second TEST-ONLY RSA key (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`),
@@ -110,6 +115,60 @@ async fn h2_post(url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) 
     let (parts, body) = response.into_parts();
     let body = axum::body::to_bytes(Body::new(body), usize::MAX).await.unwrap();
     Reply { status: parts.status.as_u16(), headers: parts.headers, body: body.to_vec() }
+}
+
+/// POST over HTTP/1.1 in TLS on a new connection, trusting `roots` only and naming the server
+/// `server_name` (SNI and the certificate check); `Err` when the handshake fails.
+async fn tls_post(
+    url: &str,
+    roots: &[CertificateDer<'static>],
+    server_name: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> Result<Reply, String> {
+    let uri: hyper::Uri = url.parse().unwrap();
+    assert_eq!(uri.scheme_str(), Some("https"), "{url}");
+    let authority = uri.authority().unwrap().as_str().to_owned();
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let name = ServerName::try_from(server_name.to_owned()).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS handshake with {authority}: {e}"))?;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::post(uri.path()).header("host", authority);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender.send_request(request.body(Body::from(body.into())).unwrap()).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), usize::MAX).await.unwrap();
+    Ok(Reply { status: parts.status.as_u16(), headers: parts.headers, body: body.to_vec() })
+}
+
+/// The certificates of [`test_ca_file`], as a client reading `SSL_CERT_FILE` gets them.
+fn test_ca_roots() -> Vec<CertificateDer<'static>> {
+    let path = test_ca_file();
+    assert!(path.is_absolute(), "{}", path.display());
+    let roots: Vec<_> = CertificateDer::pem_file_iter(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(roots.len(), 1, "the file holds the test CA alone");
+    assert_eq!(roots[0], CertificateDer::from_pem_slice(TEST_CA_PEM.as_bytes()).unwrap());
+    roots
 }
 
 fn now() -> i64 {
@@ -648,4 +707,62 @@ async fn web_push_checks_headers_and_scripts() {
     }
     assert_eq!((web.sent_to("sub-1"), web.sent_to("sub-2")), (15, 2));
     assert_eq!(web.distinct_jwts(), 1);
+}
+
+#[tokio::test]
+async fn web_push_over_tls_trusting_the_test_ca_wants_the_https_origin() {
+    let web = WebPushStandIn::start_tls().await;
+    let origin = web.origin();
+    let port = origin.strip_prefix("https://127.0.0.1:").unwrap_or_else(|| panic!("{origin}"));
+    assert!(port.parse::<u16>().is_ok(), "{origin}");
+    assert_eq!(web.endpoint("sub-1"), format!("{origin}/push/sub-1"));
+
+    let roots = test_ca_roots();
+    let key = p256_key();
+    let (t, sub) = (now(), "mailto:ops@example.com");
+    let push = |auth: String| {
+        let (roots, url) = (roots.clone(), web.endpoint("sub-1"));
+        async move {
+            let headers = [("ttl", "60"), ("content-encoding", "aes128gcm"), ("authorization", auth.as_str())];
+            tls_post(&url, &roots, "127.0.0.1", &headers, b"x".to_vec()).await.unwrap()
+        }
+    };
+
+    // The https origin is the audience; the same host and port over http is not.
+    let reply = push(vapid(&vapid_token(&key, &origin, t + 3600, sub), &key)).await;
+    assert_eq!((reply.status, reply.header("location")), (201, Some("/msg/1")), "{}", reply.text());
+    let http_origin = origin.replacen("https://", "http://", 1);
+    let reply = push(vapid(&vapid_token(&key, &http_origin, t + 3600, sub), &key)).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(reply.text().contains("aud"), "{}", reply.text());
+
+    // The certificate is also good for `localhost`.
+    let auth = vapid(&vapid_token(&key, &origin, t + 3600, sub), &key);
+    let headers = [("ttl", "60"), ("content-encoding", "aes128gcm"), ("authorization", auth.as_str())];
+    let reply = tls_post(&web.endpoint("sub-2"), &roots, "localhost", &headers, b"y".to_vec()).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", reply.text());
+
+    let requests = web.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.version == "HTTP/1.1" && r.method == "POST"));
+    let auth: Vec<(bool, u16)> = requests.iter().map(|r| (r.auth_ok, r.status)).collect();
+    assert_eq!(auth, [(true, 201), (false, 403), (true, 201)]);
+    assert_eq!((web.sent_to("sub-1"), web.sent_to("sub-2")), (2, 1));
+
+    // No trust in the test CA, a name the certificate does not carry, plain HTTP: no request.
+    let refused = tls_post(&web.endpoint("sub-1"), &[], "127.0.0.1", &headers, b"x".to_vec()).await;
+    assert!(refused.as_ref().is_err_and(|e| e.contains("UnknownIssuer")), "{:?}", refused.err());
+    let refused = tls_post(&web.endpoint("sub-1"), &roots, "push.example.net", &headers, b"x".to_vec()).await;
+    assert!(refused.as_ref().is_err_and(|e| e.contains("not valid for name")), "{:?}", refused.err());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let plain = client.post(format!("http://{}/push/sub-1", &origin["https://".len()..])).body("x").send().await;
+    assert!(plain.is_err(), "{plain:?}");
+    assert_eq!(web.requests().len(), 3);
+
+    // The plain stand-in still wants its http origin.
+    let plain = WebPushStandIn::start().await;
+    assert!(plain.origin().starts_with("http://127.0.0.1:"), "{}", plain.origin());
+    let https_aud = plain.origin().replacen("http://", "https://", 1);
+    let refused = vapid(&vapid_token(&key, &https_aud, t + 3600, sub), &key);
+    assert_eq!(web_push(&plain, "sub-1", Some(&refused), &[], b"x".to_vec()).await.status, 403);
 }

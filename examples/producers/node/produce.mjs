@@ -28,8 +28,6 @@ import { SQSClient, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 
 const CHANNELS = ["email", "sms", "push"];
-// The channels the entry topic delivers to a function; push would sit on its unrouted queue.
-const TOPIC_CHANNELS = ["email", "sms"];
 // SNS carries at most 256 KiB per message, herald's own limit for a request.
 const MAX_BYTES = 256 * 1024;
 
@@ -69,9 +67,6 @@ export class Producer {
     if (this.topicArn) {
       if (Buffer.byteLength(body) > MAX_BYTES) {
         throw new Unroutable(`larger than the ${MAX_BYTES} bytes SNS can publish`);
-      }
-      if (!TOPIC_CHANNELS.includes(channel)) {
-        throw new Unroutable(`no function serves ${channel} yet: the entry topic would leave it unrouted`);
       }
     } else if (!this.queues[channel]) {
       throw new Unroutable(`channel ${channel} has no queue (--queue ${channel}=URL)`);

@@ -29,8 +29,6 @@ import sys
 import boto3
 
 CHANNELS = ("email", "sms", "push")
-# The channels the entry topic delivers to a function; push would sit on its unrouted queue.
-TOPIC_CHANNELS = ("email", "sms")
 # SNS carries at most 256 KiB per message, herald's own limit for a request.
 MAX_BYTES = 256 * 1024
 
@@ -74,8 +72,6 @@ class Producer:
         if self.topic_arn:
             if len(body.encode()) > MAX_BYTES:
                 raise Unroutable(f"larger than the {MAX_BYTES} bytes SNS can publish")
-            if channel not in TOPIC_CHANNELS:
-                raise Unroutable(f"no function serves {channel} yet: the entry topic would leave it unrouted")
         elif channel not in self.queues:
             raise Unroutable(f"channel {channel} has no queue (--queue {channel}=URL)")
         return channel
