@@ -156,13 +156,16 @@ fn as_json(r: &Rendered, transliteration: &Transliteration) -> Value {
     }
 }
 
+/// A payload's (bytes, limit), or why it cannot be built.
+type PushSize = Result<(usize, usize), String>;
+
 /// The payload each push provider would be sent, measured against its limit (see
 /// `herald::push::payload`): (provider, Ok((bytes, limit)) or the reason it cannot be built).
 fn push_sizes(
     title: &str,
     body: &str,
     data: &std::collections::BTreeMap<String, String>,
-) -> Vec<(&'static str, Result<(usize, usize), String>)> {
+) -> Vec<(&'static str, PushSize)> {
     use herald::push::payload::{self, PayloadError};
     use herald::request::{PushTarget, WebPushKeys};
     let targets = [

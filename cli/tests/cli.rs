@@ -541,6 +541,27 @@ fn render_prints_each_part_and_the_sms_body_alone() {
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["channel"], "push");
     assert_eq!(v["body"], "Brewing the perfect pour-over");
+    // Each provider's payload against its limit, measured as the push function does.
+    for (provider, limit) in [("apns", 4096), ("fcm", 4096), ("webpush", 3993)] {
+        assert_eq!(v["payload"][provider]["limit"], limit, "{provider}: {}", v["payload"]);
+        assert_eq!(v["payload"][provider]["fits"], true);
+        let bytes = v["payload"][provider]["bytes"].as_u64().unwrap();
+        assert!(bytes > "Brewing the perfect pour-over".len() as u64, "{provider}: {bytes}");
+    }
+    // Over a limit the text report says so, with the reason the push would end with.
+    sb.write("drafts/huge/push.body.hbs", "{{body}}");
+    let body = sb.write("huge.json", &format!(r#"{{"body": "{}"}}"#, "x".repeat(4000)));
+    let dir = sb.path("drafts/huge");
+    let run = sb.run(&["render", dir.to_str().unwrap(), "--channel", "push", "--data", body.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stderr.contains("herald: fcm payload 4013 of 4096 bytes"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "herald: webpush payload 4011 bytes, OVER the 3993-byte limit: it would fail payload_too_large:4011"
+        ),
+        "{}",
+        run.stderr
+    );
 
     let run =
         sb.run_with_stdin(&["render", "one-time-code", "--channel", "email", "--data", "-", "--format", "json"], "{}");

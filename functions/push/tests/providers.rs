@@ -128,15 +128,11 @@ async fn a_batch_on_each_provider_is_authenticated_once_and_delivered_as_rendere
     let p = start().await;
     let browsers: Vec<UserAgentKeys> = (0..10).map(|_| UserAgentKeys::generate().unwrap()).collect();
     let mut requests = Vec::new();
-    for n in 0..10 {
+    for (n, browser) in browsers.iter().enumerate() {
         let category = if n % 2 == 0 { "transactional" } else { "marketing" };
         requests.push(request(&format!("fcm-{n}"), category, fcm_target(n)));
         requests.push(request(&format!("apns-{n}"), category, apns_target(n)));
-        requests.push(request(
-            &format!("web-{n}"),
-            category,
-            webpush_target(&p.webpush, &format!("sub-{n}"), &browsers[n]),
-        ));
+        requests.push(request(&format!("web-{n}"), category, webpush_target(&p.webpush, &format!("sub-{n}"), browser)));
     }
     // Each kind together, ten concurrent records per batch (HERALD_CONCURRENCY's default).
     for kind in ["fcm-", "apns-", "web-"] {
@@ -328,7 +324,7 @@ async fn throttling_waits_as_told_a_refused_token_is_renewed_once_and_private_en
     );
     p.fcm.script(&fcm_token(1), Answer::json(429, &quota).with_header("retry-after", "120"));
     p.apns.script(
-        &apns_target(1)["token"].as_str().unwrap().to_owned(),
+        apns_target(1)["token"].as_str().unwrap(),
         Answer::json(429, r#"{"reason":"TooManyRequests"}"#).with_header("retry-after", "90"),
     );
     let first = [

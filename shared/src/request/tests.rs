@@ -171,6 +171,9 @@ fn push_targets_are_checked_per_platform() {
         json!({"platform": "webpush", "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
                "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
                         "auth": "tBHItJI5svbpez7KI4CCXg"}}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/shop/5b8f2c1e-0d4a-3f6b-9a7c-1e2d3c4b5a69"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:endpoint/APNS_SANDBOX/shop-ios/1"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws-cn:sns:cn-north-1:123456789012:endpoint/APNS/shop/1"}),
     ];
     for target in ok {
         let mut v = base();
@@ -187,6 +190,13 @@ fn push_targets_are_checked_per_platform() {
         json!({"platform": "webpush", "endpoint": "http://insecure.example/x", "keys": {"p256dh": "AA", "auth": "AA"}}),
         json!({"platform": "webpush", "endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "tBHItJI5svbpez7KI4CCXg"}}),
         json!({"platform": "sms", "token": "x"}),
+        json!({"platform": "sns"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:endpoint/ADM/app/1"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:my-topic"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sqs:us-east-1:123456789012:endpoint/GCM/app/1"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:1234:endpoint/GCM/app/1"}),
+        json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1", "token": "x"}),
+        json!({"platform": "fcm", "token": fcm, "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1"}),
     ];
     for target in bad {
         let mut v = base();
