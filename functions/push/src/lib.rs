@@ -35,6 +35,7 @@ pub const FUNCTION: Function = Function {
         (ALLOW_NETWORKS, Need::Optional),
     ],
     aws_adapters: &["dynamo", "secrets", "sns_push", "sqs"],
-    // The FCM access token, fetched once per warm function (and again when it expires).
-    extra_calls_per_record: 1,
+    // The FCM access token (fetched once per warm function, and again when it expires),
+    // and one resend when a provider refuses herald's credential.
+    extra_calls_per_record: 2,
 };

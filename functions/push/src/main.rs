@@ -68,7 +68,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         tracing::info!(providers = ?router.providers(), "push providers");
         let sender = TokenHygiene::new(Arc::new(router), cx.store.clone(), cx.receipts.clone(), cx.clock.clone());
-        Ok(Wired::new(Senders::push(Arc::new(sender)), settings).extra_calls_per_record(1))
+        Ok(Wired::new(Senders::push(Arc::new(sender)), settings).extra_calls_per_record(2))
     })
     .await
 }

@@ -141,8 +141,8 @@ impl Channel for Push {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_requests_under_faults_and_kills_keep_the_delivery_guarantees() {
-    // The FCM access token is one more call in each record's budget, as the SMS opt-out
-    // check is: the invocation gets the template's 35 s budget scaled like SMS's.
+    // Two more calls in each record's budget (the FCM access token, a resend after a
+    // refused credential): 13 x 500 ms fits the invocation, as 13 x 2.5 s fits 35 s.
     let scenario = Scenario { invoke_timeout: std::time::Duration::from_secs(7), ..Scenario::standard() };
     let report = resilience::run(&Push::default(), &scenario).await;
     report.print();

@@ -160,7 +160,15 @@ impl PushSecret {
         })?;
         let member =
             |member: &'static str| move |e: CredentialError| PushSecretError::Member { member, reason: e.to_string() };
-        let fcm = raw.fcm.map(|v| ServiceAccount::from_json(&v.to_string())).transpose().map_err(member("fcm"))?;
+        // The key file's JSON as an object, or as a string holding it (pasted whole).
+        let fcm = raw
+            .fcm
+            .map(|v| match v {
+                serde_json::Value::String(text) => ServiceAccount::from_json(&text),
+                other => ServiceAccount::from_json(&other.to_string()),
+            })
+            .transpose()
+            .map_err(member("fcm"))?;
         let apns = raw
             .apns
             .map(|a| ApnsSigningKey::from_p8(&a.key, &a.key_id, &a.team_id))
@@ -199,6 +207,21 @@ mod tests {
         assert!(
             matches!(e, PushSecretError::Member { member: "webpush", .. }) && !e.to_string().contains("SECRETVALUE")
         );
+    }
+
+    #[test]
+    fn the_service_account_may_be_an_object_or_the_key_file_pasted_as_a_string() {
+        let key = herald_e2e::push_providers::test_service_account_json(
+            "acme",
+            "h@acme.iam.gserviceaccount.com",
+            "https://oauth2.googleapis.com/token",
+        );
+        let as_object = format!(r#"{{"fcm": {key}}}"#);
+        let as_string = serde_json::json!({ "fcm": key }).to_string();
+        for text in [as_object, as_string] {
+            let secret = PushSecret::parse(&text).unwrap();
+            assert_eq!(secret.fcm.expect("fcm").project_id(), "acme");
+        }
     }
 
     #[test]
