@@ -61,7 +61,7 @@
 //! tenant = "acme"                    # optional
 //! ```
 
-mod push;
+pub(crate) mod push;
 mod sms;
 mod webhooks;
 

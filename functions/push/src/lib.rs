@@ -35,7 +35,8 @@ pub const FUNCTION: Function = Function {
         (ALLOW_NETWORKS, Need::Optional),
     ],
     aws_adapters: &["dynamo", "secrets", "sns_push", "sqs"],
-    // The FCM access token (fetched once per warm function, and again when it expires),
-    // and one resend when a provider refuses herald's credential.
-    extra_calls_per_record: 2,
+    // The worst path: the FCM access token (fetched once per warm function, and again
+    // when it expires), then a refused token, a new one and the resend; or the token,
+    // then a token_invalid event and the target's suppression.
+    extra_calls_per_record: 3,
 };

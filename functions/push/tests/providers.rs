@@ -338,6 +338,11 @@ async fn throttling_waits_as_told_a_refused_token_is_renewed_once_and_private_en
             "keys": {"p256dh": browser.p256dh_base64url(), "auth": browser.auth_base64url()}}),
         ),
     ];
+    // A push service refusing the VAPID token once: a new one, and the message goes.
+    p.webpush.script("renew", Answer::json(403, ""));
+    let first =
+        [first.to_vec(), vec![request("web-renewed", "transactional", webpush_target(&p.webpush, "renew", &browser))]]
+            .concat();
     let before = jiff::Timestamp::now();
     p.stack.enqueue(PUSH, &first.iter().map(Value::to_string).collect::<Vec<_>>()).await;
     p.stack.settle(PUSH, 1).await;
@@ -350,6 +355,8 @@ async fn throttling_waits_as_told_a_refused_token_is_renewed_once_and_private_en
         let waited = until.duration_since(before).as_secs();
         assert!((wait..wait + 30).contains(&waited), "{id}: deferred {waited}s, asked {wait}s");
     }
+    assert_eq!(by_id["web-renewed"][0]["status"], "sent", "{:?}", by_id["web-renewed"]);
+    assert_eq!(p.webpush.sent_to("renew"), 2, "refused once, then sent with a new VAPID token");
     let r = &by_id["web-private"][0];
     assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("failed"), Some("provider:address_refused")), "{r}");
     assert!(!r.to_string().contains("10.1.2.3"), "the endpoint is not echoed: {r}");

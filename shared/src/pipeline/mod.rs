@@ -362,7 +362,12 @@ impl Pipeline {
                     // The provider said when: come back then, not at the queue's redelivery
                     // delay (counted as a failed attempt, like any transient failure).
                     Some(delay) if attempt + 1 < MAX_ATTEMPTS => {
-                        let delay = SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_secs(3600));
+                        // No sooner than herald's own backoff either: a `Retry-After: 0`
+                        // must not burn the attempts in seconds.
+                        let backoff = std::time::Duration::from_secs(30 << attempt.min(10));
+                        let delay =
+                            SignedDuration::try_from(delay.max(backoff)).unwrap_or(SignedDuration::from_secs(3600));
+                        let now = self.now();
                         let until = now.checked_add(delay).unwrap_or(now);
                         tracing::warn!(error = %e, attempt, "provider asked to retry later");
                         self.defer(&subject, until, Reason::Retry, attempt + 1).await

@@ -1000,4 +1000,8 @@ async fn a_transient_refusal_with_retry_after_is_deferred_that_long_not_retried_
     assert_eq!(until, "2026-11-28T12:02:00Z".parse::<Timestamp>().unwrap());
     let deferred = rig.store.deferred();
     assert_eq!((deferred.len(), deferred[0].2), (1, 1), "scheduled once, counted as a failed attempt");
+    // `Retry-After: 0` waits herald's own backoff: it must not burn the attempts in seconds.
+    rig.sender.fail_with([SendError::transient("too_many_requests", "now").with_retry_after(Some(Default::default()))]);
+    let r = run(&rig, &req("at-once", "push", "transactional")).await;
+    assert_eq!(r.deferred_until, Some("2026-11-28T12:00:30Z".parse::<Timestamp>().unwrap()));
 }

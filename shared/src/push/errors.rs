@@ -11,9 +11,13 @@
 //!   suppressed and upstream told to delete it, which no one can undo, so an answer our
 //!   own configuration could produce for every token (a wrong project, a wrong key) is
 //!   `Permanent`, never `TokenInvalid`.
-//! - 429 and 5xx are `Transient`, honouring `Retry-After` (the push issue: "429 and 5xx
-//!   honour Retry-After and are transient"). A timeout or a connection lost after the
-//!   request was written never reaches this module: the caller decides `UnknownOutcome`.
+//! - 429, 503 and the provider's "unavailable" codes are `Transient`, honouring
+//!   `Retry-After`: the provider did not take the message. A 500, 502 or 504 (and FCM's
+//!   `INTERNAL`, APNs' `InternalServerError`) is an `UnknownOutcome`: the provider, or a
+//!   gateway in front of it, may have accepted the message before failing, so the
+//!   category's delivery guarantee decides, as for every other channel (a retry at most
+//!   once could send twice). A timeout or a connection lost after the request was written
+//!   never reaches this module: the caller decides `UnknownOutcome` too.
 
 use std::time::Duration;
 
@@ -47,8 +51,8 @@ pub enum PushVerdict {
     /// invalid and tell upstream. `since`: when the provider says it stopped being valid
     /// (APNs 410 `timestamp`).
     TokenInvalid { code: String, since: Option<Timestamp> },
-    /// The provider may have sent it. Never produced here (a status is an answer); the
-    /// caller builds it for a timeout or a lost connection after the request was written.
+    /// The provider may have sent it: a 500, 502 or 504 here; the caller builds it too
+    /// for a timeout or a lost connection after the request was written.
     UnknownOutcome { code: String },
 }
 
@@ -73,6 +77,8 @@ enum Class {
     Permanent,
     Reauthenticate,
     TokenInvalid,
+    /// The provider may have acted on the request before failing (500, 502, 504).
+    Unknown,
 }
 
 fn verdict(class: Class, code: String, retry_after: Option<Duration>) -> PushVerdict {
@@ -81,6 +87,7 @@ fn verdict(class: Class, code: String, retry_after: Option<Duration>) -> PushVer
         Class::Permanent => PushVerdict::Permanent { code },
         Class::Reauthenticate => PushVerdict::Reauthenticate { code },
         Class::TokenInvalid => PushVerdict::TokenInvalid { code, since: None },
+        Class::Unknown => PushVerdict::UnknownOutcome { code },
     }
 }
 
@@ -88,7 +95,9 @@ fn verdict(class: Class, code: String, retry_after: Option<Duration>) -> PushVer
 fn class_of_status(status: u16) -> Class {
     match status {
         // 408: the server gave up waiting for our request, so it did not act on it.
-        408 | 429 | 500..=599 => Class::Transient,
+        408 | 429 | 503 => Class::Transient,
+        500 | 502 | 504 => Class::Unknown,
+        505..=599 | 501 => Class::Transient,
         // Everything else, 1xx/3xx included: redirects are not followed, and a status
         // no provider documents means our request or base URL is wrong.
         _ => Class::Permanent,
@@ -110,7 +119,7 @@ const FCM_ERROR_CODES: &[(&str, Class, &str)] = &[
     ("SENDER_ID_MISMATCH", Class::Permanent, "sender_id_mismatch"),
     ("QUOTA_EXCEEDED", Class::Transient, "quota_exceeded"),
     ("UNAVAILABLE", Class::Transient, "unavailable"),
-    ("INTERNAL", Class::Transient, "internal"),
+    ("INTERNAL", Class::Unknown, "internal"),
     // The APNs certificate or Web Push key stored in the Firebase project: an operator
     // must fix it, a new OAuth token does not.
     ("THIRD_PARTY_AUTH_ERROR", Class::Permanent, "third_party_auth_error"),
@@ -126,8 +135,9 @@ const GOOGLE_RPC_STATUSES: &[(&str, Class, &str)] = &[
     ("NOT_FOUND", Class::Permanent, "not_found"),
     ("RESOURCE_EXHAUSTED", Class::Transient, "quota_exceeded"),
     ("UNAVAILABLE", Class::Transient, "unavailable"),
-    ("INTERNAL", Class::Transient, "internal"),
-    ("DEADLINE_EXCEEDED", Class::Transient, "deadline_exceeded"),
+    ("INTERNAL", Class::Unknown, "internal"),
+    // The server gave up within its own deadline: it may have sent.
+    ("DEADLINE_EXCEEDED", Class::Unknown, "deadline_exceeded"),
 ];
 
 /// Judges an answer of `POST /v1/projects/{project}/messages:send`. `now` dates an
@@ -215,8 +225,10 @@ const APNS_REASONS: &[(&str, u16, Class, &str)] = &[
     ("BadMessageId", 400, Class::Permanent, "bad_message_id"),
     ("BadPriority", 400, Class::Permanent, "bad_priority"),
     ("BadTopic", 400, Class::Permanent, "bad_topic"),
-    // The token belongs to another app (bundle id) than our topic.
-    ("DeviceTokenNotForTopic", 400, Class::TokenInvalid, "device_token_not_for_topic"),
+    // The token belongs to another app (bundle id) than our topic: also what every token
+    // answers when push.apns_topic is mistyped as another app of the team, so it is
+    // configuration until proven otherwise, never a token to delete.
+    ("DeviceTokenNotForTopic", 400, Class::Permanent, "device_token_not_for_topic"),
     ("DuplicateHeaders", 400, Class::Permanent, "duplicate_headers"),
     // The connection sat idle too long and was closed before the request was read.
     ("IdleTimeout", 400, Class::Transient, "idle_timeout"),
@@ -245,7 +257,7 @@ const APNS_REASONS: &[(&str, u16, Class, &str)] = &[
     ("TooManyProviderTokenUpdates", 429, Class::Transient, "too_many_provider_token_updates"),
     // Too many notifications to this one device.
     ("TooManyRequests", 429, Class::Transient, "too_many_requests"),
-    ("InternalServerError", 500, Class::Transient, "internal_server_error"),
+    ("InternalServerError", 500, Class::Unknown, "internal_server_error"),
     ("ServiceUnavailable", 503, Class::Transient, "service_unavailable"),
     // The server is draining the connection: resend on a new one.
     ("Shutdown", 503, Class::Transient, "shutdown"),
@@ -403,7 +415,8 @@ mod tests {
         assert_eq!(fcm(404, r#"{"error":{"status":"NOT_FOUND"}}"#), permanent("not_found"));
         assert_eq!(fcm(404, "<html>"), permanent("fcm_404"));
         assert_eq!(fcm(403, r#"{"error":{"status":"PERMISSION_DENIED"}}"#), permanent("permission_denied"));
-        assert_eq!(fcm(504, ""), transient("fcm_504", None));
+        assert_eq!(fcm(504, ""), PushVerdict::UnknownOutcome { code: "fcm_504".into() });
+        assert_eq!(fcm(503, ""), transient("fcm_503", None));
         assert_eq!(fcm(302, ""), permanent("fcm_302"));
         // Unknown codes and statuses never enter the code.
         let odd = r#"{"error":{"status":"SHINY_NEW","details":[{"@type":"x.FcmError","errorCode":"TOKEN_abc"}]}}"#;
@@ -440,7 +453,7 @@ mod tests {
         assert_eq!(apns(400, r#"{"reason":"SomethingNew"}"#), permanent("apns_400"));
         assert_eq!(apns(403, "garbage"), permanent("apns_403"));
         assert_eq!(apns(429, ""), transient("apns_429", None));
-        assert_eq!(apns(502, "<html>"), transient("apns_502", None));
+        assert_eq!(apns(502, "<html>"), PushVerdict::UnknownOutcome { code: "apns_502".into() });
         assert_eq!(
             apns(410, r#"{"reason":"NewGoneReason","timestamp":"1458114061260"}"#),
             PushVerdict::TokenInvalid {
@@ -485,7 +498,7 @@ mod tests {
         assert_eq!(wp(400), permanent("webpush_400"));
         assert_eq!(wp(401), PushVerdict::Reauthenticate { code: "webpush_401".into() });
         assert_eq!(wp(403), PushVerdict::Reauthenticate { code: "webpush_403".into() });
-        assert_eq!(wp(500), transient("webpush_500", Some(12)));
+        assert_eq!(wp(500), PushVerdict::UnknownOutcome { code: "webpush_500".into() });
         assert_eq!(wp(503), transient("webpush_503", Some(12)));
         assert_eq!(wp(301), permanent("webpush_301"));
     }

@@ -15,7 +15,15 @@
 //! again (a gone token receives nothing, so no message is duplicated) and announces
 //! again. The event id derives from the request and the target, so a repeated
 //! announcement carries the same id and subscribers de-duplicate. A crash after the
-//! event and before the suppression has the same effect.
+//! event and before the suppression: an at-least-once request is retried the same way;
+//! an at-most-once one ends `failed: provider:unknown_outcome` on takeover (never sent
+//! again), and the target stays unsuppressed until the next request to it is refused
+//! and announced. A suppression that succeeded but timed out is retried: that retry
+//! finds the target suppressed and ends `suppressed: token_invalid`.
+//!
+//! The event goes out before the request's terminal receipt (both on the receipt
+//! stream): an exception to "events follow their receipt", because the receipt must not
+//! claim an outcome whose consequences were not yet recorded.
 
 use std::sync::Arc;
 

@@ -78,9 +78,22 @@ fn data(push: &OutboundPush) -> Value {
     Value::Object(push.data.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
-/// Seconds from `now` until the push expires, at least 0.
+/// Seconds from `now` until the push expires, from 0 to the 28 days FCM allows (no
+/// provider keeps a message longer; a request may expire later).
 pub fn ttl_seconds(push: &OutboundPush, now: jiff::Timestamp) -> i64 {
-    push.expires_at.duration_since(now).as_secs().max(0)
+    push.expires_at.duration_since(now).as_secs().clamp(0, crate::config::push::MAX_TTL_SECONDS)
+}
+
+/// The collapse id as APNs takes it (`apns-collapse-id`, at most 64 bytes; FCM's and
+/// SNS's are forwarded to APNs too): itself when it fits, else the base64url SHA-256 of
+/// it (43 characters), so two long ids never collapse into each other.
+pub fn collapse_id(push: &OutboundPush) -> Option<String> {
+    let id = push.collapse_id.as_deref()?;
+    if id.len() <= 64 {
+        return Some(id.to_owned());
+    }
+    use sha2::Digest as _;
+    Some(super::webpush::encode_base64url(&sha2::Sha256::digest(id.as_bytes())))
 }
 
 /// The APNs JSON body.
@@ -120,9 +133,9 @@ fn fcm_message(push: &OutboundPush, token: Option<&str>, now: jiff::Timestamp) -
         "apns-priority": if high { "10" } else { "5" },
         "apns-expiration": push.expires_at.as_second().to_string(),
     });
-    if let Some(id) = &push.collapse_id {
+    if let Some(id) = collapse_id(push) {
         android["collapse_key"] = Value::String(id.clone());
-        apns_headers["apns-collapse-id"] = Value::String(id.clone());
+        apns_headers["apns-collapse-id"] = Value::String(id);
     }
     let mut message = json!({
         "notification": notification(push),

@@ -650,6 +650,14 @@ impl VapidCache {
         Ok(header)
     }
 
+    /// Drops the token cached for `endpoint`'s origin (its push service refused it), so
+    /// the next [`authorization`](Self::authorization) signs a new one.
+    pub fn forget(&mut self, endpoint: &str) {
+        if let Ok(origin) = origin(endpoint) {
+            self.tokens.remove(&origin);
+        }
+    }
+
     /// The signing key (its public half is what subscriptions were made with).
     pub fn key(&self) -> &VapidKey {
         &self.key

@@ -29,7 +29,7 @@ pub use ses::SesSender;
 #[cfg(feature = "sns")]
 pub use sns::{SMS_ATTRIBUTES, SnsSmsSender};
 #[cfg(feature = "sns")]
-pub use sns_push::{PUSH_ATTRIBUTES, SnsPushSender};
+pub use sns_push::SnsPushSender;
 pub use sqs::{
     ATTEMPT_ATTRIBUTE, NOT_BEFORE_ATTRIBUTE, SOURCE_ATTRIBUTE, SqsQueue, SqsReceiptSink, SqsScheduler, enqueue,
     send_message,

@@ -17,15 +17,6 @@ use crate::ports::{Clock, OutboundPush, PushSender, SendError};
 use crate::push::payload::{self, PayloadError};
 use crate::request::{PushTarget, SnsPlatform};
 
-/// The SNS message attributes herald sets for push, by name.
-pub const PUSH_ATTRIBUTES: &[&str] = &[
-    "AWS.SNS.MOBILE.APNS.PUSH_TYPE",
-    "AWS.SNS.MOBILE.APNS.PRIORITY",
-    "AWS.SNS.MOBILE.APNS.TTL",
-    "AWS.SNS.MOBILE.APNS.COLLAPSE_ID",
-    "AWS.SNS.MOBILE.FCM.TTL",
-];
-
 pub struct SnsPushSender {
     /// For `Publish`: no SDK retries (see `provider_config`).
     client: aws_sdk_sns::Client,
@@ -55,9 +46,10 @@ fn attributes(
         attrs.insert("AWS.SNS.MOBILE.APNS.PUSH_TYPE".to_owned(), attribute("alert".into())?);
         let priority = if push.transactional { "10" } else { "5" };
         attrs.insert("AWS.SNS.MOBILE.APNS.PRIORITY".to_owned(), attribute(priority.into())?);
-        attrs.insert("AWS.SNS.MOBILE.APNS.TTL".to_owned(), attribute(ttl.to_string())?);
-        if let Some(id) = &push.collapse_id {
-            attrs.insert("AWS.SNS.MOBILE.APNS.COLLAPSE_ID".to_owned(), attribute(id.clone())?);
+        // The TTL attribute is named per platform (`APNS_SANDBOX` for sandbox endpoints).
+        attrs.insert(format!("AWS.SNS.MOBILE.{}.TTL", platform.as_str()), attribute(ttl.to_string())?);
+        if let Some(id) = payload::collapse_id(push) {
+            attrs.insert("AWS.SNS.MOBILE.APNS.COLLAPSE_ID".to_owned(), attribute(id)?);
         }
     } else {
         attrs.insert("AWS.SNS.MOBILE.FCM.TTL".to_owned(), attribute(ttl.to_string())?);
@@ -74,6 +66,10 @@ fn token_invalid_or(e: SendError) -> SendError {
             None,
         ),
         "NotFound" | "NotFoundException" => {
+            SendError::token_invalid("endpoint_not_found", "the SNS platform endpoint does not exist", None)
+        }
+        // What SNS answers a Publish to an endpoint ARN that was deleted.
+        "InvalidParameter" if e.message().contains("No endpoint found") => {
             SendError::token_invalid("endpoint_not_found", "the SNS platform endpoint does not exist", None)
         }
         _ => e,
@@ -111,12 +107,49 @@ impl PushSender for SnsPushSender {
 mod tests {
     use super::*;
 
+    fn push(collapse: Option<&str>) -> OutboundPush {
+        OutboundPush {
+            request_id: "r1".into(),
+            tenant: None,
+            target: PushTarget::Sns {
+                endpoint_arn: "arn:aws:sns:us-east-1:123456789012:endpoint/APNS_SANDBOX/app/1".into(),
+                platform: SnsPlatform::ApnsSandbox,
+            },
+            title: "t".into(),
+            body: "b".into(),
+            data: Default::default(),
+            transactional: true,
+            recipient_id: "u1".into(),
+            category: "c".into(),
+            expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            collapse_id: collapse.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn attributes_are_named_per_platform_and_collapse_ids_fit_apns() {
+        let long = "x".repeat(100);
+        let attrs = attributes(&push(Some(&long)), SnsPlatform::ApnsSandbox, 60).unwrap();
+        let value = |n: &str| attrs.get(n).and_then(|a| a.string_value()).map(str::to_owned);
+        assert_eq!(value("AWS.SNS.MOBILE.APNS_SANDBOX.TTL").as_deref(), Some("60"));
+        assert_eq!(value("AWS.SNS.MOBILE.APNS.TTL"), None);
+        assert_eq!(value("AWS.SNS.MOBILE.APNS.PRIORITY").as_deref(), Some("10"));
+        assert!(value("AWS.SNS.MOBILE.APNS.COLLAPSE_ID").is_some_and(|id| id.len() <= 64));
+        let attrs = attributes(&push(None), SnsPlatform::Gcm, 60).unwrap();
+        assert_eq!(attrs.keys().collect::<Vec<_>>(), ["AWS.SNS.MOBILE.FCM.TTL"]);
+    }
+
     #[test]
     fn a_disabled_or_missing_endpoint_is_token_invalid_and_other_errors_stay() {
         let e = token_invalid_or(SendError::permanent("EndpointDisabled", "Endpoint is disabled"));
         assert_eq!((e.code(), e.is_token_invalid().is_some()), ("endpoint_disabled", true));
         let e = token_invalid_or(SendError::transient("NotFound", "Endpoint does not exist"));
         assert!(e.is_token_invalid().is_some() && e.is_permanent());
+        let e = token_invalid_or(SendError::permanent(
+            "InvalidParameter",
+            "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified",
+        ));
+        assert_eq!((e.code(), e.is_token_invalid().is_some()), ("endpoint_not_found", true));
         let e = token_invalid_or(SendError::permanent("InvalidParameter", "x"));
         assert_eq!((e.code(), e.is_token_invalid()), ("InvalidParameter", None));
     }

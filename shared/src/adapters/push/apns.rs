@@ -5,8 +5,8 @@
 //!
 //! All requests share one HTTP/2 connection per host (the guarded client's pool), as
 //! Apple asks: opening a connection per notification gets a provider throttled.
-//! herald names each notification with its own `apns-id` (a UUID), so the receipt's
-//! provider message id is known even when the answer is lost.
+//! herald names each notification with its own `apns-id` (a UUID): the `sent` receipt
+//! carries it whether or not APNs echoes it.
 
 use std::sync::Arc;
 
@@ -69,30 +69,32 @@ impl ApnsSender {
         headers
     }
 
+    fn bearer(&self) -> Result<String, SendError> {
+        self.tokens
+            .bearer(self.clock.now())
+            .map_err(|e| SendError::permanent("apns_auth", format!("APNs provider token: {e}")))
+    }
+
     async fn post(
         &self,
         url: &str,
         push: &OutboundPush,
         body: &[u8],
         apns_id: &str,
-    ) -> Result<(PushVerdict, String), SendError> {
-        let bearer = self
-            .tokens
-            .bearer(self.clock.now())
-            .map_err(|e| SendError::permanent("apns_auth", format!("APNs provider token: {e}")))?;
+        bearer: &str,
+    ) -> Result<PushVerdict, SendError> {
         let answer = self
             .client
-            .post(url, &self.headers(push, &bearer, apns_id), body.to_vec())
+            .post(url, &self.headers(push, bearer, apns_id), body.to_vec())
             .await
             .map_err(|e| http_failure(&e, "APNs"))?;
-        let verdict = classify_apns(
+        Ok(classify_apns(
             answer.status,
             &answer.body,
             answer.header("apns-id"),
             answer.header("retry-after"),
             self.clock.now(),
-        );
-        Ok((verdict, bearer))
+        ))
     }
 }
 
@@ -105,11 +107,20 @@ impl PushSender for ApnsSender {
         let body = payload::apns_payload(push).map_err(|e| SendError::permanent("invalid_payload", e.to_string()))?;
         let url = format!("{}/3/device/{device}", self.base_url);
         let apns_id = uuid::Uuid::new_v4().to_string();
-        let (mut verdict, bearer) = self.post(&url, push, &body, &apns_id).await?;
-        if matches!(verdict, PushVerdict::Reauthenticate { .. }) && self.tokens.invalidate(&bearer, self.clock.now()) {
-            // Our token was refused and nothing was sent: once more with a fresh one.
-            verdict = self.post(&url, push, &body, &apns_id).await?.0;
+        let refused = self.bearer()?;
+        let mut verdict = self.post(&url, push, &body, &apns_id, &refused).await?;
+        if let PushVerdict::Reauthenticate { code } = &verdict {
+            // Our token was refused and nothing was sent. Renew it (at most once a minute:
+            // concurrent refusals renew once), or take the one a concurrent record renewed.
+            let renewed = self.tokens.invalidate(&refused, self.clock.now());
+            let current = self.bearer()?;
+            if !renewed && current == refused {
+                // Refused again within a minute of its making: the key, the ids or the
+                // clock, or a burst a renewal is already answering. Later, not never.
+                return Err(SendError::transient(code.clone(), "APNs refused the provider token; retrying later"));
+            }
+            verdict = self.post(&url, push, &body, &apns_id, &current).await?;
         }
-        verdict_result(verdict, "APNs", Some(apns_id))
+        verdict_result(verdict, "APNs", apns_id)
     }
 }

@@ -68,10 +68,11 @@ impl PushSender for PushRouter {
 }
 
 /// A provider answer as the pipeline's error, or the message id. `fallback_id`: the id
-/// when the answer carries none (APNs: the `apns-id` herald sent).
-pub fn verdict_result(verdict: PushVerdict, provider: &str, fallback_id: Option<String>) -> Result<String, SendError> {
+/// when the answer carries none (APNs: the `apns-id` herald sent; otherwise one of
+/// herald's making, so a `sent` receipt always names its message).
+pub fn verdict_result(verdict: PushVerdict, provider: &str, fallback_id: String) -> Result<String, SendError> {
     match verdict {
-        PushVerdict::Delivered { message_id } => Ok(message_id.or(fallback_id).unwrap_or_default()),
+        PushVerdict::Delivered { message_id } => Ok(message_id.unwrap_or(fallback_id)),
         PushVerdict::Transient { retry_after, code } => {
             Err(SendError::transient(code, format!("{provider} asked to retry later")).with_retry_after(retry_after))
         }
@@ -226,18 +227,29 @@ mod tests {
 
     #[test]
     fn verdicts_become_the_pipeline_s_errors() {
-        let ok = verdict_result(PushVerdict::Delivered { message_id: None }, "APNs", Some("id-1".into()));
+        let ok = verdict_result(PushVerdict::Delivered { message_id: None }, "APNs", "id-1".into());
         assert_eq!(ok.unwrap(), "id-1");
         let wait = Some(std::time::Duration::from_secs(30));
-        let e =
-            verdict_result(PushVerdict::Transient { retry_after: wait, code: "too_many_requests".into() }, "FCM", None)
-                .unwrap_err();
+        let e = verdict_result(
+            PushVerdict::Transient { retry_after: wait, code: "too_many_requests".into() },
+            "FCM",
+            String::new(),
+        )
+        .unwrap_err();
         assert!(e.is_transient() && e.retry_after() == wait);
-        let e = verdict_result(PushVerdict::TokenInvalid { code: "unregistered".into(), since: None }, "FCM", None)
-            .unwrap_err();
+        let e = verdict_result(
+            PushVerdict::TokenInvalid { code: "unregistered".into(), since: None },
+            "FCM",
+            String::new(),
+        )
+        .unwrap_err();
         assert!(e.is_permanent() && e.is_token_invalid().is_some());
-        let e = verdict_result(PushVerdict::Reauthenticate { code: "invalid_provider_token".into() }, "APNs", None)
-            .unwrap_err();
+        let e = verdict_result(
+            PushVerdict::Reauthenticate { code: "invalid_provider_token".into() },
+            "APNs",
+            String::new(),
+        )
+        .unwrap_err();
         assert!(e.is_permanent() && e.is_token_invalid().is_none());
     }
 }

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use super::{http_failure, verdict_result};
 use crate::adapters::http::GuardedClient;
 use crate::ports::{Clock, OutboundPush, PushSender, SendError};
-use crate::push::errors::classify_webpush;
+use crate::push::errors::{PushVerdict, classify_webpush};
 use crate::push::payload;
 use crate::push::webpush::{self, Urgency, VapidCache, VapidKey};
 use crate::request::PushTarget;
@@ -43,6 +43,26 @@ impl WebPushSender {
     }
 }
 
+impl WebPushSender {
+    async fn post(&self, endpoint: &str, headers: &[(String, String)], body: &[u8]) -> Result<PushVerdict, SendError> {
+        let authorization = self
+            .vapid
+            .lock()
+            .map_err(|_| poisoned())?
+            .authorization(endpoint, self.clock.now())
+            .map_err(|e| SendError::permanent("vapid", e.to_string()))?;
+        let mut headers = headers.to_vec();
+        headers.push(("Authorization".to_owned(), authorization));
+        let answer =
+            self.client.post(endpoint, &headers, body.to_vec()).await.map_err(|e| http_failure(&e, "Web Push"))?;
+        Ok(classify_webpush(answer.status, answer.header("retry-after"), self.clock.now()))
+    }
+}
+
+fn poisoned() -> SendError {
+    SendError::transient("poisoned", "the VAPID cache is unusable")
+}
+
 #[async_trait]
 impl PushSender for WebPushSender {
     async fn send_push(&self, push: &OutboundPush) -> Result<String, SendError> {
@@ -54,24 +74,22 @@ impl PushSender for WebPushSender {
         let p256dh = webpush::decode_base64url("keys.p256dh", &keys.p256dh).map_err(invalid)?;
         let auth = webpush::decode_base64url("keys.auth", &keys.auth).map_err(invalid)?;
         let body = webpush::encrypt(&payload::webpush_plaintext(push), &p256dh, &auth, None).map_err(invalid)?;
-        let authorization = self
-            .vapid
-            .lock()
-            .map_err(|_| SendError::transient("poisoned", "the VAPID cache is unusable"))?
-            .authorization(endpoint, now)
-            .map_err(|e| SendError::permanent("vapid", e.to_string()))?;
         let urgency = if push.transactional { Urgency::High } else { Urgency::Normal };
         let ttl = u32::try_from(payload::ttl_seconds(push, now)).unwrap_or(u32::MAX);
         // A Topic must be base64url and at most 32 characters: a longer collapse id is
         // hashed to fit (the same id always gives the same topic).
         let topic = push.collapse_id.as_deref().map(topic_of);
-        let mut headers = webpush::headers(ttl, urgency, topic.as_deref()).map_err(invalid)?;
-        headers.push(("Authorization".to_owned(), authorization));
-        let answer = self.client.post(endpoint, &headers, body).await.map_err(|e| http_failure(&e, "Web Push"))?;
-        let verdict = classify_webpush(answer.status, answer.header("retry-after"), self.clock.now());
-        // The push service's id for the message is the `Location` it answers.
-        let location = answer.header("location").map(|l| l.rsplit('/').next().unwrap_or(l).to_owned());
-        verdict_result(verdict, "Web Push", location)
+        let headers = webpush::headers(ttl, urgency, topic.as_deref()).map_err(invalid)?;
+        let mut verdict = self.post(endpoint, &headers, &body).await?;
+        if matches!(verdict, PushVerdict::Reauthenticate { .. }) {
+            // The VAPID token was refused and nothing was delivered: once more with a new
+            // one. A key the subscription was not made with is refused again: permanent.
+            self.vapid.lock().map_err(|_| poisoned())?.forget(endpoint);
+            verdict = self.post(endpoint, &headers, &body).await?;
+        }
+        // The push service's `Location` names the message with a capability (it can
+        // delete it): herald names the message itself.
+        verdict_result(verdict, "Web Push", uuid::Uuid::new_v4().to_string())
     }
 }
 
