@@ -408,8 +408,8 @@ fn the_sms_role_may_text_phone_numbers_and_nothing_else() {
 // ---------------------------------------------------------------- the push function
 
 /// The push function is the SMS function's twin wherever the channel makes no difference:
-/// runtime, size and timeout (fetching the FCM access token is one more call in each
-/// record's budget, as the SMS opt-out check is), the event source, its queue and DLQ,
+/// runtime and size (its timeout is its own: the providers' calls are three more in each
+/// record's budget, checked by `template_agrees`), the event source, its queue and DLQ,
 /// logs, alarms and outputs. Its environment is the SMS function's without the opt-out
 /// switch, plus the push secret's ARN; the variables for tests are not set.
 #[test]
@@ -422,9 +422,11 @@ fn the_push_function_mirrors_the_sms_function() {
     let skipped =
         |r: &Value| -> Vec<Value> { list(&r["Metadata"]["checkov"]["skip"]).iter().map(|s| s["id"].clone()).collect() };
     assert_eq!(skipped(push), skipped(sms), "the same checkov suppressions, each with its reason");
-    for prop in ["CodeUri", "Handler", "Runtime", "Architectures", "MemorySize", "Timeout"] {
+    for prop in ["CodeUri", "Handler", "Runtime", "Architectures", "MemorySize"] {
         assert_eq!(push["Properties"][prop], sms["Properties"][prop], "PushFunction.{prop}");
     }
+    let seconds = |f: &Value| f["Properties"]["Timeout"].as_u64().expect("a timeout");
+    assert!(seconds(push) > seconds(sms), "three extra calls per record against SMS's one");
     assert_eq!(push["Properties"]["LoggingConfig"]["LogFormat"], "JSON");
     let log_group = template::ref_target(&push["Properties"]["LoggingConfig"]["LogGroup"]).expect("a log group");
     assert_eq!(log_group, "PushLogGroup");
@@ -440,10 +442,12 @@ fn the_push_function_mirrors_the_sms_function() {
     };
     assert_eq!(event("PushFunction"), event("SmsFunction"));
     assert_eq!(t.event_queue("PushFunction"), "PushRequestQueue");
-    // Its queue and DLQ: the same but for the DLQ they point to.
+    // Its queue and DLQ: the same but for the DLQ they point to and the visibility
+    // timeout, six times each function's timeout.
     let queue = |q: &str| {
         let mut r = t.resource(q).clone();
         r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] = Value::Null;
+        r["Properties"]["VisibilityTimeout"] = Value::Null;
         r
     };
     let timeout = t.properties("PushFunction")["Timeout"].as_u64().expect("Timeout");

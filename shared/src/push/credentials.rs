@@ -698,37 +698,8 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::Barrier;
 
-    /// TEST-ONLY RSA-2048 key (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`),
-    /// made for these tests and used nowhere else. Never use it for anything real.
-    const TEST_RSA_PKCS8_PEM: &str = r"-----BEGIN PRIVATE KEY-----
-MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCpK4V2SWvh9b4s
-2rIm0tsneGyMgnKrxdYmNf7xCD2U/Tyz7vGxC38mJilNsTNId5gHhkJVIWHKGrer
-tdtahhs56M/TA+BqsiagVGjUg8oJ/lz0lVhFU6NO1HN2xF7ggfyLVo5bXcwQU6WG
-Wi6VL/qj+RrmWMYShBspcDj1SdFLNEDRBDB3Fb9uj9dO16nSEAFzZTnWhriQJ8Io
-4O6IUia8mDO+5qaaH1oB87wXjyI4SJNULfQxrCAJI0w2wKUM//AbVH57g0h4CN50
-XmqQQ+ymy0EprWsE2vqGlpzCQC2duuD11bTgH2IwPTXMz06FMBfdb3PqXRHR5iyp
-QqBB3V9jAgMBAAECggEAD3H1R/TxIBq/J7o53LiQoLxqcLOyQ4OXBzsT0S7W7ITo
-Z2cv8uGhVLrUN48vpvSgUUONR9d55allzowWgF/RGYrrepEWirdENowuXATCTAJI
-u13tRrsZpGdaOWQ5Y1cK1y/qZGYebPkuGiOesClGwXTLY2+EeglMr45a7O416R8w
-rnwxQN49Ye9+rhBndyTjaPjukXlezSC56+vPi3bFdBDS2sC/0C2NIXMSjcUq+lPn
-Z4yUouWrLpoxZEDv4WW1arcCDylTxzxQpsy84t0++2VmjI8B72X+8nXbMi/ycp4j
-ecWqo7VljjOloI71Eb9Wt0PwoPshbjbrOqJKxzBCmQKBgQDVhELS7PDui6T/tZ/1
-DY0FgA8zPtfMRkYAv5PAsDZbVqFaMHXG9OfOLtj2cRuLtqcWj0ytzp3++H4K5c1n
-ehmBv6MzaG0OqgJHpHBprX1baJcOtOIFIUYIAn9WBlTbsyMO0WD7a1iGtBT7H46k
-L6nExSrN00eHdG8Wl7JE5pnRSQKBgQDK1GiOawo2+9K09kqSn6jCqxR/9ErnIhdc
-tk2msrkSv4V5i4xshBCe4o/6xg9E+ySybDBPoRnOTvzVvMCp6Su/6IqwqJ91h214
-BiRlUVMe1OUyvG84LY8SMxvOBCeIfCm7mVC0LXmkSfvegrMxi5CzjC+EknEPWGxO
-lZ3m4IOXSwKBgGo6mXyTgfNM6tSGKoUjLsxTwDxAweDR/bYVmo89nG2pFjHm9lH8
-OvAsAqnp8Eh8oXjp5r56k8TtINiPKLiY2OPi0nGbPNcU4nl+aKdLN5ko2i7o86KV
-wV/uziegksuTvpd6uIOeDrdGFUIzmyY4yIArkHZC7c2IslRNONZq3JBxAoGAFVVD
-7f7KI0BXSBtDeqp6SIdP76lVG3xVcrXl8uuHVbZ5JnCMA3nceamgtSKRxpKXqICC
-kE2EdlOOejiRFw3kQRoHRE9n/ieRVvdmapWkJXEE7lItbH42NxbTDNcZBVzx0r5s
-Y5cI3UO+zwd2K3bfcFMFSG9SnueQ9K793aOtk4MCgYEAsXl2qsNH+5iXB//kbbbZ
-fcjV5Mjgv1mRlhERR1HAAbDkaZhXgEHkF81D970o+75YY1okOLDS8tEyz10i2+V+
-5GmTiKKhOZFNBZa8QRdfGVTILgv1aw/O5dIwtIuuuyKPXekMJX66Tf011DYJbT2Y
-5QsaWPM9UX1zjIGASSrPJNM=
------END PRIVATE KEY-----
-";
+    /// TEST-ONLY RSA-2048 key, shared with the harness's FCM stand-in (one copy).
+    const TEST_RSA_PKCS8_PEM: &str = herald_e2e::push_providers::TEST_RSA_PKCS8_PEM;
     /// Its public half as DER `RSAPublicKey` (`openssl rsa -RSAPublicKey_out -outform DER`).
     const TEST_RSA_PUBLIC_DER_B64: &str = "MIIBCgKCAQEAqSuFdklr4fW+LNqyJtLbJ3hsjIJyq8XWJjX+8Qg9lP08s+7xsQt/JiYpTbEzSHeYB4ZCVSFhyhq3q7XbWoYbOejP0wPgarImoFRo1IPKCf5c9JVYRVOjTtRzdsRe4IH8i1aOW13MEFOlhloulS/6o/ka5ljGEoQbKXA49UnRSzRA0QQwdxW/bo/XTtep0hABc2U51oa4kCfCKODuiFImvJgzvuammh9aAfO8F48iOEiTVC30MawgCSNMNsClDP/wG1R+e4NIeAjedF5qkEPspstBKa1rBNr6hpacwkAtnbrg9dW04B9iMD01zM9OhTAX3W9z6l0R0eYsqUKgQd1fYwIDAQAB";
 

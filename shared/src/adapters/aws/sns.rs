@@ -125,12 +125,16 @@ impl SmsSender for SnsSmsSender {
             .send()
             .await
             .map_err(|e| opted_out_or(classify_send(&e)))?;
-        output
-            .message_id()
-            .map(str::to_owned)
-            // SNS accepted it (HTTP 200): the message is out, whatever the answer lacks.
-            .ok_or_else(|| SendError::unknown_outcome("no_message_id", "SNS accepted the message without a MessageId"))
+        accepted_id(output.message_id())
     }
+}
+
+/// The id of a message SNS accepted (HTTP 200): the message is out, whatever the
+/// answer lacks, so a missing id is an unknown outcome, never a failure.
+pub(super) fn accepted_id(message_id: Option<&str>) -> Result<String, SendError> {
+    message_id
+        .map(str::to_owned)
+        .ok_or_else(|| SendError::unknown_outcome("no_message_id", "SNS accepted the message without a MessageId"))
 }
 
 #[cfg(test)]

@@ -95,11 +95,7 @@ impl PushSender for SnsPushSender {
             .send()
             .await
             .map_err(|e| token_invalid_or(classify_send(&e)))?;
-        output
-            .message_id()
-            .map(str::to_owned)
-            // SNS accepted it (HTTP 200): the message is out, whatever the answer lacks.
-            .ok_or_else(|| SendError::unknown_outcome("no_message_id", "SNS accepted the message without a MessageId"))
+        super::sns::accepted_id(output.message_id())
     }
 }
 
