@@ -169,7 +169,7 @@ fn push_sizes(
     use herald::push::payload::{self, PayloadError};
     use herald::request::{PushTarget, WebPushKeys};
     let targets = [
-        ("apns", PushTarget::Apns { token: "0".repeat(64) }),
+        ("apns", PushTarget::Apns { token: "0".repeat(64), environment: None }),
         ("fcm", PushTarget::Fcm { token: "0".repeat(64) }),
         (
             "webpush",

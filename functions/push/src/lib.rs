@@ -15,10 +15,12 @@ pub const SECRET_ARN: &str = "HERALD_PUSH_SECRET_ARN";
 /// FCM's API base URL (default `https://fcm.googleapis.com`): tests point it at a local
 /// stand-in.
 pub const FCM_URL: &str = "HERALD_FCM_URL";
-/// APNs' base URL (default by `push.apns_environment`: `https://api.push.apple.com` or
-/// `https://api.sandbox.push.apple.com`). An `http://` URL speaks HTTP/2 without TLS
-/// (h2c), for tests only.
+/// APNs' production base URL (default `https://api.push.apple.com`). An `http://` URL
+/// speaks HTTP/2 without TLS (h2c), for tests only.
 pub const APNS_URL: &str = "HERALD_APNS_URL";
+/// APNs' sandbox base URL (default `https://api.sandbox.push.apple.com`), for targets whose
+/// `environment` is `sandbox` (or all, with `push.apns_environment = "sandbox"`).
+pub const APNS_SANDBOX_URL: &str = "HERALD_APNS_SANDBOX_URL";
 /// Networks the SSRF guard lets through (CIDR, comma-separated): for tests on loopback
 /// only. Empty in a deployment: FCM, APNs and every Web Push endpoint must be public.
 pub const ALLOW_NETWORKS: &str = "HERALD_PUSH_ALLOW_NETWORKS";
@@ -32,6 +34,7 @@ pub const FUNCTION: Function = Function {
         (SECRET_ARN, Need::Optional),
         (FCM_URL, Need::Optional),
         (APNS_URL, Need::Optional),
+        (APNS_SANDBOX_URL, Need::Optional),
         (ALLOW_NETWORKS, Need::Optional),
     ],
     aws_adapters: &["dynamo", "secrets", "sns_push", "sqs"],

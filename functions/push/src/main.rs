@@ -7,15 +7,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use herald::adapters::aws::{SnsPushSender, secret_text};
 use herald::adapters::http::{AllowList, DEFAULT_MAX_BODY, GuardOptions, GuardedClient};
-use herald::adapters::push::apns::ApnsSender;
+use herald::adapters::push::apns::{ApnsHosts, ApnsSender};
 use herald::adapters::push::fcm::{self, FcmSender};
 use herald::adapters::push::webpush::WebPushSender;
 use herald::adapters::push::{PushRouter, PushSecret};
+use herald::config::ApnsEnvironment;
 use herald::pipeline::Senders;
 use herald::push::credentials::ApnsTokenCache;
 use herald::push::hygiene::TokenHygiene;
 use herald_lambda::{Wired, env};
-use herald_push::{ALLOW_NETWORKS, APNS_URL, FCM_URL, FUNCTION, SECRET_ARN};
+use herald_push::{ALLOW_NETWORKS, APNS_SANDBOX_URL, APNS_URL, FCM_URL, FUNCTION, SECRET_ARN};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -44,10 +45,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         match (secret.apns, &push.apns_topic) {
             (Some(key), Some(topic)) => {
-                let base = env::optional(APNS_URL).unwrap_or_else(|| push.apns_environment.base_url().to_owned());
+                let hosts = ApnsHosts {
+                    production: env::optional(APNS_URL)
+                        .unwrap_or_else(|| ApnsEnvironment::Production.base_url().to_owned()),
+                    sandbox: env::optional(APNS_SANDBOX_URL)
+                        .unwrap_or_else(|| ApnsEnvironment::Sandbox.base_url().to_owned()),
+                    default: push.apns_environment,
+                };
                 let client = GuardedClient::http2(options.clone())?;
                 let tokens = ApnsTokenCache::with_default_refresh(key);
-                router.apns = Some(Arc::new(ApnsSender::new(client, tokens, topic.clone(), &base, cx.clock.clone())));
+                router.apns = Some(Arc::new(ApnsSender::new(client, tokens, topic.clone(), hosts, cx.clock.clone())));
             }
             // One missing setting must not stop the other providers: APNs targets end
             // `provider:not_configured`, and the log says why.

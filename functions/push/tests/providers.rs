@@ -55,6 +55,8 @@ fn recorded(path: &str, documented: &str) -> String {
 struct Providers {
     fcm: FcmStandIn,
     apns: ApnsStandIn,
+    /// The sandbox host: development builds' tokens (`"environment": "sandbox"`).
+    apns_sandbox: ApnsStandIn,
     webpush: WebPushStandIn,
     stack: Stack,
     _templates: tempfile::TempDir,
@@ -73,6 +75,7 @@ async fn start() -> Providers {
     let apns_der = VapidKey::generate_pkcs8().unwrap();
     let apns_key = ApnsSigningKey::from_p8(&pem(&apns_der), KEY_ID, TEAM).unwrap();
     let apns = ApnsStandIn::start(TEAM, KEY_ID, apns_key.public_key().to_vec()).await;
+    let apns_sandbox = ApnsStandIn::start(TEAM, KEY_ID, apns_key.public_key().to_vec()).await;
     // Web Push endpoints must be https: the stand-in serves TLS with a test CA, which the
     // function trusts through SSL_CERT_FILE (read by the OS root store loader).
     let webpush = WebPushStandIn::start_tls().await;
@@ -88,10 +91,11 @@ async fn start() -> Providers {
         .env("HERALD_TEMPLATES", templates.path().display().to_string())
         .env("HERALD_FCM_URL", fcm.base_url())
         .env("HERALD_APNS_URL", apns.base_url())
+        .env("HERALD_APNS_SANDBOX_URL", apns_sandbox.base_url())
         .env("HERALD_PUSH_ALLOW_NETWORKS", "127.0.0.0/8")
         .env("SSL_CERT_FILE", test_ca_file().display().to_string());
     let stack = Stack::start_with_secrets(vec![spec], &options(), &[("PushSecret", &secret)]).await;
-    Providers { fcm, apns, webpush, stack, _templates: templates }
+    Providers { fcm, apns, apns_sandbox, webpush, stack, _templates: templates }
 }
 
 fn ring_public(key: &ring::signature::RsaKeyPair) -> Vec<u8> {
@@ -134,6 +138,10 @@ async fn a_batch_on_each_provider_is_authenticated_once_and_delivered_as_rendere
         requests.push(request(&format!("apns-{n}"), category, apns_target(n)));
         requests.push(request(&format!("web-{n}"), category, webpush_target(&p.webpush, &format!("sub-{n}"), browser)));
     }
+    // A development build's token goes to the sandbox host, with the same provider token.
+    let mut dev = apns_target(99);
+    dev["environment"] = json!("sandbox");
+    requests.push(request("apns-dev", "transactional", dev));
     // Each kind together, ten concurrent records per batch (HERALD_CONCURRENCY's default).
     for kind in ["fcm-", "apns-", "web-"] {
         let bodies: Vec<String> =
@@ -177,7 +185,10 @@ async fn a_batch_on_each_provider_is_authenticated_once_and_delivered_as_rendere
         );
     }
 
-    // APNs: HTTP/2, the apns-* headers, the payload.
+    // APNs: HTTP/2, the apns-* headers, the payload; the sandbox token on the sandbox host.
+    let dev_token = apns_target(99)["token"].as_str().unwrap().to_owned();
+    assert_eq!((p.apns_sandbox.sent_to(&dev_token), p.apns.sent_to(&dev_token)), (1, 0));
+    assert!(p.apns_sandbox.requests()[0].auth_ok);
     let calls = p.apns.requests();
     assert_eq!(calls.len(), 10);
     for n in 0..10 {

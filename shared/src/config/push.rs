@@ -33,15 +33,7 @@ pub struct RawPush {
     collapse: Option<Collapse>,
 }
 
-/// Which APNs host a token belongs to: tokens of development builds only work on the
-/// sandbox, and the other way round (APNs answers `BadDeviceToken`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApnsEnvironment {
-    #[default]
-    Production,
-    Sandbox,
-}
+pub use crate::request::ApnsEnvironment;
 
 impl ApnsEnvironment {
     /// The provider API's base URL.
@@ -71,6 +63,7 @@ pub enum Collapse {
 pub struct PushSettings {
     /// None: APNs targets end `failed: provider:not_configured`.
     pub apns_topic: Option<String>,
+    /// The host of APNs targets whose request does not name one.
     pub apns_environment: ApnsEnvironment,
     /// None: Web Push targets end `failed: provider:not_configured`.
     pub vapid_subject: Option<String>,

@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn apns_payload_carries_alert_and_data_at_top_level() {
-        let p = push(PushTarget::Apns { token: "ab".repeat(32) }, &[("order", "42")]);
+        let p = push(PushTarget::Apns { token: "ab".repeat(32), environment: None }, &[("order", "42")]);
         let v: Value = serde_json::from_slice(&apns_payload(&p).unwrap()).unwrap();
         assert_eq!(v["aps"]["alert"]["title"], "Hi");
         assert_eq!(v["order"], "42");
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn one_byte_over_each_limit_is_refused_with_its_size() {
         for (target, limit) in [
-            (PushTarget::Apns { token: "ab".repeat(32) }, 4096),
+            (PushTarget::Apns { token: "ab".repeat(32), environment: None }, 4096),
             (fcm(), 4096),
             (
                 PushTarget::WebPush {
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn reserved_keys_are_refused_by_name() {
-        let apns = push(PushTarget::Apns { token: "ab".repeat(32) }, &[("aps", "x")]);
+        let apns = push(PushTarget::Apns { token: "ab".repeat(32), environment: None }, &[("aps", "x")]);
         assert!(matches!(measure(&apns), Err(PayloadError::ReservedKey { .. })));
         for key in ["from", "google.x", "gcm.n", "message_type"] {
             assert!(matches!(measure(&push(fcm(), &[(key, "x")])), Err(PayloadError::ReservedKey { .. })), "{key}");

@@ -22,7 +22,7 @@ pub use address::{AddressError, EmailAddress, PhoneNumber};
 pub use error::RequestError;
 pub use fields::{Category, Locale, RecipientId, RequestId, TemplateName, TemplateRef, TenantId, TimeZoneName};
 pub use keys::{IdempotencyKey, RecipientKey, SuppressionKey};
-pub use push::{PushPlatform, PushTarget, SnsPlatform, WebPushKeys};
+pub use push::{ApnsEnvironment, PushPlatform, PushTarget, SnsPlatform, WebPushKeys};
 
 /// The only request format version this build reads.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -29,6 +29,17 @@ impl PushPlatform {
     }
 }
 
+/// Which APNs host a device token belongs to: tokens of development builds (Xcode runs)
+/// only work on the sandbox host, the others only on production; the wrong host answers
+/// `BadDeviceToken`, which would get a good token suppressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApnsEnvironment {
+    #[default]
+    Production,
+    Sandbox,
+}
+
 /// The keys of a Web Push subscription (`PushSubscription.toJSON().keys`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,8 +81,11 @@ pub enum PushTarget {
     Fcm {
         token: String,
     },
+    /// `environment`: the host the token belongs to, when the request says (else the push
+    /// function's `push.apns_environment`).
     Apns {
         token: String,
+        environment: Option<ApnsEnvironment>,
     },
     WebPush {
         endpoint: String,
@@ -88,7 +102,7 @@ pub enum PushTarget {
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "PushTarget",
-    description = "A device: {\"platform\": \"fcm\"|\"apns\", \"token\"}, {\"platform\": \"webpush\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}} or {\"platform\": \"sns\", \"endpoint_arn\"} (an SNS platform endpoint of an APNS, APNS_SANDBOX or GCM application)."
+    description = "A device: {\"platform\": \"fcm\"|\"apns\", \"token\"} (apns: optionally \"environment\": \"production\"|\"sandbox\"), {\"platform\": \"webpush\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}} or {\"platform\": \"sns\", \"endpoint_arn\"} (an SNS platform endpoint of an APNS, APNS_SANDBOX or GCM application)."
 )]
 struct RawPushTarget {
     platform: PushPlatform,
@@ -100,6 +114,8 @@ struct RawPushTarget {
     keys: Option<WebPushKeys>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     endpoint_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environment: Option<ApnsEnvironment>,
 }
 
 impl PushTarget {
@@ -115,7 +131,7 @@ impl PushTarget {
     /// The device token, the subscription endpoint for Web Push, the endpoint ARN for SNS.
     pub fn address(&self) -> &str {
         match self {
-            PushTarget::Fcm { token } | PushTarget::Apns { token } => token,
+            PushTarget::Fcm { token } | PushTarget::Apns { token, .. } => token,
             PushTarget::WebPush { endpoint, .. } => endpoint,
             PushTarget::Sns { endpoint_arn, .. } => endpoint_arn,
         }
@@ -135,6 +151,9 @@ impl PushTarget {
         };
         if raw.platform != PushPlatform::Sns {
             no_extra("endpoint_arn", raw.endpoint_arn.is_some())?;
+        }
+        if raw.platform != PushPlatform::Apns {
+            no_extra("environment", raw.environment.is_some())?;
         }
         match raw.platform {
             PushPlatform::Sns => {
@@ -174,7 +193,7 @@ impl PushTarget {
                 if !shape {
                     return Err("`token` is not an APNs device token (an even number, 64 to 200, of hex digits)".into());
                 }
-                Ok(PushTarget::Apns { token: token.to_ascii_lowercase() })
+                Ok(PushTarget::Apns { token: token.to_ascii_lowercase(), environment: raw.environment })
             }
             PushPlatform::WebPush => {
                 no_extra("token", raw.token.is_some())?;
@@ -196,12 +215,21 @@ impl PushTarget {
 
     fn to_raw(&self) -> RawPushTarget {
         match self {
-            PushTarget::Fcm { token } | PushTarget::Apns { token } => RawPushTarget {
-                platform: self.platform(),
+            PushTarget::Fcm { token } => RawPushTarget {
+                platform: PushPlatform::Fcm,
                 token: Some(token.clone()),
                 endpoint: None,
                 keys: None,
                 endpoint_arn: None,
+                environment: None,
+            },
+            PushTarget::Apns { token, environment } => RawPushTarget {
+                platform: PushPlatform::Apns,
+                token: Some(token.clone()),
+                endpoint: None,
+                keys: None,
+                endpoint_arn: None,
+                environment: *environment,
             },
             PushTarget::WebPush { endpoint, keys } => RawPushTarget {
                 platform: PushPlatform::WebPush,
@@ -209,6 +237,7 @@ impl PushTarget {
                 endpoint: Some(endpoint.clone()),
                 keys: Some(keys.clone()),
                 endpoint_arn: None,
+                environment: None,
             },
             PushTarget::Sns { endpoint_arn, .. } => RawPushTarget {
                 platform: PushPlatform::Sns,
@@ -216,6 +245,7 @@ impl PushTarget {
                 endpoint: None,
                 keys: None,
                 endpoint_arn: Some(endpoint_arn.clone()),
+                environment: None,
             },
         }
     }

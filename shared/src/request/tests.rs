@@ -174,6 +174,8 @@ fn push_targets_are_checked_per_platform() {
         json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/shop/5b8f2c1e-0d4a-3f6b-9a7c-1e2d3c4b5a69"}),
         json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:endpoint/APNS_SANDBOX/shop-ios/1"}),
         json!({"platform": "sns", "endpoint_arn": "arn:aws-cn:sns:cn-north-1:123456789012:endpoint/APNS/shop/1"}),
+        json!({"platform": "apns", "token": apns, "environment": "sandbox"}),
+        json!({"platform": "apns", "token": apns, "environment": "production"}),
     ];
     for target in ok {
         let mut v = base();
@@ -191,6 +193,8 @@ fn push_targets_are_checked_per_platform() {
         json!({"platform": "webpush", "endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "tBHItJI5svbpez7KI4CCXg"}}),
         json!({"platform": "sms", "token": "x"}),
         json!({"platform": "sns"}),
+        json!({"platform": "apns", "token": apns, "environment": "staging"}),
+        json!({"platform": "fcm", "token": fcm, "environment": "sandbox"}),
         json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:endpoint/ADM/app/1"}),
         json!({"platform": "sns", "endpoint_arn": "arn:aws:sns:us-east-1:123456789012:my-topic"}),
         json!({"platform": "sns", "endpoint_arn": "arn:aws:sqs:us-east-1:123456789012:endpoint/GCM/app/1"}),

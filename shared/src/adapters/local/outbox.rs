@@ -167,7 +167,13 @@ impl PushSender for Outbox {
             "type": if m.transactional { "transactional" } else { "promotional" },
         });
         match &m.target {
-            PushTarget::Fcm { token } | PushTarget::Apns { token } => doc["token"] = json!(token),
+            PushTarget::Fcm { token } => doc["token"] = json!(token),
+            PushTarget::Apns { token, environment } => {
+                doc["token"] = json!(token);
+                if let Some(environment) = environment {
+                    doc["environment"] = json!(environment);
+                }
+            }
             PushTarget::WebPush { endpoint, .. } => doc["endpoint"] = json!(endpoint),
             PushTarget::Sns { endpoint_arn, .. } => doc["endpoint_arn"] = json!(endpoint_arn),
         }

@@ -18,28 +18,46 @@ use crate::ports::{Clock, OutboundPush, PushSender, SendError};
 use crate::push::credentials::ApnsTokenCache;
 use crate::push::errors::{PushVerdict, classify_apns};
 use crate::push::payload;
-use crate::request::PushTarget;
+use crate::request::{ApnsEnvironment, PushTarget};
 
 pub struct ApnsSender {
     client: GuardedClient,
     tokens: ApnsTokenCache,
     /// The app's bundle id (`apns-topic`).
     topic: String,
-    base_url: String,
+    hosts: ApnsHosts,
     clock: Arc<dyn Clock>,
 }
 
+/// Where notifications go: the production and sandbox base URLs (without a trailing
+/// slash), and the environment of a token whose request names none. One provider token
+/// serves both hosts.
+#[derive(Debug, Clone)]
+pub struct ApnsHosts {
+    pub production: String,
+    pub sandbox: String,
+    pub default: ApnsEnvironment,
+}
+
+impl ApnsHosts {
+    fn base_url(&self, environment: Option<ApnsEnvironment>) -> &str {
+        match environment.unwrap_or(self.default) {
+            ApnsEnvironment::Production => self.production.trim_end_matches('/'),
+            ApnsEnvironment::Sandbox => self.sandbox.trim_end_matches('/'),
+        }
+    }
+}
+
 impl ApnsSender {
-    /// `client` must speak HTTP/2 ([`GuardedClient::http2`]); `base_url` is the
-    /// production or sandbox host (or a test server), without a trailing slash.
+    /// `client` must speak HTTP/2 ([`GuardedClient::http2`]).
     pub fn new(
         client: GuardedClient,
         tokens: ApnsTokenCache,
         topic: String,
-        base_url: &str,
+        hosts: ApnsHosts,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        ApnsSender { client, tokens, topic, base_url: base_url.trim_end_matches('/').to_owned(), clock }
+        ApnsSender { client, tokens, topic, hosts, clock }
     }
 
     /// Provider tokens signed so far (metrics; tests assert one per batch).
@@ -101,11 +119,11 @@ impl ApnsSender {
 #[async_trait]
 impl PushSender for ApnsSender {
     async fn send_push(&self, push: &OutboundPush) -> Result<String, SendError> {
-        let PushTarget::Apns { token: device } = &push.target else {
+        let PushTarget::Apns { token: device, environment } = &push.target else {
             return Err(SendError::permanent("wrong_provider", "not an APNs device token"));
         };
         let body = payload::apns_payload(push).map_err(|e| SendError::permanent("invalid_payload", e.to_string()))?;
-        let url = format!("{}/3/device/{device}", self.base_url);
+        let url = format!("{}/3/device/{device}", self.hosts.base_url(*environment));
         let apns_id = uuid::Uuid::new_v4().to_string();
         let refused = self.bearer()?;
         let mut verdict = self.post(&url, push, &body, &apns_id, &refused).await?;
