@@ -173,7 +173,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate { files } => {
             let settings = load_settings(&cli)?;
             let catalogue = load_catalogue(&settings)?;
-            validate(files, &catalogue)
+            let checks = Pipeline::for_checks(Arc::new(catalogue), Arc::new(settings), clock.clone());
+            validate(files, &checks)
         }
         Command::Suppress(args) => operator(&cli, Operation::Suppress(args), &*clock).await,
         Command::Unsuppress(args) => operator(&cli, Operation::Unsuppress(args), &*clock).await,
@@ -340,14 +341,19 @@ impl App {
     }
 }
 
-fn validate(files: &[PathBuf], catalogue: &Catalogue) -> Result<ExitCode> {
+/// Parses each request, finds its template, and renders it as a send now would (strict:
+/// a variable missing from the data, an SMS over its segments, a push over its provider's
+/// payload limit fail here as they would fail the send, with the same reason).
+fn validate(files: &[PathBuf], checks: &Pipeline) -> Result<ExitCode> {
     let mut bad = 0;
     for file in files {
         for item in input::read(file).with_context(|| file.display().to_string())? {
             let result = DeliveryRequest::from_json(&item.raw).map_err(|e| e.to_string()).and_then(|r| {
-                catalogue
+                checks
+                    .catalogue()
                     .check(&r.template, r.channel, r.recipient.locale.as_ref())
-                    .map_err(|e| format!("template: {e}"))
+                    .map_err(|e| format!("template: {e}"))?;
+                checks.check_rendering(&r).map_err(|(reason, detail)| format!("{reason}: {detail}"))
             });
             match result {
                 Ok(()) => println!("{}\tok", item.source),

@@ -611,6 +611,28 @@ fn validate_reports_each_request() {
     let run = sb.run(&["validate", "examples/requests.jsonl"]);
     run.assert_ok();
     assert!(names(&sb).is_empty(), "validate sends nothing");
+
+    // Valid requests whose data would fail the send fail here, with the send's reason.
+    let token = "f".repeat(40);
+    let failing = [
+        json!({"id": "no-code", "channel": "sms", "category": "transactional",
+               "recipient": {"id": "u1", "phone": "+14155550123"}, "template": "one-time-code", "data": {}}),
+        json!({"id": "huge-push", "channel": "push", "category": "transactional",
+               "recipient": {"id": "u1", "push": {"platform": "fcm", "token": token}},
+               "template": "one-time-code", "data": {"code": "9".repeat(5000)}}),
+        json!({"id": "fine", "channel": "push", "category": "transactional",
+               "recipient": {"id": "u1", "push": {"platform": "fcm", "token": token}},
+               "template": "one-time-code", "data": {"code": "123456"}}),
+    ];
+    let body: String = failing.iter().map(|r| format!("{r}\n")).collect();
+    let file = sb.write("send-time.jsonl", &body);
+    let run = sb.run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].contains("render_error:one-time-code:sms") && lines[0].contains("`code`"), "{}", lines[0]);
+    assert!(lines[1].contains("\tpayload_too_large:"), "{}", lines[1]);
+    assert!(lines[2].ends_with("\tok"), "{}", lines[2]);
+    assert!(names(&sb).is_empty(), "validate sends nothing");
 }
 
 #[test]

@@ -198,6 +198,14 @@ impl Pipeline {
         Pipeline { catalogue, settings, ports }
     }
 
+    /// A pipeline that can only [`check_rendering`](Self::check_rendering): no state, no
+    /// sender (`herald validate`).
+    pub fn for_checks(catalogue: Arc<Catalogue>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
+        let none = Arc::new(ChecksOnly);
+        let ports = Ports { store: none.clone(), senders: Senders::default(), scheduler: none, clock };
+        Pipeline { catalogue, settings, ports }
+    }
+
     /// The channels this pipeline sends (those it has a sender for).
     pub fn channels(&self) -> Vec<Channel> {
         self.ports.senders.channels()
@@ -561,7 +569,9 @@ impl Pipeline {
         }
     }
 
-    async fn render_and_send(&self, request: &DeliveryRequest) -> Result<Delivered, Failure> {
+    /// Renders `request` into what its sender is handed, with the checks that follow
+    /// rendering (SMS length, push payload budget, reserved push keys), as a send now would.
+    fn prepare(&self, request: &DeliveryRequest) -> Result<Prepared, Failure> {
         // Signed once: the same URL goes in the body and in List-Unsubscribe.
         let unsubscribe = self.unsubscribe_url(request);
         let context = self.context(request, unsubscribe.as_deref());
@@ -575,12 +585,10 @@ impl Pipeline {
         let request_id = request.id.as_str().to_owned();
         let transactional = request.is_transactional();
         let tenant = request.tenant.as_ref().map(|t| t.as_str().to_owned());
-        let result = match (rendered, &request.recipient) {
+        Ok(match (rendered, &request.recipient) {
             (Rendered::Email { subject, html, text }, recipient) => {
                 let to = recipient.email.clone().ok_or_else(|| missing("email"))?;
-                let email = self.outbound_email(request, to, subject, html, text, unsubscribe)?;
-                let sender = self.ports.senders.email.as_ref().ok_or_else(|| not_served(Channel::Email))?;
-                sender.send_email(&email).await.map(|message_id| Delivered { message_id, sms: None })
+                Prepared::Email(self.outbound_email(request, to, subject, html, text, unsubscribe)?)
             }
             (Rendered::Sms { body }, recipient) => {
                 let to = recipient.phone.clone().ok_or_else(|| missing("phone"))?;
@@ -607,8 +615,7 @@ impl Pipeline {
                     max_price: options.max_price,
                     transactional,
                 };
-                let sender = self.ports.senders.sms.as_ref().ok_or_else(|| not_served(Channel::Sms))?;
-                sender.send_sms(&sms).await.map(|message_id| Delivered { message_id, sms: Some(facts) })
+                Prepared::Sms(sms, facts)
             }
             (Rendered::Push { title, body, data }, recipient) => {
                 let target = recipient.push.clone().ok_or_else(|| missing("push"))?;
@@ -654,6 +661,22 @@ impl Pipeline {
                         detail: e.to_string(),
                     },
                 })?;
+                Prepared::Push(push)
+            }
+        })
+    }
+
+    async fn render_and_send(&self, request: &DeliveryRequest) -> Result<Delivered, Failure> {
+        let result = match self.prepare(request)? {
+            Prepared::Email(email) => {
+                let sender = self.ports.senders.email.as_ref().ok_or_else(|| not_served(Channel::Email))?;
+                sender.send_email(&email).await.map(|message_id| Delivered { message_id, sms: None })
+            }
+            Prepared::Sms(sms, facts) => {
+                let sender = self.ports.senders.sms.as_ref().ok_or_else(|| not_served(Channel::Sms))?;
+                sender.send_sms(&sms).await.map(|message_id| Delivered { message_id, sms: Some(facts) })
+            }
+            Prepared::Push(push) => {
                 let sender = self.ports.senders.push.as_ref().ok_or_else(|| not_served(Channel::Push))?;
                 sender.send_push(&push).await.map(|message_id| Delivered { message_id, sms: None })
             }
@@ -669,6 +692,19 @@ impl Pipeline {
                 Failure::Permanent { reason: Reason::Provider(e.code().to_owned()), detail: e.message().to_owned() }
             }
         })
+    }
+
+    /// Whether `request` would render and pass the checks after rendering if it were
+    /// sent now (`herald validate`): the reason and detail its receipt would carry if not.
+    /// Guard rails (suppression, consent, caps, quiet hours) are not consulted.
+    pub fn check_rendering(&self, request: &DeliveryRequest) -> Result<(), (Reason, String)> {
+        match self.prepare(request) {
+            Ok(_) => Ok(()),
+            Err(Failure::Permanent { reason, detail }) => Err((reason, detail)),
+            Err(Failure::SmsTooLong { detail, .. }) => Err((Reason::SmsTooLong, detail)),
+            // Only a send produces these.
+            Err(Failure::OptedOut | Failure::Transient(_) | Failure::UnknownOutcome(_)) => Ok(()),
+        }
     }
 
     fn outbound_email(
@@ -756,6 +792,63 @@ impl Pipeline {
         data.insert("herald".to_owned(), herald);
         Value::Object(data)
     }
+}
+
+/// The state of a pipeline made for checks only: every call fails, and none is made.
+struct ChecksOnly;
+
+const CHECKS_ONLY: &str = "a pipeline for checks only has no state";
+
+#[async_trait::async_trait]
+impl StateStore for ChecksOnly {
+    async fn admit(&self, _: &crate::ports::Admission) -> Result<Verdict, crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+    async fn complete(&self, _: &Lease, _: &Completion) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+    async fn abandon(&self, _: &Lease, _: Release) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+    async fn record(&self, _: &crate::ports::Decision) -> Result<Recorded, crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+    async fn suppress(&self, _: &crate::ports::SuppressionEntry, _: Timestamp) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+    async fn unsuppress(&self, _: &crate::request::SuppressionKey) -> Result<bool, crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+    async fn set_consent(
+        &self,
+        _: &crate::request::RecipientKey,
+        _: &str,
+        _: bool,
+        _: Timestamp,
+    ) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+}
+
+#[async_trait::async_trait]
+impl Scheduler for ChecksOnly {
+    async fn defer(
+        &self,
+        _: &DeliveryRequest,
+        _: Timestamp,
+        _: u32,
+        _: Option<&str>,
+    ) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::new(CHECKS_ONLY))
+    }
+}
+
+/// What a sender is handed, rendered and checked.
+enum Prepared {
+    Email(OutboundEmail),
+    /// With what it costs, for the receipt.
+    Sms(OutboundSms, SmsFacts),
+    Push(OutboundPush),
 }
 
 /// A message the provider accepted.
