@@ -34,14 +34,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         };
         // One provider call is bounded like an AWS call.
         let options = GuardOptions { allow, timeout: cx.aws_timeout, max_body: DEFAULT_MAX_BODY };
+        // One HTTP/1 client for FCM and Web Push (one root store read at cold start, one
+        // pool); APNs needs its own, HTTP/2 only.
+        let http1 = GuardedClient::new(options.clone())?;
         let mut router = PushRouter {
             sns: Some(Arc::new(SnsPushSender::new(aws_sdk_sns::Client::new(&cx.provider_sdk), cx.clock.clone()))),
             ..PushRouter::default()
         };
         if let Some(account) = secret.fcm {
             let base = env::optional(FCM_URL).unwrap_or_else(|| fcm::DEFAULT_BASE_URL.to_owned());
-            let client = GuardedClient::new(options.clone())?;
-            router.fcm = Some(Arc::new(FcmSender::new(client, account, &base, cx.clock.clone())));
+            router.fcm = Some(Arc::new(FcmSender::new(http1.clone(), account, &base, cx.clock.clone())));
         }
         match (secret.apns, &push.apns_topic) {
             (Some(key), Some(topic)) => {
@@ -52,7 +54,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                         .unwrap_or_else(|| ApnsEnvironment::Sandbox.base_url().to_owned()),
                     default: push.apns_environment,
                 };
-                let client = GuardedClient::http2(options.clone())?;
+                let client = GuardedClient::http2(options)?;
                 let tokens = ApnsTokenCache::with_default_refresh(key);
                 router.apns = Some(Arc::new(ApnsSender::new(client, tokens, topic.clone(), hosts, cx.clock.clone())));
             }
@@ -67,8 +69,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         match (secret.webpush, &push.vapid_subject) {
             (Some(key), Some(subject)) => {
-                let client = GuardedClient::new(options)?;
-                let sender = WebPushSender::new(client, key, subject, cx.clock.clone()).map_err(anyhow::Error::msg)?;
+                let sender = WebPushSender::new(http1, key, subject, cx.clock.clone()).map_err(anyhow::Error::msg)?;
                 tracing::info!(application_server_key = %sender.public_key(), "Web Push configured");
                 router.webpush = Some(Arc::new(sender));
             }

@@ -39,66 +39,42 @@ pub struct TokenInvalid {
 }
 
 impl SendError {
+    fn new(retry: Retry, code: impl Into<String>, message: impl Into<String>) -> Self {
+        SendError {
+            retry,
+            code: code.into(),
+            message: message.into(),
+            opted_out: false,
+            token_invalid: None,
+            retry_after: None,
+        }
+    }
+
     /// `code` is short and machine-readable (`Throttling`, `MessageRejected`, `io`);
     /// it ends up in the receipt reason as `provider:<code>`.
     pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError {
-            retry: Retry::Transient,
-            code: code.into(),
-            message: message.into(),
-            opted_out: false,
-            token_invalid: None,
-            retry_after: None,
-        }
+        Self::new(Retry::Transient, code, message)
     }
 
     pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError {
-            retry: Retry::Permanent,
-            code: code.into(),
-            message: message.into(),
-            opted_out: false,
-            token_invalid: None,
-            retry_after: None,
-        }
+        Self::new(Retry::Permanent, code, message)
     }
 
     pub fn unknown_outcome(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SendError {
-            retry: Retry::UnknownOutcome,
-            code: code.into(),
-            message: message.into(),
-            opted_out: false,
-            token_invalid: None,
-            retry_after: None,
-        }
+        Self::new(Retry::UnknownOutcome, code, message)
     }
 
     /// The provider refused because the recipient opted out of messages from this sender
     /// (SNS: the number is on the account's opt-out list). Nothing was sent. Its code is
     /// `opted_out`; the message, like every other, must not carry the address.
     pub fn opted_out(message: impl Into<String>) -> Self {
-        SendError {
-            retry: Retry::Permanent,
-            code: "opted_out".into(),
-            message: message.into(),
-            opted_out: true,
-            token_invalid: None,
-            retry_after: None,
-        }
+        SendError { opted_out: true, ..Self::new(Retry::Permanent, "opted_out", message) }
     }
 
     /// The provider refused because the push target is gone or was never valid (see
     /// [`TokenInvalid`]). Permanent; the message, like every other, must not carry the token.
     pub fn token_invalid(code: impl Into<String>, message: impl Into<String>, since: Option<jiff::Timestamp>) -> Self {
-        SendError {
-            retry: Retry::Permanent,
-            code: code.into(),
-            message: message.into(),
-            opted_out: false,
-            token_invalid: Some(TokenInvalid { since }),
-            retry_after: None,
-        }
+        SendError { token_invalid: Some(TokenInvalid { since }), ..Self::new(Retry::Permanent, code, message) }
     }
 
     /// The provider asked not to be called again before `delay` (429, 503 with

@@ -35,7 +35,7 @@ use crate::ports::{
 };
 use crate::receipt::event::{DeliveryEvent, EventKind};
 use crate::receipt::provider::address_sha256;
-use crate::request::{Channel, PushTarget, SuppressionKey};
+use crate::request::{Channel, SuppressionKey};
 
 /// A [`PushSender`] that suppresses and announces invalid targets (see the module).
 pub struct TokenHygiene {
@@ -56,16 +56,11 @@ impl TokenHygiene {
     }
 }
 
-/// The provider a target is sent through, as events name it.
-pub fn provider_name(target: &PushTarget) -> &'static str {
-    target.platform().as_str()
-}
-
 /// The `token_invalid` event for `push`, refused with `code`, invalid since `at`.
 pub fn token_invalid_event(push: &OutboundPush, code: &str, at: jiff::Timestamp) -> DeliveryEvent {
     let target_hash = address_sha256(push.target.address());
     let tenant = push.tenant.as_deref().unwrap_or("");
-    let provider = provider_name(&push.target);
+    let provider = push.target.platform().as_str();
     let mut event = DeliveryEvent::new(
         EventKind::TokenInvalid,
         Channel::Push,
@@ -116,7 +111,7 @@ impl PushSender for TokenHygiene {
         }
         tracing::info!(
             code = refusal.code(),
-            provider = provider_name(&push.target),
+            provider = push.target.platform().as_str(),
             "push target invalid: suppressed"
         );
         Err(refusal)
@@ -127,6 +122,7 @@ impl PushSender for TokenHygiene {
 mod tests {
     use super::*;
     use crate::ports::FixedClock;
+    use crate::request::PushTarget;
     use crate::testing::{MemorySink, MemoryStore, RecordingSender};
 
     fn push() -> OutboundPush {

@@ -85,15 +85,34 @@ pub fn ttl_seconds(push: &OutboundPush, now: jiff::Timestamp) -> i64 {
 }
 
 /// The collapse id as APNs takes it (`apns-collapse-id`, at most 64 bytes; FCM's and
-/// SNS's are forwarded to APNs too): itself when it fits, else the base64url SHA-256 of
-/// it (43 characters), so two long ids never collapse into each other.
+/// SNS's are forwarded to APNs too): see [`fit_id`].
 pub fn collapse_id(push: &OutboundPush) -> Option<String> {
-    let id = push.collapse_id.as_deref()?;
-    if id.len() <= 64 {
-        return Some(id.to_owned());
+    push.collapse_id.as_deref().map(|id| fit_id(id, 64, |_| true))
+}
+
+/// The collapse id as a Web Push `Topic` (1 to 32 base64url characters): see [`fit_id`].
+pub fn topic(push: &OutboundPush) -> Option<String> {
+    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    push.collapse_id.as_deref().map(|id| fit_id(id, 32, base64url))
+}
+
+/// `id` itself when it is 1 to `max` bytes of `allowed`, else the first `max` characters
+/// (at most 43) of its SHA-256 in base64url: the same id always gives the same result,
+/// and two long ids never collapse into each other.
+fn fit_id(id: &str, max: usize, allowed: impl Fn(u8) -> bool) -> String {
+    if !id.is_empty() && id.len() <= max && id.bytes().all(allowed) {
+        return id.to_owned();
     }
     use sha2::Digest as _;
-    Some(super::webpush::encode_base64url(&sha2::Sha256::digest(id.as_bytes())))
+    let mut hashed = super::webpush::encode_base64url(&sha2::Sha256::digest(id.as_bytes()));
+    hashed.truncate(max);
+    hashed
+}
+
+/// APNs' `apns-priority` (also in FCM's APNs headers and SNS's attribute): 10, at once,
+/// for the transactional category; 5, when the device is awake anyway, otherwise.
+pub fn apns_priority(push: &OutboundPush) -> &'static str {
+    if push.transactional { "10" } else { "5" }
 }
 
 /// The APNs JSON body.
@@ -130,7 +149,7 @@ fn fcm_message(push: &OutboundPush, token: Option<&str>, now: jiff::Timestamp) -
     let ttl = ttl_seconds(push, now);
     let mut android = json!({ "priority": if high { "HIGH" } else { "NORMAL" }, "ttl": format!("{ttl}s") });
     let mut apns_headers = json!({
-        "apns-priority": if high { "10" } else { "5" },
+        "apns-priority": apns_priority(push),
         "apns-expiration": push.expires_at.as_second().to_string(),
     });
     if let Some(id) = collapse_id(push) {
@@ -254,6 +273,19 @@ mod tests {
             let e = measure(&p).unwrap_err();
             assert_eq!(e.to_string(), format!("payload_too_large:{}", limit + 1));
         }
+    }
+
+    #[test]
+    fn topics_are_base64url_and_at_most_32_characters_and_collapse_ids_fit_apns() {
+        let with = |id: &str| OutboundPush { collapse_id: Some(id.to_owned()), ..push(fcm(), &[]) };
+        assert_eq!(topic(&with("order-updates")).unwrap(), "order-updates");
+        let long = topic(&with("order.updates for everyone, with spaces")).unwrap();
+        assert_eq!(long.len(), 32);
+        assert!(long.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(long, topic(&with("order.updates for everyone, with spaces")).unwrap());
+        assert_eq!(collapse_id(&with("order.updates")).unwrap(), "order.updates");
+        let hashed = collapse_id(&with(&"é".repeat(40))).unwrap();
+        assert!(hashed.len() <= 64 && hashed != collapse_id(&with(&"è".repeat(40))).unwrap());
     }
 
     #[test]

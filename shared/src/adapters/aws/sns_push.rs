@@ -44,8 +44,7 @@ fn attributes(
     let mut attrs = HashMap::new();
     if platform.is_apple() {
         attrs.insert("AWS.SNS.MOBILE.APNS.PUSH_TYPE".to_owned(), attribute("alert".into())?);
-        let priority = if push.transactional { "10" } else { "5" };
-        attrs.insert("AWS.SNS.MOBILE.APNS.PRIORITY".to_owned(), attribute(priority.into())?);
+        attrs.insert("AWS.SNS.MOBILE.APNS.PRIORITY".to_owned(), attribute(payload::apns_priority(push).into())?);
         // The TTL attribute is named per platform (`APNS_SANDBOX` for sandbox endpoints).
         attrs.insert(format!("AWS.SNS.MOBILE.{}.TTL", platform.as_str()), attribute(ttl.to_string())?);
         if let Some(id) = payload::collapse_id(push) {

@@ -60,29 +60,18 @@ impl ApnsSender {
         ApnsSender { client, tokens, topic, hosts, clock }
     }
 
-    /// Provider tokens signed so far (metrics; tests assert one per batch).
-    pub fn tokens_issued(&self) -> u64 {
-        self.tokens.tokens_issued()
-    }
-
     fn headers(&self, push: &OutboundPush, bearer: &str, apns_id: &str) -> Vec<(String, String)> {
         let mut headers = vec![
             ("authorization".to_owned(), format!("bearer {bearer}")),
             ("apns-topic".to_owned(), self.topic.clone()),
             ("apns-push-type".to_owned(), "alert".to_owned()),
-            // 10: at once (transactional); 5: when the device is awake anyway.
-            ("apns-priority".to_owned(), if push.transactional { "10" } else { "5" }.to_owned()),
+            ("apns-priority".to_owned(), payload::apns_priority(push).to_owned()),
             ("apns-expiration".to_owned(), push.expires_at.as_second().max(0).to_string()),
             ("apns-id".to_owned(), apns_id.to_owned()),
             ("content-type".to_owned(), "application/json".to_owned()),
         ];
-        if let Some(id) = &push.collapse_id {
-            // At most 64 bytes: a longer id is cut at a character boundary.
-            let mut end = id.len().min(64);
-            while !id.is_char_boundary(end) {
-                end -= 1;
-            }
-            headers.push(("apns-collapse-id".to_owned(), id[..end].to_owned()));
+        if let Some(id) = payload::collapse_id(push) {
+            headers.push(("apns-collapse-id".to_owned(), id));
         }
         headers
     }

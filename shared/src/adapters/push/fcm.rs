@@ -49,11 +49,6 @@ impl FcmSender {
         FcmSender { client, account, send_url, tokens: Mutex::new(Tokens::default()), clock }
     }
 
-    /// Access tokens fetched so far (metrics; tests assert one per batch).
-    pub async fn tokens_fetched(&self) -> u64 {
-        self.tokens.lock().await.cache.tokens_stored()
-    }
-
     /// The current access token, fetched when there is none or it is about to expire.
     /// Nothing is sent to FCM before this succeeds, so every failure here is transient
     /// (a revoked key keeps failing, and the request ends `retries_exhausted`).

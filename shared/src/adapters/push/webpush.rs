@@ -76,9 +76,7 @@ impl PushSender for WebPushSender {
         let body = webpush::encrypt(&payload::webpush_plaintext(push), &p256dh, &auth, None).map_err(invalid)?;
         let urgency = if push.transactional { Urgency::High } else { Urgency::Normal };
         let ttl = u32::try_from(payload::ttl_seconds(push, now)).unwrap_or(u32::MAX);
-        // A Topic must be base64url and at most 32 characters: a longer collapse id is
-        // hashed to fit (the same id always gives the same topic).
-        let topic = push.collapse_id.as_deref().map(topic_of);
+        let topic = payload::topic(push);
         let headers = webpush::headers(ttl, urgency, topic.as_deref()).map_err(invalid)?;
         let mut verdict = self.post(endpoint, &headers, &body).await?;
         if matches!(verdict, PushVerdict::Reauthenticate { .. }) {
@@ -90,29 +88,5 @@ impl PushSender for WebPushSender {
         // The push service's `Location` names the message with a capability (it can
         // delete it): herald names the message itself.
         verdict_result(verdict, "Web Push", uuid::Uuid::new_v4().to_string())
-    }
-}
-
-/// A collapse id as a Web Push `Topic`: itself when it is already 1 to 32 base64url
-/// characters, else the first 32 characters of its SHA-256 in base64url.
-fn topic_of(id: &str) -> String {
-    let fits =
-        !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if fits {
-        return id.to_owned();
-    }
-    use sha2::Digest as _;
-    webpush::encode_base64url(&sha2::Sha256::digest(id.as_bytes()))[..32].to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn topics_are_base64url_and_at_most_32_characters() {
-        assert_eq!(super::topic_of("order-updates"), "order-updates");
-        let long = super::topic_of("order.updates for everyone, with spaces");
-        assert_eq!(long.len(), 32);
-        assert!(long.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(long, super::topic_of("order.updates for everyone, with spaces"));
     }
 }
