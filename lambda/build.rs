@@ -14,6 +14,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
             continue;
         }
         if path.is_dir() {
+            // Sample data for `herald templates check` and `preview`: never needed to send.
+            if path.file_name().is_some_and(|n| n == "fixtures") {
+                continue;
+            }
             walk(root, &path, out);
         } else if let (Ok(rel), Some(_)) = (path.strip_prefix(root), path.to_str()) {
             out.push((rel.to_string_lossy().replace('\\', "/"), path.clone()));

@@ -169,7 +169,7 @@ fn helpers_format_text_and_dates() {
 fn catalogue_errors_name_the_file() {
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("a/email.subjet.hbs", "x")], "email.subjet.hbs"),
-        (vec![("a/email.subject.hbs", "x")], "email.html.hbs missing"),
+        (vec![("a/email.subject.hbs", "x")], "email.html.hbs or email.mjml.hbs missing"),
         (vec![("a/sms.hbs", "{{#if}}")], "does not compile"),
         (vec![("a/sms.hbs", "x"), ("a/english/sms.hbs", "x")], "named after a locale"),
         (vec![("_partials/p.hbs", "{{#each}}"), ("a/sms.hbs", "x")], "partial"),
@@ -256,4 +256,168 @@ fn each_and_with_tolerate_absent_values_and_keep_their_features() {
     write(dir2.path(), "c/sms.hbs", "{{#each items}}{{nmae}}{{/each}}");
     let cat2 = Catalogue::load(dir2.path()).unwrap();
     assert!(render(&cat2, "c", Channel::Sms, None, json!({"items": [{"name": "a"}]})).is_err());
+}
+
+// --- translations ------------------------------------------------------------------
+
+fn translated() -> (tempfile::TempDir, Catalogue) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "_locales/en.json", r#"{"footer": "Sent by {brand}"}"#);
+    write(t, "_locales/fr.json", r#"{"footer": "Envoyé par {brand}"}"#);
+    write(t, "_partials/footer.hbs", "{{t \"footer\" brand=brand}}");
+    write(t, "cart/template.toml", "default_locale = \"en\"\ncategory = \"marketing\"\n");
+    write(t, "cart/email.subject.hbs", "{{t \"subject\" name=name}}");
+    write(t, "cart/email.html.hbs", "<p>{{t \"items\" count=count}}</p><p>{{t \"note\"}}</p>{{> footer}}");
+    write(t, "cart/sms.hbs", "{{t \"items\" count=count}} {{t \"positional\" name}}");
+    write(t, "cart/push.body.hbs", "{{t \"subject\" name=name}}");
+    write(t, "cart/push.data.json.hbs", "{\"title\": \"{{t \"subject\" name=name}}\"}");
+    write(
+        t,
+        "cart/locales/en.json",
+        r##"{"subject": "{name}, your cart", "items": {"one": "# item", "other": "# items"},
+            "note": "<b>Free</b> returns", "positional": "for {0}"}"##,
+    );
+    write(
+        t,
+        "cart/locales/fr.json",
+        r##"{"subject": "{name}, votre panier", "items": {"one": "# article", "other": "# articles"},
+            "note": "Retours <b>gratuits</b>", "positional": "pour {0}"}"##,
+    );
+    write(t, "cart/locales/fr-CA.json", r#"{"subject": "{name}, votre chariot"}"#);
+    write(
+        t,
+        "cart/locales/ru.json",
+        r##"{"items": {"one": "# товар", "few": "# товара", "many": "# товаров", "other": "# товара"}}"##,
+    );
+    let cat = Catalogue::load(t).unwrap();
+    (dir, cat)
+}
+
+#[test]
+fn t_follows_the_locale_chain_with_plural_rules_and_escaped_arguments() {
+    let (_d, cat) = translated();
+    let data = |count: f64| json!({"name": "Zoë <Z>", "count": count, "brand": "Acme & Co", "herald": {}});
+    let email = |locale: Option<&str>, count: f64| match render(&cat, "cart", Channel::Email, locale, data(count)) {
+        Ok(Rendered::Email { subject, html, .. }) => (subject, html),
+        other => panic!("{other:?}"),
+    };
+    // The subject is plain text; the body escapes the arguments, not the message's markup.
+    let (subject, html) = email(None, 1.0);
+    assert_eq!(subject, "Zoë <Z>, your cart");
+    assert!(html.contains("<p>1 item</p><p><b>Free</b> returns</p>Sent by Acme &amp; Co"), "{html}");
+    let (subject, html) = email(Some("fr-CA"), 0.0);
+    assert_eq!(subject, "Zoë <Z>, votre chariot", "fr-CA's own key");
+    // French: 0 is `one`; fr-CA falls back to fr for what it lacks, and _locales too.
+    assert!(html.contains("<p>0 article</p><p>Retours <b>gratuits</b></p>Envoyé par Acme &amp; Co"), "{html}");
+    let (_, html) = email(Some("fr"), 1234.0);
+    assert!(html.contains("1\u{202f}234 articles"), "the count in the locale's digits: {html}");
+    // Russian plural categories; a key ru.json lacks comes from the default (en).
+    for (n, want) in [(1.0, "1 товар"), (3.0, "3 товара"), (5.0, "5 товаров"), (21.0, "21 товар"), (1.5, "1,5 товара")]
+    {
+        let (subject, html) = email(Some("ru"), n);
+        assert!(html.contains(&format!("<p>{want}</p>")), "{n}: {html}");
+        assert_eq!(subject, "Zoë <Z>, your cart");
+    }
+    match render(&cat, "cart", Channel::Sms, Some("fr"), data(2.0)) {
+        Ok(Rendered::Sms { body }) => assert_eq!(body, "2 articles pour Zoë <Z>"),
+        other => panic!("{other:?}"),
+    }
+    // In push data the message and arguments are JSON-escaped.
+    match render(&cat, "cart", Channel::Push, None, json!({"name": "A \"quoted\" name", "herald": {}})) {
+        Ok(Rendered::Push { data, .. }) => assert_eq!(data["title"], "A \"quoted\" name, your cart"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn t_fails_the_render_on_an_unknown_key_or_a_missing_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "x/template.toml", "default_locale = \"en\"\n");
+    write(t, "x/sms.hbs", "{{t \"nope\"}}");
+    write(t, "x/push.body.hbs", "{{t \"hello\"}}");
+    write(t, "x/locales/en.json", r##"{"hello": "Hello {name}", "n": {"one": "#", "other": "#"}}"##);
+    let cat = Catalogue::load(t).unwrap();
+    let err = render(&cat, "x", Channel::Sms, Some("fr"), json!({})).unwrap_err().to_string();
+    assert!(err.contains("no translation for `nope` in fr, en"), "{err}");
+    let err = render(&cat, "x", Channel::Push, None, json!({})).unwrap_err().to_string();
+    assert!(err.contains("{name}") && err.contains("name=<value>"), "{err}");
+}
+
+#[test]
+fn string_files_are_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "x/sms.hbs", "hi");
+    write(t, "x/locales/en.json", r#"{"a": "b"}"#);
+    let err = Catalogue::load(t).unwrap_err().to_string();
+    assert!(err.contains("default_locale"), "string files need a default locale: {err}");
+    write(t, "x/template.toml", "default_locale = \"de\"\n");
+    let err = Catalogue::load(t).unwrap_err().to_string();
+    assert!(err.contains("locales/de.json is missing"), "{err}");
+    write(t, "x/template.toml", "default_locale = \"en\"\n");
+    write(t, "x/locales/fr.json", r#"{"a": 3}"#);
+    let err = Catalogue::load(t).unwrap_err().to_string();
+    assert!(err.contains("x/locales/fr.json") && err.contains("`a`"), "{err}");
+    write(t, "x/locales/fr.json", r#"{"a": "b"}"#);
+    write(t, "x/locales/not a locale.json", "{}");
+    assert!(Catalogue::load(t).unwrap_err().to_string().contains("not a locale"));
+    std::fs::remove_file(t.join("x/locales/not a locale.json")).unwrap();
+    // Fixtures are sample data, never template parts.
+    write(t, "x/fixtures/default.json", "{}");
+    let cat = Catalogue::load(t).unwrap();
+    let info = cat.info("x").unwrap();
+    assert_eq!(info.locales, ["fr"], "a string file declares its locale; the default is not listed");
+    assert_eq!(info.default_locale.as_deref(), Some("en"));
+}
+
+// --- MJML and CSS inlining -----------------------------------------------------------
+
+#[test]
+fn mjml_parts_compile_and_every_html_email_is_inlined() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "news/email.subject.hbs", "News");
+    write(
+        t,
+        "news/email.mjml.hbs",
+        "<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{name}}</mj-text>\
+         <mj-button href=\"{{url}}\">Read</mj-button></mj-column></mj-section></mj-body></mjml>",
+    );
+    write(t, "plain/email.subject.hbs", "Plain");
+    write(
+        t,
+        "plain/email.html.hbs",
+        "<html><head><style>.note { color: #c00 } @media (max-width: 600px) { .note { color: blue } }</style></head>\
+         <body><p class=\"note\">Hi {{name}}</p><a href=\"{{url}}\">Read</a></body></html>",
+    );
+    let cat = Catalogue::load(t).unwrap();
+    let data = json!({"name": "Ada & <Bob>", "url": "https://acme.example/a?b=1&c=2"});
+    let Ok(Rendered::Email { html, text, .. }) = render(&cat, "news", Channel::Email, None, data.clone()) else {
+        panic!("mjml renders")
+    };
+    assert!(html.to_ascii_lowercase().starts_with("<!doctype html>"), "{}", &html[..80.min(html.len())]);
+    assert!(html.contains("Hello Ada &amp; &lt;Bob&gt;"), "data stays escaped through MJML");
+    assert!(!html.contains("<mj-"), "every mj- element compiled");
+    assert!(text.contains("Hello Ada & <Bob>") && text.contains("Read (https://acme.example/a?b=1&c=2)"), "{text}");
+    let Ok(Rendered::Email { html, .. }) = render(&cat, "plain", Channel::Email, None, data) else {
+        panic!("html renders")
+    };
+    assert!(html.contains("style=\"color: #c00"), "the class rule is inlined: {html}");
+    assert!(html.contains("@media (max-width: 600px)"), "media queries stay in a style block: {html}");
+    // A broken MJML part fails the render with the part named.
+    write(t, "broken/email.subject.hbs", "x");
+    write(
+        t,
+        "broken/email.mjml.hbs",
+        "<mjml><mj-body><mj-section><mj-colum>x</mj-colum></mj-section></mj-body></mjml>",
+    );
+    let cat = Catalogue::load(t).unwrap();
+    let err = render(&cat, "broken", Channel::Email, None, json!({})).unwrap_err();
+    assert_eq!(err.reason(), "render_error:broken:email.mjml");
+    assert!(err.to_string().contains("mj-colum"), "{err}");
+    // Both bodies in one folder is a load error.
+    write(t, "broken/email.html.hbs", "<p>x</p>");
+    assert!(Catalogue::load(t).unwrap_err().to_string().contains("HTML or MJML"));
 }

@@ -572,16 +572,45 @@ impl Pipeline {
     /// Renders `request` into what its sender is handed, with the checks that follow
     /// rendering (SMS length, push payload budget, reserved push keys), as a send now would.
     fn prepare(&self, request: &DeliveryRequest) -> Result<Prepared, Failure> {
+        let (rendered, unsubscribe) = self
+            .render(request)
+            .map_err(|e| Failure::Permanent { reason: Reason::Template(e.reason()), detail: e.to_string() })?;
+        self.build(request, rendered, unsubscribe)
+    }
+
+    /// The template rendered for `request`, with the unsubscribe URL it carries.
+    fn render(&self, request: &DeliveryRequest) -> Result<(Rendered, Option<String>), RenderErrorOrLookup> {
         // Signed once: the same URL goes in the body and in List-Unsubscribe.
         let unsubscribe = self.unsubscribe_url(request);
         let context = self.context(request, unsubscribe.as_deref());
-        let rendered = self
-            .catalogue
-            .render(&request.template, request.channel, request.recipient.locale.as_ref(), &context)
-            .map_err(|e: RenderErrorOrLookup| Failure::Permanent {
-                reason: Reason::Template(e.reason()),
-                detail: e.to_string(),
-            })?;
+        let rendered =
+            self.catalogue.render(&request.template, request.channel, request.recipient.locale.as_ref(), &context)?;
+        Ok((rendered, unsubscribe))
+    }
+
+    /// What a sender would be handed for `request`, without sending (`herald preview`,
+    /// `herald templates check`): a render error as the template author needs it (file,
+    /// line), any other failure as the receipt's reason and detail.
+    pub fn preview(&self, request: &DeliveryRequest) -> Result<Prepared, PreviewError> {
+        let (rendered, unsubscribe) = self.render(request).map_err(PreviewError::Render)?;
+        self.build(request, rendered, unsubscribe).map_err(|f| match f {
+            Failure::Permanent { reason, detail } => PreviewError::Check { reason, detail },
+            Failure::SmsTooLong { detail, .. } => PreviewError::Check { reason: Reason::SmsTooLong, detail },
+            // Only a provider answers these; building a message never does.
+            Failure::OptedOut => PreviewError::Check { reason: Reason::OptedOut, detail: String::new() },
+            Failure::Transient(e) | Failure::UnknownOutcome(e) => {
+                PreviewError::Check { reason: Reason::Provider(e.code().to_owned()), detail: e.message().to_owned() }
+            }
+        })
+    }
+
+    /// The message built from a rendered template, with the checks that follow rendering.
+    fn build(
+        &self,
+        request: &DeliveryRequest,
+        rendered: Rendered,
+        unsubscribe: Option<String>,
+    ) -> Result<Prepared, Failure> {
         let request_id = request.id.as_str().to_owned();
         let transactional = request.is_transactional();
         let tenant = request.tenant.as_ref().map(|t| t.as_str().to_owned());
@@ -698,12 +727,10 @@ impl Pipeline {
     /// sent now (`herald validate`): the reason and detail its receipt would carry if not.
     /// Guard rails (suppression, consent, caps, quiet hours) are not consulted.
     pub fn check_rendering(&self, request: &DeliveryRequest) -> Result<(), (Reason, String)> {
-        match self.prepare(request) {
+        match self.preview(request) {
             Ok(_) => Ok(()),
-            Err(Failure::Permanent { reason, detail }) => Err((reason, detail)),
-            Err(Failure::SmsTooLong { detail, .. }) => Err((Reason::SmsTooLong, detail)),
-            // Only a send produces these.
-            Err(Failure::OptedOut | Failure::Transient(_) | Failure::UnknownOutcome(_)) => Ok(()),
+            Err(PreviewError::Render(e)) => Err((Reason::Template(e.reason()), e.to_string())),
+            Err(PreviewError::Check { reason, detail }) => Err((reason, detail)),
         }
     }
 
@@ -786,11 +813,16 @@ impl Pipeline {
                 }
             };
             opt("locale", request.recipient.locale.as_ref().map(|l| l.to_string()));
+            // Dates print in the recipient's zone (`format_date`).
+            opt("timezone", request.recipient.timezone.as_ref().map(|z| z.as_str().to_owned()));
             opt("tenant", request.tenant.as_ref().map(|t| t.to_string()));
             opt("unsubscribe_url", unsubscribe_url.map(str::to_owned));
         }
         data.insert("herald".to_owned(), herald);
-        Value::Object(data)
+        let mut context = Value::Object(data);
+        // Numbers print as handlebars.js prints them (`10`, not `10.0`).
+        crate::render::compat::js_numbers(&mut context);
+        context
     }
 }
 
@@ -843,8 +875,20 @@ impl Scheduler for ChecksOnly {
     }
 }
 
+/// Why [`Pipeline::preview`] has no message.
+#[derive(Debug)]
+pub enum PreviewError {
+    Render(RenderErrorOrLookup),
+    /// A check after rendering (SMS too long, push payload too large, no address...).
+    Check {
+        reason: Reason,
+        detail: String,
+    },
+}
+
 /// What a sender is handed, rendered and checked.
-enum Prepared {
+#[derive(Debug)]
+pub enum Prepared {
     Email(OutboundEmail),
     /// With what it costs, for the receipt.
     Sms(OutboundSms, SmsFacts),

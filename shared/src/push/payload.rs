@@ -38,6 +38,55 @@ pub struct Measure {
     pub provider: PushPlatform,
 }
 
+/// A payload's (bytes, limit), or why it cannot be built.
+pub type ProviderSize = Result<(usize, usize), String>;
+
+/// The payload each HTTP push provider (APNs, FCM, Web Push) would be sent for this
+/// notification, against its limit: for `herald render`, `preview` and `templates check`,
+/// where no device is known yet. SNS sends the APNs or FCM payload of its endpoint.
+pub fn sizes(
+    title: &str,
+    body: &str,
+    data: &std::collections::BTreeMap<String, String>,
+) -> Vec<(&'static str, ProviderSize)> {
+    use crate::request::WebPushKeys;
+    let targets = [
+        ("apns", PushTarget::Apns { token: "0".repeat(64), environment: None }),
+        ("fcm", PushTarget::Fcm { token: "0".repeat(64) }),
+        (
+            "webpush",
+            PushTarget::WebPush {
+                endpoint: "https://push.example/sample".into(),
+                keys: WebPushKeys { p256dh: String::new(), auth: String::new() },
+            },
+        ),
+    ];
+    targets
+        .into_iter()
+        .map(|(provider, target)| {
+            let push = OutboundPush {
+                request_id: "sample".into(),
+                tenant: None,
+                target,
+                title: title.to_owned(),
+                body: body.to_owned(),
+                data: data.clone(),
+                transactional: false,
+                recipient_id: "sample".into(),
+                category: "sample".into(),
+                expires_at: jiff::Timestamp::UNIX_EPOCH,
+                collapse_id: None,
+            };
+            let size = match measure(&push) {
+                Ok(m) => Ok((m.bytes, m.limit)),
+                Err(PayloadError::TooLarge(t)) => Ok((t.bytes, t.limit)),
+                Err(e) => Err(e.to_string()),
+            };
+            (provider, size)
+        })
+        .collect()
+}
+
 /// Measures `push` for its target's provider: over the limit, or with a reserved key,
 /// it must not be sent.
 pub fn measure(push: &OutboundPush) -> Result<Measure, PayloadError> {

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::engine::{self, Escape};
+use super::i18n::{self, StringFile};
 use super::{RenderError, Rendered};
 use crate::request::{Channel, Locale, TemplateRef};
 
@@ -31,6 +32,7 @@ use crate::request::{Channel, Locale, TemplateRef};
 enum Part {
     EmailSubject,
     EmailHtml,
+    EmailMjml,
     EmailText,
     Sms,
     PushTitle,
@@ -39,9 +41,10 @@ enum Part {
 }
 
 impl Part {
-    const ALL: [Part; 7] = [
+    const ALL: [Part; 8] = [
         Part::EmailSubject,
         Part::EmailHtml,
+        Part::EmailMjml,
         Part::EmailText,
         Part::Sms,
         Part::PushTitle,
@@ -53,6 +56,7 @@ impl Part {
         match self {
             Part::EmailSubject => "email.subject.hbs",
             Part::EmailHtml => "email.html.hbs",
+            Part::EmailMjml => "email.mjml.hbs",
             Part::EmailText => "email.text.hbs",
             Part::Sms => "sms.hbs",
             Part::PushTitle => "push.title.hbs",
@@ -67,7 +71,7 @@ impl Part {
 
     fn escape(self) -> Escape {
         match self {
-            Part::EmailHtml => Escape::Html,
+            Part::EmailHtml | Part::EmailMjml => Escape::Html,
             Part::PushData => Escape::Json,
             _ => Escape::None,
         }
@@ -75,19 +79,34 @@ impl Part {
 
     fn channel(self) -> Channel {
         match self {
-            Part::EmailSubject | Part::EmailHtml | Part::EmailText => Channel::Email,
+            Part::EmailSubject | Part::EmailHtml | Part::EmailMjml | Part::EmailText => Channel::Email,
             Part::Sms => Channel::Sms,
             Part::PushTitle | Part::PushBody | Part::PushData => Channel::Push,
         }
     }
 
-    /// The parts a folder must have to provide a channel.
-    fn required(channel: Channel) -> &'static [Part] {
+    /// The parts a folder must have to provide a channel; an email's body is either
+    /// HTML or MJML.
+    fn required(channel: Channel) -> &'static [&'static [Part]] {
         match channel {
-            Channel::Email => &[Part::EmailSubject, Part::EmailHtml],
-            Channel::Sms => &[Part::Sms],
-            Channel::Push => &[Part::PushBody],
+            Channel::Email => &[&[Part::EmailSubject], &[Part::EmailHtml, Part::EmailMjml]],
+            Channel::Sms => &[&[Part::Sms]],
+            Channel::Push => &[&[Part::PushBody]],
         }
+    }
+
+    /// Whether `parts` provide `channel`.
+    fn serves(parts: &BTreeSet<Part>, channel: Channel) -> bool {
+        Part::required(channel).iter().all(|any| any.iter().any(|p| parts.contains(p)))
+    }
+
+    /// The required parts `parts` lack for `channel`, as file names.
+    fn missing(parts: &BTreeSet<Part>, channel: Channel) -> Vec<String> {
+        Part::required(channel)
+            .iter()
+            .filter(|any| !any.iter().any(|p| parts.contains(p)))
+            .map(|any| any.iter().map(|p| p.file_name()).collect::<Vec<_>>().join(" or "))
+            .collect()
     }
 }
 
@@ -98,6 +117,13 @@ struct Manifest {
     version: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    /// The category the template is written for; a marketing email must carry the
+    /// unsubscribe link (`herald templates check`).
+    #[serde(default)]
+    category: Option<String>,
+    /// The locale of the root folder and the last step of the translation fallback.
+    #[serde(default)]
+    default_locale: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +137,10 @@ struct Variant {
 struct Entry {
     version: Option<String>,
     description: Option<String>,
+    category: Option<crate::request::Category>,
+    default_locale: Option<Locale>,
+    /// Where the template's files are, for messages (`templates/order-confirmation`).
+    origin: String,
     /// Root first, then locale folders.
     variants: Vec<Variant>,
 }
@@ -121,21 +151,59 @@ pub struct TemplateInfo {
     pub name: String,
     pub version: Option<String>,
     pub description: Option<String>,
+    pub category: Option<String>,
+    pub default_locale: Option<String>,
     pub channels: Vec<Channel>,
+    /// Every locale the template declares: its locale folders and string files.
     pub locales: Vec<String>,
+    /// Where its files are (for messages).
+    pub origin: String,
 }
 
 /// The catalogue could not be loaded: a template author's mistake, reported with
 /// the file to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{}: {message}", self.location())]
 pub struct CatalogueError {
     pub path: String,
     pub message: String,
+    /// 1-based, where the file has a position for it.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl CatalogueError {
+    /// `path:line:column`, as editors and CI annotations read it.
+    pub fn location(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.path),
+            (Some(l), None) => format!("{}:{l}", self.path),
+            _ => self.path.clone(),
+        }
+    }
 }
 
 fn cat_err(path: &Path, message: impl Into<String>) -> CatalogueError {
-    CatalogueError { path: path.display().to_string(), message: message.into() }
+    CatalogueError { path: path.display().to_string(), message: message.into(), line: None, column: None }
+}
+
+/// A template that does not compile, at the line and column handlebars reports.
+fn compile_err(origin: &str, rel: &str, what: &str, e: &handlebars::TemplateError) -> CatalogueError {
+    let reason = match e.reason() {
+        // pest's list of every token it expected says nothing useful to an author.
+        handlebars::TemplateErrorReason::InvalidSyntax(_) => {
+            "invalid syntax: a block left open (`{{#if}}` without `{{/if}}`) or a malformed tag at or before this \
+             position"
+                .to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut err = err_at(origin, rel, format!("{what} does not compile: {reason}"));
+    if let Some((line, column)) = e.pos() {
+        err.line = Some(line);
+        err.column = Some(column);
+    }
+    err
 }
 
 /// A request names a template the catalogue cannot serve.
@@ -175,7 +243,7 @@ impl fmt::Display for LookupError {
                 if let Some(l) = locale {
                     write!(f, " for locale {l} or its fallbacks")?;
                 }
-                let needed: Vec<&str> = Part::required(*channel).iter().map(|p| p.file_name()).collect();
+                let needed = Part::missing(&BTreeSet::new(), *channel);
                 write!(f, " (needs {})", needed.join(" and "))
             }
         }
@@ -189,6 +257,22 @@ pub struct Catalogue {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
     json: Handlebars<'static>,
+    /// The string files, read by the registries' `t` helpers.
+    strings: i18n::SharedStrings,
+    /// Partial name → file, for checks and messages.
+    partials: BTreeMap<String, String>,
+}
+
+/// A compiled template part, for static checks (`herald templates check`).
+pub struct PartSource<'a> {
+    /// The file, e.g. `templates/newsletter/fr/email.html.hbs`.
+    pub file: String,
+    pub channel: Channel,
+    /// The locale folder it comes from (None: the template's root).
+    pub locale: Option<&'a Locale>,
+    pub template: &'a handlebars::template::Template,
+    /// The registry it renders with (its helpers and partials).
+    pub registry: &'a Handlebars<'static>,
 }
 
 impl fmt::Debug for Catalogue {
@@ -199,11 +283,19 @@ impl fmt::Debug for Catalogue {
 
 impl Default for Catalogue {
     fn default() -> Self {
+        let strings = i18n::SharedStrings::default();
+        let registry = |escape: Escape| {
+            let mut r = engine::registry(escape);
+            r.register_helper("t", Box::new(i18n::TranslateHelper { strings: strings.clone(), escape }));
+            r
+        };
         Catalogue {
             entries: BTreeMap::new(),
-            html: engine::registry(Escape::Html),
-            plain: engine::registry(Escape::None),
-            json: engine::registry(Escape::Json),
+            html: registry(Escape::Html),
+            plain: registry(Escape::None),
+            json: registry(Escape::Json),
+            strings,
+            partials: BTreeMap::new(),
         }
     }
 }
@@ -244,7 +336,7 @@ pub fn read_tree(dir: &Path) -> Result<SourceFiles, CatalogueError> {
 
 fn err_at(origin: &str, rel: &str, message: impl Into<String>) -> CatalogueError {
     let path = if rel.is_empty() { origin.to_owned() } else { format!("{origin}/{rel}") };
-    CatalogueError { path, message: message.into() }
+    CatalogueError { path, message: message.into(), line: None, column: None }
 }
 
 impl Catalogue {
@@ -262,12 +354,20 @@ impl Catalogue {
         let mut cat = Catalogue::default();
         let mut templates: BTreeMap<String, SourceFiles> = BTreeMap::new();
         for (rel, text) in files {
+            if let Some(file) = rel.strip_prefix("_locales/") {
+                let strings = string_file(origin, &rel, file, &text)?;
+                cat.strings_mut().shared.push(strings);
+                continue;
+            }
             if let Some(partial) = rel.strip_prefix("_partials/") {
                 let Some(name) = partial.strip_suffix(".hbs") else { continue };
+                let source = super::compat::prepare_source(&text)
+                    .map_err(|e| err_at(origin, &rel, format!("partial does not compile: {e}")))?;
                 for reg in [&mut cat.html, &mut cat.plain, &mut cat.json] {
-                    reg.register_partial(name, &text)
-                        .map_err(|e| err_at(origin, &rel, format!("partial does not compile: {e}")))?;
+                    reg.register_partial(name, source.as_ref())
+                        .map_err(|e| compile_err(origin, &rel, "partial", &e))?;
                 }
+                cat.partials.insert(name.to_owned(), format!("{origin}/{rel}"));
                 continue;
             }
             let Some((folder, inner)) = rel.split_once('/') else { continue };
@@ -294,14 +394,28 @@ impl Catalogue {
         Ok(dir_name)
     }
 
+    fn strings_mut(&mut self) -> std::sync::RwLockWriteGuard<'_, i18n::Strings> {
+        // Poisoned only by a panic while loading; the table is still whole.
+        self.strings.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Adds one template from its files (paths relative to the template folder).
     fn add_template(&mut self, dir_name: &str, files: SourceFiles, origin: &str) -> Result<(), CatalogueError> {
         let name = crate::request::TemplateName::parse(dir_name).map_err(|e| err_at(origin, "", e))?.to_string();
         let mut manifest = Manifest::default();
         let mut by_folder: BTreeMap<Option<String>, Vec<(String, String)>> = BTreeMap::new();
+        let mut strings = Vec::new();
         for (rel, text) in files {
             if rel == "template.toml" {
                 manifest = toml::from_str(&text).map_err(|e| err_at(origin, &rel, e.to_string()))?;
+                continue;
+            }
+            // Sample data for `herald templates check` and `herald preview`, never sent.
+            if rel.starts_with("fixtures/") {
+                continue;
+            }
+            if let Some(file) = rel.strip_prefix("locales/") {
+                strings.push(string_file(origin, &rel, file, &text)?);
                 continue;
             }
             match rel.split_once('/') {
@@ -329,10 +443,61 @@ impl Catalogue {
             return Err(err_at(
                 origin,
                 "",
-                "template has no parts (email.subject.hbs, email.html.hbs, sms.hbs, push.body.hbs...)",
+                "template has no parts (email.subject.hbs, email.html.hbs or email.mjml.hbs, sms.hbs, push.body.hbs...)",
             ));
         }
-        self.entries.insert(name, Entry { version: manifest.version, description: manifest.description, variants });
+        let category = manifest
+            .category
+            .as_deref()
+            .map(crate::request::Category::parse)
+            .transpose()
+            .map_err(|e| err_at(origin, "template.toml", format!("category: {e}")))?;
+        let default_locale = manifest
+            .default_locale
+            .as_deref()
+            .map(Locale::parse)
+            .transpose()
+            .map_err(|e| err_at(origin, "template.toml", format!("default_locale: {e}")))?;
+        if let Some(l) = &default_locale
+            && variants.iter().any(|v| v.locale.as_ref() == Some(l))
+        {
+            return Err(err_at(
+                origin,
+                l.as_str(),
+                format!("{l} is the default locale (template.toml): its parts belong in the template's root folder"),
+            ));
+        }
+        if !strings.is_empty() && default_locale.is_none() {
+            return Err(err_at(
+                origin,
+                "template.toml",
+                "a template with string files (locales/) names its default locale: default_locale = \"en\"",
+            ));
+        }
+        if let Some(l) = &default_locale
+            && !strings.is_empty()
+            && !strings.iter().any(|f: &StringFile| f.locale.as_str().eq_ignore_ascii_case(l.as_str()))
+        {
+            return Err(err_at(
+                origin,
+                "locales",
+                format!("the default locale's string file locales/{l}.json is missing"),
+            ));
+        }
+        self.strings_mut()
+            .templates
+            .insert(name.clone(), i18n::TemplateStrings { default_locale: default_locale.clone(), own: strings });
+        self.entries.insert(
+            name,
+            Entry {
+                version: manifest.version,
+                description: manifest.description,
+                category,
+                default_locale,
+                origin: origin.to_owned(),
+                variants,
+            },
+        );
         Ok(())
     }
 
@@ -354,15 +519,24 @@ impl Catalogue {
                 Escape::None => &mut self.plain,
                 Escape::Json => &mut self.json,
             };
+            // `{{^name}}` sections compile as handlebars.js reads them (compat.rs).
+            let source = super::compat::prepare_source(&source)
+                .map_err(|e| err_at(origin, &file_name, format!("template does not compile: {e}")))?;
             registry
-                .register_template_string(&registry_key(name, locale.as_ref(), part), &source)
-                .map_err(|e| err_at(origin, &file_name, format!("does not compile: {e}")))?;
+                .register_template_string(&registry_key(name, locale.as_ref(), part), source.as_ref())
+                .map_err(|e| compile_err(origin, &file_name, "template", &e))?;
             parts.insert(part);
+        }
+        if parts.contains(&Part::EmailHtml) && parts.contains(&Part::EmailMjml) {
+            return Err(err_at(
+                origin,
+                "email.mjml.hbs",
+                "an email body is HTML or MJML: remove email.html.hbs or email.mjml.hbs",
+            ));
         }
         for channel in Channel::ALL {
             let has_any = parts.iter().any(|p| p.channel() == channel);
-            let missing: Vec<&str> =
-                Part::required(channel).iter().filter(|p| !parts.contains(p)).map(|p| p.file_name()).collect();
+            let missing = Part::missing(&parts, channel);
             if has_any && !missing.is_empty() {
                 return Err(err_at(
                     origin,
@@ -374,22 +548,96 @@ impl Catalogue {
         Ok(Variant { locale, parts })
     }
 
+    /// Every compiled part of `name`, root folder first.
+    pub fn part_sources(&self, name: &str) -> Vec<PartSource<'_>> {
+        let Some(entry) = self.entries.get(name) else { return Vec::new() };
+        let mut out = Vec::new();
+        for v in &entry.variants {
+            for part in &v.parts {
+                let registry = self.registry_for(*part);
+                let Some(template) = registry.get_template(&registry_key(name, v.locale.as_ref(), *part)) else {
+                    continue;
+                };
+                let folder = v.locale.as_ref().map(|l| format!("{l}/")).unwrap_or_default();
+                out.push(PartSource {
+                    file: format!("{}/{folder}{}", entry.origin, part.file_name()),
+                    channel: part.channel(),
+                    locale: v.locale.as_ref(),
+                    template,
+                    registry,
+                });
+            }
+        }
+        out
+    }
+
+    /// The shared partials: (name, file, compiled), for static checks.
+    pub fn partial_sources(&self) -> Vec<(&str, &str, &handlebars::template::Template)> {
+        self.partials
+            .iter()
+            .filter_map(|(name, file)| self.html.get_template(name).map(|t| (name.as_str(), file.as_str(), t)))
+            .collect()
+    }
+
+    /// The file of a partial, by the name templates call it with.
+    pub fn partial_file(&self, name: &str) -> Option<&str> {
+        self.partials.get(name).map(String::as_str)
+    }
+
+    /// The file a render error happened in: a partial's, or the part's own.
+    pub fn error_file(&self, e: &RenderError) -> Option<String> {
+        if let Some(file) = e.source.as_deref().and_then(|s| self.partial_file(s)) {
+            return Some(file.to_owned());
+        }
+        let entry = self.entries.get(&e.template)?;
+        let part = Part::ALL.into_iter().find(|p| p.label() == e.part)?;
+        let folder = e.locale.as_ref().map(|l| format!("{l}/")).unwrap_or_default();
+        Some(format!("{}/{folder}{}", entry.origin, part.file_name()))
+    }
+
+    /// The string files (for translation checks).
+    pub fn strings(&self) -> std::sync::RwLockReadGuard<'_, i18n::Strings> {
+        self.strings.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn registry_for(&self, part: Part) -> &Handlebars<'static> {
+        match part.escape() {
+            Escape::Html => &self.html,
+            Escape::None => &self.plain,
+            Escape::Json => &self.json,
+        }
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
 
     pub fn info(&self, name: &str) -> Option<TemplateInfo> {
         let e = self.entries.get(name)?;
-        let channels = Channel::ALL
-            .into_iter()
-            .filter(|c| e.variants.iter().any(|v| Part::required(*c).iter().all(|p| v.parts.contains(p))))
-            .collect();
+        let channels =
+            Channel::ALL.into_iter().filter(|c| e.variants.iter().any(|v| Part::serves(&v.parts, *c))).collect();
+        let mut locales: Vec<String> =
+            e.variants.iter().filter_map(|v| v.locale.as_ref().map(|l| l.to_string())).collect();
+        if let Ok(strings) = self.strings.read()
+            && let Some(t) = strings.templates.get(name)
+        {
+            for f in &t.own {
+                let tag = f.locale.to_string();
+                if e.default_locale.as_ref() != Some(&f.locale) && !locales.contains(&tag) {
+                    locales.push(tag);
+                }
+            }
+        }
+        locales.sort();
         Some(TemplateInfo {
             name: name.to_owned(),
             version: e.version.clone(),
             description: e.description.clone(),
+            category: e.category.as_ref().map(|c| c.as_str().to_owned()),
+            default_locale: e.default_locale.as_ref().map(|l| l.to_string()),
             channels,
-            locales: e.variants.iter().filter_map(|v| v.locale.as_ref().map(|l| l.to_string())).collect(),
+            locales,
+            origin: e.origin.clone(),
         })
     }
 
@@ -417,7 +665,7 @@ impl Catalogue {
                 have: entry.version.clone(),
             });
         }
-        let serves = |v: &&Variant| Part::required(channel).iter().all(|p| v.parts.contains(p));
+        let serves = |v: &&Variant| Part::serves(&v.parts, channel);
         let by_locale = locale.into_iter().flat_map(|l| l.fallbacks()).find_map(|tag| {
             entry
                 .variants
@@ -446,33 +694,36 @@ impl Catalogue {
     ) -> Result<Rendered, RenderErrorOrLookup> {
         let variant = self.variant(template, channel, locale).map_err(RenderErrorOrLookup::Lookup)?;
         let name = template.name.as_str();
+        // `t` finds the template's strings and the recipient's locale through this.
+        let _scope = i18n::enter(name, locale);
         let ctx = handlebars::Context::wraps(context).map_err(|e| {
-            RenderErrorOrLookup::Render(RenderError {
+            RenderErrorOrLookup::Render(Box::new(RenderError {
                 template: name.to_owned(),
                 part: "context".into(),
                 locale: None,
                 message: e.to_string(),
-            })
+                source: None,
+                line: None,
+                column: None,
+            }))
         })?;
-        let render = |part: Part| -> Result<Option<String>, RenderError> {
+        let render = |part: Part| -> Result<Option<String>, RenderErrorOrLookup> {
             if !variant.parts.contains(&part) {
                 return Ok(None);
             }
-            let registry = match part.escape() {
-                Escape::Html => &self.html,
-                Escape::None => &self.plain,
-                Escape::Json => &self.json,
-            };
-            registry
+            self.registry_for(part)
                 .render_with_context(&registry_key(name, variant.locale.as_ref(), part), &ctx)
                 .map(Some)
-                .map_err(|e| describe(name, part, variant.locale.as_ref(), &e))
+                .map_err(|e| describe(name, part, variant.locale.as_ref(), &e).into())
         };
         let fail = |part: Part, message: &str| RenderError {
             template: name.to_owned(),
             part: part.label().to_owned(),
             locale: variant.locale.as_ref().map(|l| l.to_string()),
             message: message.to_owned(),
+            source: None,
+            line: None,
+            column: None,
         };
         let out = match channel {
             Channel::Email => {
@@ -480,7 +731,18 @@ impl Catalogue {
                 if subject.is_empty() {
                     return Err(fail(Part::EmailSubject, "the subject rendered empty").into());
                 }
-                let html = render(Part::EmailHtml)?.unwrap_or_default();
+                // MJML compiled to HTML, then CSS inlined into every HTML email (email.rs).
+                let (rendered, mjml) = match render(Part::EmailMjml)? {
+                    Some(mjml) => (mjml, true),
+                    None => (render(Part::EmailHtml)?.unwrap_or_default(), false),
+                };
+                let html = super::email::finish_html(&rendered, mjml).map_err(|e| {
+                    let part = if mjml { Part::EmailMjml } else { Part::EmailHtml };
+                    let mut err = fail(part, &e.message);
+                    err.line = e.line;
+                    err.column = e.column;
+                    err
+                })?;
                 let text = match render(Part::EmailText)? {
                     Some(t) => t.trim().to_owned() + "\n",
                     None => super::text::html_to_text(&html),
@@ -515,7 +777,8 @@ impl Catalogue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RenderErrorOrLookup {
     Lookup(LookupError),
-    Render(RenderError),
+    /// Boxed: a render error carries its position and is larger than a lookup's.
+    Render(Box<RenderError>),
 }
 
 impl RenderErrorOrLookup {
@@ -541,7 +804,7 @@ impl std::error::Error for RenderErrorOrLookup {}
 
 impl From<RenderError> for RenderErrorOrLookup {
     fn from(e: RenderError) -> Self {
-        RenderErrorOrLookup::Render(e)
+        RenderErrorOrLookup::Render(Box::new(e))
     }
 }
 
@@ -579,16 +842,34 @@ fn describe(name: &str, part: Part, locale: Option<&Locale>, e: &handlebars::Ren
             "the data has no `{var}` (use {{{{default {var} \"...\"}}}} or {{{{#if {var}}}}} if it is optional)"
         ),
         R::MissingVariable(None) => "a variable the template prints is missing from the data".to_owned(),
+        R::HelperNotFound(helper) => format!("no helper named `{helper}` (see docs/templates.md for the helpers)"),
+        R::PartialNotFound(partial) => format!("no partial named `{partial}` (templates/_partials/{partial}.hbs)"),
         other => other.to_string(),
     };
     let at = match (e.line_no, e.column_no) {
         (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
         _ => String::new(),
     };
+    // A partial's name, when the error is in one (a part's own key has slashes and `_`).
+    let own = registry_key(name, locale, part);
+    let source = e.template_name.clone().filter(|t| *t != own);
     RenderError {
         template: name.to_owned(),
         part: part.label().to_owned(),
         locale: locale.map(|l| l.to_string()),
         message: format!("{message}{at}"),
+        source,
+        line: e.line_no,
+        column: e.column_no,
     }
+}
+
+/// Parses `locales/<tag>.json` (or `_locales/<tag>.json`).
+fn string_file(origin: &str, rel: &str, file: &str, text: &str) -> Result<StringFile, CatalogueError> {
+    let tag = file
+        .strip_suffix(".json")
+        .filter(|t| !t.contains('/'))
+        .ok_or_else(|| err_at(origin, rel, "a string file is locales/<locale>.json, e.g. locales/fr-CA.json"))?;
+    let locale = Locale::parse(tag).map_err(|e| err_at(origin, rel, format!("the file name is not a locale: {e}")))?;
+    StringFile::parse(locale, format!("{origin}/{rel}"), text).map_err(|e| err_at(origin, rel, e))
 }

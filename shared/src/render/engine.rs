@@ -6,9 +6,10 @@
 //! (`{{#items}}…{{/items}}`, see mustache.rs) still treat an absent field as false
 //! or empty, and `{{default x "fallback"}}` gives optional data a fallback.
 
-use handlebars::{Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason, ScopedJson};
+use handlebars::Handlebars;
 use serde_json::Value;
-use unicode_segmentation::UnicodeSegmentation;
+
+use super::{helpers, intl};
 
 /// How `{{x}}` output is escaped. Triple-stash `{{{x}}}` is never escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +40,32 @@ pub fn register_helpers(h: &mut Handlebars<'static>) {
     h.register_helper("with", Box::new(super::blocks::WithHelper));
     // Called for `{{#name}}` when `name` is not a helper: a section on the value.
     h.register_helper("blockHelperMissing", Box::new(super::mustache::SectionHelper));
-    h.register_helper("default", Box::new(DefaultHelper));
-    h.register_helper("upper", Box::new(CaseHelper { upper: true }));
-    h.register_helper("lower", Box::new(CaseHelper { upper: false }));
-    h.register_helper("truncate", Box::new(TruncateHelper));
-    h.register_helper("format_date", Box::new(FormatDateHelper));
+    // The helpers compat::prepare_source rewrites to; #if, #unless and lookup as in handlebars.js.
+    super::compat::register_helpers(h);
+    h.register_helper("default", Box::new(helpers::DefaultHelper));
+    h.register_helper("upper", Box::new(helpers::CaseHelper { upper: true }));
+    h.register_helper("lower", Box::new(helpers::CaseHelper { upper: false }));
+    h.register_helper("capitalize", Box::new(helpers::CapitalizeHelper));
+    h.register_helper("truncate", Box::new(helpers::TruncateHelper));
+    h.register_helper("replace", Box::new(helpers::ReplaceHelper));
+    h.register_helper("url_encode", Box::new(helpers::UrlEncodeHelper));
+    h.register_helper("json", Box::new(helpers::JsonHelper));
+    // JavaScript semantics, replacing handlebars-rust's built-ins of the same names.
+    h.register_helper("eq", Box::new(helpers::EQ));
+    h.register_helper("ne", Box::new(helpers::NE));
+    h.register_helper("gt", Box::new(helpers::GT));
+    h.register_helper("gte", Box::new(helpers::GTE));
+    h.register_helper("lt", Box::new(helpers::LT));
+    h.register_helper("lte", Box::new(helpers::LTE));
+    h.register_helper("and", Box::new(helpers::LogicHelper(helpers::Logic::And)));
+    h.register_helper("or", Box::new(helpers::LogicHelper(helpers::Logic::Or)));
+    h.register_helper("not", Box::new(helpers::LogicHelper(helpers::Logic::Not)));
+    // Locale-aware (ICU4X): the locale from `locale=` or `herald.locale`.
+    h.register_helper("format_number", Box::new(intl::FormatNumberHelper));
+    h.register_helper("format_currency", Box::new(intl::FormatCurrencyHelper));
+    h.register_helper("format_percent", Box::new(intl::FormatPercentHelper));
+    h.register_helper("pluralize", Box::new(intl::PluralizeHelper));
+    h.register_helper("format_date", Box::new(intl::FormatDateHelper));
 }
 
 /// Escapes a value for the inside of a JSON string literal.
@@ -52,142 +74,12 @@ pub fn json_escape(s: &str) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
-fn is_blank(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        _ => false,
-    }
-}
-
-/// `{{default value "fallback"}}`: the value unless it is absent, null or "".
-struct DefaultHelper;
-
-impl HelperDef for DefaultHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let fallback = h.param(1).ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("default", 1))?;
-        let value = h.param(0).ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("default", 0))?;
-        let chosen = if value.is_value_missing() || is_blank(value.value()) { fallback } else { value };
-        Ok(ScopedJson::Derived(chosen.value().clone()))
-    }
-}
-
-/// The first parameter as text; a missing variable is an error, like `{{x}}`.
-fn text_param(h: &Helper<'_>, name: &'static str) -> Result<String, RenderError> {
-    let p = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex(name, 0))?;
-    if p.is_value_missing() {
-        return Err(RenderErrorReason::MissingVariable(p.relative_path().cloned()).into());
-    }
-    Ok(match p.value() {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    })
-}
-
-struct CaseHelper {
-    upper: bool,
-}
-
-impl HelperDef for CaseHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let s = text_param(h, if self.upper { "upper" } else { "lower" })?;
-        let out = if self.upper { s.to_uppercase() } else { s.to_lowercase() };
-        Ok(ScopedJson::Derived(Value::String(out)))
-    }
-}
-
-/// `{{truncate text 40}}`: at most N user-perceived characters, with "…" when cut.
-struct TruncateHelper;
-
-impl HelperDef for TruncateHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let s = text_param(h, "truncate")?;
-        let max = h.param(1).and_then(|p| p.value().as_u64()).ok_or(RenderErrorReason::ParamTypeMismatchForName(
-            "truncate",
-            "1".into(),
-            "a whole number".into(),
-        ))? as usize;
-        Ok(ScopedJson::Derived(Value::String(truncate(&s, max))))
-    }
-}
-
-/// At most `max` grapheme clusters, so an accent, a skin tone or a ZWJ family is
-/// never split: the first `max - 1` and "…" when cut, "" for 0.
-fn truncate(s: &str, max: usize) -> String {
-    if max == 0 {
-        return String::new();
-    }
-    // Only cut when there is a grapheme past the limit.
-    if s.grapheme_indices(true).nth(max).is_none() {
-        return s.to_owned();
-    }
-    let end = s.grapheme_indices(true).nth(max - 1).map_or(s.len(), |(i, _)| i);
-    let mut cut = s[..end].to_owned();
-    cut.push('…');
-    cut
-}
-
-/// `{{format_date when "%B %-d, %Y"}}` or with a time zone as a third parameter.
-/// `when` is RFC 3339 (an instant) or a civil date `2026-12-24`.
-struct FormatDateHelper;
-
-impl HelperDef for FormatDateHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let when = text_param(h, "format_date")?;
-        let pattern = h.param(1).and_then(|p| p.value().as_str()).unwrap_or("%Y-%m-%d");
-        let zone = h.param(2).and_then(|p| p.value().as_str());
-        let invalid = |what: String| RenderError::from(RenderErrorReason::Other(what));
-        let out = if let Ok(ts) = when.parse::<jiff::Timestamp>() {
-            let tz = match zone {
-                Some(z) => jiff::tz::db()
-                    .get(z)
-                    .map_err(|_| invalid("format_date: unknown time zone (third argument)".into()))?,
-                None => jiff::tz::TimeZone::UTC,
-            };
-            jiff::fmt::strtime::format(pattern, &ts.to_zoned_datetime(tz))
-        } else if let Ok(date) = when.parse::<jiff::civil::Date>() {
-            jiff::fmt::strtime::format(pattern, date)
-        } else {
-            // The value comes from request data: name it, never quote it.
-            return Err(invalid("format_date: the value is not an RFC 3339 instant or a YYYY-MM-DD date".into()));
-        };
-        let out = out.map_err(|e| invalid(format!("format_date: bad pattern {pattern:?}: {e}")))?;
-        Ok(ScopedJson::Derived(Value::String(out)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext};
     use serde_json::{Value, json};
-    use unicode_segmentation::UnicodeSegmentation;
 
-    use super::{Escape, registry, truncate};
+    use super::{Escape, registry};
 
     fn render(template: &str, data: &Value) -> Result<String, String> {
         registry(Escape::None).render_template(template, data).map_err(|e| e.to_string())
@@ -195,69 +87,6 @@ mod tests {
 
     fn ok(template: &str, data: Value) -> String {
         render(template, &data).unwrap_or_else(|e| panic!("{template:?} with {data}: {e}"))
-    }
-
-    // --- truncate -----------------------------------------------------------------
-
-    const ACCENTS: &str = "e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}"; // "ééééé", decomposed
-    const THUMBS: &str = "👍🏽👍🏽👍🏽"; // thumbs up + medium skin tone
-    const FAMILIES: &str = "👨‍👩‍👧‍👦👨‍👩‍👧‍👦👩‍👩‍👦"; // ZWJ sequences
-
-    #[test]
-    fn truncate_keeps_combining_accents_with_their_letter() {
-        assert_eq!(truncate(ACCENTS, 5), ACCENTS);
-        assert_eq!(truncate(ACCENTS, 4), "e\u{301}e\u{301}e\u{301}…");
-        assert_eq!(truncate(ACCENTS, 2), "e\u{301}…");
-        assert_eq!(truncate("Cafe\u{301} crème", 5), "Cafe\u{301}…");
-    }
-
-    #[test]
-    fn truncate_keeps_skin_tone_modifiers() {
-        assert_eq!(truncate(THUMBS, 3), THUMBS);
-        assert_eq!(truncate(THUMBS, 2), "👍🏽…");
-        assert_eq!(truncate("ok 👍🏽👍🏽", 4), "ok …");
-    }
-
-    #[test]
-    fn truncate_keeps_zwj_families_whole() {
-        assert_eq!(truncate(FAMILIES, 3), FAMILIES);
-        assert_eq!(truncate(FAMILIES, 2), "👨‍👩‍👧‍👦…");
-        assert_eq!(truncate("🇫🇷🇩🇪🇮🇹", 2), "🇫🇷…");
-    }
-
-    #[test]
-    fn truncate_zero_and_one() {
-        assert_eq!(truncate("abc", 0), "");
-        assert_eq!(truncate("", 0), "");
-        assert_eq!(truncate("abc", 1), "…");
-        assert_eq!(truncate("a", 1), "a");
-        assert_eq!(truncate("", 3), "");
-    }
-
-    #[test]
-    fn truncate_is_never_longer_than_n() {
-        for s in [ACCENTS, THUMBS, FAMILIES, "plain ascii text", "mixé 👍🏽 👨‍👩‍👧‍👦 🇫🇷", ""]
-        {
-            let len = s.graphemes(true).count();
-            for n in 0..=len + 1 {
-                let out = truncate(s, n);
-                assert!(out.graphemes(true).count() <= n, "{s:?} cut to {n}: {out:?}");
-                if len <= n {
-                    assert_eq!(out, s);
-                } else {
-                    assert!(n == 0 || out.ends_with('…'), "{s:?} cut to {n}: {out:?}");
-                    assert!(s.starts_with(out.trim_end_matches('…')), "{s:?} cut to {n}: {out:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn truncate_helper_counts_graphemes() {
-        assert_eq!(ok("{{truncate s 2}}", json!({ "s": FAMILIES })), "👨‍👩‍👧‍👦…");
-        assert_eq!(ok("[{{truncate s 0}}]", json!({ "s": "abc" })), "[]");
-        assert!(render("{{truncate s}}", &json!({ "s": "abc" })).is_err());
-        assert!(render("{{truncate s -1}}", &json!({ "s": "abc" })).is_err());
     }
 
     // --- Mustache-style sections ----------------------------------------------------
@@ -367,8 +196,8 @@ mod tests {
             assert_eq!(ok("{{#with o}}yes{{else}}no{{/with}}", json!({ "o": v })), "no");
         }
         assert_eq!(ok("{{#with o}}yes{{else}}no{{/with}}", json!({})), "no");
-        // `#if` is handlebars-rust's built-in and still treats `{}` as false.
-        assert_eq!(ok("{{#if o}}yes{{else}}no{{/if}}", data), "no");
+        // `#if` too (compat.rs registers it with handlebars.js's truthiness).
+        assert_eq!(ok("{{#if o}}yes{{else}}no{{/if}}", data), "yes");
     }
 
     // --- insertion-ordered objects ----------------------------------------------------

@@ -2,7 +2,12 @@
 
 mod blocks;
 mod catalogue;
+pub mod compat;
+pub mod email;
 pub mod engine;
+mod helpers;
+pub mod i18n;
+pub mod intl;
 mod mustache;
 pub mod sms;
 pub mod text;
@@ -11,8 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use catalogue::{
-    Catalogue, CatalogueError, LookupError, RenderErrorOrLookup, SourceFiles, TemplateInfo, read_tree,
+    Catalogue, CatalogueError, LookupError, PartSource, RenderErrorOrLookup, SourceFiles, TemplateInfo, read_tree,
 };
+pub use i18n::{Message, StringFile, Strings};
 
 use crate::request::Channel;
 
@@ -42,6 +48,11 @@ pub struct RenderError {
     pub part: String,
     pub locale: Option<String>,
     pub message: String,
+    /// The partial the error is in, when it is in one.
+    pub source: Option<String>,
+    /// 1-based position in the part (or the partial), when handlebars knows it.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
 }
 
 impl RenderError {

@@ -1,11 +1,12 @@
 //! Plain-text alternative generated from an HTML email body.
 //!
-//! A small tokenizer plus a forgiving open-element stack, enough for the HTML
-//! that email templates contain (nested layout tables, conditional comments,
-//! hidden preheaders, sloppy markup) without an HTML5 parser's dependency tree.
+//! html5ever's tokenizer (the HTML spec's tokenizer, streaming: no DOM is built)
+//! feeds a forgiving open-element stack, enough for the HTML that email templates
+//! contain (nested layout tables, conditional comments, hidden preheaders, sloppy
+//! markup). The tokenizer is the one css-inline parses with, so it adds no crate.
 //!
 //! Output rules:
-//! - `<head>`, `<style>`, `<script>`, `<title>`, comments (so also Outlook
+//! - `<head>`, `<style>`, `<script>`, `<title>`, `<iframe>`, comments (so also Outlook
 //!   `<!--[if mso]>` blocks) and elements with `display:none` in their style
 //!   or a `hidden` attribute produce nothing.
 //! - Whitespace collapses as in a browser; block elements start new lines;
@@ -18,379 +19,103 @@
 //!   separated by a space and rows by a line break.
 //! - Links become `text (url)` unless the text already says the url; links
 //!   to `#`/`javascript:` keep only their text; images give their alt text.
-//! - Entities are decoded (`&nbsp;` becomes a plain space, invisible
-//!   zero-width characters are dropped); unknown entities stay as written.
+//! - Entities are decoded as a browser decodes them (the spec's full table,
+//!   legacy forms such as `&copy` without `;`, cp1252 for `&#128;`..`&#159;`);
+//!   `&nbsp;` becomes a plain space, invisible zero-width characters are
+//!   dropped; unknown entities stay as written.
+//! - Markup is read as a browser reads it: an attribute quote left open runs
+//!   to the end of the document, which then shows nothing more (as in the HTML
+//!   part); `<p/>` and other self-closed elements are empty (XHTML-style
+//!   templates), except the raw-text ones (`<script/>`, `<style/>`...), whose
+//!   content runs to their end tag as in a browser.
 //! - Lines are not wrapped (mail clients do that) and the result has no
 //!   trailing spaces, no leading or trailing blank lines and no final newline.
 
-use std::borrow::Cow;
+use std::cell::RefCell;
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
+use html5ever::{LocalName, TokenizerResult};
 
 /// Converts an HTML email body to a readable plain-text alternative.
 pub fn html_to_text(html: &str) -> String {
-    let mut converter = Converter::default();
-    for token in Tokenizer::new(html) {
-        match token {
-            Token::Text(text) => converter.text(text),
-            Token::Start(tag) => converter.start(tag),
-            Token::End(name) => converter.end(&name),
-        }
+    let tokenizer = Tokenizer::new(Sink::default(), TokenizerOpts::default());
+    let input = BufferQueue::default();
+    for chunk in chunks(html) {
+        input.push_back(StrTendril::from_slice(chunk));
     }
-    converter.finish()
+    // The sink never asks to stop for a script or an encoding change, so this is `Done`.
+    while let TokenizerResult::Script(()) | TokenizerResult::EncodingIndicator(_) = tokenizer.feed(&input) {}
+    tokenizer.end();
+    tokenizer.sink.converter.into_inner().finish()
 }
 
-// ---------------------------------------------------------------- tokenizer
-
-#[derive(Debug)]
-struct Tag {
-    name: String,
-    attrs: Vec<(String, String)>,
-    self_closing: bool,
-}
-
-impl Tag {
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Debug)]
-enum Token<'a> {
-    /// Raw text, entities not yet decoded.
-    Text(&'a str),
-    Start(Tag),
-    End(String),
-}
-
-/// Elements whose content is not markup: it runs to the matching end tag.
-const RAW_TEXT: &[&str] = &["script", "style", "title"];
-
-struct Tokenizer<'a> {
-    src: &'a str,
-    pos: usize,
-    /// Inside a raw-text element: its name.
-    raw: Option<&'static str>,
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0C')
-}
-
-impl<'a> Tokenizer<'a> {
-    fn new(src: &'a str) -> Self {
-        Tokenizer { src, pos: 0, raw: None }
-    }
-
-    /// Moves past the next `needle` at or after `from` (or to the end): how
-    /// comments, doctypes and `<![endif]>`-style markers are dropped.
-    fn skip_past(&mut self, needle: &str, from: usize) {
-        self.pos = match self.src.get(from..).and_then(|rest| rest.find(needle)) {
-            Some(i) => from + i + needle.len(),
-            None => self.src.len(),
-        };
-    }
-
-    /// Parses `<name attr=value ...>` starting at `self.pos` (which is `<`).
-    /// Returns `None` when the input ends inside the tag (a browser drops it too).
-    fn start_tag(&mut self) -> Option<Tag> {
-        let (src, b) = (self.src, self.src.as_bytes());
-        let len = b.len();
-        let mut i = self.pos + 1;
-        let name_start = i;
-        while i < len && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
-            i += 1;
-        }
-        // Byte positions stop only on ASCII bytes, so every slice is on a char boundary.
-        let name = src[name_start..i].to_ascii_lowercase();
-        let mut attrs = Vec::new();
-        let mut self_closing = false;
-        loop {
-            while i < len && (is_space(b[i]) || b[i] == b'/') {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'>') {
-                    self_closing = true;
-                }
-                i += 1;
-            }
-            if i >= len {
-                self.pos = len;
-                return None;
-            }
-            if b[i] == b'>' {
-                i += 1;
-                break;
-            }
-            let name_start = i;
-            i += 1; // the first character may be anything, even '='
-            while i < len && !is_space(b[i]) && !matches!(b[i], b'/' | b'>' | b'=') {
-                i += 1;
-            }
-            let attr = src[name_start..i].to_ascii_lowercase();
-            let mut j = i;
-            while j < len && is_space(b[j]) {
-                j += 1;
-            }
-            let mut value = "";
-            if j < len && b[j] == b'=' {
-                j += 1;
-                while j < len && is_space(b[j]) {
-                    j += 1;
-                }
-                if j < len && (b[j] == b'"' || b[j] == b'\'') {
-                    let quote = char::from(b[j]);
-                    let start = j + 1;
-                    // If this search fails, that quote never occurs again, so
-                    // unterminated values cannot make the tokenizer quadratic.
-                    match src[start..].find(quote) {
-                        Some(k) => {
-                            value = &src[start..start + k];
-                            j = start + k + 1;
-                        }
-                        None => {
-                            // Unterminated quote: end the value (and the tag) at the next
-                            // '>' instead of swallowing the rest of the document.
-                            let end = src[start..].find('>').map_or(len, |k| start + k);
-                            value = &src[start..end];
-                            j = end;
-                        }
-                    }
-                } else {
-                    let start = j;
-                    while j < len && !is_space(b[j]) && b[j] != b'>' {
-                        j += 1;
-                    }
-                    value = &src[start..j];
-                }
-                i = j;
-            }
-            attrs.push((attr, decode_entities(value).into_owned()));
-        }
-        self.pos = i;
-        if !self_closing {
-            self.raw = RAW_TEXT.iter().copied().find(|&r| r == name);
-        }
-        Some(Tag { name, attrs, self_closing })
-    }
-
-    /// Where the raw text of `name` ends: at `</name` followed by a delimiter.
-    fn raw_text_end(&self, name: &str) -> usize {
-        let b = self.src.as_bytes();
-        let mut from = self.pos;
-        while let Some(i) = self.src.get(from..).and_then(|rest| rest.find("</")) {
-            let at = from + i;
-            let name_end = at + 2 + name.len();
-            if b.get(at + 2..name_end).is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-                && b.get(name_end).is_none_or(|&c| is_space(c) || c == b'/' || c == b'>')
-            {
-                return at;
-            }
-            from = at + 2;
-        }
-        b.len()
-    }
-}
-
-impl<'a> Iterator for Tokenizer<'a> {
-    type Item = Token<'a>;
-
-    fn next(&mut self) -> Option<Token<'a>> {
-        let src = self.src;
-        let b = src.as_bytes();
-        if let Some(name) = self.raw.take() {
-            let end = self.raw_text_end(name);
-            let text = &src[self.pos..end];
-            self.pos = end;
-            if !text.is_empty() {
-                return Some(Token::Text(text));
-            }
-        }
-        loop {
-            let rest = src.get(self.pos..).filter(|r| !r.is_empty())?;
-            if !rest.starts_with('<') {
-                let end = rest.find('<').unwrap_or(rest.len());
-                self.pos += end;
-                return Some(Token::Text(&rest[..end]));
-            }
-            let next = b.get(self.pos + 1).copied();
-            match next {
-                Some(b'!') if rest.starts_with("<!--") => {
-                    // "<!-->" and "<!--->" are complete (empty) comments.
-                    if rest[4..].starts_with('>') {
-                        self.pos += 5;
-                    } else if rest[4..].starts_with("->") {
-                        self.pos += 6;
-                    } else {
-                        self.skip_past("-->", self.pos + 4);
-                    }
-                }
-                Some(b'!' | b'?') => self.skip_past(">", self.pos),
-                Some(b'/') => match b.get(self.pos + 2) {
-                    Some(c) if c.is_ascii_alphabetic() => {
-                        let start = self.pos + 2;
-                        let mut i = start;
-                        while i < b.len() && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
-                            i += 1;
-                        }
-                        let name = src[start..i].to_ascii_lowercase();
-                        self.skip_past(">", i);
-                        return Some(Token::End(name));
-                    }
-                    Some(_) => self.skip_past(">", self.pos),
-                    None => {
-                        self.pos = b.len();
-                        return Some(Token::Text("</"));
-                    }
-                },
-                Some(c) if c.is_ascii_alphabetic() => {
-                    if let Some(tag) = self.start_tag() {
-                        return Some(Token::Start(tag));
-                    }
-                }
-                // A '<' that starts no markup ("a < b", "<3") is text.
-                _ => {
-                    self.pos += 1;
-                    return Some(Token::Text("<"));
-                }
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------- entities
-
-/// Latin-1 entity names, in code point order from U+00A0.
-const LATIN1_ENTITIES: [&str; 96] = [
-    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not", "shy",
-    "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1", "ordm",
-    "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig",
-    "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve",
-    "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN",
-    "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc",
-    "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml",
-    "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
-];
-
-/// Other named entities seen in email templates.
-const OTHER_ENTITIES: &[(&str, char)] = &[
-    ("amp", '&'),
-    ("lt", '<'),
-    ("gt", '>'),
-    ("quot", '"'),
-    ("apos", '\''),
-    ("OElig", '\u{0152}'),
-    ("oelig", '\u{0153}'),
-    ("Scaron", '\u{0160}'),
-    ("scaron", '\u{0161}'),
-    ("Yuml", '\u{0178}'),
-    ("fnof", '\u{0192}'),
-    ("circ", '\u{02C6}'),
-    ("tilde", '\u{02DC}'),
-    ("ensp", '\u{2002}'),
-    ("emsp", '\u{2003}'),
-    ("thinsp", '\u{2009}'),
-    ("zwnj", '\u{200C}'),
-    ("zwj", '\u{200D}'),
-    ("lrm", '\u{200E}'),
-    ("rlm", '\u{200F}'),
-    ("ndash", '\u{2013}'),
-    ("mdash", '\u{2014}'),
-    ("lsquo", '\u{2018}'),
-    ("rsquo", '\u{2019}'),
-    ("sbquo", '\u{201A}'),
-    ("ldquo", '\u{201C}'),
-    ("rdquo", '\u{201D}'),
-    ("bdquo", '\u{201E}'),
-    ("dagger", '\u{2020}'),
-    ("Dagger", '\u{2021}'),
-    ("bull", '\u{2022}'),
-    ("hellip", '\u{2026}'),
-    ("permil", '\u{2030}'),
-    ("prime", '\u{2032}'),
-    ("Prime", '\u{2033}'),
-    ("lsaquo", '\u{2039}'),
-    ("rsaquo", '\u{203A}'),
-    ("euro", '\u{20AC}'),
-    ("trade", '\u{2122}'),
-    ("larr", '\u{2190}'),
-    ("uarr", '\u{2191}'),
-    ("rarr", '\u{2192}'),
-    ("darr", '\u{2193}'),
-];
-
-/// What browsers show for `&#128;`..`&#159;`: the Windows-1252 characters
-/// (legacy templates written in cp1252 use them for quotes and dashes).
-const CP1252_C1: [char; 32] = [
-    '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{02C6}',
-    '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}', '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}',
-    '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}',
-    '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
-];
-
-fn named_entity(name: &str) -> Option<char> {
-    if let Some(i) = LATIN1_ENTITIES.iter().position(|&n| n == name) {
-        return char::from_u32(0xA0 + u32::try_from(i).ok()?);
-    }
-    OTHER_ENTITIES.iter().find(|(n, _)| *n == name).map(|&(_, c)| c)
-}
-
-fn numeric_entity(digits: &str, radix: u32) -> char {
-    match u32::from_str_radix(digits, radix) {
-        Ok(n @ 0x80..=0x9F) => CP1252_C1[(n - 0x80) as usize],
-        // NUL, surrogates and out-of-range numbers show as U+FFFD, as in a browser.
-        Ok(n) if n != 0 => char::from_u32(n).unwrap_or('\u{FFFD}'),
-        _ => '\u{FFFD}',
-    }
-}
-
-/// The character `&...;` at the start of `s` stands for, and its length.
-/// The `;` is required, so stray ampersands (`AT&T`, `?a=1&b=2`) stay as written.
-fn entity_at(s: &str) -> Option<(char, usize)> {
-    let b = s.as_bytes();
-    let len = b
-        .iter()
-        .skip(1)
-        .take(32) // longer than any entity name we know
-        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'#')
-        .count();
-    if len == 0 || b.get(1 + len) != Some(&b';') {
-        return None;
-    }
-    let body = &s[1..1 + len]; // ASCII only, so these are char boundaries
-    let c = if let Some(num) = body.strip_prefix('#') {
-        let (digits, radix) = match num.strip_prefix(['x', 'X']) {
-            Some(hex) => (hex, 16),
-            None => (num, 10),
-        };
-        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+/// A tendril holds at most 4 GiB: longer input goes in pieces cut at character boundaries.
+fn chunks(html: &str) -> impl Iterator<Item = &str> {
+    const MAX: usize = 1 << 30;
+    let mut rest = html;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
             return None;
         }
-        numeric_entity(digits, radix)
-    } else {
-        named_entity(body)?
-    };
-    Some((c, len + 2))
+        let mut end = rest.len().min(MAX);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
-fn decode_entities(s: &str) -> Cow<'_, str> {
-    if !s.contains('&') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        match entity_at(rest) {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
+// ---------------------------------------------------------------- tokens
+
+/// Receives the tokenizer's tokens. The tokenizer hands them over through `&self`,
+/// hence the cell.
+#[derive(Default)]
+struct Sink {
+    converter: RefCell<Converter>,
+}
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut converter = self.converter.borrow_mut();
+        match token {
+            Token::CharacterTokens(text) => converter.text(&text),
+            Token::TagToken(tag) if tag.kind == TagKind::EndTag => converter.end(&tag.name),
+            Token::TagToken(tag) => {
+                // The tree builder's job in a browser: the content of these elements is
+                // not markup (a `<p>` inside `<script>` is script text).
+                let raw = match &*tag.name {
+                    "script" => Some(TokenSinkResult::RawData(RawKind::ScriptData)),
+                    "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                        Some(TokenSinkResult::RawData(RawKind::Rawtext))
+                    }
+                    "title" | "textarea" => Some(TokenSinkResult::RawData(RawKind::Rcdata)),
+                    "plaintext" => Some(TokenSinkResult::Plaintext),
+                    _ => None,
+                };
+                converter.start(tag, raw.is_some());
+                if let Some(raw) = raw {
+                    return raw;
+                }
             }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+            // NUL is dropped in body text, as by a browser; comments and doctypes show nothing.
+            Token::NullCharacterToken
+            | Token::CommentToken(_)
+            | Token::DoctypeToken(_)
+            | Token::EOFToken
+            | Token::ParseError(_) => {}
         }
+        TokenSinkResult::Continue
     }
-    out.push_str(rest);
-    Cow::Owned(out)
+}
+
+fn attr<'t>(tag: &'t Tag, name: &str) -> Option<&'t str> {
+    tag.attrs.iter().find(|a| &*a.name.local == name).map(|a| &*a.value)
 }
 
 // ---------------------------------------------------------------- writer
@@ -513,12 +238,23 @@ impl Writer {
 
     /// Flowing text: whitespace collapses.
     fn text(&mut self, s: &str) {
-        for c in s.chars() {
-            if is_text_space(c) {
+        // Word by word: the breaks, prefix and space before a word are settled once.
+        for (i, word) in s.split(is_text_space).enumerate() {
+            if i > 0 {
                 self.space = true;
-            } else if !is_invisible(c) {
+            }
+            if word.is_empty() {
+                continue;
+            }
+            if word.contains(is_invisible) {
+                let visible: String = word.chars().filter(|&c| !is_invisible(c)).collect();
+                if !visible.is_empty() {
+                    self.begin_content();
+                    self.out.push_str(&visible);
+                }
+            } else {
                 self.begin_content();
-                self.out.push(c);
+                self.out.push_str(word);
             }
         }
     }
@@ -613,7 +349,7 @@ const BLOCK: &[&str] = &[
 ];
 
 /// Elements whose content is never shown.
-const DROPPED: &[&str] = &["head", "script", "style", "title", "template"];
+const DROPPED: &[&str] = &["head", "script", "style", "title", "template", "iframe", "noembed", "noframes"];
 
 const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
 
@@ -638,7 +374,7 @@ enum Close {
 
 #[derive(Debug)]
 struct Open {
-    name: String,
+    name: LocalName,
     hidden: bool,
     close: Close,
 }
@@ -668,13 +404,31 @@ struct Converter {
 const IMPLIED_CLOSE: [&str; 9] = ["p", "li", "dt", "dd", "tr", "td", "th", "a", "head"];
 
 fn is_hidden(tag: &Tag) -> bool {
-    tag.attr("hidden").is_some()
-        || tag.attr("style").is_some_and(|style| {
+    attr(tag, "hidden").is_some()
+        || attr(tag, "style").is_some_and(|style| {
+            // Most styles do not hide: skip the normalising copy for them.
+            if !mentions_none(style) {
+                return false;
+            }
             let style: String = style.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_lowercase()).collect();
             style
                 .split(';')
                 .any(|decl| decl.strip_prefix("display:").is_some_and(|v| v.trim_end_matches("!important") == "none"))
         })
+}
+
+/// Whether `none` appears in any case (email layouts carry long `style` attributes).
+fn mentions_none(style: &str) -> bool {
+    let b = style.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b.get(from..).and_then(|rest| rest.iter().position(|&c| c | 0x20 == b'n')) {
+        let at = from + i;
+        if b.get(at..at + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"none")) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// Strips what makes two spellings of one address differ, for "is the
@@ -697,19 +451,20 @@ impl Converter {
         self.hidden > 0
     }
 
-    fn text(&mut self, raw: &str) {
+    /// Text with its entities decoded.
+    fn text(&mut self, text: &str) {
         if self.is_hidden() {
             return;
         }
-        let text = decode_entities(raw);
         if self.pre > 0 {
-            let mut text: &str = &text;
+            let mut text = text;
             if std::mem::take(&mut self.pre_start) {
-                text = text.strip_prefix("\r\n").or_else(|| text.strip_prefix('\n')).unwrap_or(text);
+                // The tokenizer has already made CR LF one LF.
+                text = text.strip_prefix('\n').unwrap_or(text);
             }
             self.w.pre_text(text);
         } else {
-            self.w.text(&text);
+            self.w.text(text);
         }
     }
 
@@ -727,7 +482,7 @@ impl Converter {
             return;
         }
         for i in (0..self.stack.len()).rev() {
-            let name = self.stack[i].name.as_str();
+            let name = &*self.stack[i].name;
             if names.contains(&name) {
                 self.pop_to(i);
                 return;
@@ -752,18 +507,20 @@ impl Converter {
         if BLOCK.contains(&name) {
             self.close_open(&["p"], &["td", "th", "table", "caption", "button"]);
         }
-        if HEADINGS.contains(&name) && self.stack.last().is_some_and(|o| HEADINGS.contains(&o.name.as_str())) {
+        if HEADINGS.contains(&name) && self.stack.last().is_some_and(|o| HEADINGS.contains(&&*o.name)) {
             self.pop_to(self.stack.len() - 1);
         }
     }
 
-    fn start(&mut self, tag: Tag) {
+    /// `raw`: the tokenizer reads this element's content as text up to its end tag,
+    /// so it is open until then whatever its tag says (and it cannot nest).
+    fn start(&mut self, tag: Tag, raw: bool) {
         // Only a newline straight after `<pre>` is dropped.
         self.pre_start = false;
-        let name = tag.name.as_str();
+        let name = &*tag.name;
         self.close_implied(name);
         let hidden = DROPPED.contains(&name) || is_hidden(&tag);
-        let void = VOID.contains(&name) || tag.self_closing || self.stack.len() >= MAX_DEPTH;
+        let void = !raw && (VOID.contains(&name) || tag.self_closing || self.stack.len() >= MAX_DEPTH);
         let close = if self.is_hidden() || hidden { Close::Nothing } else { self.open_element(&tag) };
         if void {
             // Nothing to wait for: apply the closing effect now.
@@ -778,8 +535,8 @@ impl Converter {
     /// Effects of an opening tag; returns what its end tag will do.
     fn open_element(&mut self, tag: &Tag) -> Close {
         let w = &mut self.w;
-        let in_list_item = self.stack.last().is_some_and(|o| o.name == "li");
-        match tag.name.as_str() {
+        let in_list_item = self.stack.last().is_some_and(|o| &*o.name == "li");
+        match &*tag.name {
             "br" => {
                 w.hard_break();
                 Close::Nothing
@@ -790,12 +547,12 @@ impl Converter {
                 Close::Lines(2)
             }
             "img" => {
-                if let Some(alt) = tag.attr("alt") {
+                if let Some(alt) = attr(tag, "alt") {
                     w.text(alt);
                 }
                 Close::Nothing
             }
-            "a" => match tag.attr("href") {
+            "a" => match attr(tag, "href") {
                 Some(href) => {
                     w.link = Mark::Pending;
                     Close::Link(href.to_string())
@@ -827,8 +584,8 @@ impl Converter {
             "ul" | "ol" => {
                 let lines = if self.lists.is_empty() && w.indents.is_empty() { 2 } else { 1 };
                 w.request_lines(lines);
-                self.lists.push(if tag.name == "ol" {
-                    let start = tag.attr("start").and_then(|s| s.trim().parse().ok());
+                self.lists.push(if &*tag.name == "ol" {
+                    let start = attr(tag, "start").and_then(|s| s.trim().parse().ok());
                     List::Numbers(start.unwrap_or(1))
                 } else {
                     List::Bullets
@@ -949,7 +706,7 @@ impl Converter {
             }
             return;
         }
-        match self.stack.iter().rposition(|o| o.name == name) {
+        match self.stack.iter().rposition(|o| &*o.name == name) {
             Some(i) => self.pop_to(i),
             // A stray block end tag still ends a line; other strays mean nothing.
             None if BLOCK.contains(&name) && !self.is_hidden() => {
@@ -968,6 +725,27 @@ impl Converter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the tokenizer alone makes of `s` as text: its entity decoding.
+    fn decode_entities(s: &str) -> String {
+        #[derive(Default)]
+        struct Chars(RefCell<String>);
+        impl TokenSink for Chars {
+            type Handle = ();
+            fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+                if let Token::CharacterTokens(text) = token {
+                    self.0.borrow_mut().push_str(&text);
+                }
+                TokenSinkResult::Continue
+            }
+        }
+        let tokenizer = Tokenizer::new(Chars::default(), TokenizerOpts::default());
+        let input = BufferQueue::default();
+        input.push_back(StrTendril::from_slice(s));
+        assert!(matches!(tokenizer.feed(&input), TokenizerResult::Done));
+        tokenizer.end();
+        tokenizer.sink.0.into_inner()
+    }
 
     #[test]
     fn newsletter_layout() {
@@ -1108,7 +886,6 @@ Order  #42
             "<DIV CLASS=x>Price < $5 and 3<4, <<ok>></DIV>",
             r#"<a title="a > b" href='https://x.example/?q=1&r=2'>Deal</A>"#,
             "<UL><LI>one<LI>two<ul><li>two.a</ul><LI>three</UL>",
-            "<p>broken <b attr=\"never closed>still text</b> after",
             "<p>entities: &unknown; &#8364; &#x1F600; &#150; &amp;amp; &lt;b&gt; AT&T",
             "<!-- a comment <p>hidden</p> --><p>end<br><br><br><br>after breaks",
             "<p>dangling <span"
@@ -1116,7 +893,7 @@ Order  #42
         let expected = "\
 Unclosed paragraph
 
-Second &AMP; third italic never closed
+Second & third italic never closed
 
 Price < $5 and 3<4, <>
 Deal (https://x.example/?q=1&r=2)
@@ -1126,8 +903,6 @@ Deal (https://x.example/?q=1&r=2)
   - two.a
 - three
 
-broken still text after
-
 entities: &unknown; € 😀 – &amp; <b> AT&T
 
 end
@@ -1136,6 +911,9 @@ after breaks
 
 dangling";
         assert_eq!(html_to_text(html), expected);
+        // A quote left open swallows the rest of the document, as in a browser (and so in
+        // the HTML part the reader sees).
+        assert_eq!(html_to_text("<p>broken <b attr=\"never closed>still text</b> after<p>more"), "broken");
     }
 
     #[test]
@@ -1208,10 +986,33 @@ dangling";
     }
 
     #[test]
+    fn spec_tokenizer_rules() {
+        let cases = [
+            // Legacy entities need no `;` in text, as in a browser; in attributes they stay
+            // when a URL parameter follows (`&copy=`).
+            ("&copy 2024 &AMP; &notit; AT&T &#x80;", "© 2024 & ¬it; AT&T €"),
+            (r#"<a href="/x?a=1&copy=2&amp;b=3">Go</a>"#, "Go (/x?a=1&copy=2&b=3)"),
+            // Raw-text elements run to their end tag even when written self-closed.
+            ("a<script/>x</p>y</script>b", "ab"),
+            ("<title>T</title><style/>p { x }</style>body", "body"),
+            ("a<iframe src=x><p>fallback</p></iframe>b", "ab"),
+            // A textarea shows its markup as text; NUL is dropped; CR LF is one break.
+            ("<textarea><b>&amp;</b></textarea>", "<b>&</b>"),
+            ("a\0b", "ab"),
+            ("<pre>\r\none\r\ntwo</pre>", "one\ntwo"),
+            ("<plaintext><b>x</b>", "<b>x</b>"),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(html_to_text(html), expected, "{html}");
+        }
+    }
+
+    #[test]
     fn entity_decoding() {
         assert_eq!(decode_entities("&eacute;t&eacute; &Eacute; &ccedil;a &yuml; &nbsp;"), "été É ça ÿ \u{A0}");
         assert_eq!(decode_entities("&#0; &#xD800; &#x110000; &#99999999999;"), "\u{FFFD} \u{FFFD} \u{FFFD} \u{FFFD}");
-        assert_eq!(decode_entities("&; &#; &#x; &#12a; & amp;"), "&; &#; &#x; &#12a; & amp;");
+        // `&#12a;` is `&#12` (a form feed) then `a;`: the spec ends a number at its last digit.
+        assert_eq!(decode_entities("&; &#; &#x; &#12a; & amp;"), "&; &#; &#x; \u{C}a; & amp;");
         assert_eq!(
             decode_entities("&lsquo;&rsquo;&ldquo;&rdquo;&laquo;&raquo;&middot;&trade;&reg;&pound;&yen;"),
             "‘’“”«»·™®£¥"

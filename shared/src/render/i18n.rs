@@ -1,0 +1,394 @@
+//! Translations: string files beside the templates and the `t` helper.
+//!
+//! ```text
+//! templates/
+//!   _locales/en.json  fr.json          strings every template may use (footers, partials)
+//!   order-confirmation/
+//!     template.toml                    default_locale = "en" (the default)
+//!     locales/en.json  fr.json  fr-CA.json
+//! ```
+//! A file is a JSON object; nested objects make dotted keys (`{"cart": {"title": …}}`
+//! is `cart.title`). A value is a string, or a plural message: an object whose keys
+//! are CLDR plural categories (`zero`, `one`, `two`, `few`, `many`, `other`; `other`
+//! required), chosen by the `count` argument with the plural rules of the message's
+//! own locale.
+//!
+//! `{{t "cart.title"}}`, `{{t "greeting" name=recipient.first_name}}`,
+//! `{{t "cart.items" count=cart.size}}`: `{name}` in a message is replaced by the
+//! argument of that name (`{0}`, `{1}` by positional ones after the key), `#` in a
+//! plural message by the count, formatted for the locale. A message is the author's
+//! own markup, written as is; the arguments are escaped like `{{value}}`.
+//!
+//! Lookup follows the recipient's locale, then its parents, then the template's
+//! default locale: `fr-CA` → `fr` → `en`, the template's file before `_locales/` at
+//! each step. A key found nowhere fails the render (never a blank); `herald templates
+//! check` reports a key a locale lacks even when the default would cover it at send
+//! time.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError, RenderErrorReason,
+};
+use serde_json::Value;
+
+use super::engine::Escape;
+use crate::request::Locale;
+
+/// The last step of every lookup when a template names no `default_locale`.
+pub const FALLBACK_LOCALE: &str = "en";
+
+/// The CLDR plural categories, in CLDR's order.
+pub const PLURAL_CATEGORIES: [&str; 6] = ["zero", "one", "two", "few", "many", "other"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Text(String),
+    /// Category → text; always has `other`.
+    Plural(BTreeMap<String, String>),
+}
+
+/// One `locales/<tag>.json` file.
+#[derive(Debug, Clone)]
+pub struct StringFile {
+    pub locale: Locale,
+    /// Path for messages, relative to the catalogue root's origin.
+    pub path: String,
+    pub messages: BTreeMap<String, Message>,
+    /// 1-based line of each key in the file, for messages (best effort).
+    pub lines: BTreeMap<String, usize>,
+}
+
+impl StringFile {
+    /// Parses a string file. Errors name the key, never a value.
+    pub fn parse(locale: Locale, path: String, text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Value::Object(map) = value else {
+            return Err("a string file must be a JSON object of keys to messages".into());
+        };
+        let mut messages = BTreeMap::new();
+        flatten("", &map, &mut messages)?;
+        let lines = messages.keys().map(|k| (k.clone(), key_line(text, k))).collect();
+        Ok(StringFile { locale, path, messages, lines })
+    }
+
+    pub fn line_of(&self, key: &str) -> usize {
+        self.lines.get(key).copied().unwrap_or(1)
+    }
+}
+
+fn is_plural(map: &serde_json::Map<String, Value>) -> bool {
+    map.contains_key("other") && map.keys().all(|k| PLURAL_CATEGORIES.contains(&k.as_str()))
+}
+
+fn flatten(
+    prefix: &str,
+    map: &serde_json::Map<String, Value>,
+    out: &mut BTreeMap<String, Message>,
+) -> Result<(), String> {
+    for (k, v) in map {
+        if k.is_empty() || k.contains(['{', '}']) {
+            return Err(format!("key `{prefix}{k}`: keys are non-empty and have no braces"));
+        }
+        let key = format!("{prefix}{k}");
+        match v {
+            Value::String(s) => {
+                out.insert(key, Message::Text(s.clone()));
+            }
+            Value::Object(inner) if is_plural(inner) => {
+                let mut forms = BTreeMap::new();
+                for (cat, text) in inner {
+                    let Value::String(text) = text else {
+                        return Err(format!("key `{key}.{cat}`: a plural form must be a string"));
+                    };
+                    forms.insert(cat.clone(), text.clone());
+                }
+                out.insert(key, Message::Plural(forms));
+            }
+            Value::Object(inner) if inner.contains_key("one") && !inner.contains_key("other") => {
+                return Err(format!("key `{key}`: a plural message needs an `other` form"));
+            }
+            Value::Object(inner) => flatten(&format!("{key}."), inner, out)?,
+            _ => return Err(format!("key `{key}`: a message must be a string or an object")),
+        }
+    }
+    Ok(())
+}
+
+/// The line where the last segment of `key` appears as a JSON key (after the lines
+/// of the earlier segments): good enough to point an author at it.
+fn key_line(text: &str, key: &str) -> usize {
+    let mut from = 0;
+    for segment in key.split('.') {
+        let needle = format!("\"{segment}\"");
+        let found = text[from..]
+            .match_indices(&needle)
+            .find(|(i, _)| text[from + i + needle.len()..].trim_start().starts_with(':'));
+        match found {
+            Some((i, _)) => from += i + needle.len(),
+            None => break,
+        }
+    }
+    text[..from].matches('\n').count() + 1
+}
+
+/// The string files of one template (its own, then the catalogue's shared ones).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateStrings {
+    pub default_locale: Option<Locale>,
+    pub own: Vec<StringFile>,
+}
+
+/// Every template's strings, shared by the `t` helpers of the catalogue's registries.
+#[derive(Debug, Default)]
+pub struct Strings {
+    pub templates: HashMap<String, TemplateStrings>,
+    pub shared: Vec<StringFile>,
+}
+
+/// A message found for a key, with the locale whose file had it.
+pub struct Found<'a> {
+    pub message: &'a Message,
+    pub locale: &'a Locale,
+    pub file: &'a StringFile,
+}
+
+impl Strings {
+    /// The lookup chain of tags: the locale and its parents, then the template's
+    /// default locale (`en` for a template that names none, e.g. one without string
+    /// files whose layout uses `_locales/`).
+    pub fn chain(&self, template: &str, locale: Option<&Locale>) -> Vec<String> {
+        let mut tags: Vec<String> = Vec::new();
+        let default = self
+            .templates
+            .get(template)
+            .and_then(|t| t.default_locale.clone())
+            .or_else(|| Locale::parse(FALLBACK_LOCALE).ok());
+        for l in locale.into_iter().chain(default.as_ref()) {
+            for tag in l.fallbacks() {
+                let tag = tag.to_ascii_lowercase();
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+        }
+        tags
+    }
+
+    pub fn lookup(&self, template: &str, locale: Option<&Locale>, key: &str) -> Option<Found<'_>> {
+        let own = self.templates.get(template).map(|t| t.own.as_slice()).unwrap_or_default();
+        for tag in self.chain(template, locale) {
+            for file in own.iter().chain(&self.shared) {
+                if file.locale.as_str().eq_ignore_ascii_case(&tag)
+                    && let Some(message) = file.messages.get(key)
+                {
+                    return Some(Found { message, locale: &file.locale, file });
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The shared table as the helpers hold it.
+pub type SharedStrings = Arc<RwLock<Strings>>;
+
+thread_local! {
+    /// The template and locale being rendered on this thread: set by the catalogue
+    /// around each render, so `t` inside partials and blocks knows them whatever
+    /// context the block changed to.
+    static SCOPE: RefCell<Option<(String, Option<Locale>)>> = const { RefCell::new(None) };
+}
+
+/// Sets the render scope until dropped.
+pub struct ScopeGuard(Option<(String, Option<Locale>)>);
+
+pub fn enter(template: &str, locale: Option<&Locale>) -> ScopeGuard {
+    let previous = SCOPE.with(|s| s.replace(Some((template.to_owned(), locale.cloned()))));
+    ScopeGuard(previous)
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        SCOPE.with(|s| *s.borrow_mut() = previous);
+    }
+}
+
+/// `{{t "key" …}}`.
+pub struct TranslateHelper {
+    pub strings: SharedStrings,
+    pub escape: Escape,
+}
+
+fn fail(message: String) -> RenderError {
+    RenderErrorReason::Other(message).into()
+}
+
+impl HelperDef for TranslateHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let key = match h.param(0).map(|p| p.value()) {
+            Some(Value::String(k)) => k.clone(),
+            _ => return Err(fail("t: the first argument must be the message key, a string".into())),
+        };
+        let Some((template, locale)) = SCOPE.with(|s| s.borrow().clone()) else {
+            return Err(fail("t: used outside a catalogue template".into()));
+        };
+        let strings = self.strings.read().map_err(|_| fail("t: the string table is unavailable".into()))?;
+        let found = strings.lookup(&template, locale.as_ref(), &key).ok_or_else(|| {
+            let tags = strings.chain(&template, locale.as_ref());
+            fail(format!(
+                "t: no translation for `{key}` in {} (locales/<tag>.json of the template or _locales/)",
+                if tags.is_empty() { "any string file".to_owned() } else { tags.join(", ") }
+            ))
+        })?;
+        let text = match found.message {
+            Message::Text(t) => t.as_str(),
+            Message::Plural(forms) => {
+                let count = h
+                    .hash_get("count")
+                    .filter(|p| !p.is_value_missing())
+                    .ok_or_else(|| fail(format!("t: `{key}` is a plural message: pass count=<number>")))?;
+                let (category, _) = super::intl::plural_category(count.value(), found.locale.as_str())
+                    .map_err(|e| fail(format!("t: `{key}`: {e}")))?;
+                forms.get(category).or_else(|| forms.get("other")).map(String::as_str).unwrap_or_default()
+            }
+        };
+        let rendered = interpolate(text, found.message, found.locale, &key, h, self.escape, r)?;
+        out.write(&rendered)?;
+        Ok(())
+    }
+}
+
+/// Prints an argument: numbers in the message's locale, text escaped as `{{x}}` is.
+fn argument(value: &Value, locale: &Locale, r: &Handlebars<'_>) -> String {
+    match value {
+        Value::Number(n) => super::intl::format_number(value, locale.as_str(), super::intl::Digits::NUMBER)
+            .unwrap_or_else(|_| n.to_string()),
+        Value::String(s) => r.get_escape_fn()(s),
+        Value::Null => String::new(),
+        other => r.get_escape_fn()(&other.to_string()),
+    }
+}
+
+fn interpolate(
+    text: &str,
+    message: &Message,
+    locale: &Locale,
+    key: &str,
+    h: &Helper<'_>,
+    escape: Escape,
+    r: &Handlebars<'_>,
+) -> Result<String, RenderError> {
+    // In a JSON string literal the message itself needs escaping too.
+    let own = |s: &str| if escape == Escape::Json { super::engine::json_escape(s) } else { s.to_owned() };
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '#']) {
+        out.push_str(&own(&rest[..i]));
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix('#') {
+            if matches!(message, Message::Plural(_)) {
+                let count = h.hash_get("count").map(|p| p.value().clone()).unwrap_or(Value::Null);
+                out.push_str(&argument(&count, locale, r));
+            } else {
+                out.push('#');
+            }
+            rest = after;
+            continue;
+        }
+        let name_len = tail[1..]
+            .find('}')
+            .filter(|&n| n > 0 && tail[1..1 + n].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        let Some(n) = name_len else {
+            out.push('{');
+            rest = &tail[1..];
+            continue;
+        };
+        let name = &tail[1..1 + n];
+        let param = match name.parse::<usize>() {
+            Ok(i) => h.param(i + 1),
+            Err(_) => h.hash_get(name),
+        };
+        let Some(param) = param else {
+            return Err(fail(format!("t: `{key}` uses {{{name}}}: pass {name}=<value>")));
+        };
+        // The argument names data the request lacks: the same error as `{{order.number}}`.
+        if param.is_value_missing() {
+            return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
+        }
+        out.push_str(&argument(param.value(), locale, r));
+        rest = &tail[1 + n + 1..];
+    }
+    out.push_str(&own(rest));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(tag: &str, json: &str) -> StringFile {
+        StringFile::parse(Locale::parse(tag).expect("tag"), format!("locales/{tag}.json"), json).expect("parses")
+    }
+
+    #[test]
+    fn nested_objects_make_dotted_keys_and_plural_objects_are_messages() {
+        let f = file(
+            "en",
+            "{\n  \"cart\": {\n    \"title\": \"Your cart\",\n    \"items\": {\"one\": \"# item\", \"other\": \"# items\"}\n  }\n}",
+        );
+        assert_eq!(f.messages["cart.title"], Message::Text("Your cart".into()));
+        assert!(matches!(&f.messages["cart.items"], Message::Plural(p) if p["one"] == "# item"));
+        assert_eq!(f.line_of("cart.title"), 3);
+        assert_eq!(f.line_of("cart.items"), 4);
+    }
+
+    #[test]
+    fn bad_files_name_the_key_not_the_value() {
+        let locale = Locale::parse("en").expect("tag");
+        let err = StringFile::parse(locale.clone(), "x".into(), r#"{"a": {"b": 42}}"#).expect_err("number");
+        assert!(err.contains("`a.b`") && !err.contains("42"), "{err}");
+        let err = StringFile::parse(locale.clone(), "x".into(), r#"{"n": {"one": "x"}}"#).expect_err("no other");
+        assert!(err.contains("other"), "{err}");
+        assert!(StringFile::parse(locale.clone(), "x".into(), "[1]").is_err());
+        assert!(StringFile::parse(locale, "x".into(), "{").is_err());
+    }
+
+    #[test]
+    fn lookup_falls_back_region_language_default_and_shared() {
+        let mut s = Strings::default();
+        s.templates.insert(
+            "t".into(),
+            TemplateStrings {
+                default_locale: Some(Locale::parse("en").expect("tag")),
+                own: vec![
+                    file("en", r#"{"a": "A en", "b": "B en", "c": "C en"}"#),
+                    file("fr", r#"{"a": "A fr", "b": "B fr"}"#),
+                    file("fr-CA", r#"{"a": "A fr-CA"}"#),
+                ],
+            },
+        );
+        s.shared.push(file("fr", r#"{"footer": "Pied fr", "c": "C shared fr"}"#));
+        let fr_ca = Locale::parse("fr-CA").expect("tag");
+        let text = |key: &str| match s.lookup("t", Some(&fr_ca), key).map(|f| f.message) {
+            Some(Message::Text(t)) => t.clone(),
+            other => panic!("{key}: {other:?}"),
+        };
+        assert_eq!(text("a"), "A fr-CA");
+        assert_eq!(text("b"), "B fr");
+        assert_eq!(text("c"), "C shared fr", "a shared file of the closer locale wins over the default");
+        assert_eq!(text("footer"), "Pied fr");
+        assert!(s.lookup("t", Some(&fr_ca), "zzz").is_none());
+        assert_eq!(s.chain("t", Some(&fr_ca)), ["fr-ca", "fr", "en"]);
+    }
+}
