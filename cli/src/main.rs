@@ -5,7 +5,9 @@
 mod enqueue_cmd;
 mod input;
 mod operator_cmd;
+mod preview;
 mod render_cmd;
+mod templates_cmd;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,6 +68,9 @@ enum Command {
     },
     /// Show what a template renders to, without sending.
     Render(render_cmd::RenderArgs),
+    /// Serve the templates rendered with their fixtures on http://127.0.0.1:PORT/ (email,
+    /// SMS, push as recipients see them), re-rendered as files change. Never sends.
+    Preview(preview::PreviewArgs),
     /// Process deferred requests that have come due (quiet hours, send_after, retries).
     Flush,
     /// Put requests on the AWS deployment: each on its channel's request queue (--queue
@@ -93,8 +98,11 @@ enum Command {
     /// Webhook subscriptions a subscriber's 410 Gone disabled: list them, enable one again.
     #[command(subcommand)]
     Webhooks(operator_cmd::WebhooksArgs),
-    /// List the template catalogue.
-    Templates,
+    /// List the template catalogue; `herald templates check` checks it.
+    Templates {
+        #[command(subcommand)]
+        action: Option<templates_cmd::TemplatesAction>,
+    },
     /// Print the JSON Schema of delivery request v1.
     Schema,
 }
@@ -135,7 +143,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let settings = load_settings(&cli)?;
             return render_cmd::run(args, &settings);
         }
-        Command::Templates => {
+        Command::Preview(args) => {
+            let settings = load_settings(&cli)?;
+            return preview::run(args, settings).await;
+        }
+        Command::Templates { action: Some(action) } => {
+            let settings = load_settings(&cli)?;
+            return templates_cmd::run(action, settings);
+        }
+        Command::Templates { action: None } => {
             let settings = load_settings(&cli)?;
             let catalogue = load_catalogue(&settings)?;
             for name in catalogue.names() {
@@ -182,7 +198,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resubscribe(args) => operator(&cli, Operation::Consent { args, subscribed: true }, &*clock).await,
         Command::Status(args) => operator(&cli, Operation::Status(args), &*clock).await,
         Command::Webhooks(args) => operator(&cli, Operation::Webhooks(args), &*clock).await,
-        Command::Schema | Command::Render(_) | Command::Templates => Ok(ExitCode::SUCCESS),
+        Command::Schema | Command::Render(_) | Command::Preview(_) | Command::Templates { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

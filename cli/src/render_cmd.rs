@@ -79,7 +79,10 @@ pub fn run(args: &RenderArgs, settings: &Settings) -> Result<ExitCode> {
         herald_ctx["unsubscribe_url"] = json!("https://example.invalid/unsubscribe/preview");
     }
     data.insert("herald".into(), herald_ctx);
-    let rendered = match catalogue.render(&template, channel, locale.as_ref(), &Value::Object(data)) {
+    let mut context = Value::Object(data);
+    // As a send renders: numbers print as handlebars.js prints them.
+    herald::render::compat::js_numbers(&mut context);
+    let rendered = match catalogue.render(&template, channel, locale.as_ref(), &context) {
         Ok(r) => r,
         Err(e) => bail!("{e}"),
     };
@@ -141,7 +144,7 @@ fn as_json(r: &Rendered, transliteration: &Transliteration) -> Value {
             out
         }
         Rendered::Push { title, body, data } => {
-            let sizes: serde_json::Map<String, Value> = push_sizes(title, body, data)
+            let sizes: serde_json::Map<String, Value> = herald::push::payload::sizes(title, body, data)
                 .into_iter()
                 .map(|(provider, size)| {
                     let v = match size {
@@ -154,55 +157,6 @@ fn as_json(r: &Rendered, transliteration: &Transliteration) -> Value {
             json!({"channel": "push", "title": title, "body": body, "data": data, "payload": sizes})
         }
     }
-}
-
-/// A payload's (bytes, limit), or why it cannot be built.
-type PushSize = Result<(usize, usize), String>;
-
-/// The payload each push provider would be sent, measured against its limit (see
-/// `herald::push::payload`): (provider, Ok((bytes, limit)) or the reason it cannot be built).
-fn push_sizes(
-    title: &str,
-    body: &str,
-    data: &std::collections::BTreeMap<String, String>,
-) -> Vec<(&'static str, PushSize)> {
-    use herald::push::payload::{self, PayloadError};
-    use herald::request::{PushTarget, WebPushKeys};
-    let targets = [
-        ("apns", PushTarget::Apns { token: "0".repeat(64), environment: None }),
-        ("fcm", PushTarget::Fcm { token: "0".repeat(64) }),
-        (
-            "webpush",
-            PushTarget::WebPush {
-                endpoint: "https://push.example/preview".into(),
-                keys: WebPushKeys { p256dh: String::new(), auth: String::new() },
-            },
-        ),
-    ];
-    targets
-        .into_iter()
-        .map(|(provider, target)| {
-            let push = herald::ports::OutboundPush {
-                request_id: "preview".into(),
-                tenant: None,
-                target,
-                title: title.to_owned(),
-                body: body.to_owned(),
-                data: data.clone(),
-                transactional: false,
-                recipient_id: "preview".into(),
-                category: "preview".into(),
-                expires_at: jiff::Timestamp::now(),
-                collapse_id: None,
-            };
-            let size = match payload::measure(&push) {
-                Ok(m) => Ok((m.bytes, m.limit)),
-                Err(PayloadError::TooLarge(t)) => Ok((t.bytes, t.limit)),
-                Err(e) => Err(e.to_string()),
-            };
-            (provider, size)
-        })
-        .collect()
 }
 
 fn print_text(r: &Rendered, transliteration: &Transliteration, category: &str) {
@@ -255,7 +209,7 @@ fn print_text(r: &Rendered, transliteration: &Transliteration, category: &str) {
             }
             // The payload sizes on stderr, like an SMS's cost: over a limit, the push fails
             // `payload_too_large:<bytes>` at that provider (nothing is truncated).
-            for (provider, size) in push_sizes(title, body, data) {
+            for (provider, size) in herald::push::payload::sizes(title, body, data) {
                 match size {
                     Ok((bytes, limit)) if bytes <= limit => {
                         eprintln!("herald: {provider} payload {bytes} of {limit} bytes")
