@@ -34,10 +34,14 @@ fn the_shipped_examples_send_and_a_second_run_reports_the_same_outcomes() {
         "otp-7731",
         "order-A-1001-push",
         "otp-7732-apns",
+        "reset-7f3a-email",
+        "cart-c-88-email",
+        "shipment-A-1001-push",
+        "shipment-A-1002-sms-fr",
     ];
     let expected: Vec<_> = ids.iter().map(|id| triple(id, "sent", "")).collect();
     assert_eq!(run.outcomes(), expected, "{}", run.stderr);
-    assert!(run.stderr.contains("6 request(s): 6 sent"), "{}", run.stderr);
+    assert!(run.stderr.contains("10 request(s): 10 sent"), "{}", run.stderr);
     for r in run.receipts() {
         assert!(r["provider_message_id"].as_str().is_some_and(|s| !s.is_empty()));
         assert!(r["at"].as_str().is_some());
@@ -50,12 +54,16 @@ fn the_shipped_examples_send_and_a_second_run_reports_the_same_outcomes() {
     assert_eq!(
         names(&sb),
         set(&[
+            "cart-c-88-email.eml",
             "newsletter-2026-48-cust-3.eml",
             "order-A-1001-email.eml",
             "order-A-1001-push.push.json",
             "order-A-1002-email-fr.eml",
             "otp-7731.sms.json",
             "otp-7732-apns.push.json",
+            "reset-7f3a-email.eml",
+            "shipment-A-1001-push.push.json",
+            "shipment-A-1002-sms-fr.sms.json",
         ])
     );
     let files = sb.outbox_files();
@@ -589,7 +597,9 @@ fn render_prints_each_part_and_the_sms_body_alone() {
     run.assert_ok();
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["subject"], "Welcome Zoé");
-    assert!(v["html"].as_str().unwrap().contains("<p>Hi Zoé</p>"));
+    // The layout's CSS is inlined: the paragraph carries its style attribute.
+    let html = v["html"].as_str().unwrap();
+    assert!(html.contains(">Hi Zoé</p>") && html.contains("<p style=\""), "{html}");
     assert!(v["text"].as_str().unwrap().contains("Hi Zoé"));
 
     let run = sb.run(&["render", "order-confirmaton", "--channel", "email"]);
