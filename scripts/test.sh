@@ -67,6 +67,35 @@ if [ "$(cat "$NODE_EXAMPLE/node_modules/.herald-lock-sha256" 2>/dev/null)" != "$
   echo "$node_lock" >"$NODE_EXAMPLE/node_modules/.herald-lock-sha256"
 fi
 
+# handlebars.js, the reference implementation of the template language: the parity test
+# (shared/tests/handlebars_js_parity.rs) renders its corpus with it through tests/js/render.js.
+# Pinned to the version in tests/js/package-lock.json; installed again only when that lock changes.
+HBS_REFERENCE=tests/js
+hbs_lock="$(lock_sum "$HBS_REFERENCE/package-lock.json")"
+if [ "$(cat "$HBS_REFERENCE/node_modules/.herald-lock-sha256" 2>/dev/null)" != "$hbs_lock" ]; then
+  step "installing handlebars.js, the template reference (npm ci in $HBS_REFERENCE)"
+  npm ci --prefix "$HBS_REFERENCE" --no-audit --no-fund
+  echo "$hbs_lock" >"$HBS_REFERENCE/node_modules/.herald-lock-sha256"
+fi
+
+# The `herald preview` browser test (cli/tests/preview_browser.rs) drives Debian's headless
+# Chromium through chromedriver: both come from the distribution's packages when missing,
+# never as a downloaded browser build.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  as_root=()
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root=(sudo)
+  fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ ${#as_root[@]} -gt 0 ]; }; then
+    step "installing chromium and chromium-driver (apt-get)"
+    "${as_root[@]}" apt-get update
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+  else
+    echo "scripts/test.sh: chromium or chromedriver is missing; the preview browser test needs Debian's chromium and chromium-driver packages (as root: apt-get install chromium chromium-driver)" >&2
+    exit 1
+  fi
+fi
+
 # The infrastructure lint: scripts/lint_infra.py translates infra/template.yaml to plain
 # CloudFormation (aws-sam-translator, offline) and runs cfn-lint and checkov on both.
 # Its own venv: these three agree on boto3, but aws-sam-cli (not needed here) pins one
@@ -100,6 +129,11 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The shipped templates, checked as a template author's CI would: every template
+# compiled and rendered against its fixtures in every locale it declares.
+step "herald templates check templates"
+cargo run -q -p herald-cli --locked -- templates check templates
 
 step "cargo test"
 cargo test --workspace --locked
