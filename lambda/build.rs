@@ -14,8 +14,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
             continue;
         }
         if path.is_dir() {
-            // Sample data for `herald templates check` and `preview`: never needed to send.
-            if path.file_name().is_some_and(|n| n == "fixtures") {
+            // `<template>/fixtures/`: sample data for `herald templates check` and `preview`,
+            // never needed to send (a template or partial folder named so is kept).
+            let depth = path.strip_prefix(root).map_or(0, |r| r.components().count());
+            let in_template =
+                dir != root && !dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_'));
+            if depth == 2 && in_template && path.file_name().is_some_and(|n| n == "fixtures") {
+                continue;
+            }
+            // Templates nest three deep at most; a symlink loop must not recurse forever.
+            if depth > 8 {
                 continue;
             }
             walk(root, &path, out);

@@ -144,16 +144,7 @@ fn as_json(r: &Rendered, transliteration: &Transliteration) -> Value {
             out
         }
         Rendered::Push { title, body, data } => {
-            let sizes: serde_json::Map<String, Value> = herald::push::payload::sizes(title, body, data)
-                .into_iter()
-                .map(|(provider, size)| {
-                    let v = match size {
-                        Ok((bytes, limit)) => json!({"bytes": bytes, "limit": limit, "fits": bytes <= limit}),
-                        Err(e) => json!({"error": e}),
-                    };
-                    (provider.to_owned(), v)
-                })
-                .collect();
+            let sizes = herald::push::payload::sizes_json(title, body, data);
             json!({"channel": "push", "title": title, "body": body, "data": data, "payload": sizes})
         }
     }

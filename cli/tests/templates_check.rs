@@ -82,6 +82,18 @@ fn each_defect_is_reported_at_its_file_and_line() {
 
     let f = one(&all, "bad_fixture", "bad-fixture/fixtures/default.json");
     assert_eq!(at(f).0, Some(3));
+    // The template's other fixture is still rendered.
+    let samples = json["samples"].as_array().cloned().unwrap_or_default();
+    assert!(
+        samples.iter().any(|s| s["template"] == "bad-fixture" && s["fixture"] == "good" && s["ok"] == true),
+        "{samples:#?}"
+    );
+
+    // MJML is compiled after Handlebars: the element is named, and the position is said
+    // to be in the rendered markup, not given as a line of the file.
+    let f = one(&all, "render_error", "mjml-error/email.mjml.hbs");
+    let message = f["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`mj-colum`") && message.contains("line 4"), "{f}");
 
     // The good template, in both locales and with HTML-special data, has nothing.
     let good: Vec<&Value> = all.iter().filter(|f| f["template"] == "good").collect();
@@ -96,7 +108,7 @@ fn each_defect_is_reported_at_its_file_and_line() {
     assert_eq!(sms["facts"]["segments"], 1);
 
     // Nothing else: every finding above is accounted for.
-    assert_eq!(json["errors"], 11, "{all:#?}");
+    assert_eq!(json["errors"], 12, "{all:#?}");
     assert_eq!(json["warnings"], 1, "{all:#?}");
 }
 
@@ -109,7 +121,7 @@ fn text_format_prints_file_line_column_and_exits_non_zero() {
         "{}",
         run.stdout
     );
-    assert!(run.stderr.contains("11 error(s), 1 warning(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("12 error(s), 1 warning(s)"), "{}", run.stderr);
 }
 
 #[test]
@@ -127,4 +139,26 @@ fn a_missing_folder_is_a_clear_error() {
     let run = sandbox().run(&["templates", "check", "no/such/folder"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no/such/folder: no such templates folder"), "{}", run.stderr);
+}
+
+#[test]
+fn without_an_email_section_emails_are_still_built_and_checked() {
+    let sb = sandbox();
+    let config = sb.path("bare.toml");
+    std::fs::write(&config, "templates = \"templates\"\n").expect("config");
+    let run = sb.run(&["--config", config.to_str().expect("utf-8"), "templates", "check", BROKEN, "--format", "json"]);
+    let json: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let all = findings(&json);
+    // A sample sender and unsubscribe URL stand in: the marketing checks still run.
+    one(&all, "missing_unsubscribe_link", "no-unsubscribe/email.html.hbs");
+    assert!(!all.iter().any(|f| f["message"].as_str().is_some_and(|m| m.contains("email_not_configured"))), "{all:#?}");
+    let good_email: Vec<&Value> = json["samples"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["template"] == "good" && s["channel"] == "email")
+        .collect();
+    assert!(
+        !good_email.is_empty() && good_email.iter().all(|s| s["ok"] == true && s["facts"]["list_unsubscribe"] == true)
+    );
 }

@@ -421,3 +421,63 @@ fn mjml_parts_compile_and_every_html_email_is_inlined() {
     write(t, "broken/email.html.hbs", "<p>x</p>");
     assert!(Catalogue::load(t).unwrap_err().to_string().contains("HTML or MJML"));
 }
+
+#[test]
+fn t_keeps_markup_hashes_prints_arguments_as_values_and_escapes_once_in_subexpressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    write(t, "x/template.toml", "default_locale = \"de\"\n");
+    write(t, "x/email.subject.hbs", "{{t \"order\" number=order.number}}");
+    write(
+        t,
+        "x/email.html.hbs",
+        "{{t \"items\" count=n}}|{{default missing (t \"title\" name=name)}}|{{t \"prénom\" prénom=name}}",
+    );
+    write(t, "x/push.body.hbs", "{{t \"order\" number=order.number}}");
+    write(t, "x/push.data.json.hbs", "{\"title\": \"{{default missing (t \"title\" name=name)}}\"}");
+    write(
+        t,
+        "x/locales/de.json",
+        r##"{"order": "Bestellung {number}", "title": "„Hallo“ {name}",
+            "items": {"one": "Du hast&#39;s: # <a href=\"#top\" style=\"color:#c00\">Artikel</a>",
+                      "other": "Du hast&#39;s: # <a href=\"#top\" style=\"color:#c00\">Artikel</a>"},
+            "prénom": "Salut { prénom }"}"##,
+    );
+    let cat = Catalogue::load(t).unwrap();
+    let data = json!({"order": {"number": 100234}, "n": 1234.5, "name": "O'Brien <b>", "herald": {}});
+    let Ok(Rendered::Email { subject, html, .. }) = render(&cat, "x", Channel::Email, Some("de-CH"), data.clone())
+    else {
+        panic!("renders")
+    };
+    // An order number is a value, not a quantity: no grouping, as {{order.number}} prints it.
+    assert_eq!(subject, "Bestellung 100234");
+    // `#` is the count only outside entities and tags; de-CH digits for a de-CH reader.
+    assert!(html.starts_with("Du hast&#39;s: 1'234.5 <a href=\"#top\" style=\"color:#c00\">Artikel</a>|"), "{html}");
+    // A subexpression's text is escaped once, by the outer {{…}}.
+    assert!(html.contains("|„Hallo“ O&#x27;Brien &lt;b&gt;|"), "{html}");
+    assert!(html.ends_with("|Salut O&#x27;Brien &lt;b&gt;"), "Unicode placeholder names: {html}");
+    let Ok(Rendered::Push { body, data: push_data, .. }) = render(&cat, "x", Channel::Push, None, data) else {
+        panic!("renders")
+    };
+    assert_eq!(body, "Bestellung 100234");
+    assert_eq!(push_data["title"], "„Hallo“ O'Brien <b>", "JSON-escaped once, so it parses back intact");
+    // A missing argument is the same error as printing the variable.
+    let err = render(&cat, "x", Channel::Push, None, json!({"order": {}})).unwrap_err().to_string();
+    assert!(err.contains("the data has no `order.number`"), "{err}");
+}
+
+#[test]
+fn plural_messages_are_validated_when_loaded() {
+    for (json, needle) in [
+        (r##"{"n": {"few": "#", "many": "#"}}"##, "needs an `other` form"),
+        (r##"{"n": {"one": "#", "other": "#", "=0": "none"}}"##, "`=0` is not one"),
+        (r#"{"a.b": "x", "a": {"b": "y"}}"#, "defined twice"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "x/template.toml", "default_locale = \"en\"\n");
+        write(dir.path(), "x/sms.hbs", "hi");
+        write(dir.path(), "x/locales/en.json", json);
+        let err = Catalogue::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(needle), "{json}: {err}");
+    }
+}

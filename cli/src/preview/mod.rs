@@ -242,12 +242,21 @@ struct Listing {
     fixtures: Result<Vec<Fixture>, CatalogueError>,
 }
 
+/// A template's fixtures, or the first file that is not one (shown as the problem to fix).
+fn template_fixtures(dir: &Path) -> Result<Vec<Fixture>, CatalogueError> {
+    let (fixtures, bad) = authoring::fixtures(dir);
+    match bad.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(fixtures),
+    }
+}
+
 fn listings(server: &Server, catalogue: &Catalogue) -> Vec<Listing> {
     catalogue
         .names()
         .filter_map(|name| catalogue.info(name))
         .map(|info| {
-            let fixtures = authoring::fixtures(&server.dir.join(&info.name));
+            let fixtures = template_fixtures(&server.dir.join(&info.name));
             Listing { info, fixtures }
         })
         .collect()
@@ -374,7 +383,7 @@ fn select(server: &Server, catalogue: &Catalogue, name: &str, query: &Query) -> 
             Some(Locale::parse(tag).map_err(|_| Refusal::NotFound("The template declares no such locale."))?)
         }
     };
-    let fixtures = authoring::fixtures(&server.dir.join(&info.name));
+    let fixtures = template_fixtures(&server.dir.join(&info.name));
     let fixture = match (&fixtures, query.fixture.as_deref()) {
         (Ok(list), Some(wanted)) => list
             .iter()
@@ -412,7 +421,7 @@ impl Problem {
         Problem { title: "The fixture does not load".into(), message: e.message.clone(), location: Some(e.location()) }
     }
 
-    fn sample(e: &SampleError, selection: &Selection, dir: &Path) -> Self {
+    fn sample(e: &SampleError, selection: &Selection, catalogue: &Catalogue) -> Self {
         match e {
             SampleError::Fixture(m) => Problem {
                 title: "The fixture's recipient settings are not valid".into(),
@@ -420,15 +429,9 @@ impl Problem {
                 location: Some(selection.fixture.path.clone()).filter(|p| !p.is_empty()),
             },
             SampleError::Preview(PreviewError::Render(RenderErrorOrLookup::Render(r))) => {
-                // The file to open: the partial the error is in, else the part's file in
-                // the folder that served it; then the line, as editors read it.
-                let mut file = match &r.source {
-                    Some(partial) => format!("{}/_partials/{partial}.hbs", dir.display()),
-                    None => match &r.locale {
-                        Some(l) => format!("{}/{l}/{}.hbs", selection.info.origin, r.part),
-                        None => format!("{}/{}.hbs", selection.info.origin, r.part),
-                    },
-                };
+                // The file to open (the partial the error is in, else the part's file in
+                // the folder that served it), then the line, as editors read it.
+                let mut file = catalogue.error_file(r).unwrap_or_else(|| selection.info.origin.clone());
                 if let Some(line) = r.line {
                     file = format!("{file}:{line}");
                     if let Some(column) = r.column {
@@ -454,11 +457,11 @@ impl Problem {
 }
 
 /// The sample's message, or what stops it.
-fn render(sampler: &Sampler, selection: &Selection, dir: &Path) -> Result<Prepared, Problem> {
+fn render(sampler: &Sampler, selection: &Selection) -> Result<Prepared, Problem> {
     if let Err(e) = &selection.fixtures {
         return Err(Problem::fixture(e));
     }
-    sampler.render(&selection.spec()).map_err(|e| Problem::sample(&e, selection, dir))
+    sampler.render(&selection.spec()).map_err(|e| Problem::sample(&e, selection, sampler.catalogue()))
 }
 
 /// The template, channel, locale and fixture a URL names, each found in the catalogue.
@@ -491,7 +494,7 @@ async fn template_page(State(server): State<Arc<Server>>, UrlPath(name): UrlPath
         Err(refusal) => return refused(&snapshot, refusal),
     };
     let category = sampler.category(&selection.spec());
-    let rendered = render(sampler, &selection, &server.dir);
+    let rendered = render(sampler, &selection);
     html(StatusCode::OK, pages::template(&snapshot.version(), &selection, &category, &rendered))
 }
 
@@ -503,7 +506,7 @@ async fn email_html(State(server): State<Arc<Server>>, UrlPath(name): UrlPath<St
         Err(refusal) => return refused(&snapshot, refusal),
     };
     selection.channel = Channel::Email;
-    let body = match render(sampler, &selection, &server.dir) {
+    let body = match render(sampler, &selection) {
         Ok(Prepared::Email(email)) => email.html,
         // The page shows the problem beside the frame; the frame stays empty.
         _ => String::new(),
@@ -536,7 +539,7 @@ async fn api_render(State(server): State<Arc<Server>>, UrlPath(name): UrlPath<St
         "fixture": selection.fixture.name,
         "category": sampler.category(&selection.spec()),
     });
-    match render(sampler, &selection, &server.dir) {
+    match render(sampler, &selection) {
         Ok(prepared) => body["message"] = pages::message_json(&prepared),
         Err(p) => body["error"] = p.to_json(),
     }

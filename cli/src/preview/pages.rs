@@ -14,7 +14,7 @@ use super::{Listing, Problem, Selection};
 use herald::push::payload::sizes as push_sizes;
 
 /// Gmail shows "[Message clipped]" past 102 KB of HTML.
-const GMAIL_CLIP_BYTES: usize = 102 * 1024;
+use herald::authoring::check::GMAIL_CLIP_BYTES;
 
 /// Text for HTML content and quoted attribute values.
 pub(super) fn esc(s: &str) -> String {
@@ -410,16 +410,7 @@ pub(super) fn message_json(prepared: &Prepared) -> Value {
             "title": p.title,
             "body": p.body,
             "data": p.data,
-            "payload": push_sizes(&p.title, &p.body, &p.data)
-                .into_iter()
-                .map(|(provider, size)| {
-                    let v = match size {
-                        Ok((bytes, limit)) => json!({"bytes": bytes, "limit": limit, "fits": bytes <= limit}),
-                        Err(e) => json!({"error": e}),
-                    };
-                    (provider.to_owned(), v)
-                })
-                .collect::<serde_json::Map<String, Value>>(),
+            "payload": herald::push::payload::sizes_json(&p.title, &p.body, &p.data),
         }),
     }
 }

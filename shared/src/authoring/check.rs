@@ -200,32 +200,31 @@ pub fn check_dir(dir: &Path, settings: Arc<Settings>) -> Report {
                 continue;
             }
         };
-        let template_dir = dir.join(&name);
-        let fixtures = match fixtures(&template_dir) {
-            Ok(f) => f,
-            Err(e) => {
-                report.findings.push(from_catalogue_error(&e, "bad_fixture").of(&name));
-                continue;
-            }
-        };
+        // A bad fixture is reported; the template is still checked with the others.
+        let (fixtures, bad) = fixtures(&dir.join(&name));
+        for e in &bad {
+            report.findings.push(from_catalogue_error(e, "bad_fixture").of(&name));
+        }
         check_template(&name, Arc::new(catalogue), settings.clone(), &fixtures, &mut report);
     }
     report.findings = dedupe(std::mem::take(&mut report.findings));
     report
 }
 
-/// One finding per defect: the same code at the same place found again (by another
-/// fixture or locale, or by rendering after the static pass) is counted, not repeated.
+/// One finding per defect: the same message at the same place found again by another
+/// fixture or locale is counted, not repeated; a render error at a place the static pass
+/// already reported (an unknown helper, a missing key at its `t` call) is that defect.
 fn dedupe(findings: Vec<Finding>) -> Vec<Finding> {
+    let place = |f: &Finding| (f.code, f.file.clone(), f.line, f.column);
+    let found_statically: BTreeSet<_> =
+        findings.iter().filter(|f| f.fixture.is_none() && f.line.is_some()).map(place).collect();
     let mut out: Vec<(Finding, usize)> = Vec::new();
     for f in findings {
-        let same = |o: &(Finding, usize)| {
-            o.0.code == f.code
-                && o.0.file == f.file
-                && o.0.line == f.line
-                && o.0.column == f.column
-                && (o.0.line.is_some() || o.0.message == f.message)
-        };
+        if f.fixture.is_some() && found_statically.contains(&place(&f)) {
+            continue;
+        }
+        let same =
+            |o: &(Finding, usize)| place(&o.0) == place(&f) && o.0.message == f.message && o.0.template == f.template;
         match out.iter_mut().find(|o| same(o)) {
             Some(o) => o.1 += 1,
             None => out.push((f, 0)),
@@ -369,17 +368,7 @@ pub fn facts(prepared: &Prepared) -> Value {
             "transliterated": facts.transliterated,
         }),
         Prepared::Push(p) => {
-            let sizes: serde_json::Map<String, Value> = crate::push::payload::sizes(&p.title, &p.body, &p.data)
-                .into_iter()
-                .map(|(provider, size)| {
-                    let v = match size {
-                        Ok((bytes, limit)) => json!({"bytes": bytes, "limit": limit, "fits": bytes <= limit}),
-                        Err(e) => json!({"error": e}),
-                    };
-                    (provider.to_owned(), v)
-                })
-                .collect();
-            json!({ "title": p.title, "payload": sizes })
+            json!({ "title": p.title, "payload": crate::push::payload::sizes_json(&p.title, &p.body, &p.data) })
         }
     }
 }
@@ -494,19 +483,7 @@ fn element(e: &TemplateElement, line: usize, col: usize, uses: &mut Uses) {
                     uses.keys.push((key.clone(), line, col));
                 }
             }
-            for p in h.params.iter().chain(h.hash.values()) {
-                if let Parameter::Subexpression(sub) = p {
-                    // A subexpression is always a call: `(name)` needs a helper too.
-                    if let TemplateElement::Expression(inner) = &*sub.element
-                        && let Parameter::Name(n) = &inner.name
-                        && inner.params.is_empty()
-                        && inner.hash.is_empty()
-                    {
-                        uses.helpers.push((n.clone(), line, col));
-                    }
-                    element(&sub.element, line, col, uses);
-                }
-            }
+            arguments(h.params.iter().chain(h.hash.values()), line, col, uses);
             for inner in [&h.template, &h.inverse].into_iter().flatten() {
                 walk(inner, uses);
             }
@@ -518,6 +495,8 @@ fn element(e: &TemplateElement, line: usize, col: usize, uses: &mut Uses) {
             {
                 uses.partials.push((n.clone(), line, col));
             }
+            // `{{> layout title=(t "title")}}`: the arguments call helpers too.
+            arguments(d.params.iter().chain(d.hash.values()), line, col, uses);
             if let Some(inner) = &d.template {
                 walk(inner, uses);
             }
@@ -534,6 +513,23 @@ fn element(e: &TemplateElement, line: usize, col: usize, uses: &mut Uses) {
         }
         // Text, comments (and whatever a later handlebars adds) call nothing.
         _ => {}
+    }
+}
+
+/// The subexpressions among a call's arguments: each is a helper call.
+fn arguments<'a>(params: impl Iterator<Item = &'a Parameter>, line: usize, col: usize, uses: &mut Uses) {
+    for p in params {
+        if let Parameter::Subexpression(sub) = p {
+            // `(name)` needs a helper even without arguments.
+            if let TemplateElement::Expression(inner) = &*sub.element
+                && let Parameter::Name(n) = &inner.name
+                && inner.params.is_empty()
+                && inner.hash.is_empty()
+            {
+                uses.helpers.push((n.clone(), line, col));
+            }
+            element(&sub.element, line, col, uses);
+        }
     }
 }
 
@@ -616,13 +612,16 @@ fn translation_checks(name: &str, catalogue: &Catalogue, report: &mut Report) {
     let Some(default) = &t.default_locale else { return };
     let Some(base) = t.own.iter().find(|f| f.locale.as_str().eq_ignore_ascii_case(default.as_str())) else { return };
     for file in t.own.iter().filter(|f| f.locale != *default) {
-        // The file's own locale and its parents, short of the default.
+        // The file's own locale and its parents, short of the default, the template's
+        // file before the shared one at each step (as `t` looks them up).
         let chain: Vec<&crate::render::StringFile> = file
             .locale
             .fallbacks()
             .into_iter()
-            .filter_map(|tag| t.own.iter().find(|f| f.locale.as_str().eq_ignore_ascii_case(tag)))
-            .filter(|f| f.locale != *default)
+            .filter(|tag| !tag.eq_ignore_ascii_case(default.as_str()))
+            .flat_map(|tag| {
+                t.own.iter().chain(&strings.shared).filter(move |f| f.locale.as_str().eq_ignore_ascii_case(tag))
+            })
             .collect();
         for (key, message) in &base.messages {
             let found = chain.iter().find_map(|f| f.messages.get(key));

@@ -76,39 +76,57 @@ impl Fixture {
 /// A well-formed FCM registration token that is nobody's device.
 const SAMPLE_FCM_TOKEN: &str = "sample-device-token-0000000000000000000000000000";
 
+/// `sample-<template>-<fixture>`, within the request id's 128 characters.
+fn sample_id(template: &str, fixture: &str) -> String {
+    let mut id = format!("sample-{template}-{}", fixture.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+    id.truncate(128);
+    id
+}
+
 const RECIPIENT_KEYS: [&str; 6] = ["timezone", "category", "tenant", "email", "phone", "push"];
 
-/// The fixtures of a template folder, sorted by name (none when it has no `fixtures/`).
-pub fn fixtures(template_dir: &Path) -> Result<Vec<Fixture>, CatalogueError> {
+/// The fixtures of a template folder, sorted by name (none when it has no `fixtures/`),
+/// and the files that are not fixtures (each reported, the others still used).
+pub fn fixtures(template_dir: &Path) -> (Vec<Fixture>, Vec<CatalogueError>) {
     let dir = template_dir.join("fixtures");
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(&dir).map_err(|e| CatalogueError {
-        path: dir.display().to_string(),
-        message: format!("cannot read: {e}"),
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    let err = |path: &Path, message: String| CatalogueError {
+        path: path.display().to_string(),
+        message,
         line: None,
         column: None,
-    })?;
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else { return (out, errors) };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
-        let Some(stem) = path.extension().filter(|e| *e == "json").and(path.file_stem()).and_then(|s| s.to_str())
-        else {
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|n| !n.starts_with('.')) else {
             continue;
         };
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| CatalogueError {
-            path: shown.clone(),
-            message: format!("cannot read: {e}"),
-            line: None,
-            column: None,
-        })?;
-        out.push(Fixture::parse(stem, &shown, &text)?);
+        if !path.is_file() {
+            continue;
+        }
+        match std::fs::metadata(&path).map(|m| m.len()) {
+            Ok(len) if len > MAX_FIXTURE_BYTES => {
+                errors.push(err(&path, format!("{len} bytes: a fixture is sample data, at most {MAX_FIXTURE_BYTES}")));
+                continue;
+            }
+            _ => {}
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match Fixture::parse(stem, &path.display().to_string(), &text) {
+                Ok(f) => out.push(f),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(err(&path, format!("cannot read: {e}"))),
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    (out, errors)
 }
+
+/// A request's data is far smaller; a bigger file is a mistake, not a fixture.
+const MAX_FIXTURE_BYTES: u64 = 1024 * 1024;
 
 /// What a sample is rendered for.
 #[derive(Debug, Clone)]
@@ -126,7 +144,16 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// Without an `[email]` section (a templates repository with no herald.toml), email
+    /// samples use a sample sender and unsubscribe URL, so they are still built and checked.
     pub fn new(catalogue: Arc<Catalogue>, settings: Arc<Settings>) -> Self {
+        let settings = if settings.email.is_some() {
+            settings
+        } else {
+            let mut with_email = (*settings).clone();
+            with_email.email = sample_email_settings();
+            Arc::new(with_email)
+        };
         let clock: Arc<dyn crate::ports::Clock> = Arc::new(crate::ports::SystemClock);
         Sampler { pipeline: Pipeline::for_checks(catalogue, settings, clock) }
     }
@@ -167,7 +194,7 @@ impl Sampler {
             recipient["timezone"] = json!(tz);
         }
         let mut request = json!({
-            "id": format!("sample-{}-{}", spec.template, f.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")),
+            "id": sample_id(spec.template, &f.name),
             "channel": spec.channel.as_str(),
             "category": self.category(spec),
             "recipient": recipient,
@@ -186,6 +213,13 @@ impl Sampler {
         let request = self.request(spec).map_err(SampleError::Fixture)?;
         self.pipeline.preview(&request).map_err(SampleError::Preview)
     }
+}
+
+fn sample_email_settings() -> Option<crate::config::EmailSettings> {
+    const SAMPLE: &str = "[email]\nfrom = \"Sample <sender@example.com>\"\n\
+                          unsubscribe_url = \"https://example.com/unsubscribe?token={token}\"\n\
+                          unsubscribe_secret = \"sample-only-not-a-secret\"\n";
+    Settings::parse(SAMPLE, "sample settings", Path::new("."), None).ok().and_then(|s| s.email)
 }
 
 /// Why a sample has no message.

@@ -87,6 +87,21 @@ pub fn sizes(
         .collect()
 }
 
+/// [`sizes`] as JSON: `{"apns": {"bytes", "limit", "fits"} | {"error"}, "fcm": …, "webpush": …}`.
+pub fn sizes_json(title: &str, body: &str, data: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    let sizes: serde_json::Map<String, serde_json::Value> = sizes(title, body, data)
+        .into_iter()
+        .map(|(provider, size)| {
+            let v = match size {
+                Ok((bytes, limit)) => serde_json::json!({"bytes": bytes, "limit": limit, "fits": bytes <= limit}),
+                Err(e) => serde_json::json!({"error": e}),
+            };
+            (provider.to_owned(), v)
+        })
+        .collect();
+    serde_json::Value::Object(sizes)
+}
+
 /// Measures `push` for its target's provider: over the limit, or with a reserved key,
 /// it must not be sent.
 pub fn measure(push: &OutboundPush) -> Result<Measure, PayloadError> {

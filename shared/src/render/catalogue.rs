@@ -312,7 +312,19 @@ pub type SourceFiles = Vec<(String, String)>;
 pub fn read_tree(dir: &Path) -> Result<SourceFiles, CatalogueError> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
+    // Folders by their real path: a symlink back up the tree is read once, not forever.
+    let mut seen = std::collections::HashSet::new();
     while let Some(current) = stack.pop() {
+        if !seen.insert(std::fs::canonicalize(&current).unwrap_or_else(|_| current.clone())) {
+            continue;
+        }
+        // `<template>/fixtures/` is sample data (authoring::fixtures reads it), never sent.
+        let rel = current.strip_prefix(dir).unwrap_or(&current);
+        let in_template =
+            rel.components().next().and_then(|c| c.as_os_str().to_str()).is_some_and(|n| !n.starts_with('_'));
+        if rel.components().count() == 2 && in_template && current.file_name().is_some_and(|n| n == "fixtures") {
+            continue;
+        }
         let entries = std::fs::read_dir(&current).map_err(|e| cat_err(&current, format!("cannot read: {e}")))?;
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
@@ -736,12 +748,15 @@ impl Catalogue {
                     Some(mjml) => (mjml, true),
                     None => (render(Part::EmailHtml)?.unwrap_or_default(), false),
                 };
+                // Positions are in the markup after Handlebars (loops expanded), not lines
+                // of the template file: said in the message, not given as the file's.
                 let html = super::email::finish_html(&rendered, mjml).map_err(|e| {
                     let part = if mjml { Part::EmailMjml } else { Part::EmailHtml };
-                    let mut err = fail(part, &e.message);
-                    err.line = e.line;
-                    err.column = e.column;
-                    err
+                    let at = match (e.line, e.column) {
+                        (Some(l), Some(c)) => format!(" (line {l}, column {c} of the markup after Handlebars)"),
+                        _ => String::new(),
+                    };
+                    fail(part, &format!("{}{at}", e.message))
                 })?;
                 let text = match render(Part::EmailText)? {
                     Some(t) => t.trim().to_owned() + "\n",

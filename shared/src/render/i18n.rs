@@ -31,6 +31,7 @@ use std::sync::{Arc, RwLock};
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
 };
 use serde_json::Value;
 
@@ -79,10 +80,6 @@ impl StringFile {
     }
 }
 
-fn is_plural(map: &serde_json::Map<String, Value>) -> bool {
-    map.contains_key("other") && map.keys().all(|k| PLURAL_CATEGORIES.contains(&k.as_str()))
-}
-
 fn flatten(
     prefix: &str,
     map: &serde_json::Map<String, Value>,
@@ -94,10 +91,22 @@ fn flatten(
         }
         let key = format!("{prefix}{k}");
         match v {
+            _ if out.contains_key(&key) => {
+                return Err(format!("key `{key}` is defined twice (a dotted key and a nested object)"));
+            }
             Value::String(s) => {
                 out.insert(key, Message::Text(s.clone()));
             }
-            Value::Object(inner) if is_plural(inner) => {
+            Value::Object(inner) if inner.keys().any(|k| PLURAL_CATEGORIES.contains(&k.as_str())) => {
+                if let Some(bad) = inner.keys().find(|k| !PLURAL_CATEGORIES.contains(&k.as_str())) {
+                    return Err(format!(
+                        "key `{key}`: a plural message has only CLDR categories ({}); `{bad}` is not one",
+                        PLURAL_CATEGORIES.join(", ")
+                    ));
+                }
+                if !inner.contains_key("other") {
+                    return Err(format!("key `{key}`: a plural message needs an `other` form"));
+                }
                 let mut forms = BTreeMap::new();
                 for (cat, text) in inner {
                     let Value::String(text) = text else {
@@ -106,9 +115,6 @@ fn flatten(
                     forms.insert(cat.clone(), text.clone());
                 }
                 out.insert(key, Message::Plural(forms));
-            }
-            Value::Object(inner) if inner.contains_key("one") && !inner.contains_key("other") => {
-                return Err(format!("key `{key}`: a plural message needs an `other` form"));
             }
             Value::Object(inner) => flatten(&format!("{key}."), inner, out)?,
             _ => return Err(format!("key `{key}`: a message must be a string or an object")),
@@ -228,6 +234,7 @@ fn fail(message: String) -> RenderError {
 }
 
 impl HelperDef for TranslateHelper {
+    /// `{{t …}}`: the message as written, the arguments escaped as `{{value}}` is.
     fn call<'reg: 'rc, 'rc>(
         &self,
         h: &Helper<'rc>,
@@ -236,6 +243,34 @@ impl HelperDef for TranslateHelper {
         _: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
     ) -> HelperResult {
+        let escape = |s: &str| r.get_escape_fn()(s);
+        // In a JSON string literal the message itself needs escaping too.
+        let own = |s: &str| if self.escape == Escape::Json { super::engine::json_escape(s) } else { s.to_owned() };
+        out.write(&self.translate(h, &own, &escape)?)?;
+        Ok(())
+    }
+
+    /// `(t …)` as an argument of another helper or partial: plain text, which the outer
+    /// `{{…}}` escapes once.
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let plain = |s: &str| s.to_owned();
+        Ok(ScopedJson::Derived(Value::String(self.translate(h, &plain, &plain)?)))
+    }
+}
+
+impl TranslateHelper {
+    fn translate(
+        &self,
+        h: &Helper<'_>,
+        own: &dyn Fn(&str) -> String,
+        escape: &dyn Fn(&str) -> String,
+    ) -> Result<String, RenderError> {
         let key = match h.param(0).map(|p| p.value()) {
             Some(Value::String(k)) => k.clone(),
             _ => return Err(fail("t: the first argument must be the message key, a string".into())),
@@ -251,85 +286,108 @@ impl HelperDef for TranslateHelper {
                 if tags.is_empty() { "any string file".to_owned() } else { tags.join(", ") }
             ))
         })?;
-        let text = match found.message {
-            Message::Text(t) => t.as_str(),
+        // Plural rules and digits: the recipient's own locale when the message is in
+        // their language (a `de-CH` reader of `de.json` gets Swiss digits, as from
+        // `format_number`), else the locale the message is written in.
+        let same_language =
+            locale.as_ref().is_some_and(|l| language(l.as_str()).eq_ignore_ascii_case(language(found.locale.as_str())));
+        let numbers_locale = if same_language { locale.as_ref().unwrap_or(found.locale) } else { found.locale };
+        let (text, count) = match found.message {
+            Message::Text(t) => (t.as_str(), None),
             Message::Plural(forms) => {
                 let count = h
                     .hash_get("count")
                     .filter(|p| !p.is_value_missing())
                     .ok_or_else(|| fail(format!("t: `{key}` is a plural message: pass count=<number>")))?;
-                let (category, _) = super::intl::plural_category(count.value(), found.locale.as_str())
+                let (category, printed) = super::intl::plural_category(count.value(), numbers_locale.as_str())
                     .map_err(|e| fail(format!("t: `{key}`: {e}")))?;
-                forms.get(category).or_else(|| forms.get("other")).map(String::as_str).unwrap_or_default()
+                let text = forms.get(category).or_else(|| forms.get("other")).map(String::as_str).unwrap_or_default();
+                (text, Some(printed))
             }
         };
-        let rendered = interpolate(text, found.message, found.locale, &key, h, self.escape, r)?;
-        out.write(&rendered)?;
-        Ok(())
+        interpolate(text, count.as_deref(), &key, h, own, escape)
     }
 }
 
-/// Prints an argument: numbers in the message's locale, text escaped as `{{x}}` is.
-fn argument(value: &Value, locale: &Locale, r: &Handlebars<'_>) -> String {
+/// `fr` of `fr-CA`.
+fn language(tag: &str) -> &str {
+    tag.split('-').next().unwrap_or(tag)
+}
+
+/// An argument as `{{value}}` prints it: numbers as JavaScript's `String(x)` (no
+/// grouping: an order number stays `100234`), text escaped for the part.
+fn argument(value: &Value, escape: &dyn Fn(&str) -> String) -> String {
     match value {
-        Value::Number(n) => super::intl::format_number(value, locale.as_str(), super::intl::Digits::NUMBER)
-            .unwrap_or_else(|_| n.to_string()),
-        Value::String(s) => r.get_escape_fn()(s),
+        Value::String(s) => escape(s),
         Value::Null => String::new(),
-        other => r.get_escape_fn()(&other.to_string()),
+        other => escape(&super::helpers::js_string(other)),
     }
 }
 
+/// Fills `{name}` / `{0}` from the arguments and, in a plural message, `#` with the
+/// count as the locale prints it. A `#` of an entity (`&#39;`) or inside a tag
+/// (`href="#top"`, `color:#c00`) is markup, not the count.
 fn interpolate(
     text: &str,
-    message: &Message,
-    locale: &Locale,
+    count: Option<&str>,
     key: &str,
     h: &Helper<'_>,
-    escape: Escape,
-    r: &Handlebars<'_>,
+    own: &dyn Fn(&str) -> String,
+    escape: &dyn Fn(&str) -> String,
 ) -> Result<String, RenderError> {
-    // In a JSON string literal the message itself needs escaping too.
-    let own = |s: &str| if escape == Escape::Json { super::engine::json_escape(s) } else { s.to_owned() };
     let mut out = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    while let Some(i) = rest.find(['{', '#']) {
-        out.push_str(&own(&rest[..i]));
-        let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix('#') {
-            if matches!(message, Message::Plural(_)) {
-                let count = h.hash_get("count").map(|p| p.value().clone()).unwrap_or(Value::Null);
-                out.push_str(&argument(&count, locale, r));
-            } else {
-                out.push('#');
+    let mut literal = String::new();
+    let mut in_tag = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '<' => {
+                in_tag = true;
+                literal.push(c);
             }
-            rest = after;
-            continue;
+            '>' => {
+                in_tag = false;
+                literal.push(c);
+            }
+            '#' if count.is_some() && !in_tag && !literal.ends_with('&') => {
+                out.push_str(&own(&std::mem::take(&mut literal)));
+                out.push_str(count.unwrap_or_default());
+            }
+            '{' => {
+                let rest = &text[i + 1..];
+                let Some(end) = rest.find('}') else {
+                    literal.push(c);
+                    continue;
+                };
+                let name = rest[..end].trim();
+                let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                if !valid {
+                    literal.push(c);
+                    continue;
+                }
+                let param = match name.parse::<usize>() {
+                    Ok(n) => h.param(n + 1),
+                    Err(_) => h.hash_get(name),
+                };
+                let Some(param) = param else {
+                    return Err(fail(format!("t: `{key}` uses {{{name}}}: pass {name}=<value>")));
+                };
+                // The argument names data the request lacks: the same error as `{{order.number}}`.
+                if param.is_value_missing() {
+                    return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
+                }
+                out.push_str(&own(&std::mem::take(&mut literal)));
+                out.push_str(&argument(param.value(), escape));
+                // Skip the placeholder's characters.
+                let stop = i + 1 + end;
+                while chars.peek().is_some_and(|(j, _)| *j <= stop) {
+                    chars.next();
+                }
+            }
+            _ => literal.push(c),
         }
-        let name_len = tail[1..]
-            .find('}')
-            .filter(|&n| n > 0 && tail[1..1 + n].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
-        let Some(n) = name_len else {
-            out.push('{');
-            rest = &tail[1..];
-            continue;
-        };
-        let name = &tail[1..1 + n];
-        let param = match name.parse::<usize>() {
-            Ok(i) => h.param(i + 1),
-            Err(_) => h.hash_get(name),
-        };
-        let Some(param) = param else {
-            return Err(fail(format!("t: `{key}` uses {{{name}}}: pass {name}=<value>")));
-        };
-        // The argument names data the request lacks: the same error as `{{order.number}}`.
-        if param.is_value_missing() {
-            return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
-        }
-        out.push_str(&argument(param.value(), locale, r));
-        rest = &tail[1 + n + 1..];
     }
-    out.push_str(&own(rest));
+    out.push_str(&own(&literal));
     Ok(out)
 }
 
