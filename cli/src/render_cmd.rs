@@ -16,15 +16,17 @@ pub struct RenderArgs {
     template: String,
     #[arg(long)]
     channel: ChannelArg,
-    /// JSON object with the personalisation data (`-` for stdin).
+    /// JSON object with the personalisation data (`-` for stdin); a fixture file works
+    /// as is (its `herald` object sets the sample recipient's timezone and category).
     #[arg(long)]
     data: Option<PathBuf>,
     /// BCP 47 locale, e.g. fr-CA (falls back to fr, then the default).
     #[arg(long)]
     locale: Option<String>,
-    /// Category the preview assumes (transactional mail has no unsubscribe link).
-    #[arg(long, default_value = "marketing")]
-    category: String,
+    /// Category the preview assumes (transactional mail has no unsubscribe link); default:
+    /// the data's `herald.category`, else the template's `category`, else marketing.
+    #[arg(long)]
+    category: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -64,7 +66,18 @@ pub fn run(args: &RenderArgs, settings: &Settings) -> Result<ExitCode> {
         Some(p) => read_data(p)?,
         None => serde_json::Map::new(),
     };
-    let category = herald::request::Category::parse(&args.category).map_err(anyhow::Error::msg)?;
+    // A fixture's sample-recipient settings (see herald::authoring), not data.
+    let sample = match data.remove("herald") {
+        Some(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let category = args
+        .category
+        .clone()
+        .or_else(|| sample.get("category").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| catalogue.info(&name).and_then(|i| i.category))
+        .unwrap_or_else(|| "marketing".to_owned());
+    let category = herald::request::Category::parse(&category).map_err(anyhow::Error::msg)?;
     let mut herald_ctx = json!({
         "request_id": "preview",
         "recipient_id": "preview",
@@ -74,6 +87,11 @@ pub fn run(args: &RenderArgs, settings: &Settings) -> Result<ExitCode> {
     });
     if let Some(l) = &locale {
         herald_ctx["locale"] = json!(l.as_str());
+    }
+    for key in ["timezone", "tenant"] {
+        if let Some(v) = sample.get(key).and_then(Value::as_str) {
+            herald_ctx[key] = json!(v);
+        }
     }
     if channel == Channel::Email && !category.is_transactional() {
         herald_ctx["unsubscribe_url"] = json!("https://example.invalid/unsubscribe/preview");

@@ -769,3 +769,38 @@ fn a_tenant_folder_never_clashes_with_a_message_file() {
     assert!(outbox.join("a.eml").is_file());
     assert!(outbox.join("@a.eml").join("b.eml").is_file());
 }
+
+#[test]
+fn render_takes_the_category_from_the_fixture_then_the_template() {
+    let sb = sandbox();
+    let sms = |template: &str, extra: &[&str]| -> Value {
+        let data = format!("templates/{template}/fixtures/default.json");
+        let mut args = vec!["render", template, "--channel", "sms", "--data", data.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let run = sb.run(&args);
+        run.assert_ok();
+        serde_json::from_str(&run.stdout).unwrap()
+    };
+    // one-time-code says `category = "transactional"`: not transliterated by default.
+    assert_eq!(sms("one-time-code", &[])["transliterate"]["applies"], false);
+    assert_eq!(sms("one-time-code", &["--category", "marketing"])["transliterate"]["applies"], true);
+    assert_eq!(sms("newsletter", &[])["transliterate"]["applies"], true);
+    // A fixture's own `herald.category` wins over the template's.
+    let fixture = sb.write(
+        "fixture.json",
+        r#"{"code": "482913", "expires_in_minutes": 5, "herald": {"category": "marketing", "timezone": "Asia/Tokyo"}}"#,
+    );
+    let run = sb.run(&[
+        "render",
+        "one-time-code",
+        "--channel",
+        "sms",
+        "--data",
+        fixture.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    run.assert_ok();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["transliterate"]["applies"], true, "{v}");
+}
