@@ -74,6 +74,22 @@ pub fn json_escape(s: &str) -> String {
     quoted[1..quoted.len() - 1].to_owned()
 }
 
+/// What the helper modules' tests render with: herald's plain-text registry.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use serde_json::Value;
+
+    use super::{Escape, registry};
+
+    pub(crate) fn render(template: &str, data: &Value) -> Result<String, String> {
+        registry(Escape::None).render_template(template, data).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn ok(template: &str, data: Value) -> String {
+        render(template, &data).unwrap_or_else(|e| panic!("{template:?} with {data}: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext};
@@ -81,13 +97,7 @@ mod tests {
 
     use super::{Escape, registry};
 
-    fn render(template: &str, data: &Value) -> Result<String, String> {
-        registry(Escape::None).render_template(template, data).map_err(|e| e.to_string())
-    }
-
-    fn ok(template: &str, data: Value) -> String {
-        render(template, &data).unwrap_or_else(|e| panic!("{template:?} with {data}: {e}"))
-    }
+    pub(crate) use super::test_support::{ok, render};
 
     // --- Mustache-style sections ----------------------------------------------------
 

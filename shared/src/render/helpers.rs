@@ -649,13 +649,7 @@ mod tests {
     use super::truncate;
     use crate::render::engine::{Escape, registry};
 
-    fn render(template: &str, data: &Value) -> Result<String, String> {
-        registry(Escape::None).render_template(template, data).map_err(|e| e.to_string())
-    }
-
-    fn ok(template: &str, data: Value) -> String {
-        render(template, &data).unwrap_or_else(|e| panic!("{template:?} with {data}: {e}"))
-    }
+    use crate::render::engine::test_support::{ok, render};
 
     // --- logic helpers: JavaScript semantics ------------------------------------------
 

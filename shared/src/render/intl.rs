@@ -857,13 +857,7 @@ mod tests {
     use super::{CurrencyDisplay, DateFormat, DateStyle, Digits, IntlError, TimeStyle, format_currency, format_date};
     use crate::render::engine::{Escape, registry};
 
-    fn render(template: &str, data: &Value) -> Result<String, String> {
-        registry(Escape::None).render_template(template, data).map_err(|e| e.to_string())
-    }
-
-    fn ok(template: &str, data: Value) -> String {
-        render(template, &data).unwrap_or_else(|e| panic!("{template:?} with {data}: {e}"))
-    }
+    use crate::render::engine::test_support::{ok, render};
 
     fn err(template: &str, data: Value) -> String {
         match render(template, &data) {
