@@ -107,9 +107,27 @@ fn each_defect_is_reported_at_its_file_and_line() {
     let sms = sms.expect("fr sms sample");
     assert_eq!(sms["facts"]["segments"], 1);
 
+    // Russian needs `few` and `many` for everyday counts; French `many` (a million) is not asked for.
+    let f = one(&all, "plural_forms", "plural-forms/locales/ru.json");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(at(f).0, Some(2));
+    assert!(f["message"].as_str().is_some_and(|m| m.contains("few, many")), "{f}");
+    assert!(
+        !all.iter().any(|f| f["code"] == "plural_forms" && f["file"].as_str().is_some_and(|p| p.ends_with("fr.json")))
+    );
+
+    // Every finding in a file has a line (a whole-file defect is at line 1).
+    for f in &all {
+        let file = f["file"].as_str().unwrap_or_default();
+        if file.ends_with(".hbs") || file.ends_with(".json") {
+            assert!(f["line"].as_u64().is_some(), "{f}");
+        }
+    }
+    assert_eq!(at(one(&all, "sms_too_long", "long-sms/sms.hbs")).0, Some(1));
+
     // Nothing else: every finding above is accounted for.
     assert_eq!(json["errors"], 12, "{all:#?}");
-    assert_eq!(json["warnings"], 1, "{all:#?}");
+    assert_eq!(json["warnings"], 2, "{all:#?}");
 }
 
 #[test]
@@ -121,7 +139,7 @@ fn text_format_prints_file_line_column_and_exits_non_zero() {
         "{}",
         run.stdout
     );
-    assert!(run.stderr.contains("12 error(s), 1 warning(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("12 error(s), 2 warning(s)"), "{}", run.stderr);
 }
 
 #[test]

@@ -208,6 +208,13 @@ pub fn check_dir(dir: &Path, settings: Arc<Settings>) -> Report {
         check_template(&name, Arc::new(catalogue), settings.clone(), &fixtures, &mut report);
     }
     report.findings = dedupe(std::mem::take(&mut report.findings));
+    // A defect of a whole file (an SMS too long, a key a translation lacks) is at its
+    // line 1: every finding in a file has a line, as editors and CI annotations need.
+    for f in &mut report.findings {
+        if f.line.is_none() && Path::new(&f.file).is_file() {
+            f.line = Some(1);
+        }
+    }
     report
 }
 
@@ -604,6 +611,36 @@ fn static_checks(name: &str, catalogue: &Catalogue, report: &mut Report) {
     }
 }
 
+/// Every plural message has each form its locale's rules use: a Russian message with
+/// only `one` and `other` would say "5 товара" where Russian needs "5 товаров" (`many`).
+fn plural_form_checks(name: &str, file: &crate::render::StringFile, report: &mut Report) {
+    let Ok(needed) = crate::render::intl::plural_categories(file.locale.as_str()) else { return };
+    for (key, message) in &file.messages {
+        let Message::Plural(forms) = message else { continue };
+        let missing: Vec<&str> = crate::render::i18n::PLURAL_CATEGORIES
+            .into_iter()
+            .filter(|c| needed.contains(c) && !forms.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            report.findings.push(
+                Finding::new(
+                    Severity::Warning,
+                    "plural_forms",
+                    &file.path,
+                    format!(
+                        "`{key}` lacks the {} form{} {} uses: those counts get `other`",
+                        missing.join(", "),
+                        if missing.len() == 1 { "" } else { "s" },
+                        file.locale
+                    ),
+                )
+                .at(Some(file.line_of(key)), None)
+                .of(name),
+            );
+        }
+    }
+}
+
 /// Each locale's file has every key of the default's (itself or through a parent), and
 /// plural messages have the `other` form; keys only a translation has are warned about.
 fn translation_checks(name: &str, catalogue: &Catalogue, report: &mut Report) {
@@ -611,6 +648,7 @@ fn translation_checks(name: &str, catalogue: &Catalogue, report: &mut Report) {
     let Some(t) = strings.templates.get(name) else { return };
     let Some(default) = &t.default_locale else { return };
     let Some(base) = t.own.iter().find(|f| f.locale.as_str().eq_ignore_ascii_case(default.as_str())) else { return };
+    plural_form_checks(name, base, report);
     for file in t.own.iter().filter(|f| f.locale != *default) {
         // The file's own locale and its parents, short of the default, the template's
         // file before the shared one at each step (as `t` looks them up).
@@ -648,6 +686,7 @@ fn translation_checks(name: &str, catalogue: &Catalogue, report: &mut Report) {
                 _ => {}
             }
         }
+        plural_form_checks(name, file, report);
         for key in file.messages.keys().filter(|k| !base.messages.contains_key(*k)) {
             report.findings.push(
                 Finding::new(

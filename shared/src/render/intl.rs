@@ -330,20 +330,43 @@ pub fn format_currency(
     Ok(formatter.format_fixed_decimal(&amount).write_to_string().into_owned())
 }
 
-/// The CLDR cardinal plural category of `count` as it prints with up to 3 fraction
-/// digits ("one", "few", "other", …), and that printed count.
-pub fn plural_category(count: &Value, locale: &str) -> Result<(&'static str, String), IntlError> {
+/// The cardinal plural categories `locale` uses for everyday counts, 0 to 1,000 and
+/// halves (`["one", "other"]` in en, `["one", "few", "many", "other"]` in ru): the forms
+/// a plural message for it needs. French `many`, which CLDR keeps for counts such as a
+/// million ("1 000 000 de"), is not among them.
+pub fn plural_categories(locale: &str) -> Result<Vec<&'static str>, IntlError> {
     let data = locale_data(locale, "the locale")?;
-    let mut d = to_decimal(count, "the count")?;
-    apply_digits(&mut d, Digits::NUMBER);
-    let category = match data.plurals()?.category_for(&d) {
+    let rules = data.plurals()?;
+    let mut used: Vec<&'static str> = Vec::new();
+    for n in (0..=1000u32).map(f64::from).chain([0.5, 1.5, 2.5]) {
+        let mut d = Decimal::try_from_f64(n, FloatPrecision::RoundTrip).map_err(|_| IntlError::Data)?;
+        apply_digits(&mut d, Digits::NUMBER);
+        let c = category_name(rules.category_for(&d));
+        if !used.contains(&c) {
+            used.push(c);
+        }
+    }
+    Ok(used)
+}
+
+fn category_name(c: PluralCategory) -> &'static str {
+    match c {
         PluralCategory::Zero => "zero",
         PluralCategory::One => "one",
         PluralCategory::Two => "two",
         PluralCategory::Few => "few",
         PluralCategory::Many => "many",
         PluralCategory::Other => "other",
-    };
+    }
+}
+
+/// The CLDR cardinal plural category of `count` as it prints with up to 3 fraction
+/// digits ("one", "few", "other", …), and that printed count.
+pub fn plural_category(count: &Value, locale: &str) -> Result<(&'static str, String), IntlError> {
+    let data = locale_data(locale, "the locale")?;
+    let mut d = to_decimal(count, "the count")?;
+    apply_digits(&mut d, Digits::NUMBER);
+    let category = category_name(data.plurals()?.category_for(&d));
     let printed = data.decimal()?.format(&d).write_to_string().into_owned();
     Ok((category, printed))
 }
@@ -1256,5 +1279,19 @@ mod tests {
         assert_eq!(out, Ok("&lt;b&gt;5&lt;/b&gt; &amp; more".to_owned()));
         let out = html.render_template(r#"{{{pluralize a other="<b>#</b>"}}}"#, &data).map_err(|e| e.to_string());
         assert_eq!(out, Ok("<b>5</b>".to_owned()));
+    }
+
+    #[test]
+    fn plural_categories_are_those_everyday_counts_use() {
+        let cats = |l: &str| {
+            let mut c = super::plural_categories(l).expect("locale data");
+            c.sort_by_key(|c| crate::render::i18n::PLURAL_CATEGORIES.iter().position(|p| p == c));
+            c
+        };
+        assert_eq!(cats("en"), ["one", "other"]);
+        assert_eq!(cats("fr"), ["one", "other"], "French `many` is for millions");
+        assert_eq!(cats("ru"), ["one", "few", "many", "other"]);
+        assert_eq!(cats("ar"), ["zero", "one", "two", "few", "many", "other"]);
+        assert_eq!(cats("ja"), ["other"]);
     }
 }
