@@ -343,6 +343,14 @@ fn t_fails_the_render_on_an_unknown_key_or_a_missing_argument() {
     assert!(err.contains("no translation for `nope` in fr, en"), "{err}");
     let err = render(&cat, "x", Channel::Push, None, json!({})).unwrap_err().to_string();
     assert!(err.contains("{name}") && err.contains("name=<value>"), "{err}");
+    // A count that names missing data is reported as that variable.
+    write(t, "x/email.subject.hbs", "s");
+    write(t, "x/email.html.hbs", "{{t \"n\" count=cart.size}}");
+    let cat = Catalogue::load(t).unwrap();
+    let err = render(&cat, "x", Channel::Email, None, json!({"cart": {}})).unwrap_err().to_string();
+    assert!(err.contains("the data has no `cart.size`"), "{err}");
+    let err = render(&cat, "x", Channel::Email, None, json!({"cart": {"size": "many"}})).unwrap_err().to_string();
+    assert!(err.contains("t: `n`") && !err.contains("many"), "names the key, never the value: {err}");
 }
 
 #[test]

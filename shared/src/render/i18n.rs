@@ -297,8 +297,11 @@ impl TranslateHelper {
             Message::Plural(forms) => {
                 let count = h
                     .hash_get("count")
-                    .filter(|p| !p.is_value_missing())
                     .ok_or_else(|| fail(format!("t: `{key}` is a plural message: pass count=<number>")))?;
+                // `count=cart.size` naming data the request lacks: as `{{cart.size}}` would.
+                if count.is_value_missing() {
+                    return Err(RenderErrorReason::MissingVariable(count.relative_path().cloned()).into());
+                }
                 let (category, printed) = super::intl::plural_category(count.value(), numbers_locale.as_str())
                     .map_err(|e| fail(format!("t: `{key}`: {e}")))?;
                 let text = forms.get(category).or_else(|| forms.get("other")).map(String::as_str).unwrap_or_default();
