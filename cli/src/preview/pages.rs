@@ -17,20 +17,7 @@ use herald::push::payload::sizes as push_sizes;
 use herald::authoring::check::GMAIL_CLIP_BYTES;
 
 /// Text for HTML content and quoted attribute values.
-pub(super) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub(super) use herald::render::escape_html as esc;
 
 /// One URL path segment: everything but unreserved characters percent-encoded.
 fn segment(s: &str) -> String {

@@ -29,21 +29,7 @@ pub fn security_headers() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `text` safe between tags and inside a double-quoted attribute.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use herald::render::escape_html as escape;
 
 /// A page: `title` is text, `body` is HTML already escaped by its builder.
 pub fn html(status: u16, title: &str, body: &str) -> Response {

@@ -263,7 +263,7 @@ pub fn prepare_source(src: &str) -> Result<Cow<'_, str>, String> {
                 let Some(helper) = block.helper else { continue };
                 let name = body[1..].trim();
                 if unquote(name) != unquote(block.name) {
-                    let (line, column) = line_column(src, block.start);
+                    let (line, column) = super::line_column(src, block.start);
                     return Err(at(
                         src,
                         start,
@@ -738,16 +738,8 @@ fn find_first(src: &str, from: usize, needles: &[&str]) -> Option<usize> {
     needles.iter().filter_map(|n| src[from..].find(n).map(|i| from + i)).min()
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(src: &str, offset: usize) -> (usize, usize) {
-    let before = &src[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
 fn at(src: &str, offset: usize, what: &str) -> String {
-    let (line, column) = line_column(src, offset);
+    let (line, column) = super::line_column(src, offset);
     format!("line {line}, column {column}: {what} is not valid Handlebars")
 }
 

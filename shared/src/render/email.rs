@@ -38,7 +38,7 @@ impl EmailHtmlError {
     }
 
     fn at(source: &str, offset: usize, message: impl Into<String>) -> Self {
-        let (line, column) = line_column(source, offset);
+        let (line, column) = super::line_column(source, offset);
         EmailHtmlError { line: Some(line), column: Some(column), message: message.into() }
     }
 }
@@ -131,7 +131,7 @@ fn check_elements(mjml: &str) -> Result<(), EmailHtmlError> {
                 match open.pop() {
                     Some((opened, _)) if opened == name => {}
                     Some((opened, opened_at)) if open.iter().any(|(n, _)| *n == name) => {
-                        let (line, _) = line_column(mjml, at);
+                        let (line, _) = super::line_column(mjml, at);
                         return Err(EmailHtmlError::at(
                             mjml,
                             opened_at,
@@ -301,18 +301,6 @@ fn is_name(s: &str) -> bool {
 fn leading_name(s: &str) -> Option<&str> {
     let len = s.bytes().take_while(|&b| is_name_byte(b)).count();
     (len > 0).then(|| &s[..len])
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(source.len());
-    while !source.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &source[..offset];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    (line, before[line_start..].chars().count() + 1)
 }
 
 // ---------------------------------------------------------------- CSS
@@ -666,10 +654,10 @@ mod tests {
     #[test]
     fn positions_are_one_based_characters() {
         let source = "ab\ncdé\nf";
-        assert_eq!(line_column(source, 0), (1, 1));
-        assert_eq!(line_column(source, 3), (2, 1));
-        assert_eq!(line_column(source, 7), (2, 4)); // after the 2-byte é
-        assert_eq!(line_column(source, 6), (2, 3)); // inside é: its start
-        assert_eq!(line_column(source, 99), (3, 2));
+        assert_eq!(crate::render::line_column(source, 0), (1, 1));
+        assert_eq!(crate::render::line_column(source, 3), (2, 1));
+        assert_eq!(crate::render::line_column(source, 7), (2, 4)); // after the 2-byte é
+        assert_eq!(crate::render::line_column(source, 6), (2, 3)); // inside é: its start
+        assert_eq!(crate::render::line_column(source, 99), (3, 2));
     }
 }

@@ -569,28 +569,36 @@ impl CompareHelper {
     }
 }
 
-impl HelperDef for CompareHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        Ok(ScopedJson::Derived(Value::Bool(self.eval(h)?)))
-    }
+/// A helper that answers a boolean (`eq`, `and`…): the value inside a subexpression or
+/// `#if`, `true`/`false` printed inline, and as a block its `{{else}}` when false.
+macro_rules! boolean_helper {
+    ($name:ident) => {
+        impl HelperDef for $name {
+            fn call_inner<'reg: 'rc, 'rc>(
+                &self,
+                h: &Helper<'rc>,
+                _: &'reg Handlebars<'reg>,
+                _: &'rc Context,
+                _: &mut RenderContext<'reg, 'rc>,
+            ) -> Result<ScopedJson<'rc>, RenderError> {
+                Ok(ScopedJson::Derived(Value::Bool(self.eval(h)?)))
+            }
 
-    fn call<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        ctx: &'rc Context,
-        rc: &mut RenderContext<'reg, 'rc>,
-        out: &mut dyn Output,
-    ) -> HelperResult {
-        write_or_render(self.eval(h)?, h, r, ctx, rc, out)
-    }
+            fn call<'reg: 'rc, 'rc>(
+                &self,
+                h: &Helper<'rc>,
+                r: &'reg Handlebars<'reg>,
+                ctx: &'rc Context,
+                rc: &mut RenderContext<'reg, 'rc>,
+                out: &mut dyn Output,
+            ) -> HelperResult {
+                write_or_render(self.eval(h)?, h, r, ctx, rc, out)
+            }
+        }
+    };
 }
+
+boolean_helper!(CompareHelper);
 
 /// `and a b …`, `or a b …`, `not a`: booleans from JS truthiness.
 #[derive(Clone, Copy)]
@@ -618,28 +626,7 @@ impl LogicHelper {
     }
 }
 
-impl HelperDef for LogicHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        Ok(ScopedJson::Derived(Value::Bool(self.eval(h)?)))
-    }
-
-    fn call<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        ctx: &'rc Context,
-        rc: &mut RenderContext<'reg, 'rc>,
-        out: &mut dyn Output,
-    ) -> HelperResult {
-        write_or_render(self.eval(h)?, h, r, ctx, rc, out)
-    }
-}
+boolean_helper!(LogicHelper);
 
 #[cfg(test)]
 mod tests {
