@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/install.sh
+source scripts/install.sh
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/test.sh: cargo is not installed; install Rust (https://rustup.rs), then run this again" >&2
@@ -23,28 +25,21 @@ for component in rustfmt clippy; do
   fi
 done
 
+# A clean build of the workspace and its tests takes about 8 GB under target/. CI builds
+# once, so incremental compilation's caches (as large again) only cost disk there.
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
+free_kb="$(df -Pk . 2>/dev/null | awk 'NR==2 {print $4}')"
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $((12 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kb / 1024)) MB free here; a clean build and test run needs about 12 GB (cargo fails with 'No space left on device' below that)" >&2
+fi
+
 if [ ! -d ../shared/spec ]; then
   echo "note: ../shared/spec is not beside this checkout: the external-suite tests will print 'skipping' and pass"
 fi
 
-# The end-to-end tests run moto's standalone server as a local AWS (SES v2, SQS, SNS,
-# DynamoDB, Secrets Manager).
-# Pinned: its quirks are documented in tests/src/moto.rs. boto3 comes with moto; it is
-# pinned too because the Python producer example (examples/producers/python) runs on it
-# in tests/tests/producers.rs. Install only when missing or wrong.
-MOTO_VERSION=5.2.5
-BOTO3_VERSION=1.44.8
-venv_version() { .venv/bin/pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
-if [ ! -x .venv/bin/moto_server ] || [ "$(venv_version moto)" != "$MOTO_VERSION" ] \
-  || [ "$(venv_version boto3)" != "$BOTO3_VERSION" ]; then
-  if ! command -v python3 >/dev/null 2>&1; then
-    echo "scripts/test.sh: python3 is missing; the end-to-end tests need it to run moto (install python3 with venv support)" >&2
-    exit 1
-  fi
-  step "installing moto[server]==$MOTO_VERSION and boto3==$BOTO3_VERSION into .venv"
-  [ -x .venv/bin/pip ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "boto3==$BOTO3_VERSION"
-fi
+install_moto
 
 # The Node.js producer example (examples/producers/node), run by tests/tests/producers.rs:
 # Node 20 or newer, and the example's packages exactly as its package-lock.json says,
@@ -59,7 +54,6 @@ if [ "$node_major" -lt 20 ]; then
   echo "scripts/test.sh: node $(node --version) is too old; the AWS SDK for JavaScript v3 needs Node.js 20 or newer" >&2
   exit 1
 fi
-lock_sum() { { sha256sum "$1" 2>/dev/null || shasum -a 256 "$1"; } | cut -d' ' -f1; }
 node_lock="$(lock_sum "$NODE_EXAMPLE/package-lock.json")"
 if [ "$(cat "$NODE_EXAMPLE/node_modules/.herald-lock-sha256" 2>/dev/null)" != "$node_lock" ]; then
   step "installing the Node.js producer example's packages (npm ci)"
@@ -67,16 +61,7 @@ if [ "$(cat "$NODE_EXAMPLE/node_modules/.herald-lock-sha256" 2>/dev/null)" != "$
   echo "$node_lock" >"$NODE_EXAMPLE/node_modules/.herald-lock-sha256"
 fi
 
-# handlebars.js, the reference implementation of the template language: the parity test
-# (shared/tests/handlebars_js_parity.rs) renders its corpus with it through tests/js/render.js.
-# Pinned to the version in tests/js/package-lock.json; installed again only when that lock changes.
-HBS_REFERENCE=tests/js
-hbs_lock="$(lock_sum "$HBS_REFERENCE/package-lock.json")"
-if [ "$(cat "$HBS_REFERENCE/node_modules/.herald-lock-sha256" 2>/dev/null)" != "$hbs_lock" ]; then
-  step "installing handlebars.js, the template reference (npm ci in $HBS_REFERENCE)"
-  npm ci --prefix "$HBS_REFERENCE" --no-audit --no-fund
-  echo "$hbs_lock" >"$HBS_REFERENCE/node_modules/.herald-lock-sha256"
-fi
+install_handlebars_reference
 
 # The `herald preview` browser test (cli/tests/preview_browser.rs) drives Debian's headless
 # Chromium through chromedriver: both come from the distribution's packages when missing,
