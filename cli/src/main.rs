@@ -107,6 +107,9 @@ enum Command {
     Schema,
 }
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use herald::config::{KeylessSettings, Settings};
 use herald::render::Catalogue;
+use herald::request::Channel;
 
 /// `HERALD_CONFIG_TOML`: the text of a herald.toml.
 pub const CONFIG_TOML: &str = "HERALD_CONFIG_TOML";
@@ -157,13 +158,15 @@ impl Environment {
         })
     }
 
-    /// The embedded catalogue, or a folder named by HERALD_TEMPLATES.
-    pub fn catalogue(&self, embedded: &[(&str, &str)]) -> Result<Catalogue> {
+    /// The embedded catalogue, or a folder named by HERALD_TEMPLATES, with the parts of
+    /// `channels` compiled (a function's own channel).
+    pub fn catalogue(&self, embedded: &[(&str, &str)], channels: &[Channel]) -> Result<Catalogue> {
         let catalogue = match &self.templates_dir {
-            Some(dir) => Catalogue::load(std::path::Path::new(dir))?,
-            None => Catalogue::from_files(
+            Some(dir) => Catalogue::load_for(std::path::Path::new(dir), channels)?,
+            None => Catalogue::from_files_for(
                 "templates",
                 embedded.iter().map(|(p, t)| ((*p).to_owned(), (*t).to_owned())).collect(),
+                channels,
             )?,
         };
         Ok(catalogue)

@@ -20,6 +20,7 @@ use herald::adapters::aws::{self, DynamoStore, SqsReceiptSink, SqsScheduler};
 use herald::config::{KeylessSettings, Settings};
 use herald::pipeline::{BatchBudget, Pipeline, Ports, Senders};
 use herald::ports::{Clock, ReceiptSink, SystemClock};
+use herald::request::Channel;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 pub use env::Need;
@@ -114,7 +115,9 @@ where
     init_logging();
     let vars = function.env_vars();
     let environment = env::Environment::from_env(&vars)?;
-    let catalogue = Arc::new(environment.catalogue(TEMPLATES)?);
+    // Its own channel's parts only; the pipeline rejects other channels before rendering.
+    let own: Vec<Channel> = Channel::ALL.into_iter().filter(|c| c.as_str() == function.name).collect();
+    let catalogue = Arc::new(environment.catalogue(TEMPLATES, if own.is_empty() { &Channel::ALL } else { &own })?);
     let sdk = aws::load_config(environment.aws_timeout).await;
     let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -11,6 +11,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use herald::render::email::{finish_html, inline_css, mjml_to_html};
 use herald::render::text::html_to_text;
 
+// The binaries' allocator, so the figures are theirs.
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 const NEWSLETTER_HTML: &str = r##"<!DOCTYPE html>
 <html lang="en">
 <head>

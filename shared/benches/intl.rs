@@ -9,6 +9,10 @@ use herald::render::intl::{
 };
 use serde_json::json;
 
+// The binaries' allocator, so the figures are theirs.
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 fn helpers(c: &mut Criterion) {
     let amount = json!(1234.5);
     c.bench_function("format_currency 1234.5 EUR fr-FR (warm)", |b| {

@@ -5,6 +5,7 @@
 //! `ports` is the line between them.
 
 pub mod adapters;
+pub mod alloc;
 pub mod authoring;
 pub mod config;
 pub mod pipeline;

@@ -489,3 +489,41 @@ fn plural_messages_are_validated_when_loaded() {
         assert!(err.contains(needle), "{json}: {err}");
     }
 }
+
+/// A channel function compiles its own channel's parts only: the SMS function neither
+/// pays for the email parts at cold start nor fails to start on an email part's syntax
+/// error, and still tells a template without SMS parts from one it cannot render.
+#[test]
+fn a_catalogue_for_one_channel_compiles_and_renders_that_channel_only() {
+    let files = |email_html: &str| {
+        vec![
+            ("otp/sms.hbs".to_owned(), "Code {{code}}".to_owned()),
+            ("otp/email.subject.hbs".to_owned(), "Your code".to_owned()),
+            ("otp/email.html.hbs".to_owned(), email_html.to_owned()),
+            ("welcome/email.subject.hbs".to_owned(), "Hi".to_owned()),
+            ("welcome/email.html.hbs".to_owned(), "<p>{{> footer}}</p>".to_owned()),
+            ("_partials/footer.hbs".to_owned(), "Acme".to_owned()),
+        ]
+    };
+    let sms =
+        Catalogue::from_files_for("t", files("<p>{{#if}}</p>"), &[Channel::Sms]).expect("email parts not compiled");
+    let data = json!({"code": "123456"});
+    match sms.render(&tref("otp"), Channel::Sms, None, &data) {
+        Ok(Rendered::Sms { body }) => assert_eq!(body, "Code 123456"),
+        other => panic!("{other:?}"),
+    }
+    match sms.render(&tref("otp"), Channel::Email, None, &data) {
+        Err(RenderErrorOrLookup::Render(e)) => assert!(e.message.contains("compiles no email parts"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(sms.render(&tref("welcome"), Channel::Sms, None, &data), Err(RenderErrorOrLookup::Lookup(_))));
+    // Every channel: the same files fail, naming the file; valid ones render with the
+    // partial compiled once for every registry.
+    let err = Catalogue::from_files("t", files("<p>{{#if}}</p>")).expect_err("syntax error");
+    assert!(err.to_string().contains("email.html.hbs"), "{err}");
+    let all = Catalogue::from_files_for("t", files("<p>{{code}}</p>"), &Channel::ALL).expect("valid");
+    match all.render(&tref("welcome"), Channel::Email, None, &json!({})) {
+        Ok(Rendered::Email { html, .. }) => assert!(html.contains("<p>Acme</p>"), "{html}"),
+        other => panic!("{other:?}"),
+    }
+}

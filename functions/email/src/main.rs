@@ -8,6 +8,9 @@ use herald::pipeline::Senders;
 use herald_email::{FUNCTION, config};
 use herald_lambda::Wired;
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_lambda::run(&FUNCTION, |cx| async move {

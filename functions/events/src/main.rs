@@ -11,6 +11,9 @@ use herald_events::{ARCHIVE_DAYS, CALLS_PER_RECORD, DEAD_LETTER_QUEUE_URL, DEFAU
 use herald_lambda::{env, records};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     herald_lambda::init_logging();

@@ -12,6 +12,9 @@ use herald_inbound::https::HttpsGet;
 use herald_inbound::{Inbound, SnsEndpoint, Unsubscribe, lambda};
 use lambda_http::service_fn;
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     herald_lambda::init_logging();

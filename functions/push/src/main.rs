@@ -18,6 +18,9 @@ use herald::push::hygiene::TokenHygiene;
 use herald_lambda::{Wired, env};
 use herald_push::{ALLOW_NETWORKS, APNS_SANDBOX_URL, APNS_URL, FCM_URL, FUNCTION, SECRET_ARN};
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_lambda::run(&FUNCTION, |cx| async move {

@@ -8,6 +8,9 @@ use herald::pipeline::Senders;
 use herald_lambda::{Wired, env};
 use herald_sms::{FUNCTION, SNS_OPT_OUT_CHECK, SNS_OPT_OUT_CHECK_DEFAULT};
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_lambda::run(&FUNCTION, |cx| async move {

@@ -11,6 +11,9 @@ use herald_lambda::{env, records};
 use herald_webhooks::{ALLOW_NETWORKS, DEAD_LETTER_QUEUE_URL, Dispatcher, RETRY_QUEUE_URL, SECRETS_ARN, parse_secrets};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+#[global_allocator]
+static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     herald_lambda::init_logging();

@@ -583,8 +583,12 @@ impl Pipeline {
         // Signed once: the same URL goes in the body and in List-Unsubscribe.
         let unsubscribe = self.unsubscribe_url(request);
         let context = self.context(request, unsubscribe.as_deref());
-        let rendered =
-            self.catalogue.render(&request.template, request.channel, request.recipient.locale.as_ref(), &context)?;
+        let rendered = self.catalogue.render_owned(
+            &request.template,
+            request.channel,
+            request.recipient.locale.as_ref(),
+            context,
+        )?;
         Ok((rendered, unsubscribe))
     }
 

@@ -261,6 +261,9 @@ pub struct Catalogue {
     strings: i18n::SharedStrings,
     /// Partial name → file, for checks and messages.
     partials: BTreeMap<String, String>,
+    /// The channels whose parts are compiled (None: all). A channel function renders
+    /// its own channel only: compiling the others' parts was most of its cold start.
+    only: Option<Vec<Channel>>,
 }
 
 /// A compiled template part, for static checks (`herald templates check`).
@@ -296,6 +299,7 @@ impl Default for Catalogue {
             json: registry(Escape::Json),
             strings,
             partials: BTreeMap::new(),
+            only: None,
         }
     }
 }
@@ -363,7 +367,26 @@ impl Catalogue {
     /// Builds a catalogue from files (e.g. embedded in a Lambda binary). `origin`
     /// prefixes the paths in error messages.
     pub fn from_files(origin: &str, files: SourceFiles) -> Result<Self, CatalogueError> {
-        let mut cat = Catalogue::default();
+        Self::from_files_with(origin, files, None)
+    }
+
+    /// [`Catalogue::from_files`] for a function that renders `channels` only: the other
+    /// channels' parts are known (a lookup still says which channels a template has)
+    /// but not compiled, and rendering them is an error. Partials are compiled once.
+    pub fn from_files_for(origin: &str, files: SourceFiles, channels: &[Channel]) -> Result<Self, CatalogueError> {
+        Self::from_files_with(origin, files, Some(channels.to_vec()))
+    }
+
+    /// [`Catalogue::load`] for a function that renders `channels` only.
+    pub fn load_for(dir: &Path, channels: &[Channel]) -> Result<Self, CatalogueError> {
+        if !dir.is_dir() {
+            return Err(cat_err(dir, "the template folder does not exist"));
+        }
+        Self::from_files_for(&dir.display().to_string(), read_tree(dir)?, channels)
+    }
+
+    fn from_files_with(origin: &str, files: SourceFiles, only: Option<Vec<Channel>>) -> Result<Self, CatalogueError> {
+        let mut cat = Catalogue { only, ..Catalogue::default() };
         let mut templates: BTreeMap<String, SourceFiles> = BTreeMap::new();
         for (rel, text) in files {
             if let Some(file) = rel.strip_prefix("_locales/") {
@@ -375,10 +398,13 @@ impl Catalogue {
                 let Some(name) = partial.strip_suffix(".hbs") else { continue };
                 let source = super::compat::prepare_source(&text)
                     .map_err(|e| err_at(origin, &rel, format!("partial does not compile: {e}")))?;
-                for reg in [&mut cat.html, &mut cat.plain, &mut cat.json] {
-                    reg.register_partial(name, source.as_ref())
-                        .map_err(|e| compile_err(origin, &rel, "partial", &e))?;
+                // Compiled once, registered in each registry (as `register_partial` would).
+                let compiled = handlebars::Template::compile_with_name(source.as_ref(), name.to_owned())
+                    .map_err(|e| compile_err(origin, &rel, "partial", &e))?;
+                for reg in [&mut cat.plain, &mut cat.json] {
+                    reg.register_template(name, compiled.clone());
                 }
+                cat.html.register_template(name, compiled);
                 cat.partials.insert(name.to_owned(), format!("{origin}/{rel}"));
                 continue;
             }
@@ -526,6 +552,10 @@ impl Catalogue {
                 let known: Vec<&str> = Part::ALL.iter().map(|p| p.file_name()).collect();
                 err_at(origin, &file_name, format!("unknown template part; expected one of {}", known.join(", ")))
             })?;
+            if self.only.as_ref().is_some_and(|only| !only.contains(&part.channel())) {
+                parts.insert(part);
+                continue;
+            }
             let registry = match part.escape() {
                 Escape::Html => &mut self.html,
                 Escape::None => &mut self.plain,
@@ -704,21 +734,34 @@ impl Catalogue {
         locale: Option<&Locale>,
         context: &Value,
     ) -> Result<Rendered, RenderErrorOrLookup> {
+        self.render_owned(template, channel, locale, context.clone())
+    }
+
+    /// [`Catalogue::render`] of a context the caller no longer needs: every part renders
+    /// from it as it is, without the deep copy a borrowed context costs (the send path).
+    pub fn render_owned(
+        &self,
+        template: &TemplateRef,
+        channel: Channel,
+        locale: Option<&Locale>,
+        context: Value,
+    ) -> Result<Rendered, RenderErrorOrLookup> {
         let variant = self.variant(template, channel, locale).map_err(RenderErrorOrLookup::Lookup)?;
         let name = template.name.as_str();
-        // `t` finds the template's strings and the recipient's locale through this.
-        let _scope = i18n::enter(name, locale);
-        let ctx = handlebars::Context::wraps(context).map_err(|e| {
-            RenderErrorOrLookup::Render(Box::new(RenderError {
+        if self.only.as_ref().is_some_and(|only| !only.contains(&channel)) {
+            return Err(RenderErrorOrLookup::Render(Box::new(RenderError {
                 template: name.to_owned(),
-                part: "context".into(),
+                part: channel.as_str().to_owned(),
                 locale: None,
-                message: e.to_string(),
+                message: format!("this catalogue compiles no {channel} parts (loaded for another channel)"),
                 source: None,
                 line: None,
                 column: None,
-            }))
-        })?;
+            })));
+        }
+        // `t` finds the template's strings and the recipient's locale through this.
+        let _scope = i18n::enter(name, locale);
+        let ctx = handlebars::Context::from(context);
         let render = |part: Part| -> Result<Option<String>, RenderErrorOrLookup> {
             if !variant.parts.contains(&part) {
                 return Ok(None);
@@ -785,6 +828,38 @@ impl Catalogue {
             }
         };
         Ok(out)
+    }
+}
+
+impl Catalogue {
+    /// The Handlebars stage alone of one part (before MJML, CSS inlining and the text
+    /// part): what handlebars.js would print for the same source and context. For the
+    /// side-by-side benchmark (`scripts/bench.sh`); sends use [`Catalogue::render`].
+    /// `file` names the part (`email.subject.hbs`, `email.mjml.hbs`, ...); None when the
+    /// template has no such part, or the catalogue compiles none of its channel.
+    pub fn render_handlebars(
+        &self,
+        template: &TemplateRef,
+        file: &str,
+        locale: Option<&Locale>,
+        context: &handlebars::Context,
+    ) -> Result<Option<String>, RenderErrorOrLookup> {
+        let Some(part) = Part::ALL.into_iter().find(|p| p.file_name() == file) else {
+            return Ok(None);
+        };
+        if self.only.as_ref().is_some_and(|only| !only.contains(&part.channel())) {
+            return Ok(None);
+        }
+        let variant = self.variant(template, part.channel(), locale).map_err(RenderErrorOrLookup::Lookup)?;
+        if !variant.parts.contains(&part) {
+            return Ok(None);
+        }
+        let name = template.name.as_str();
+        let _scope = i18n::enter(name, locale);
+        self.registry_for(part)
+            .render_with_context(&registry_key(name, variant.locale.as_ref(), part), context)
+            .map(Some)
+            .map_err(|e| describe(name, part, variant.locale.as_ref(), &e).into())
     }
 }
 

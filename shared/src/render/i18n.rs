@@ -184,10 +184,15 @@ impl Strings {
     }
 
     pub fn lookup(&self, template: &str, locale: Option<&Locale>, key: &str) -> Option<Found<'_>> {
+        self.lookup_in(template, &self.chain(template, locale), key)
+    }
+
+    /// [`Strings::lookup`] along a chain already made by [`Strings::chain`].
+    pub fn lookup_in(&self, template: &str, chain: &[String], key: &str) -> Option<Found<'_>> {
         let own = self.templates.get(template).map(|t| t.own.as_slice()).unwrap_or_default();
-        for tag in self.chain(template, locale) {
+        for tag in chain {
             for file in own.iter().chain(&self.shared) {
-                if file.locale.as_str().eq_ignore_ascii_case(&tag)
+                if file.locale.as_str().eq_ignore_ascii_case(tag)
                     && let Some(message) = file.messages.get(key)
                 {
                     return Some(Found { message, locale: &file.locale, file });
@@ -205,15 +210,22 @@ thread_local! {
     /// The template and locale being rendered on this thread: set by the catalogue
     /// around each render, so `t` inside partials and blocks knows them whatever
     /// context the block changed to.
-    static SCOPE: RefCell<Option<(String, Option<Locale>)>> = const { RefCell::new(None) };
+    static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+struct Scope {
+    template: String,
+    locale: Option<Locale>,
+    /// The lookup chain, made by the first `t` of the render and kept for the others.
+    chain: Option<Vec<String>>,
 }
 
 /// Sets the render scope until dropped.
-pub struct ScopeGuard(Option<(String, Option<Locale>)>);
+pub struct ScopeGuard(Option<Scope>);
 
 pub fn enter(template: &str, locale: Option<&Locale>) -> ScopeGuard {
-    let previous = SCOPE.with(|s| s.replace(Some((template.to_owned(), locale.cloned()))));
-    ScopeGuard(previous)
+    let scope = Scope { template: template.to_owned(), locale: locale.cloned(), chain: None };
+    ScopeGuard(SCOPE.with(|s| s.replace(Some(scope))))
 }
 
 impl Drop for ScopeGuard {
@@ -272,26 +284,41 @@ impl TranslateHelper {
         escape: &dyn Fn(&str) -> String,
     ) -> Result<String, RenderError> {
         let key = match h.param(0).map(|p| p.value()) {
-            Some(Value::String(k)) => k.clone(),
+            Some(Value::String(k)) => k.as_str(),
             _ => return Err(fail("t: the first argument must be the message key, a string".into())),
         };
-        let Some((template, locale)) = SCOPE.with(|s| s.borrow().clone()) else {
-            return Err(fail("t: used outside a catalogue template".into()));
-        };
         let strings = self.strings.read().map_err(|_| fail("t: the string table is unavailable".into()))?;
-        let found = strings.lookup(&template, locale.as_ref(), &key).ok_or_else(|| {
-            let tags = strings.chain(&template, locale.as_ref());
-            fail(format!(
-                "t: no translation for `{key}` in {} (locales/<tag>.json of the template or _locales/)",
-                if tags.is_empty() { "any string file".to_owned() } else { tags.join(", ") }
-            ))
-        })?;
+        // Borrowed, not copied: nothing below renders, so no `t` runs inside this one.
+        SCOPE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let Some(scope) = slot.as_mut() else {
+                return Err(fail("t: used outside a catalogue template".into()));
+            };
+            let chain = scope.chain.get_or_insert_with(|| strings.chain(&scope.template, scope.locale.as_ref()));
+            let found = strings.lookup_in(&scope.template, chain, key).ok_or_else(|| {
+                fail(format!(
+                    "t: no translation for `{key}` in {} (locales/<tag>.json of the template or _locales/)",
+                    if chain.is_empty() { "any string file".to_owned() } else { chain.join(", ") }
+                ))
+            })?;
+            Self::message(found, scope.locale.as_ref(), key, h, own, escape)
+        })
+    }
+
+    fn message(
+        found: Found<'_>,
+        locale: Option<&Locale>,
+        key: &str,
+        h: &Helper<'_>,
+        own: &dyn Fn(&str) -> String,
+        escape: &dyn Fn(&str) -> String,
+    ) -> Result<String, RenderError> {
         // Plural rules and digits: the recipient's own locale when the message is in
         // their language (a `de-CH` reader of `de.json` gets Swiss digits, as from
         // `format_number`), else the locale the message is written in.
         let same_language =
-            locale.as_ref().is_some_and(|l| language(l.as_str()).eq_ignore_ascii_case(language(found.locale.as_str())));
-        let numbers_locale = if same_language { locale.as_ref().unwrap_or(found.locale) } else { found.locale };
+            locale.is_some_and(|l| language(l.as_str()).eq_ignore_ascii_case(language(found.locale.as_str())));
+        let numbers_locale = if same_language { locale.unwrap_or(found.locale) } else { found.locale };
         let (text, count) = match found.message {
             Message::Text(t) => (t.as_str(), None),
             Message::Plural(forms) => {
@@ -308,7 +335,7 @@ impl TranslateHelper {
                 (text, Some(printed))
             }
         };
-        interpolate(text, count.as_deref(), &key, h, own, escape)
+        interpolate(text, count.as_deref(), key, h, own, escape)
     }
 }
 

@@ -76,7 +76,7 @@ impl std::error::Error for RenderError {}
 
 /// `text` safe between tags and inside a double-quoted attribute: for pages herald
 /// writes itself (the inbound function's, `herald preview`'s). Templates escape with
-/// handlebars' own function.
+/// `engine::html_escape`, handlebars.js's set of characters.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
