@@ -235,6 +235,11 @@ impl FunctionProcess {
         let _ = self.child.wait();
     }
 
+    /// The process id (for its peak memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process has exited (and how).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
