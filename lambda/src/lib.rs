@@ -115,9 +115,11 @@ where
     init_logging();
     let vars = function.env_vars();
     let environment = env::Environment::from_env(&vars)?;
-    // Its own channel's parts only; the pipeline rejects other channels before rendering.
+    // Its own channel's parts only (compiled before any network call, so a broken
+    // template fails fast); the pipeline rejects other channels before rendering.
     let own: Vec<Channel> = Channel::ALL.into_iter().filter(|c| c.as_str() == function.name).collect();
-    let catalogue = Arc::new(environment.catalogue(TEMPLATES, if own.is_empty() { &Channel::ALL } else { &own })?);
+    let compiled = if own.is_empty() { Channel::ALL.to_vec() } else { own };
+    let catalogue = Arc::new(environment.catalogue(TEMPLATES, &compiled)?);
     let sdk = aws::load_config(environment.aws_timeout).await;
     let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -134,6 +136,10 @@ where
         aws_timeout: environment.aws_timeout,
     })
     .await?;
+    // A sender for a channel whose parts were not compiled would fail every render.
+    if let Some(c) = wired.senders.channels().into_iter().find(|c| !compiled.contains(c)) {
+        return Err(format!("the {} function sends {c} but compiled only {compiled:?} templates", function.name).into());
+    }
     let ports = Ports {
         store,
         senders: wired.senders,

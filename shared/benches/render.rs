@@ -24,16 +24,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The context the pipeline builds for a request of `template` with this example data:
-/// the data, the reserved `herald` object, numbers as JavaScript prints them.
+/// The context the pipeline builds for a request of `template` with this example data.
 fn context(template: &str, data_file: &str, category: &str) -> Value {
     let data = std::fs::read_to_string(repo().join("examples/data").join(data_file)).expect("example data");
-    let mut context: Value = serde_json::from_str(&data).expect("example data is JSON");
-    context["herald"] = json!({"request_id": "bench-1", "recipient_id": "cust-1", "channel": "email",
-        "category": category, "template": template, "locale": "en",
-        "unsubscribe_url": "https://acme.example/unsubscribe?token=v1.bench"});
-    herald::render::compat::js_numbers(&mut context);
-    context
+    herald::testing::email_context(serde_json::from_str(&data).expect("example data is JSON"), template, category)
 }
 
 fn template(name: &str) -> TemplateRef {

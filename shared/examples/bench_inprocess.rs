@@ -60,12 +60,7 @@ fn time_loop(samples: usize, mut f: impl FnMut()) -> Vec<f64> {
 /// The context the pipeline builds for a request of `template` with this example data.
 fn context(repo: &Path, template: &str, data_file: &str, category: &str) -> Value {
     let data = std::fs::read_to_string(repo.join("examples/data").join(data_file)).expect("example data");
-    let mut context: Value = serde_json::from_str(&data).expect("example data is JSON");
-    context["herald"] = json!({"request_id": "bench-1", "recipient_id": "cust-1", "channel": "email",
-        "category": category, "template": template, "locale": "en",
-        "unsubscribe_url": "https://acme.example/unsubscribe?token=v1.bench"});
-    herald::render::compat::js_numbers(&mut context);
-    context
+    herald::testing::email_context(serde_json::from_str(&data).expect("example data is JSON"), template, category)
 }
 
 fn template(name: &str) -> TemplateRef {

@@ -605,3 +605,15 @@ impl crate::ports::Queue for MemoryQueue {
         Ok(())
     }
 }
+
+/// The template context a send builds for an email request of `template` carrying `data`
+/// (the data, the reserved `herald` object, numbers as JavaScript prints them), for the
+/// benchmarks that render without a pipeline (shared/benches/render.rs,
+/// shared/examples/bench_inprocess.rs).
+pub fn email_context(mut data: serde_json::Value, template: &str, category: &str) -> serde_json::Value {
+    data["herald"] = serde_json::json!({"request_id": "bench-1", "recipient_id": "cust-1", "channel": "email",
+        "category": category, "template": template, "locale": "en",
+        "unsubscribe_url": "https://acme.example/unsubscribe?token=v1.bench"});
+    crate::render::compat::js_numbers(&mut data);
+    data
+}
