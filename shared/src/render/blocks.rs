@@ -91,7 +91,7 @@ impl HelperDef for EachHelper {
         rc: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
     ) -> HelperResult {
-        let value = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("each", 0))?;
+        let value = super::helpers::required_param(h, 0, "each")?;
         let blocks = Blocks { main: h.template(), inverse: h.inverse() };
         render_each(h, blocks, r, ctx, rc, out, value)
     }

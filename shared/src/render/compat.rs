@@ -88,7 +88,7 @@ impl HelperDef for LengthHelper {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let base = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex(LENGTH_HELPER, 0))?;
+        let base = super::helpers::required_param(h, 0, LENGTH_HELPER)?;
         let path = base.relative_path().map_or("the value", String::as_str);
         Ok(match base.value() {
             _ if base.is_value_missing() => {

@@ -45,8 +45,16 @@ impl From<HelperError> for RenderError {
 /// Parameter `idx` of a value helper: absent → "param required", a missing variable →
 /// the strict-mode error `{{x}}` gives.
 pub(super) fn value_param<'a>(h: &'a Helper<'_>, idx: usize, helper: &'static str) -> Result<&'a Value, RenderError> {
-    let p = h.param(idx).ok_or(RenderErrorReason::ParamNotFoundForIndex(helper, idx))?;
-    present(p)
+    present(required_param(h, idx, helper)?)
+}
+
+/// Argument `idx` of `helper`, which must be given (it may name absent data).
+pub(super) fn required_param<'a, 'rc>(
+    h: &'a Helper<'rc>,
+    idx: usize,
+    helper: &'static str,
+) -> Result<&'a PathAndJson<'rc>, RenderError> {
+    h.param(idx).ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(helper, idx).into())
 }
 
 /// The hash value `key=`, if given; a missing variable is a strict-mode error.
@@ -184,8 +192,8 @@ impl HelperDef for DefaultHelper {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let fallback = h.param(1).ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("default", 1))?;
-        let value = h.param(0).ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("default", 0))?;
+        let fallback = required_param(h, 1, "default")?;
+        let value = required_param(h, 0, "default")?;
         let chosen = if value.is_value_missing() || is_blank(value.value()) { fallback } else { value };
         Ok(ScopedJson::Derived(js_value(chosen.value().clone())))
     }
@@ -563,8 +571,8 @@ pub(super) const LTE: CompareHelper =
 
 impl CompareHelper {
     fn eval(&self, h: &Helper<'_>) -> Result<bool, RenderError> {
-        let a = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex(self.name, 0))?;
-        let b = h.param(1).ok_or(RenderErrorReason::ParamNotFoundForIndex(self.name, 1))?;
+        let a = required_param(h, 0, self.name)?;
+        let b = required_param(h, 1, self.name)?;
         Ok((self.op)(js_param(a), js_param(b)))
     }
 }

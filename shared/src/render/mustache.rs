@@ -94,7 +94,7 @@ impl HelperDef for InvertedSectionHelper {
         out: &mut dyn Output,
     ) -> HelperResult {
         let swapped = Blocks { main: h.inverse(), inverse: h.template() };
-        let first = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex(INVERTED_HELPER, 0))?;
+        let first = super::helpers::required_param(h, 0, INVERTED_HELPER)?;
         let Some(Json::String(helper)) = first.try_get_constant_value() else {
             let value = only_value(h)?;
             return render_section(h, swapped, r, ctx, rc, out, value);
