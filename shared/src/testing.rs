@@ -176,6 +176,7 @@ impl StateStore for MemoryStore {
             slots: taken,
             cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
             took_over: false,
+            recipient: None,
         }))
     }
 

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use herald::adapters::aws::DynamoStore;
 use herald::adapters::local::{DeferredEntry, LocalStore};
 use herald::ports::{
@@ -91,7 +92,7 @@ fn with_caps(key: &str, now: Timestamp, caps: &[CapCheck]) -> Admission {
 
 /// A cap on `RECIPIENT`, keyed the way `Policy::admission` keys it.
 fn cap(rule: &str, limit: u32, window_seconds: i64) -> CapCheck {
-    CapCheck { key: format!("{RECIPIENT}#{rule}"), rule: rule.to_owned(), limit, window_seconds }
+    CapCheck { key: recipient().cap(rule), recipient_key: recipient(), rule: rule.to_owned(), limit, window_seconds }
 }
 
 fn daily(limit: u32) -> CapCheck {
@@ -1217,4 +1218,48 @@ async fn dynamo_claim_whose_answer_was_lost_is_still_ours() {
     assert_eq!(puts, 2, "the SDK sent the claim again");
     // Someone else's claim is still refused.
     assert_eq!(store.claim("unsub:t1", at(1), at(31)).await.expect("claim"), Claim::Busy);
+}
+
+/// A request without consent or caps is admitted by one conditional PutItem. When its
+/// answer is lost (the lock took effect) the repeat finds the lock with its own attempt
+/// id: admitted, not `InProgress` behind itself until the lock expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_lock_whose_answer_was_lost_is_still_ours() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let mut fault = Fault::always("dynamodb", "PutItem", FaultKind::LostResponse);
+    fault.remaining = Some(1);
+    dynamo.proxy.inject(fault);
+    let transactional = Admission { consent: None, ..admission("lost-lock", t0()) };
+    let lease = admit_ok(&store, &transactional).await;
+    let puts = dynamo.proxy.records().into_iter().filter(|r| r.operation == "PutItem").count();
+    assert_eq!(puts, 2, "the put was sent again");
+    store.complete(&lease, &sent("ses-1", at(1))).await.expect("complete");
+    assert!(matches!(verdict(&store, &transactional).await, Verdict::Duplicate(_)));
+}
+
+/// Cap slots live in lists on the recipient item; each send adds one, and completions
+/// trim what is past the limit, so the item stays small (its size is what each
+/// admission pays for in write units).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_cap_lists_are_trimmed_as_sends_go_by() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let minute = [cap("m:1m", 3, 60)];
+    for i in 0..40 {
+        send(&store, &with_caps(&format!("trim-{i}"), at(i * 61), &minute)).await;
+    }
+    let client = aws_sdk_dynamodb::Client::new(&dynamo.moto.sdk_config(&dynamo.moto.endpoint).await);
+    let item = client
+        .get_item()
+        .table_name(&dynamo.table)
+        .key("pk", AttributeValue::S(format!("CONSENT#{RECIPIENT}")))
+        .key("sk", AttributeValue::S("CONSENT".into()))
+        .send()
+        .await
+        .expect("get item");
+    let list = item.item().and_then(|i| i.get("cap:m:1m")).and_then(|v| v.as_l().ok()).map_or(0, Vec::len);
+    // One completion in four trims (chance of none in 40: 1e-5).
+    assert!((3..40).contains(&list), "{list} slots kept after 40 sends");
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
 use herald_e2e::moto::Moto;
-use herald_e2e::proxy::Recorded;
 use herald_e2e::stack::{Options, Spec, Stack, by_request};
 use herald_e2e::template::{Overrides, Template};
 use serde_json::{Value, json};
@@ -66,38 +65,6 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Write units of one recorded DynamoDB request, for items up to 1 KB (checked apart,
-/// on the table): transactions 2 per item, other writes 1 per item.
-fn write_units(r: &Recorded) -> f64 {
-    match r.operation.as_str() {
-        "TransactWriteItems" => 2.0 * r.body["TransactItems"].as_array().map_or(0, Vec::len) as f64,
-        "PutItem" | "UpdateItem" | "DeleteItem" => 1.0,
-        "BatchWriteItem" => {
-            r.body["RequestItems"].as_object().map_or(0, |t| t.values().filter_map(Value::as_array).map(Vec::len).sum())
-                as f64
-        }
-        _ => 0.0,
-    }
-}
-
-/// Read units: strongly consistent 1 per item, eventually consistent 0.5 (up to 4 KB).
-fn read_units(r: &Recorded) -> f64 {
-    let per = |consistent: bool| if consistent { 1.0 } else { 0.5 };
-    match r.operation.as_str() {
-        "GetItem" | "Query" => per(r.body["ConsistentRead"].as_bool().unwrap_or(false)),
-        "BatchGetItem" => r.body["RequestItems"].as_object().map_or(0.0, |t| {
-            t.values()
-                .map(|v| {
-                    let keys = v["Keys"].as_array().map_or(0, Vec::len) as f64;
-                    keys * per(v["ConsistentRead"].as_bool().unwrap_or(false))
-                })
-                .sum()
-        }),
-        "TransactGetItems" => 2.0 * r.body["TransactItems"].as_array().map_or(0, Vec::len) as f64,
-        _ => 0.0,
-    }
-}
-
 /// DynamoDB's item size: attribute names plus values (strings and numbers as text,
 /// maps and lists with their 3-byte overhead plus 1 per element).
 fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
@@ -132,8 +99,8 @@ async fn run(stack: &Stack, function: &str, label: &str, bodies: Vec<String>) {
         *by_service.entry(r.service.clone()).or_default() += 1;
         *operations.entry(format!("{} {}", r.service, r.operation)).or_default() += 1;
         if r.service == "dynamodb" {
-            wcu += write_units(r);
-            rcu += read_units(r);
+            wcu += r.write_units();
+            rcu += r.read_units();
         }
     }
     let per = |x: f64| x / sent as f64;

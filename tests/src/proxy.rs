@@ -95,6 +95,40 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// Write units of one recorded DynamoDB request, for items up to 1 KB (checked apart,
+    /// on the table): transactions 2 per item, other writes 1 per item.
+    pub fn write_units(&self) -> f64 {
+        let r = self;
+        match r.operation.as_str() {
+            "TransactWriteItems" => 2.0 * r.body["TransactItems"].as_array().map_or(0, Vec::len) as f64,
+            "PutItem" | "UpdateItem" | "DeleteItem" => 1.0,
+            "BatchWriteItem" => r.body["RequestItems"]
+                .as_object()
+                .map_or(0, |t| t.values().filter_map(Value::as_array).map(Vec::len).sum())
+                as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// Read units: strongly consistent 1 per item, eventually consistent 0.5 (up to 4 KB).
+    pub fn read_units(&self) -> f64 {
+        let r = self;
+        let per = |consistent: bool| if consistent { 1.0 } else { 0.5 };
+        match r.operation.as_str() {
+            "GetItem" | "Query" => per(r.body["ConsistentRead"].as_bool().unwrap_or(false)),
+            "BatchGetItem" => r.body["RequestItems"].as_object().map_or(0.0, |t| {
+                t.values()
+                    .map(|v| {
+                        let keys = v["Keys"].as_array().map_or(0, Vec::len) as f64;
+                        keys * per(v["ConsistentRead"].as_bool().unwrap_or(false))
+                    })
+                    .sum()
+            }),
+            "TransactGetItems" => 2.0 * r.body["TransactItems"].as_array().map_or(0, Vec::len) as f64,
+            _ => 0.0,
+        }
+    }
+
     /// Forwarded and answered 2xx by moto: the call took effect at the provider.
     pub fn accepted(&self) -> bool {
         self.forwarded && self.upstream_status.is_some_and(|s| (200..300).contains(&s))

@@ -652,3 +652,40 @@ async fn a_send_whose_answer_is_lost_is_not_resent_at_most_once_and_is_at_least_
     assert!(!transactions.is_empty());
     assert!(transactions.iter().all(|t| t.body["ClientRequestToken"].as_str().is_some_and(|v| !v.is_empty())));
 }
+
+/// Write units of DynamoDB per sent email, counted from every request the function
+/// made (admission, completion, cap trims), at on-demand prices the largest part of
+/// herald's running cost. Transactional with a tenant: the lock and the completion
+/// (the suppression lists are read, not condition-checked in a transaction).
+/// Marketing with a cap: a transaction of the lock and the recipient item (consent
+/// and every cap window in one item), the completion, a trim in one completion of
+/// four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn write_units_per_sent_email_stay_within_budget() {
+    let s = stack(&config(""), 1).await;
+    let units = |s: &Stack| -> f64 {
+        s.proxy.records().iter().filter(|r| r.service == "dynamodb").map(|r| r.write_units()).sum()
+    };
+    let orders: Vec<String> = (0..12)
+        .map(|i| {
+            let mut r = order(&format!("wcu-order-{i}"), 100 + i);
+            r["tenant"] = json!("acme");
+            r.to_string()
+        })
+        .collect();
+    s.enqueue(&orders).await;
+    s.drain(1).await;
+    assert!(statuses(&s.receipts().await).iter().all(|st| st == "sent"));
+    let transactional = units(&s) / 12.0;
+    s.proxy.clear();
+    let promos: Vec<String> =
+        (0..12).map(|i| promo(&format!("wcu-promo-{i}"), &format!("reader-{i}")).to_string()).collect();
+    s.enqueue(&promos).await;
+    s.drain(1).await;
+    assert!(statuses(&s.receipts().await).iter().all(|st| st == "sent"));
+    let marketing = units(&s) / 12.0;
+    assert!(transactional <= 2.0, "{transactional} write units per transactional email");
+    assert!(marketing <= 6.0, "{marketing} write units per marketing email");
+    eprintln!("write units per email: transactional {transactional:.2}, marketing {marketing:.2}");
+    assert_eq!(s.moto.sent_emails().await.len(), 24);
+}

@@ -459,6 +459,7 @@ impl Policy {
                 let name = rule.display_name();
                 CapCheck {
                     key: recipient_key.cap(&name),
+                    recipient_key: recipient_key.clone(),
                     rule: name,
                     limit: rule.limit,
                     window_seconds: rule.window.seconds(),

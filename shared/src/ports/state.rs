@@ -63,8 +63,11 @@ pub struct ConsentCheck {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapCheck {
-    /// Counter identity: recipient key + rule name.
+    /// Counter identity: recipient key + rule name (`RecipientKey::cap`).
     pub key: String,
+    /// The recipient the counter belongs to (a store may keep every counter of a
+    /// recipient, with their consent, in one record).
+    pub recipient_key: RecipientKey,
     /// Rule name, for the receipt reason.
     pub rule: String,
     pub limit: u32,
@@ -136,13 +139,16 @@ pub struct Lease {
     /// caps (the earlier attempt passed them, and its slots stay counted) and takes
     /// no slots of its own.
     pub took_over: bool,
+    /// The recipient record holding the slots, for stores that keep a recipient's
+    /// counters together (None when the lease holds no slots).
+    pub recipient: Option<RecipientKey>,
 }
 
 impl Lease {
     /// The lease of a takeover: the dead attempt's lock under a new attempt id, and no
     /// slots of its own (the dead attempt's stay counted, and move with the lock).
     pub fn takeover(idempotency_key: IdempotencyKey, attempt: String) -> Self {
-        Lease { idempotency_key, attempt, slots: Vec::new(), cap_limits: Vec::new(), took_over: true }
+        Lease { idempotency_key, attempt, slots: Vec::new(), cap_limits: Vec::new(), took_over: true, recipient: None }
     }
 }
 

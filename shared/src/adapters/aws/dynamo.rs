@@ -4,9 +4,8 @@
 //! | item        | pk                          | sk        | attributes |
 //! |-------------|-----------------------------|-----------|------------|
 //! | idempotency | `REQ#<tenant/request id>`   | `REQ`     | state (in_progress/done), status, reason, provider_message_id, at_ms, lock_expires_ms, retain_until_ms, attempt, expires_at |
-//! | cap         | `CAP#<tenant/recipient>#<rule>` | `CAP` | ts (list, newest first, of `<ms>#<slot id>`), expires_at |
 //! | suppression | `SUP#<address key>`         | `SUP`     | reason, at_ms |
-//! | consent     | `CONSENT#<tenant/recipient>`| `CONSENT` | cats (map category -> subscribed) |
+//! | recipient   | `CONSENT#<tenant/recipient>`| `CONSENT` | cats (map category -> subscribed), `cap:<rule>` (list, newest first, of `<ms>#<slot id>`) per cap rule |
 //! | (idempotency, once events arrive) | | | delivery, delivery_rank, delivery_at_ms: the latest delivery event |
 //! | event audit | `EVT#<event id>`            | `EVT`     | event (JSON), raw (the provider's payload), expires_at |
 //! | use-once    | `ONCE#<id>`                 | `ONCE`    | state (pending/done), lock_expires_ms, retain_until_ms, expires_at |
@@ -15,27 +14,32 @@
 //! A suppression key is global (`email:<address>`) or one tenant's
 //! (`<len>:<tenant>/email:<address>`); a request with a tenant is checked against both.
 //!
-//! Admission is ONE `TransactWriteItems`: condition checks on the suppression and
-//! consent items, a conditional put of the IN_PROGRESS lock, and one conditional
-//! update per cap. It carries a `ClientRequestToken`, so the SDK's retry of a
-//! transaction whose answer was lost is answered from DynamoDB's idempotency cache
-//! instead of finding our own lock and deferring. Of the cancellation reasons, the
-//! lock's is read first: a request with an outcome keeps it, even if its address
-//! was suppressed since. A lock left by a dead attempt is taken over by a second
-//! transaction conditioned on that attempt's id, and the lease says so. A cap keeps the timestamps of its recent sends newest first, so
-//! "fewer than `limit` sends since `now - window`" is the condition
-//! `attribute_not_exists(ts[limit-1]) OR ts[limit-1] <= :since`: exact rolling
-//! windows, atomic across concurrent Lambdas, no read first. Completion is one
-//! `UpdateItem` (plus a trim of each cap list, sent alongside). So a sent message
-//! costs 2 round trips. The cancellation reasons of a refused transaction say which
-//! check failed; `ReturnValuesOnConditionCheckFailure` returns the prior record for
-//! duplicates.
+//! Admission, in order:
+//! 1. The suppression read: one strongly consistent `BatchGetItem` of the global and
+//!    the tenant's entry. Not a `ConditionCheck` in the admission: a transaction bills
+//!    every checked item as a write (2 units), and the read misses only a suppression
+//!    recorded in the milliseconds before the send.
+//! 2. A request without consent or caps: one conditional `PutItem` of the IN_PROGRESS
+//!    lock (1 unit). A request with them: one `TransactWriteItems` of the lock and one
+//!    update of the recipient item, which checks consent and every cap window and
+//!    takes a slot on each, 4 units whatever the number of rules. The transaction
+//!    carries a `ClientRequestToken`, so a repeat of one whose answer was lost is
+//!    answered from DynamoDB's idempotency cache; a lone put whose answer was lost
+//!    finds its own attempt id on the record when repeated, and counts as written.
+//!    A suppressed request writes its outcome with that same conditional put.
 //!
-//! Write units of a sent non-transactional message with one cap rule: admission is a
-//! transaction of 4 items (suppression check, consent check, lock put, cap update),
-//! 2 WCU each for items under 1 KB = 8 WCU; completion 1 WCU; the cap trim 1 WCU:
-//! 10 WCU. Transactional messages skip consent and caps: 4 + 1 = 5 WCU. A request with
-//! a tenant adds its tenant's suppression check: 2 WCU more.
+//! The lock's refusal is read first: a request with an outcome keeps it, even if its
+//! address was suppressed or the recipient unsubscribed since. A lock left by a dead
+//! attempt of the same message is taken over by a put conditioned on that attempt's id,
+//! and the lease says so. A cap keeps the timestamps of its recent sends newest first,
+//! so "fewer than `limit` sends since `now - window`" is the condition
+//! `attribute_not_exists(cap[limit-1]) OR cap[limit-1] <= :since`: exact rolling
+//! windows, atomic across concurrent Lambdas, no read first. Completion is one
+//! `UpdateItem`; one completion in `TRIM_EVERY` also trims its cap lists.
+//!
+//! Write units of a sent message (items under 1 KB): transactional 1 + 1 = 2; with
+//! consent or caps 4 + 1 + 1/`TRIM_EVERY` (about 5.25). Read units: 1 per suppression
+//! list. `write_units_per_sent_email_stay_within_budget` (email e2e) counts them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -115,10 +119,6 @@ fn req_key(k: &IdempotencyKey) -> HashMap<String, AttributeValue> {
     key(format!("REQ#{k}"), "REQ")
 }
 
-fn cap_key(k: &str) -> HashMap<String, AttributeValue> {
-    key(format!("CAP#{k}"), "CAP")
-}
-
 fn sup_key(k: &SuppressionKey) -> HashMap<String, AttributeValue> {
     key(format!("SUP#{k}"), "SUP")
 }
@@ -178,14 +178,6 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::new(format!("dynamodb request: {e}")))
 }
 
-/// What the transaction was made of, to read its cancellation reasons back.
-enum Part {
-    Suppression,
-    Consent(String),
-    Lock,
-    Cap(String),
-}
-
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoStore { client, table: table.into() }
@@ -240,101 +232,259 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn lock_put(
+    /// The request's record: the IN_PROGRESS lock of `attempt`, or (`decided`) the outcome
+    /// this attempt reached without sending. `attempt` is kept in both, so a repeat of a
+    /// put whose answer was lost finds its own record.
+    fn request_item(
         &self,
         a: &Admission,
         now: Timestamp,
         attempt: &str,
-        takeover: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
+        decided: Option<(Status, &str)>,
+    ) -> HashMap<String, AttributeValue> {
         let mut item = req_key(&a.idempotency_key);
-        item.insert("state".into(), s("in_progress"));
+        match decided {
+            None => {
+                item.insert("state".into(), s("in_progress"));
+                item.insert("lock_expires_ms".into(), n(ms(a.lock_expires_at)));
+            }
+            Some((status, reason)) => {
+                item.insert("state".into(), s("done"));
+                item.insert("status".into(), s(status.as_str()));
+                item.insert("reason".into(), s(reason));
+            }
+        }
         item.insert("at_ms".into(), n(ms(now)));
-        item.insert("lock_expires_ms".into(), n(ms(a.lock_expires_at)));
         item.insert("retain_until_ms".into(), n(ms(a.retain_until)));
         item.insert("attempt".into(), s(attempt));
         item.insert("fp".into(), s(&a.fingerprint));
         item.insert(TTL_ATTRIBUTE.into(), n(secs(a.retain_until)));
-        let mut put = Put::builder()
+        item
+    }
+
+    /// The lock put inside the admission transaction (fresh requests only).
+    fn lock_put(&self, a: &Admission, now: Timestamp, attempt: &str) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(self.request_item(a, now, attempt, None)))
+            .condition_expression(FRESH)
             .expression_attribute_values(":now", n(ms(now)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        put = match takeover {
-            None => put.condition_expression(FRESH),
-            Some(old) => put
-                .condition_expression(TAKEOVER)
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":ip", s("in_progress"))
-                .expression_attribute_values(":old", s(old))
-                .expression_attribute_values(":fp", s(&a.fingerprint)),
-        };
         Ok(TransactWriteItem::builder().put(build(put.build())?).build())
     }
 
-    fn transaction(
+    /// The recipient item's part of the admission: consent checked and one slot taken
+    /// on every cap, in one conditional update of one item. None when the request has
+    /// neither (transactional, no cap).
+    fn recipient_part(
+        &self,
+        a: &Admission,
+        now: Timestamp,
+        slot: &str,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let Some(recipient) = recipient_of(a) else { return Ok(None) };
+        let mut conditions = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        if let Some(c) = &a.consent {
+            // Subscribed unless the category says false, or it is silent and `*` says false.
+            conditions.push(
+                "(attribute_not_exists(cats) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t)))"
+                    .to_owned(),
+            );
+            names.insert("#c".to_owned(), c.category.clone());
+            names.insert("#all".to_owned(), "*".to_owned());
+            values.insert(":t".to_owned(), AttributeValue::Bool(true));
+        }
+        let mut sets = Vec::new();
+        for (i, cap) in a.caps.iter().enumerate() {
+            let since = ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000));
+            let last = cap.limit.saturating_sub(1);
+            names.insert(format!("#k{i}"), cap_attribute(&cap.rule));
+            values.insert(format!(":s{i}"), s(since_value(since)));
+            sets.push(format!("#k{i} = list_append(:new, if_not_exists(#k{i}, :empty))"));
+            conditions.push(format!("(attribute_not_exists(#k{i}[{last}]) OR #k{i}[{last}] <= :s{i})"));
+        }
+        let key = consent_key(recipient);
+        let condition = conditions.join(" AND ");
+        if sets.is_empty() {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            return Ok(Some(TransactWriteItem::builder().condition_check(build(check.build())?).build()));
+        }
+        values.insert(":new".to_owned(), AttributeValue::L(vec![s(slot_value(ms(now), slot))]));
+        values.insert(":empty".to_owned(), AttributeValue::L(vec![]));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        Ok(Some(TransactWriteItem::builder().update(build(update.build())?).build()))
+    }
+
+    /// The admission transaction of a request with consent or caps: the lock and the
+    /// recipient item's part, two items (4 write units). It carries a
+    /// `ClientRequestToken`, so a repeat of a transaction whose answer was lost is
+    /// answered from DynamoDB's idempotency cache instead of finding our own lock.
+    async fn admit_with_recipient(
         &self,
         a: &Admission,
         now: Timestamp,
         attempt: &str,
-        slot: &str,
-        takeover: Option<&str>,
-    ) -> Result<(Vec<TransactWriteItem>, Vec<Part>), StoreError> {
-        let mut items = Vec::new();
-        let mut parts = Vec::new();
-        if takeover.is_some() {
-            // The dead attempt passed the rails and its slots stay counted: the
-            // takeover is the lock alone.
-            items.push(self.lock_put(a, now, attempt, takeover)?);
-            parts.push(Part::Lock);
-            return Ok((items, parts));
+        part: TransactWriteItem,
+    ) -> Result<Transacted, StoreError> {
+        let items = vec![self.lock_put(a, now, attempt)?, part];
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut result = Err(None);
+        for _ in 0..=AMBIGUOUS_RETRIES {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await;
+            result = sent.map_err(Some);
+            match &result {
+                Err(Some(e)) if e.as_service_error().is_none() || is_retryable_code(e.code()) => continue,
+                _ => break,
+            }
         }
-        for key in std::iter::once(&a.suppression_key).chain(a.tenant_suppression_key.as_ref()) {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(sup_key(key)))
-                .condition_expression("attribute_not_exists(pk)")
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
-            parts.push(Part::Suppression);
+        let err = match result {
+            Ok(_) => return Ok(Transacted::Committed),
+            Err(None) => return Err(StoreError::new("dynamodb TransactWriteItems: not sent")),
+            Err(Some(e)) => e,
+        };
+        if let Some(
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+                tc,
+            ),
+        ) = err.as_service_error()
+        {
+            let reasons = tc.cancellation_reasons();
+            let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            let item = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned().unwrap_or_default();
+            // The lock's reason first: an outcome already recorded wins over an
+            // unsubscribe or a full cap that came later.
+            if failed(0) {
+                let item = item(0);
+                if get_s(&item, "attempt") == Some(attempt) {
+                    return Ok(Transacted::Committed);
+                }
+                return Ok(Transacted::RequestRefused(item));
+            }
+            if failed(1) {
+                return Ok(Transacted::RecipientRefused(item(1)));
+            }
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                return Ok(Transacted::Conflict);
+            }
         }
-        if let Some(c) = &a.consent {
-            // Subscribed unless the category says false, or it is silent and `*` says false.
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(consent_key(&c.recipient_key)))
-                .condition_expression(
-                    "attribute_not_exists(pk) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t))",
-                )
-                .expression_attribute_names("#c", &c.category)
-                .expression_attribute_names("#all", "*")
-                .expression_attribute_values(":t", AttributeValue::Bool(true));
-            items.push(TransactWriteItem::builder().condition_check(build(check.build())?).build());
-            parts.push(Part::Consent(c.category.clone()));
-        }
-        items.push(self.lock_put(a, now, attempt, takeover)?);
-        parts.push(Part::Lock);
-        for cap in &a.caps {
-            let since = ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000));
-            let last = cap.limit.saturating_sub(1);
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(cap_key(&cap.key)))
-                .update_expression("SET ts = list_append(:new, if_not_exists(ts, :empty)), #ttl = :ttl")
-                .condition_expression(format!("attribute_not_exists(ts[{last}]) OR ts[{last}] <= :since"))
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":new", AttributeValue::L(vec![s(slot_value(ms(now), slot))]))
-                .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-                .expression_attribute_values(":since", s(since_value(since)))
-                .expression_attribute_values(":ttl", n(secs(now) + cap.window_seconds));
-            items.push(TransactWriteItem::builder().update(build(update.build())?).build());
-            parts.push(Part::Cap(cap.rule.clone()));
-        }
-        Ok((items, parts))
+        Err(store_error("TransactWriteItems", &err))
     }
 
-    /// Records a verdict the store reached itself (suppressed, unsubscribed, capped)
-    /// as the request's outcome; someone else's outcome recorded meanwhile stands.
+    /// One conditional PutItem of the request's record: the lock of a fresh request
+    /// (`takeover: None`, `decided: None`), the outcome a fresh request reached without
+    /// sending (`decided`), or the lock taken over from a dead attempt (`takeover`).
+    /// An answer lost after the write, and the repeat that finds the record, is
+    /// recognised by its attempt id.
+    async fn put_request(
+        &self,
+        a: &Admission,
+        now: Timestamp,
+        attempt: &str,
+        decided: Option<(Status, &str)>,
+        takeover: Option<&str>,
+    ) -> Result<Put1, StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.request_item(a, now, attempt, decided)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        put = match takeover {
+            None => put.condition_expression(FRESH).expression_attribute_values(":now", n(ms(now))),
+            Some(old) => put
+                .condition_expression(TAKEOVER)
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":now", n(ms(now)))
+                .expression_attribute_values(":ip", s("in_progress"))
+                .expression_attribute_values(":old", s(old))
+                .expression_attribute_values(":fp", s(&a.fingerprint)),
+        };
+        let mut last = None;
+        for _ in 0..=AMBIGUOUS_RETRIES {
+            match put.clone().send().await {
+                Ok(_) => return Ok(Put1::Written),
+                Err(e) => match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                        let item = c.item().cloned().unwrap_or_default();
+                        if get_s(&item, "attempt") == Some(attempt) {
+                            return Ok(Put1::Written);
+                        }
+                        return Ok(Put1::Refused(item));
+                    }
+                    // A timeout or a 5xx: the put may have been written. The same put again
+                    // is safe: it writes, or finds the record with this attempt id.
+                    _ if e.as_service_error().is_none() || is_retryable_code(e.code()) => last = Some(e),
+                    _ => return Err(store_error("PutItem", &e)),
+                },
+            }
+        }
+        Err(last.map_or_else(|| StoreError::new("dynamodb PutItem: not sent"), |e| store_error("PutItem", &e)))
+    }
+
+    /// Reads the address on the global list and on the tenant's (one strongly consistent
+    /// BatchGetItem): the first entry found, global first.
+    async fn suppression(&self, a: &Admission) -> Result<Option<SuppressionReason>, StoreError> {
+        let keys: Vec<_> = std::iter::once(&a.suppression_key).chain(a.tenant_suppression_key.as_ref()).collect();
+        let mut wanted: Vec<_> = keys.iter().map(|k| sup_key(k)).collect();
+        let mut found: HashMap<String, SuppressionReason> = HashMap::new();
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..5 {
+            let request = build(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(wanted.clone()))
+                    .consistent_read(true)
+                    .projection_expression("pk, reason")
+                    .build(),
+            )?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| store_error("BatchGetItem", &e))?;
+            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                if let Some(pk) = get_s(item, PARTITION_KEY) {
+                    let reason =
+                        get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
+                    found.insert(pk.to_owned(), reason);
+                }
+            }
+            wanted =
+                out.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+            if wanted.is_empty() {
+                return Ok(keys.iter().find_map(|k| found.get(&format!("SUP#{k}")).copied()));
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        Err(StoreError::new("dynamodb BatchGetItem: keys left unprocessed (throttled)"))
+    }
+
+    /// Records a verdict the store reached itself (capped, unsubscribed after the
+    /// transaction) as the request's outcome; someone else's outcome recorded
+    /// meanwhile stands.
     async fn decided(&self, a: &Admission, now: Timestamp, verdict: Verdict) -> Result<Verdict, StoreError> {
         let Some((status, reason)) = verdict.decided() else { return Ok(verdict) };
         let reason = reason.to_string();
@@ -395,22 +545,27 @@ impl DynamoStore {
         }
     }
 
-    /// Removes this lease's slots from their cap lists (read, then a conditional
-    /// remove by index, retried if a concurrent send shifted the list).
+    /// Removes this lease's slots from their cap lists on the recipient item (read,
+    /// then a conditional remove by index, retried if a concurrent send shifted the
+    /// list).
     async fn release_slots(&self, lease: &Lease) -> Result<(), StoreError> {
+        let Some(recipient) = &lease.recipient else { return Ok(()) };
         for (cap, slot) in &lease.slots {
+            let attribute = &lease_cap_attribute(recipient, cap);
             for _ in 0..5 {
                 let item = self
                     .client
                     .get_item()
                     .table_name(&self.table)
-                    .set_key(Some(cap_key(cap)))
+                    .set_key(Some(consent_key(recipient)))
+                    .projection_expression("#k")
+                    .expression_attribute_names("#k", attribute)
                     .consistent_read(true)
                     .send()
                     .await
                     .map_err(|e| store_error("GetItem", &e))?;
                 let list =
-                    item.item().and_then(|i| i.get("ts")).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+                    item.item().and_then(|i| i.get(attribute)).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
                 let suffix = format!("#{slot}");
                 let Some(index) = list.iter().position(|v| v.as_s().is_ok_and(|x| x.ends_with(&suffix))) else {
                     break;
@@ -420,9 +575,10 @@ impl DynamoStore {
                     .client
                     .update_item()
                     .table_name(&self.table)
-                    .set_key(Some(cap_key(cap)))
-                    .update_expression(format!("REMOVE ts[{index}]"))
-                    .condition_expression(format!("ts[{index}] = :slot"))
+                    .set_key(Some(consent_key(recipient)))
+                    .update_expression(format!("REMOVE #k[{index}]"))
+                    .condition_expression(format!("#k[{index}] = :slot"))
+                    .expression_attribute_names("#k", attribute)
                     .expression_attribute_values(":slot", value)
                     .send()
                     .await;
@@ -436,30 +592,81 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Drops the entry just past the window's reach (`ts[limit]`), keeping each cap
-    /// list at most `limit + 1` long: one send adds one, one completion trims one.
-    async fn trim(&self, cap: &str, limit: u32) {
+    /// Drops the entries past the window's reach (`[limit]` and the next few) from
+    /// the lease's cap lists. Each send adds one entry; one completion in
+    /// `TRIM_EVERY` removes up to `TRIM_SPAN`, so a list stays near `limit` entries
+    /// for a quarter of the write units a trim per send would cost.
+    async fn trim(&self, lease: &Lease) {
+        let Some(recipient) = &lease.recipient else { return };
+        if lease.cap_limits.is_empty() || lease.attempt.as_bytes().last().is_some_and(|b| b % TRIM_EVERY != 0) {
+            return;
+        }
+        let mut names = HashMap::new();
+        let mut removes = Vec::new();
+        for (i, (cap, limit)) in lease.cap_limits.iter().enumerate() {
+            names.insert(format!("#k{i}"), lease_cap_attribute(recipient, cap));
+            removes.extend((*limit..limit + TRIM_SPAN).map(|at| format!("#k{i}[{at}]")));
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(cap_key(cap)))
-            .update_expression(format!("REMOVE ts[{limit}]"))
-            .condition_expression(format!("attribute_exists(ts[{limit}])"))
+            .set_key(Some(consent_key(recipient)))
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(Some(names))
             .send()
             .await;
-        if let Err(e) = result
-            && e.code() != Some("ConditionalCheckFailedException")
-        {
-            tracing::debug!(error = ?e.code(), "cap trim failed; the next completion trims");
+        if let Err(e) = result {
+            tracing::debug!(error = ?e.code(), "cap trim failed; a later completion trims");
         }
     }
 }
 
-/// What a cancelled admission transaction says.
-enum Cancelled {
+/// How the admission transaction ended.
+enum Transacted {
+    Committed,
+    /// The request's record stood in the way (done, or locked).
+    RequestRefused(HashMap<String, AttributeValue>),
+    /// The recipient item refused: unsubscribed, or a cap full.
+    RecipientRefused(HashMap<String, AttributeValue>),
+    /// Another transaction wrote one of the items at the same instant.
+    Conflict,
+}
+
+/// How a single conditional put of the request's record ended.
+enum Put1 {
+    Written,
+    /// The condition failed: the record that stood in the way.
+    Refused(HashMap<String, AttributeValue>),
+}
+
+/// One completion in `TRIM_EVERY` (by the attempt id's last byte) trims its caps.
+const TRIM_EVERY: u8 = 4;
+/// How many entries past the limit one trim removes.
+const TRIM_SPAN: u32 = 8;
+
+/// The recipient whose item carries the request's consent check and cap slots.
+fn recipient_of(a: &Admission) -> Option<&RecipientKey> {
+    a.consent.as_ref().map(|c| &c.recipient_key).or_else(|| a.caps.first().map(|c| &c.recipient_key))
+}
+
+/// The recipient item's attribute holding one cap rule's list of slots.
+fn cap_attribute(rule: &str) -> String {
+    format!("cap:{rule}")
+}
+
+/// The attribute of a lease's cap, from its key (`RecipientKey::cap`: the recipient,
+/// `#`, the rule).
+fn lease_cap_attribute(recipient: &RecipientKey, cap: &str) -> String {
+    let prefix = format!("{recipient}#");
+    cap_attribute(cap.strip_prefix(&prefix).unwrap_or(cap))
+}
+
+/// What stood in the request's way.
+enum Refusal {
     Verdict(Verdict),
-    /// The lock belongs to an attempt whose lock expired: take it over.
+    /// The lock belongs to an attempt of the same message whose lock expired: take it over.
     ExpiredLock {
         attempt: String,
     },
@@ -475,48 +682,39 @@ fn prior_from(item: &HashMap<String, AttributeValue>) -> PriorOutcome {
     }
 }
 
-/// Reads the cancellation reasons, the lock's first: an outcome already recorded
-/// wins over a suppression or unsubscribe that came later.
-fn cancellation(
-    parts: &[Part],
-    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-    a: &Admission,
-    now: Timestamp,
-) -> Option<Cancelled> {
-    let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-    let item = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned().unwrap_or_default();
-    if let Some(i) = parts.iter().position(|p| matches!(p, Part::Lock))
-        && failed(i)
-    {
-        let item = item(i);
-        if get_s(&item, "state") == Some("done") {
-            return Some(Cancelled::Verdict(Verdict::Duplicate(prior_from(&item))));
-        }
-        let lock = get_n(&item, "lock_expires_ms");
-        let same_message = get_s(&item, "fp") == Some(a.fingerprint.as_str());
-        return Some(match (lock, get_s(&item, "attempt")) {
-            (Some(lock), Some(old)) if lock <= ms(now) && same_message => {
-                Cancelled::ExpiredLock { attempt: old.to_owned() }
-            }
-            // Another message's attempt ended without an outcome: this one is a duplicate.
-            (Some(lock), _) if lock <= ms(now) => Cancelled::Verdict(Verdict::Undecided),
-            _ => Cancelled::Verdict(Verdict::InProgress { until: from_ms(lock.unwrap_or(ms(a.lock_expires_at))) }),
-        });
+/// Reads the request record that refused a fresh lock.
+fn request_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: Timestamp) -> Refusal {
+    if get_s(item, "state") == Some("done") {
+        return Refusal::Verdict(Verdict::Duplicate(prior_from(item)));
     }
-    for (i, part) in parts.iter().enumerate() {
-        if !failed(i) {
-            continue;
+    let lock = get_n(item, "lock_expires_ms");
+    let same_message = get_s(item, "fp") == Some(a.fingerprint.as_str());
+    match (lock, get_s(item, "attempt")) {
+        (Some(lock), Some(old)) if lock <= ms(now) && same_message => Refusal::ExpiredLock { attempt: old.to_owned() },
+        // Another message's attempt ended without an outcome: this one is a duplicate.
+        (Some(lock), _) if lock <= ms(now) => Refusal::Verdict(Verdict::Undecided),
+        _ => Refusal::Verdict(Verdict::InProgress { until: from_ms(lock.unwrap_or(ms(a.lock_expires_at))) }),
+    }
+}
+
+/// Reads the recipient item that refused the admission: unsubscribed from the
+/// category, or a cap full (the first in the admission's order). None when neither
+/// holds any more (it changed since): try again.
+fn recipient_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: Timestamp) -> Option<Verdict> {
+    if let Some(c) = &a.consent {
+        let cats = item.get("cats").and_then(|v| v.as_m().ok());
+        let says = |k: &str| cats.and_then(|m| m.get(k)).and_then(|v| v.as_bool().ok()).copied();
+        if says(&c.category).or_else(|| says("*")) == Some(false) {
+            return Some(Verdict::Unsubscribed { category: c.category.clone() });
         }
-        return Some(Cancelled::Verdict(match part {
-            Part::Suppression => {
-                let reason =
-                    get_s(&item(i), "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
-                Verdict::Suppressed(reason)
-            }
-            Part::Consent(category) => Verdict::Unsubscribed { category: category.clone() },
-            Part::Lock => continue,
-            Part::Cap(rule) => Verdict::Capped { rule: rule.clone() },
-        }));
+    }
+    for cap in &a.caps {
+        let since = since_value(ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000)));
+        let list = item.get(&cap_attribute(&cap.rule)).and_then(|v| v.as_l().ok());
+        let last = list.and_then(|l| l.get(cap.limit.saturating_sub(1) as usize)).and_then(|v| v.as_s().ok());
+        if last.is_some_and(|v| v.as_str() > since.as_str()) {
+            return Some(Verdict::Capped { rule: cap.rule.clone() });
+        }
     }
     None
 }
@@ -524,8 +722,14 @@ fn cancellation(
 #[async_trait]
 impl StateStore for DynamoStore {
     async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
-        let attempt = uuid::Uuid::new_v4().to_string();
-        let slot = uuid::Uuid::new_v4().to_string();
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        // Short: the slot is stored once per send in every cap list of the recipient item.
+        let slot = attempt[..12].to_owned();
+        // Read before the lock, outside the transaction: a suppression written after
+        // this read and before the send is missed (milliseconds), the price of two
+        // fewer write units per check (a transaction bills each condition check as a
+        // write).
+        let suppressed = self.suppression(a).await?;
         let started = std::time::Instant::now();
         let mut takeover: Option<String> = None;
         let mut delay = Duration::from_millis(10);
@@ -534,62 +738,69 @@ impl StateStore for DynamoStore {
             // slot, or judge the window, at the time of the first try.
             let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
             let now = a.now.checked_add(elapsed).unwrap_or(a.now);
-            let (items, parts) = self.transaction(a, now, &attempt, &slot, takeover.as_deref())?;
-            let token = uuid::Uuid::new_v4().to_string();
-            let mut result = Err(None);
-            for _ in 0..=AMBIGUOUS_RETRIES {
-                let sent = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(items.clone()))
-                    .client_request_token(&token)
-                    .send()
-                    .await;
-                result = sent.map_err(Some);
-                match &result {
-                    Err(Some(e)) if e.as_service_error().is_none() || is_retryable_code(e.code()) => continue,
-                    _ => break,
+            let refused = if let Some(old) = &takeover {
+                // The dead attempt passed the rails and its slots stay counted: the
+                // takeover is the lock alone.
+                match self.put_request(a, now, &attempt, None, Some(old)).await? {
+                    Put1::Written => {
+                        return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+                    }
+                    Put1::Refused(item) => item,
                 }
-            }
-            let err = match result {
-                Err(None) => return Err(StoreError::new("dynamodb TransactWriteItems: not sent")),
-                Err(Some(e)) => e,
-                Ok(_) if takeover.is_some() => {
-                    return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+            } else if let Some(why) = suppressed {
+                let verdict = Verdict::Suppressed(why);
+                let Some((status, reason)) = verdict.decided() else { return Ok(verdict) };
+                let reason = reason.to_string();
+                match self.put_request(a, now, &attempt, Some((status, &reason)), None).await? {
+                    Put1::Written => return Ok(verdict),
+                    Put1::Refused(item) => item,
                 }
-                Ok(_) => {
-                    let slots = a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect();
-                    let cap_limits = a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect();
-                    return Ok(Verdict::Admitted(Lease {
-                        idempotency_key: a.idempotency_key.clone(),
-                        attempt,
-                        slots,
-                        cap_limits,
-                        took_over: false,
-                    }));
-                }
-            };
-            let service = err.as_service_error();
-            if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) = service {
-                let reasons = tc.cancellation_reasons();
-                match cancellation(&parts, reasons, a, now) {
-                    Some(Cancelled::Verdict(verdict)) => return self.decided(a, now, verdict).await,
-                    Some(Cancelled::ExpiredLock { attempt: old }) => {
-                        takeover = Some(old);
+            } else if let Some(part) = self.recipient_part(a, now, &slot)? {
+                match self.admit_with_recipient(a, now, &attempt, part).await? {
+                    Transacted::Committed => {
+                        let lease = Lease {
+                            idempotency_key: a.idempotency_key.clone(),
+                            attempt,
+                            slots: a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect(),
+                            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+                            took_over: false,
+                            recipient: recipient_of(a).cloned(),
+                        };
+                        return Ok(Verdict::Admitted(lease));
+                    }
+                    Transacted::RequestRefused(item) => item,
+                    Transacted::RecipientRefused(item) => match recipient_refusal(&item, a, now) {
+                        Some(verdict) => return self.decided(a, now, verdict).await,
+                        None => continue,
+                    },
+                    Transacted::Conflict => {
+                        let jitter = Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20);
+                        tokio::time::sleep(delay + jitter).await;
+                        delay *= 2;
                         continue;
                     }
-                    None => {}
                 }
-                // Conflicts with a concurrent transaction: try again shortly.
-                if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                    tokio::time::sleep(delay + Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20)).await;
-                    delay *= 2;
-                    continue;
+            } else {
+                match self.put_request(a, now, &attempt, None, None).await? {
+                    Put1::Written => {
+                        return Ok(Verdict::Admitted(Lease {
+                            idempotency_key: a.idempotency_key.clone(),
+                            attempt,
+                            slots: Vec::new(),
+                            cap_limits: Vec::new(),
+                            took_over: false,
+                            recipient: None,
+                        }));
+                    }
+                    Put1::Refused(item) => item,
                 }
+            };
+            match request_refusal(&refused, a, now) {
+                Refusal::Verdict(verdict) => return Ok(verdict),
+                Refusal::ExpiredLock { attempt: old } => takeover = Some(old),
             }
-            return Err(store_error("TransactWriteItems", &err));
         }
-        Err(StoreError::new("dynamodb TransactWriteItems: transaction conflicts persisted"))
+        Err(StoreError::new("dynamodb admission: conflicts persisted"))
     }
 
     async fn record(&self, d: &Decision) -> Result<Recorded, StoreError> {
@@ -620,11 +831,7 @@ impl StateStore for DynamoStore {
         update = update.expression_attribute_values(":reason", c.reason.as_ref().map_or(AttributeValue::Null(true), s));
         update = update
             .expression_attribute_values(":pmid", c.provider_message_id.as_ref().map_or(AttributeValue::Null(true), s));
-        let (recorded, _) = tokio::join!(update.send(), async {
-            for (cap, limit) in &lease.cap_limits {
-                self.trim(cap, *limit).await;
-            }
-        });
+        let (recorded, ()) = tokio::join!(update.send(), self.trim(lease));
         match recorded {
             Ok(_) => {}
             // The lock was taken over after it expired: the takeover's outcome stands,
@@ -707,14 +914,21 @@ impl StateStore for DynamoStore {
         _at: Timestamp,
     ) -> Result<(), StoreError> {
         if category == "*" && subscribed {
-            self.client
-                .delete_item()
+            // Every category back: the consent map goes, the item (and its cap
+            // lists) stays.
+            let removed = self
+                .client
+                .update_item()
                 .table_name(&self.table)
                 .set_key(Some(consent_key(recipient_key)))
+                .update_expression("REMOVE cats")
+                .condition_expression("attribute_exists(pk)")
                 .send()
-                .await
-                .map_err(|e| store_error("DeleteItem", &e))?;
-            return Ok(());
+                .await;
+            return match removed {
+                Err(e) if !is_condition_failure(&e) => Err(store_error("UpdateItem", &e)),
+                _ => Ok(()),
+            };
         }
         self.set_map_entry(consent_key(recipient_key), "cats", category, AttributeValue::Bool(subscribed)).await
     }

@@ -63,6 +63,8 @@ pub const AWS_CALLS: &[AwsCall] = &[
     call("dynamo", "update_item", &["dynamodb:UpdateItem"]),
     call("dynamo", "delete_item", &["dynamodb:DeleteItem"]),
     call("dynamo", "get_item", &["dynamodb:GetItem"]),
+    // The suppression lists, read before admission.
+    call("dynamo", "batch_get_item", &["dynamodb:BatchGetItem"]),
     // On the one secret holding the unsubscribe key ring, at cold start.
     call("secrets", "get_secret_value", &["secretsmanager:GetSecretValue"]),
     call("ses", "send_email", &["ses:SendEmail"]),
@@ -189,6 +191,7 @@ mod tests {
         assert_eq!(
             iam_actions(&["dynamo"]),
             [
+                "dynamodb:BatchGetItem",
                 "dynamodb:ConditionCheckItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",

@@ -471,6 +471,7 @@ impl StateStore for LocalStore {
                 slots,
                 cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
                 took_over: false,
+                recipient: None,
             }))
         })
     }
