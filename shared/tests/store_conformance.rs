@@ -1263,3 +1263,37 @@ async fn dynamo_cap_lists_are_trimmed_as_sends_go_by() {
     // One completion in four trims (chance of none in 40: 1e-5).
     assert!((3..40).contains(&list), "{list} slots kept after 40 sends");
 }
+
+/// The suppression reads of admissions running together (one invocation's records)
+/// go out as one `BatchGetItem`, and each admission still gets its own answer.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_suppression_reads_of_concurrent_admissions_go_out_together() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let blocked = SuppressionKey::from_stored("email:blocked@example.com");
+    store
+        .suppress(&SuppressionEntry { key: blocked.clone(), reason: SuppressionReason::HardBounce }, t0())
+        .await
+        .expect("suppress");
+    dynamo.proxy.clear();
+    let admissions: Vec<Admission> = (0..10)
+        .map(|i| {
+            let mut a = Admission { consent: None, ..admission(&format!("together-{i}"), t0()) };
+            if i == 3 {
+                a.suppression_key = blocked.clone();
+            }
+            a
+        })
+        .collect();
+    let verdicts = futures_util::future::join_all(admissions.iter().map(|a| store.admit(a))).await;
+    let reads = dynamo.proxy.records().into_iter().filter(|r| r.operation == "BatchGetItem").count();
+    assert_eq!(reads, 1, "one read for the ten admissions");
+    for (i, v) in verdicts.into_iter().enumerate() {
+        let v = v.expect("admit");
+        if i == 3 {
+            assert_eq!(v, Verdict::Suppressed(SuppressionReason::HardBounce));
+        } else {
+            assert!(matches!(v, Verdict::Admitted(_)), "{i}: {v:?}");
+        }
+    }
+}

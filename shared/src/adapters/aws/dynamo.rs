@@ -42,6 +42,7 @@
 //! list. `write_units_per_sent_email_stay_within_budget` (email e2e) counts them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -93,6 +94,43 @@ const CONFLICT_RETRIES: u32 = 5;
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Suppression reads waiting to go out together (`suppression`).
+    reads: Arc<Reads>,
+}
+
+/// How many scheduler turns the first suppression read of a batch waits for the others.
+const MAX_GATHER_TURNS: usize = 8;
+
+#[derive(Debug, Default)]
+struct Reads(std::sync::Mutex<Vec<Waiter>>);
+
+impl Reads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug)]
+struct Waiter {
+    /// Partition keys of the suppression entries this admission needs.
+    keys: Vec<String>,
+    answer: tokio::sync::oneshot::Sender<Result<HashMap<String, SuppressionReason>, StoreError>>,
+}
+
+/// The gathering caller's duty: should it go away before reading (its future dropped),
+/// the waiters it gathered are let go, and each reads alone, instead of waiting for a
+/// read nobody will make.
+struct LeaderTurn<'a> {
+    reads: &'a Reads,
+    done: bool,
+}
+
+impl Drop for LeaderTurn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            drop(std::mem::take(&mut *self.reads.lock()));
+        }
+    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -180,7 +218,7 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore { client, table: table.into(), reads: Arc::default() }
     }
 
     pub fn table(&self) -> &str {
@@ -442,44 +480,104 @@ impl DynamoStore {
         Err(last.map_or_else(|| StoreError::new("dynamodb PutItem: not sent"), |e| store_error("PutItem", &e)))
     }
 
-    /// Reads the address on the global list and on the tenant's (one strongly consistent
-    /// BatchGetItem): the first entry found, global first.
+    /// Reads the address on the global list and on the tenant's: the first entry found,
+    /// global first. The reads of the admissions running together (the records of one
+    /// invocation) go out as one strongly consistent `BatchGetItem`: the first caller
+    /// lets the others reach this point, then reads for all of them.
     async fn suppression(&self, a: &Admission) -> Result<Option<SuppressionReason>, StoreError> {
-        let keys: Vec<_> = std::iter::once(&a.suppression_key).chain(a.tenant_suppression_key.as_ref()).collect();
-        let mut wanted: Vec<_> = keys.iter().map(|k| sup_key(k)).collect();
-        let mut found: HashMap<String, SuppressionReason> = HashMap::new();
-        let mut delay = Duration::from_millis(20);
-        for _ in 0..5 {
-            let request = build(
-                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                    .set_keys(Some(wanted.clone()))
-                    .consistent_read(true)
-                    .projection_expression("pk, reason")
-                    .build(),
-            )?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| store_error("BatchGetItem", &e))?;
-            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                if let Some(pk) = get_s(item, PARTITION_KEY) {
-                    let reason =
-                        get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
-                    found.insert(pk.to_owned(), reason);
+        let keys: Vec<String> = std::iter::once(&a.suppression_key)
+            .chain(a.tenant_suppression_key.as_ref())
+            .map(|k| format!("SUP#{k}"))
+            .collect();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let leader = {
+            let mut waiting = self.reads.lock();
+            waiting.push(Waiter { keys: keys.clone(), answer });
+            waiting.len() == 1
+        };
+        if leader {
+            let mut turn = LeaderTurn { reads: &self.reads, done: false };
+            // A few scheduler turns: the batch's other records are polled on this task
+            // between two of them, and stop here too.
+            let mut seen = 0;
+            for _ in 0..MAX_GATHER_TURNS {
+                tokio::task::yield_now().await;
+                let now_waiting = self.reads.lock().len();
+                if now_waiting == seen {
+                    break;
                 }
+                seen = now_waiting;
             }
-            wanted =
-                out.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
-            if wanted.is_empty() {
-                return Ok(keys.iter().find_map(|k| found.get(&format!("SUP#{k}")).copied()));
+            let batch = std::mem::take(&mut *self.reads.lock());
+            turn.done = true;
+            let all: Vec<String> = batch
+                .iter()
+                .flat_map(|w| w.keys.iter().cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let found = self.read_suppressions(all).await;
+            for w in batch {
+                let mine = match &found {
+                    Ok(found) => Ok(w.keys.iter().filter_map(|k| found.get(k).map(|r| (k.clone(), *r))).collect()),
+                    Err(e) => Err(StoreError::new(e.to_string())),
+                };
+                let _ = w.answer.send(mine);
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
         }
-        Err(StoreError::new("dynamodb BatchGetItem: keys left unprocessed (throttled)"))
+        let found = match answered.await {
+            Ok(found) => found?,
+            // The caller that was to read for us went away: read alone.
+            Err(_) => self.read_suppressions(keys.clone()).await?,
+        };
+        Ok(keys.iter().find_map(|k| found.get(k).copied()))
+    }
+
+    /// Suppression entries by partition key, `BatchGetItem` by 100 keys, unprocessed
+    /// keys sent again with a backoff.
+    async fn read_suppressions(&self, keys: Vec<String>) -> Result<HashMap<String, SuppressionReason>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<_> = chunk.iter().map(|pk| key(pk.clone(), "SUP")).collect();
+            let mut delay = Duration::from_millis(20);
+            for round in 0.. {
+                if round == 5 {
+                    return Err(StoreError::new("dynamodb BatchGetItem: keys left unprocessed (throttled)"));
+                }
+                let request = build(
+                    aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                        .set_keys(Some(wanted.clone()))
+                        .consistent_read(true)
+                        .projection_expression("pk, reason")
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("BatchGetItem", &e))?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    if let Some(pk) = get_s(item, PARTITION_KEY) {
+                        let reason =
+                            get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
+                        found.insert(pk.to_owned(), reason);
+                    }
+                }
+                wanted = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if wanted.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+        Ok(found)
     }
 
     /// Records a verdict the store reached itself (capped, unsubscribed after the
