@@ -1297,3 +1297,28 @@ async fn dynamo_suppression_reads_of_concurrent_admissions_go_out_together() {
         }
     }
 }
+
+/// A completion or an abandon whose first try took effect but whose answer was lost is
+/// sent again, and finds its own record (done, or gone): it must still give the cap
+/// slots back, or the recipient's next message is capped by a send that never happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_slots_go_back_after_a_lost_completion_or_abandon_answer() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let one = [daily(1)];
+    let lost =
+        |operation: &str| Fault { remaining: Some(1), ..Fault::always("dynamodb", operation, FaultKind::LostResponse) };
+
+    let first = admit_ok(&store, &with_caps("lost-complete", t0(), &one)).await;
+    dynamo.proxy.inject(lost("UpdateItem"));
+    store.complete(&first, &rejected(at(1))).await.expect("complete");
+    let second = admit_ok(&store, &with_caps("lost-abandon", at(2), &one)).await;
+
+    dynamo.proxy.inject(lost("DeleteItem"));
+    store.abandon(&second, Release::Everything).await.expect("abandon");
+    // Both slots came back: a third message has room under the limit of one.
+    admit_ok(&store, &with_caps("after-both", at(3), &one)).await;
+    let retried = |op: &str| dynamo.proxy.records().iter().filter(|r| r.operation == op).count();
+    assert!(retried("DeleteItem") >= 2, "the delete was sent again");
+}

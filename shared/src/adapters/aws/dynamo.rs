@@ -101,8 +101,15 @@ pub struct DynamoStore {
 /// How many scheduler turns the first suppression read of a batch waits for the others.
 const MAX_GATHER_TURNS: usize = 8;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Reads(std::sync::Mutex<Vec<Waiter>>);
+
+/// The count only: the waiting keys name addresses.
+impl std::fmt::Debug for Reads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reads({} waiting)", self.lock().len())
+    }
+}
 
 impl Reads {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
@@ -110,7 +117,6 @@ impl Reads {
     }
 }
 
-#[derive(Debug)]
 struct Waiter {
     /// Partition keys of the suppression entries this admission needs.
     keys: Vec<String>,
@@ -128,7 +134,8 @@ struct LeaderTurn<'a> {
 impl Drop for LeaderTurn<'_> {
     fn drop(&mut self) {
         if !self.done {
-            drop(std::mem::take(&mut *self.reads.lock()));
+            let gathered = std::mem::take(&mut *self.reads.lock());
+            drop(gathered);
         }
     }
 }
@@ -703,7 +710,7 @@ impl DynamoStore {
         let mut removes = Vec::new();
         for (i, (cap, limit)) in lease.cap_limits.iter().enumerate() {
             names.insert(format!("#k{i}"), lease_cap_attribute(recipient, cap));
-            removes.extend((*limit..limit + TRIM_SPAN).map(|at| format!("#k{i}[{at}]")));
+            removes.extend((*limit..limit.saturating_add(TRIM_SPAN)).map(|at| format!("#k{i}[{at}]")));
         }
         let result = self
             .client
@@ -800,9 +807,18 @@ fn request_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: T
 /// holds any more (it changed since): try again.
 fn recipient_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: Timestamp) -> Option<Verdict> {
     if let Some(c) = &a.consent {
-        let cats = item.get("cats").and_then(|v| v.as_m().ok());
-        let says = |k: &str| cats.and_then(|m| m.get(k)).and_then(|v| v.as_bool().ok()).copied();
-        if says(&c.category).or_else(|| says("*")) == Some(false) {
+        // The condition's own terms: subscribed when the category says true, or says
+        // nothing and `*` says true or nothing. Any other value (false, or not a
+        // boolean) refused the admission.
+        let subscribed = match item.get("cats").and_then(|v| v.as_m().ok()) {
+            None => true,
+            Some(cats) => match (cats.get(&c.category), cats.get("*")) {
+                (Some(v), _) => v.as_bool().is_ok_and(|b| *b),
+                (None, Some(all)) => all.as_bool().is_ok_and(|b| *b),
+                (None, None) => true,
+            },
+        };
+        if !subscribed {
             return Some(Verdict::Unsubscribed { category: c.category.clone() });
         }
     }
@@ -842,6 +858,12 @@ impl StateStore for DynamoStore {
                 match self.put_request(a, now, &attempt, None, Some(old)).await? {
                     Put1::Written => {
                         return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+                    }
+                    // The dead attempt's record went (abandoned, or retention over):
+                    // the request is fresh again.
+                    Put1::Refused(item) if item.is_empty() => {
+                        takeover = None;
+                        continue;
                     }
                     Put1::Refused(item) => item,
                 }
@@ -925,7 +947,8 @@ impl StateStore for DynamoStore {
             .expression_attribute_values(":at", n(ms(c.at)))
             .expression_attribute_values(":retain", n(ms(c.retain_until)))
             .expression_attribute_values(":ttl", n(secs(c.retain_until)))
-            .expression_attribute_values(":attempt", s(&lease.attempt));
+            .expression_attribute_values(":attempt", s(&lease.attempt))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         update = update.expression_attribute_values(":reason", c.reason.as_ref().map_or(AttributeValue::Null(true), s));
         update = update
             .expression_attribute_values(":pmid", c.provider_message_id.as_ref().map_or(AttributeValue::Null(true), s));
@@ -934,8 +957,19 @@ impl StateStore for DynamoStore {
             Ok(_) => {}
             // The lock was taken over after it expired: the takeover's outcome stands,
             // and the slots, which moved with the lock, are its to release.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(()),
-            Err(e) => return Err(store_error("UpdateItem", &e)),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(f)) => {
+                    // Our own completion, written by a first try whose answer was lost,
+                    // goes on to give the slots back; a takeover's record is left alone.
+                    let ours = f.item().is_some_and(|i| {
+                        get_s(i, "attempt") == Some(lease.attempt.as_str()) && get_s(i, "state") == Some("done")
+                    });
+                    if !ours {
+                        return Ok(());
+                    }
+                }
+                _ => return Err(store_error("UpdateItem", &e)),
+            },
         }
         if c.release_slots {
             self.release_slots(lease).await?;
@@ -954,10 +988,20 @@ impl StateStore for DynamoStore {
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":attempt", s(&lease.attempt))
                 .expression_attribute_values(":ip", s("in_progress"))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| (e.code().map(str::to_owned), store_error("DeleteItem", &e))),
+                .or_else(|e| {
+                    // No record left: our own delete, written by a first try whose answer
+                    // was lost. The slots must still go back.
+                    let gone = matches!(
+                        e.as_service_error(),
+                        Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(f))
+                            if f.item().is_none_or(HashMap::is_empty)
+                    );
+                    if gone { Ok(()) } else { Err((e.code().map(str::to_owned), store_error("DeleteItem", &e))) }
+                }),
             Release::ForTakeover => self
                 .client
                 .update_item()
