@@ -1322,3 +1322,71 @@ async fn dynamo_slots_go_back_after_a_lost_completion_or_abandon_answer() {
     let retried = |op: &str| dynamo.proxy.records().iter().filter(|r| r.operation == op).count();
     assert!(retried("DeleteItem") >= 2, "the delete was sent again");
 }
+
+/// An attempt that dies between its lock and its cap slots never sent. Its takeover
+/// (the lock expired, the slot is on no list, the first lock is inside the window) is a
+/// fresh admission: not `took_over`, so an at-most-once message is still sent, and it
+/// takes exactly one slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_an_attempt_dead_before_its_slots_is_taken_over_as_fresh() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let one = [daily(1)];
+    // The cap update and the lock's release both fail: the lock stays, with no slot,
+    // as if the process had died between the two.
+    dynamo.proxy.inject(Fault::always("dynamodb", "UpdateItem", FaultKind::ServerError));
+    dynamo.proxy.inject(Fault::always("dynamodb", "DeleteItem", FaultKind::ServerError));
+    assert!(store.admit(&with_caps("dead-early", t0(), &one)).await.is_err());
+    dynamo.proxy.clear_faults();
+    assert!(matches!(verdict(&store, &with_caps("dead-early", at(MINUTE), &one)).await, Verdict::InProgress { .. }));
+    let lease = admit_ok(&store, &with_caps("dead-early", at(10 * MINUTE), &one)).await;
+    assert!(!lease.took_over && lease.slots.len() == 1, "{lease:?}");
+    store.complete(&lease, &sent("ses-1", at(10 * MINUTE))).await.expect("complete");
+    assert_eq!(verdict(&store, &with_caps("next", at(11 * MINUTE), &one)).await, capped("all:24h"));
+}
+
+/// A lock written before `first_ms` was kept, whose slot cannot be found (old slots had
+/// other ids): nothing tells whether it sent, so the takeover inherits, as it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_a_takeover_of_an_older_lock_inherits() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let client = aws_sdk_dynamodb::Client::new(&dynamo.moto.sdk_config(&dynamo.moto.endpoint).await);
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    client
+        .put_item()
+        .table_name(&dynamo.table)
+        .item("pk", s("REQ#legacy"))
+        .item("sk", s("REQ"))
+        .item("state", s("in_progress"))
+        .item("attempt", s("old-attempt"))
+        .item("fp", s(FP))
+        .item("at_ms", n(t0().as_millisecond()))
+        .item("lock_expires_ms", n(at(MINUTE).as_millisecond()))
+        .item("retain_until_ms", n(at(DAY).as_millisecond()))
+        .send()
+        .await
+        .expect("put legacy lock");
+    let lease = admit_ok(&store, &with_caps("legacy", at(10 * MINUTE), &[daily(1)])).await;
+    assert!(lease.took_over && lease.slots.is_empty(), "{lease:?}");
+}
+
+/// The cap update's answer is lost: the repeat finds its slot and counts it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_a_cap_update_whose_answer_was_lost_takes_one_slot() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let two = [daily(2)];
+    dynamo
+        .proxy
+        .inject(Fault { remaining: Some(1), ..Fault::always("dynamodb", "UpdateItem", FaultKind::LostResponse) });
+    let first = admit_ok(&store, &with_caps("lost-slot", t0(), &two)).await;
+    assert!(!first.took_over && first.slots.len() == 1);
+    assert!(dynamo.proxy.records().iter().filter(|r| r.operation == "UpdateItem").count() >= 2, "sent again");
+    // Counted once: one more fits under the limit of two, a third does not.
+    admit_ok(&store, &with_caps("second", at(1), &two)).await;
+    assert_eq!(verdict(&store, &with_caps("third", at(2), &two)).await, capped("all:24h"));
+}

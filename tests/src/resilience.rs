@@ -260,8 +260,9 @@ impl Scenario {
             processes: 3,
             kill_every: (Duration::from_secs(2), Duration::from_secs(5)),
             aws_timeout: Duration::from_millis(500),
-            visibility_timeout: 8,
-            invoke_timeout: Duration::from_secs(6),
+            visibility_timeout: 10,
+            // A record's 9 calls and the receipts' 3, at 500 ms each, fit.
+            invoke_timeout: Duration::from_secs(7),
             lock_timeout: "8s".to_owned(),
             waves: 10,
             wave_interval: Duration::from_secs(2),

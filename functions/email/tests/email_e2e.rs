@@ -24,7 +24,11 @@ use serde_json::{Value, json};
 /// Each AWS call's timeout in these tests, and the invocation deadline that fits a
 /// batch of such calls (`BatchBudget::total`).
 const AWS_TIMEOUT_MS: u64 = 4_000;
-const FUNCTION_TIMEOUT: Duration = Duration::from_secs(45);
+/// The invocation deadline fits a record's calls and the receipts', as the template's
+/// timeout must.
+const FUNCTION_TIMEOUT: Duration = Duration::from_millis(
+    AWS_TIMEOUT_MS * (herald::pipeline::CALLS_PER_RECORD + herald::pipeline::CALLS_PER_EMIT) as u64 + 4_000,
+);
 
 /// The email function's logical id in infra/template.yaml.
 const FUNCTION: &str = "EmailFunction";
@@ -646,20 +650,15 @@ async fn a_send_whose_answer_is_lost_is_not_resent_at_most_once_and_is_at_least_
     assert_eq!(reached.iter().filter(|id| *id == "lost-promo").count(), 1, "{reached:?}");
     assert_eq!(reached.iter().filter(|id| *id == "lost-order").count(), 2, "{reached:?}");
     assert_eq!(s.moto.sent_emails().await.len(), 3);
-    // Admission transactions carry a client token, so an SDK retry of one whose answer
-    // was lost is idempotent at DynamoDB.
-    let transactions = s.proxy.calls("dynamodb", "TransactWriteItems");
-    assert!(!transactions.is_empty());
-    assert!(transactions.iter().all(|t| t.body["ClientRequestToken"].as_str().is_some_and(|v| !v.is_empty())));
 }
 
 /// Write units of DynamoDB per sent email, counted from every request the function
 /// made (admission, completion, cap trims), at on-demand prices the largest part of
 /// herald's running cost. Transactional with a tenant: the lock and the completion
 /// (the suppression lists are read, not condition-checked in a transaction).
-/// Marketing with a cap: a transaction of the lock and the recipient item (consent
-/// and every cap window in one item), the completion, a trim in one completion of
-/// four.
+/// Marketing with a cap: the lock, one update of the recipient item (consent and every
+/// cap window in one item), the completion, a trim in one completion of four. The
+/// targets are 3 and 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn write_units_per_sent_email_stay_within_budget() {
     let s = stack(&config(""), 1).await;
@@ -675,20 +674,22 @@ async fn write_units_per_sent_email_stay_within_budget() {
         .collect();
     s.enqueue(&orders).await;
     s.drain(1).await;
-    assert!(statuses(&s.receipts().await).iter().all(|st| st == "sent"));
+    let got = statuses(&s.receipts().await);
+    assert!(got.len() == 12 && got.iter().all(|st| st == "sent"), "{got:?}");
     let transactional = units(&s) / 12.0;
     s.proxy.clear();
     let promos: Vec<String> =
         (0..12).map(|i| promo(&format!("wcu-promo-{i}"), &format!("reader-{i}")).to_string()).collect();
     s.enqueue(&promos).await;
     s.drain(1).await;
-    assert!(statuses(&s.receipts().await).iter().all(|st| st == "sent"));
+    let got = statuses(&s.receipts().await);
+    assert!(got.len() == 12 && got.iter().all(|st| st == "sent"), "{got:?}");
     let marketing = units(&s) / 12.0;
     // The suppression reads of a batch's records go out together.
     let reads = s.proxy.count("dynamodb", "BatchGetItem");
     assert!(reads < 12, "{reads} suppression reads for 12 emails");
     assert!(transactional <= 2.0, "{transactional} write units per transactional email");
-    assert!(marketing <= 6.0, "{marketing} write units per marketing email");
+    assert!(marketing <= 4.0, "{marketing} write units per marketing email");
     eprintln!("write units per email: transactional {transactional:.2}, marketing {marketing:.2}; {reads} reads");
     assert_eq!(s.moto.sent_emails().await.len(), 24);
 }

@@ -3,7 +3,7 @@
 //!
 //! | item        | pk                          | sk        | attributes |
 //! |-------------|-----------------------------|-----------|------------|
-//! | idempotency | `REQ#<tenant/request id>`   | `REQ`     | state (in_progress/done), status, reason, provider_message_id, at_ms, lock_expires_ms, retain_until_ms, attempt, expires_at |
+//! | idempotency | `REQ#<tenant/request id>`   | `REQ`     | state (in_progress/done), status, reason, provider_message_id, at_ms, lock_expires_ms, first_ms, retain_until_ms, attempt, fp, expires_at |
 //! | suppression | `SUP#<address key>`         | `SUP`     | reason, at_ms |
 //! | recipient   | `CONSENT#<tenant/recipient>`| `CONSENT` | cats (map category -> subscribed), `cap:<rule>` (list, newest first, of `<ms>#<slot id>`) per cap rule |
 //! | (idempotency, once events arrive) | | | delivery, delivery_rank, delivery_at_ms: the latest delivery event |
@@ -14,32 +14,44 @@
 //! A suppression key is global (`email:<address>`) or one tenant's
 //! (`<len>:<tenant>/email:<address>`); a request with a tenant is checked against both.
 //!
-//! Admission, in order:
-//! 1. The suppression read: one strongly consistent `BatchGetItem` of the global and
-//!    the tenant's entry. Not a `ConditionCheck` in the admission: a transaction bills
-//!    every checked item as a write (2 units), and the read misses only a suppression
-//!    recorded in the milliseconds before the send.
-//! 2. A request without consent or caps: one conditional `PutItem` of the IN_PROGRESS
-//!    lock (1 unit). A request with them: one `TransactWriteItems` of the lock and one
-//!    update of the recipient item, which checks consent and every cap window and
-//!    takes a slot on each, 4 units whatever the number of rules. The transaction
-//!    carries a `ClientRequestToken`, so a repeat of one whose answer was lost is
-//!    answered from DynamoDB's idempotency cache; a lone put whose answer was lost
-//!    finds its own attempt id on the record when repeated, and counts as written.
-//!    A suppressed request writes its outcome with that same conditional put.
+//! Admission, in order, with no transaction (a transaction bills every item it
+//! touches, condition checks included, at 2 write units per KB):
+//! 1. The reads: one strongly consistent `BatchGetItem` of the address on the global and
+//!    the tenant's list and (marketing) the recipient item's consent, shared by the
+//!    admissions running together (the records of one invocation). They miss only a
+//!    suppression or unsubscribe recorded in the milliseconds before the send, as a
+//!    check inside a write before the send would.
+//! 2. The lock: one conditional `PutItem` of the request's IN_PROGRESS record (new, or
+//!    retention over). A suppressed or unsubscribed request writes its outcome with that
+//!    same put instead.
+//! 3. With caps: one conditional `UpdateItem` of the recipient item, which checks room
+//!    on every cap (and consent again) and puts this request's slot on the front of each
+//!    cap list. A refusal is written over this attempt's own lock.
+//!
+//! Every write can be repeated: a put whose answer was lost finds its own attempt id on
+//! the record; the cap update is conditioned on its slot (`<ms>#<request slot>`, the
+//! request slot derived from the idempotency key) being on no list yet, and a repeat
+//! that finds it counts as done.
+//!
+//! A lock whose attempt died is taken over by a put conditioned on that attempt's id.
+//! The dead attempt passed the reads before it locked; only its caps may be missing.
+//! Without caps, or with a slot of the request on a list, the takeover inherits
+//! (`took_over`: the dead attempt may have sent; its slots stay counted). With no slot
+//! while the request's first lock (`first_ms`, carried over) is inside every window,
+//! where its slot would still be, the dead attempt never passed the caps and never
+//! sent: the takeover is a fresh admission. Otherwise it inherits.
 //!
 //! The lock's refusal is read first: a request with an outcome keeps it, even if its
-//! address was suppressed or the recipient unsubscribed since. A lock left by a dead
-//! attempt of the same message is taken over by a put conditioned on that attempt's id,
-//! and the lease says so. A cap keeps the timestamps of its recent sends newest first,
-//! so "fewer than `limit` sends since `now - window`" is the condition
+//! address was suppressed or the recipient unsubscribed since. A cap keeps the
+//! timestamps of its recent sends newest first, so "fewer than `limit` sends since
+//! `now - window`" is the condition
 //! `attribute_not_exists(cap[limit-1]) OR cap[limit-1] <= :since`: exact rolling
 //! windows, atomic across concurrent Lambdas, no read first. Completion is one
 //! `UpdateItem`; one completion in `TRIM_EVERY` also trims its cap lists.
 //!
-//! Write units of a sent message (items under 1 KB): transactional 1 + 1 = 2; with
-//! consent or caps 4 + 1 + 1/`TRIM_EVERY` (about 5.25). Read units: 1 per suppression
-//! list. `write_units_per_sent_email_stay_within_budget` (email e2e) counts them.
+//! Write units of a sent message (items under 1 KB): 2 (lock, completion) without caps;
+//! 3 + 1/`TRIM_EVERY` (about 3.25) with caps. Read units: 1 per suppression list and 1
+//! for consent. `write_units_per_sent_email_stay_within_budget` (email e2e) counts them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -47,9 +59,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use jiff::Timestamp;
 
 use crate::ports::{
@@ -79,27 +89,28 @@ const FRESH: &str = "attribute_not_exists(pk) OR retain_until_ms <= :now";
 /// `:ip`, `:now`, `:old`, `:fp`.
 const TAKEOVER: &str = "#state = :ip AND lock_expires_ms <= :now AND attempt = :old AND fp = :fp";
 
-/// How often an admission whose outcome is unknown (a timeout, a 5xx after the SDK's
-/// own retries) is sent again unchanged, token included: DynamoDB answers a repeat
-/// within 10 minutes from its idempotency cache, so a transaction that did commit is
-/// recognised instead of leaving a lock nobody owns.
+/// How often an admission write whose outcome is unknown (a timeout, a 5xx after the
+/// SDK's own retries) is sent again unchanged: each is conditioned so that a repeat of
+/// one that took effect recognises its own write instead of leaving a lock nobody owns.
 const AMBIGUOUS_RETRIES: u32 = 2;
 
-/// How often admission is retried in-process when DynamoDB reports a transaction
-/// conflict (two writers on one item at the same instant), before giving up
-/// transiently to SQS.
+/// How often admission tries again in-process when the record it met changed before it
+/// could act on it (a lock that went, a recipient item that changed between a refusal
+/// and its read-back), before giving up transiently to SQS.
 const CONFLICT_RETRIES: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    /// Suppression reads waiting to go out together (`suppression`).
+    /// Reads waiting to go out together (`screen`).
     reads: Arc<Reads>,
 }
 
-/// How many scheduler turns the first suppression read of a batch waits for the others.
+/// How many scheduler turns the first read of a batch waits for the others.
 const MAX_GATHER_TURNS: usize = 8;
+
+type Item = HashMap<String, AttributeValue>;
 
 #[derive(Default)]
 struct Reads(std::sync::Mutex<Vec<Waiter>>);
@@ -118,9 +129,9 @@ impl Reads {
 }
 
 struct Waiter {
-    /// Partition keys of the suppression entries this admission needs.
+    /// Partition keys of the items this admission reads.
     keys: Vec<String>,
-    answer: tokio::sync::oneshot::Sender<Result<HashMap<String, SuppressionReason>, StoreError>>,
+    answer: tokio::sync::oneshot::Sender<Result<HashMap<String, Item>, StoreError>>,
 }
 
 /// The gathering caller's duty: should it go away before reading (its future dropped),
@@ -206,6 +217,8 @@ fn is_retryable_code(code: Option<&str>) -> bool {
                 | "ProvisionedThroughputExceededException"
                 | "RequestLimitExceeded"
                 | "TransactionInProgressException"
+                // Only while a release that still wrote transactions runs beside this one.
+                | "TransactionConflictException"
         )
     )
 }
@@ -279,19 +292,25 @@ impl DynamoStore {
 
     /// The request's record: the IN_PROGRESS lock of `attempt`, or (`decided`) the outcome
     /// this attempt reached without sending. `attempt` is kept in both, so a repeat of a
-    /// put whose answer was lost finds its own record.
+    /// put whose answer was lost finds its own record. `first_ms` is when the request's
+    /// first attempt took its lock: a takeover carries it over, so it can tell whether
+    /// the dead attempt's cap slots would still be on the lists had it taken any.
     fn request_item(
         &self,
         a: &Admission,
         now: Timestamp,
         attempt: &str,
         decided: Option<(Status, &str)>,
+        first_ms: Option<i64>,
     ) -> HashMap<String, AttributeValue> {
         let mut item = req_key(&a.idempotency_key);
         match decided {
             None => {
                 item.insert("state".into(), s("in_progress"));
                 item.insert("lock_expires_ms".into(), n(ms(a.lock_expires_at)));
+                if let Some(first) = first_ms {
+                    item.insert("first_ms".into(), n(first));
+                }
             }
             Some((status, reason)) => {
                 item.insert("state".into(), s("done"));
@@ -307,27 +326,13 @@ impl DynamoStore {
         item
     }
 
-    /// The lock put inside the admission transaction (fresh requests only).
-    fn lock_put(&self, a: &Admission, now: Timestamp, attempt: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.request_item(a, now, attempt, None)))
-            .condition_expression(FRESH)
-            .expression_attribute_values(":now", n(ms(now)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
-    }
-
-    /// The recipient item's part of the admission: consent checked and one slot taken
-    /// on every cap, in one conditional update of one item. None when the request has
-    /// neither (transactional, no cap).
-    fn recipient_part(
-        &self,
-        a: &Admission,
-        now: Timestamp,
-        slot: &str,
-    ) -> Result<Option<TransactWriteItem>, StoreError> {
-        let Some(recipient) = recipient_of(a) else { return Ok(None) };
+    /// The caps, after the lock: one conditional `UpdateItem` of the recipient item (1
+    /// write unit under 1 KB) that checks room on every cap (and consent again, free on
+    /// the same item) and puts `mine` (`<ms>#<request slot>`) on the front of each cap
+    /// list. Conditioned on `mine` being on none of them, so a repeat of an update that
+    /// took effect finds it instead of taking a second slot.
+    async fn take_slots(&self, a: &Admission, now: Timestamp, mine: &str) -> Result<Rails, StoreError> {
+        let Some(recipient) = recipient_of(a) else { return Ok(Rails::Passed) };
         let mut conditions = Vec::new();
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -349,121 +354,188 @@ impl DynamoStore {
             values.insert(format!(":s{i}"), s(since_value(since)));
             sets.push(format!("#k{i} = list_append(:new, if_not_exists(#k{i}, :empty))"));
             conditions.push(format!("(attribute_not_exists(#k{i}[{last}]) OR #k{i}[{last}] <= :s{i})"));
+            conditions.push(format!("NOT contains(#k{i}, :mine)"));
         }
-        let key = consent_key(recipient);
-        let condition = conditions.join(" AND ");
-        if sets.is_empty() {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            return Ok(Some(TransactWriteItem::builder().condition_check(build(check.build())?).build()));
-        }
-        values.insert(":new".to_owned(), AttributeValue::L(vec![s(slot_value(ms(now), slot))]));
+        values.insert(":mine".to_owned(), s(mine));
+        values.insert(":new".to_owned(), AttributeValue::L(vec![s(mine)]));
         values.insert(":empty".to_owned(), AttributeValue::L(vec![]));
-        let update = Update::builder()
+        let update = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(key))
+            .set_key(Some(consent_key(recipient)))
             .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
+            .condition_expression(conditions.join(" AND "))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        Ok(Some(TransactWriteItem::builder().update(build(update.build())?).build()))
+        let mut last = None;
+        for _ in 0..=AMBIGUOUS_RETRIES {
+            match update.clone().send().await {
+                Ok(_) => return Ok(Rails::Passed),
+                Err(e) => match e.as_service_error() {
+                    Some(
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c),
+                    ) => {
+                        let item = c.item().cloned().unwrap_or_default();
+                        if holds_slot(&item, a, |v| v == mine) {
+                            return Ok(Rails::Passed);
+                        }
+                        match recipient_refusal(&item, a, now) {
+                            Some(verdict) => return Ok(Rails::Refused(verdict)),
+                            // The item changed between the write and the read-back: try again.
+                            None => last = None,
+                        }
+                    }
+                    // A timeout or a 5xx: the update may have been applied; the same update
+                    // again applies it, or finds the slot.
+                    _ if e.as_service_error().is_none() || is_retryable_code(e.code()) => {
+                        last = Some(store_error("UpdateItem", &e));
+                    }
+                    _ => return Err(store_error("UpdateItem", &e)),
+                },
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::new("dynamodb UpdateItem: the recipient item refused without a reason")))
     }
 
-    /// The admission transaction of a request with consent or caps: the lock and the
-    /// recipient item's part, two items (4 write units). It carries a
-    /// `ClientRequestToken`, so a repeat of a transaction whose answer was lost is
-    /// answered from DynamoDB's idempotency cache instead of finding our own lock.
-    async fn admit_with_recipient(
+    /// Whether a dead attempt of this request got its slots: one of them (any attempt's,
+    /// they all end in the request slot) is on a cap list. A strongly consistent read.
+    async fn dead_attempt_slots(&self, a: &Admission) -> Result<bool, StoreError> {
+        let Some(recipient) = recipient_of(a) else { return Ok(false) };
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(consent_key(recipient)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem", &e))?;
+        let suffix = format!("#{}", request_slot(a));
+        Ok(item.item().is_some_and(|i| holds_slot(i, a, |v| v.ends_with(&suffix))))
+    }
+
+    /// After the lock: the caps (the reads before it did suppression and consent), and
+    /// the lease. A refusal is written over this attempt's own lock. An error leaves
+    /// nothing held: the lock and any slot go back.
+    async fn after_lock(&self, a: &Admission, now: Timestamp, attempt: String) -> Result<Verdict, StoreError> {
+        let mine = slot_value(ms(now), &request_slot(a));
+        let lease = Lease {
+            idempotency_key: a.idempotency_key.clone(),
+            attempt,
+            slots: a.caps.iter().map(|c| (c.key.clone(), mine.clone())).collect(),
+            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+            took_over: false,
+            recipient: if a.caps.is_empty() { None } else { recipient_of(a).cloned() },
+        };
+        if a.caps.is_empty() {
+            return Ok(Verdict::Admitted(lease));
+        }
+        let refused = match self.take_slots(a, now, &mine).await {
+            Ok(Rails::Passed) => return Ok(Verdict::Admitted(lease)),
+            Ok(Rails::Refused(verdict)) => verdict,
+            Err(e) => {
+                self.give_back(&lease, Release::Everything).await;
+                return Err(e);
+            }
+        };
+        let Some((status, reason)) = refused.decided() else { return Ok(refused) };
+        let reason = reason.to_string();
+        match self.put_request(a, now, &lease.attempt, Some((status, &reason)), Mode::Own, None).await {
+            Ok(Put1::Written) => Ok(refused),
+            Ok(Put1::Refused(item)) => Ok(match request_refusal(&item, a, now) {
+                Refusal::Verdict(v) => v,
+                Refusal::ExpiredLock { .. } => Verdict::InProgress { until: now },
+            }),
+            Err(e) => {
+                // No slot was taken: the lock goes, and a retry starts clean.
+                let nothing = Lease { slots: Vec::new(), ..lease };
+                self.give_back(&nothing, Release::Everything).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// After a takeover's lock. Without caps the dead attempt passed every rail before
+    /// it locked (suppression and consent are read first): inherit. With caps, it may
+    /// have died between its lock and its slots. If a slot of the request is on the
+    /// lists, it got there and may have sent: inherit (`took_over`, its slots stay
+    /// counted, none of our own). If none is, and its first lock is recent enough that
+    /// every window would still hold its slot, it never passed the caps and never sent:
+    /// this is a fresh admission. Otherwise nothing tells: inherit, as at least once
+    /// would.
+    async fn after_takeover(
         &self,
         a: &Admission,
         now: Timestamp,
-        attempt: &str,
-        part: TransactWriteItem,
-    ) -> Result<Transacted, StoreError> {
-        let items = vec![self.lock_put(a, now, attempt)?, part];
-        let token = uuid::Uuid::new_v4().to_string();
-        let mut result = Err(None);
-        for _ in 0..=AMBIGUOUS_RETRIES {
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
-                .send()
-                .await;
-            result = sent.map_err(Some);
-            match &result {
-                Err(Some(e)) if e.as_service_error().is_none() || is_retryable_code(e.code()) => continue,
-                _ => break,
-            }
+        attempt: String,
+        first_ms: Option<i64>,
+    ) -> Result<Verdict, StoreError> {
+        let inherited = || Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt.clone())));
+        if a.caps.is_empty() {
+            return inherited();
         }
-        let err = match result {
-            Ok(_) => return Ok(Transacted::Committed),
-            Err(None) => return Err(StoreError::new("dynamodb TransactWriteItems: not sent")),
-            Err(Some(e)) => e,
+        let held = match self.dead_attempt_slots(a).await {
+            Ok(held) => held,
+            Err(e) => {
+                let lease = Lease::takeover(a.idempotency_key.clone(), attempt.clone());
+                self.give_back(&lease, Release::ForTakeover).await;
+                return Err(e);
+            }
         };
-        if let Some(
-            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
-                tc,
-            ),
-        ) = err.as_service_error()
-        {
-            let reasons = tc.cancellation_reasons();
-            let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-            let item = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned().unwrap_or_default();
-            // The lock's reason first: an outcome already recorded wins over an
-            // unsubscribe or a full cap that came later.
-            if failed(0) {
-                let item = item(0);
-                if get_s(&item, "attempt") == Some(attempt) {
-                    return Ok(Transacted::Committed);
-                }
-                return Ok(Transacted::RequestRefused(item));
-            }
-            if failed(1) {
-                return Ok(Transacted::RecipientRefused(item(1)));
-            }
-            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                return Ok(Transacted::Conflict);
-            }
+        let in_every_window = first_ms.is_some_and(|first| {
+            a.caps.iter().all(|c| first > ms(now).saturating_sub(c.window_seconds.saturating_mul(1000)))
+        });
+        if held || !in_every_window {
+            return inherited();
         }
-        Err(store_error("TransactWriteItems", &err))
+        self.after_lock(a, now, attempt).await
     }
 
-    /// One conditional PutItem of the request's record: the lock of a fresh request
-    /// (`takeover: None`, `decided: None`), the outcome a fresh request reached without
-    /// sending (`decided`), or the lock taken over from a dead attempt (`takeover`).
-    /// An answer lost after the write, and the repeat that finds the record, is
-    /// recognised by its attempt id.
+    /// Gives a lock (and the lease's slots) back after a failed admission, tried twice;
+    /// what stays expires with the lock.
+    async fn give_back(&self, lease: &Lease, release: Release) {
+        for _ in 0..2 {
+            match self.abandon(lease, release).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "admission failed and its lock could not be given back"),
+            }
+        }
+    }
+
+    /// One conditional PutItem of the request's record: the lock of a fresh request, or
+    /// the outcome a fresh request reached without sending (`decided`), the lock taken
+    /// over from a dead attempt (`Mode::Takeover`), or an outcome written over this
+    /// attempt's own lock (`Mode::Own`). An answer lost after the write, and the repeat
+    /// that finds the record, is recognised by its attempt id.
     async fn put_request(
         &self,
         a: &Admission,
         now: Timestamp,
         attempt: &str,
         decided: Option<(Status, &str)>,
-        takeover: Option<&str>,
+        mode: Mode<'_>,
+        first_ms: Option<i64>,
     ) -> Result<Put1, StoreError> {
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.request_item(a, now, attempt, decided)))
+            .set_item(Some(self.request_item(a, now, attempt, decided, first_ms)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        put = match takeover {
-            None => put.condition_expression(FRESH).expression_attribute_values(":now", n(ms(now))),
-            Some(old) => put
+        put = match mode {
+            Mode::Fresh => put.condition_expression(FRESH).expression_attribute_values(":now", n(ms(now))),
+            Mode::Takeover(old) => put
                 .condition_expression(TAKEOVER)
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":now", n(ms(now)))
                 .expression_attribute_values(":ip", s("in_progress"))
                 .expression_attribute_values(":old", s(old))
                 .expression_attribute_values(":fp", s(&a.fingerprint)),
+            Mode::Own => {
+                put.condition_expression("attempt = :attempt").expression_attribute_values(":attempt", s(attempt))
+            }
         };
         let mut last = None;
         for _ in 0..=AMBIGUOUS_RETRIES {
@@ -487,15 +559,18 @@ impl DynamoStore {
         Err(last.map_or_else(|| StoreError::new("dynamodb PutItem: not sent"), |e| store_error("PutItem", &e)))
     }
 
-    /// Reads the address on the global list and on the tenant's: the first entry found,
-    /// global first. The reads of the admissions running together (the records of one
+    /// The reads before the lock: the address on the global list and on the tenant's,
+    /// and (marketing) the recipient's consent. What refuses the request, suppression
+    /// first. The reads of the admissions running together (the records of one
     /// invocation) go out as one strongly consistent `BatchGetItem`: the first caller
     /// lets the others reach this point, then reads for all of them.
-    async fn suppression(&self, a: &Admission) -> Result<Option<SuppressionReason>, StoreError> {
-        let keys: Vec<String> = std::iter::once(&a.suppression_key)
+    async fn screen(&self, a: &Admission) -> Result<Option<Verdict>, StoreError> {
+        let sup: Vec<String> = std::iter::once(&a.suppression_key)
             .chain(a.tenant_suppression_key.as_ref())
             .map(|k| format!("SUP#{k}"))
             .collect();
+        let consent = a.consent.as_ref().map(|c| format!("CONSENT#{}", c.recipient_key));
+        let keys: Vec<String> = sup.iter().cloned().chain(consent.clone()).collect();
         let (answer, answered) = tokio::sync::oneshot::channel();
         let leader = {
             let mut waiting = self.reads.lock();
@@ -523,10 +598,12 @@ impl DynamoStore {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let found = self.read_suppressions(all).await;
+            let found = self.read_items(all).await;
             for w in batch {
                 let mine = match &found {
-                    Ok(found) => Ok(w.keys.iter().filter_map(|k| found.get(k).map(|r| (k.clone(), *r))).collect()),
+                    Ok(found) => {
+                        Ok(w.keys.iter().filter_map(|k| found.get(k).map(|i| (k.clone(), i.clone()))).collect())
+                    }
                     Err(e) => Err(StoreError::new(e.to_string())),
                 };
                 let _ = w.answer.send(mine);
@@ -535,17 +612,29 @@ impl DynamoStore {
         let found = match answered.await {
             Ok(found) => found?,
             // The caller that was to read for us went away: read alone.
-            Err(_) => self.read_suppressions(keys.clone()).await?,
+            Err(_) => self.read_items(keys.clone()).await?,
         };
-        Ok(keys.iter().find_map(|k| found.get(k).copied()))
+        if let Some(item) = sup.iter().find_map(|k| found.get(k)) {
+            let reason = get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
+            return Ok(Some(Verdict::Suppressed(reason)));
+        }
+        Ok(match (&a.consent, consent) {
+            (Some(c), Some(key)) if !consents(found.get(&key), &c.category) => {
+                Some(Verdict::Unsubscribed { category: c.category.clone() })
+            }
+            _ => None,
+        })
     }
 
-    /// Suppression entries by partition key, `BatchGetItem` by 100 keys, unprocessed
-    /// keys sent again with a backoff.
-    async fn read_suppressions(&self, keys: Vec<String>) -> Result<HashMap<String, SuppressionReason>, StoreError> {
+    /// Items by partition key (`SUP#…`, `CONSENT#…`; the sort key follows from it),
+    /// `BatchGetItem` by 100 keys, unprocessed keys sent again with a backoff.
+    async fn read_items(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(100) {
-            let mut wanted: Vec<_> = chunk.iter().map(|pk| key(pk.clone(), "SUP")).collect();
+            let mut wanted: Vec<_> = chunk
+                .iter()
+                .map(|pk| key(pk.clone(), pk.split_once('#').map_or(pk.as_str(), |(kind, _)| kind)))
+                .collect();
             let mut delay = Duration::from_millis(20);
             for round in 0.. {
                 if round == 5 {
@@ -555,7 +644,7 @@ impl DynamoStore {
                     aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                         .set_keys(Some(wanted.clone()))
                         .consistent_read(true)
-                        .projection_expression("pk, reason")
+                        .projection_expression("pk, reason, cats")
                         .build(),
                 )?;
                 let out = self
@@ -567,9 +656,7 @@ impl DynamoStore {
                     .map_err(|e| store_error("BatchGetItem", &e))?;
                 for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
                     if let Some(pk) = get_s(item, PARTITION_KEY) {
-                        let reason =
-                            get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
-                        found.insert(pk.to_owned(), reason);
+                        found.insert(pk.to_owned(), item.clone());
                     }
                 }
                 wanted = out
@@ -585,21 +672,6 @@ impl DynamoStore {
             }
         }
         Ok(found)
-    }
-
-    /// Records a verdict the store reached itself (capped, unsubscribed after the
-    /// transaction) as the request's outcome; someone else's outcome recorded
-    /// meanwhile stands.
-    async fn decided(&self, a: &Admission, now: Timestamp, verdict: Verdict) -> Result<Verdict, StoreError> {
-        let Some((status, reason)) = verdict.decided() else { return Ok(verdict) };
-        let reason = reason.to_string();
-        let recorded =
-            self.put_decided(&a.idempotency_key, &a.fingerprint, status, Some(&reason), now, a.retain_until).await?;
-        Ok(match recorded {
-            Recorded::Stored => verdict,
-            Recorded::Existing(prior) => Verdict::Duplicate(prior),
-            Recorded::InProgress { until } => Verdict::InProgress { until },
-        })
     }
 
     /// Writes a decided outcome if the request is takeable. Returns the record that
@@ -671,8 +743,7 @@ impl DynamoStore {
                     .map_err(|e| store_error("GetItem", &e))?;
                 let list =
                     item.item().and_then(|i| i.get(attribute)).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
-                let suffix = format!("#{slot}");
-                let Some(index) = list.iter().position(|v| v.as_s().is_ok_and(|x| x.ends_with(&suffix))) else {
+                let Some(index) = list.iter().position(|v| v.as_s().is_ok_and(|x| x == slot)) else {
                     break;
                 };
                 let value = list[index].clone();
@@ -728,15 +799,22 @@ impl DynamoStore {
     }
 }
 
-/// How the admission transaction ended.
-enum Transacted {
-    Committed,
-    /// The request's record stood in the way (done, or locked).
-    RequestRefused(HashMap<String, AttributeValue>),
-    /// The recipient item refused: unsubscribed, or a cap full.
-    RecipientRefused(HashMap<String, AttributeValue>),
-    /// Another transaction wrote one of the items at the same instant.
-    Conflict,
+/// How the recipient item answered.
+enum Rails {
+    /// The slots are taken (now, or by a write of ours whose answer was lost).
+    Passed,
+    Refused(Verdict),
+}
+
+/// The condition of a put of the request's record.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// New, or retention over.
+    Fresh,
+    /// The expired lock of this dead attempt.
+    Takeover(&'a str),
+    /// This attempt's own lock.
+    Own,
 }
 
 /// How a single conditional put of the request's record ended.
@@ -754,6 +832,13 @@ const TRIM_SPAN: u32 = 8;
 /// The recipient whose item carries the request's consent check and cap slots.
 fn recipient_of(a: &Admission) -> Option<&RecipientKey> {
     a.consent.as_ref().map(|c| &c.recipient_key).or_else(|| a.caps.first().map(|c| &c.recipient_key))
+}
+
+/// The request's slot id on the cap lists: the same for every attempt of the request,
+/// so a takeover can find the slots of the attempt it inherits from.
+fn request_slot(a: &Admission) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(a.idempotency_key.to_string().as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The recipient item's attribute holding one cap rule's list of slots.
@@ -774,6 +859,9 @@ enum Refusal {
     /// The lock belongs to an attempt of the same message whose lock expired: take it over.
     ExpiredLock {
         attempt: String,
+        /// When the request's first attempt took its lock (None on records written
+        /// before it was kept).
+        first_ms: Option<i64>,
     },
 }
 
@@ -795,10 +883,36 @@ fn request_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: T
     let lock = get_n(item, "lock_expires_ms");
     let same_message = get_s(item, "fp") == Some(a.fingerprint.as_str());
     match (lock, get_s(item, "attempt")) {
-        (Some(lock), Some(old)) if lock <= ms(now) && same_message => Refusal::ExpiredLock { attempt: old.to_owned() },
+        (Some(lock), Some(old)) if lock <= ms(now) && same_message => {
+            Refusal::ExpiredLock { attempt: old.to_owned(), first_ms: get_n(item, "first_ms") }
+        }
         // Another message's attempt ended without an outcome: this one is a duplicate.
         (Some(lock), _) if lock <= ms(now) => Refusal::Verdict(Verdict::Undecided),
         _ => Refusal::Verdict(Verdict::InProgress { until: from_ms(lock.unwrap_or(ms(a.lock_expires_at))) }),
+    }
+}
+
+/// Whether one of the admission's cap lists on the recipient item holds a slot the
+/// test accepts.
+fn holds_slot(item: &HashMap<String, AttributeValue>, a: &Admission, test: impl Fn(&str) -> bool) -> bool {
+    a.caps.iter().any(|cap| {
+        item.get(&cap_attribute(&cap.rule))
+            .and_then(|v| v.as_l().ok())
+            .is_some_and(|list| list.iter().any(|v| v.as_s().is_ok_and(|x| test(x))))
+    })
+}
+
+/// Consent on a recipient item, by the admission condition's own terms: subscribed when
+/// the category says true, or says nothing and `*` says true or nothing. Any other value
+/// (false, or not a boolean) is a refusal.
+fn consents(item: Option<&HashMap<String, AttributeValue>>, category: &str) -> bool {
+    match item.and_then(|i| i.get("cats")).and_then(|v| v.as_m().ok()) {
+        None => true,
+        Some(cats) => match (cats.get(category), cats.get("*")) {
+            (Some(v), _) => v.as_bool().is_ok_and(|b| *b),
+            (None, Some(all)) => all.as_bool().is_ok_and(|b| *b),
+            (None, None) => true,
+        },
     }
 }
 
@@ -806,21 +920,10 @@ fn request_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: T
 /// category, or a cap full (the first in the admission's order). None when neither
 /// holds any more (it changed since): try again.
 fn recipient_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: Timestamp) -> Option<Verdict> {
-    if let Some(c) = &a.consent {
-        // The condition's own terms: subscribed when the category says true, or says
-        // nothing and `*` says true or nothing. Any other value (false, or not a
-        // boolean) refused the admission.
-        let subscribed = match item.get("cats").and_then(|v| v.as_m().ok()) {
-            None => true,
-            Some(cats) => match (cats.get(&c.category), cats.get("*")) {
-                (Some(v), _) => v.as_bool().is_ok_and(|b| *b),
-                (None, Some(all)) => all.as_bool().is_ok_and(|b| *b),
-                (None, None) => true,
-            },
-        };
-        if !subscribed {
-            return Some(Verdict::Unsubscribed { category: c.category.clone() });
-        }
+    if let Some(c) = &a.consent
+        && !consents(Some(item), &c.category)
+    {
+        return Some(Verdict::Unsubscribed { category: c.category.clone() });
     }
     for cap in &a.caps {
         let since = since_value(ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000)));
@@ -837,28 +940,20 @@ fn recipient_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now:
 impl StateStore for DynamoStore {
     async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
         let attempt = uuid::Uuid::new_v4().simple().to_string();
-        // Short: the slot is stored once per send in every cap list of the recipient item.
-        let slot = attempt[..12].to_owned();
-        // Read before the lock, outside the transaction: a suppression written after
-        // this read and before the send is missed (milliseconds), the price of two
-        // fewer write units per check (a transaction bills each condition check as a
-        // write).
-        let suppressed = self.suppression(a).await?;
+        // Read before the lock, not checked in a write: a suppression or unsubscribe
+        // recorded after this read and before the send is missed (milliseconds), as one
+        // recorded just after a check inside the write would be.
+        let refusal = self.screen(a).await?;
         let started = std::time::Instant::now();
-        let mut takeover: Option<String> = None;
-        let mut delay = Duration::from_millis(10);
+        let mut takeover: Option<(String, Option<i64>)> = None;
         for _ in 0..=CONFLICT_RETRIES {
-            // A fresh instant per try: a retried transaction must not file its cap
-            // slot, or judge the window, at the time of the first try.
+            // A fresh instant per try: a retry must not file its lock, or judge a cap
+            // window, at the time of the first try.
             let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
             let now = a.now.checked_add(elapsed).unwrap_or(a.now);
-            let refused = if let Some(old) = &takeover {
-                // The dead attempt passed the rails and its slots stay counted: the
-                // takeover is the lock alone.
-                match self.put_request(a, now, &attempt, None, Some(old)).await? {
-                    Put1::Written => {
-                        return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
-                    }
+            let refused = if let Some((old, first_ms)) = &takeover {
+                match self.put_request(a, now, &attempt, None, Mode::Takeover(old), *first_ms).await? {
+                    Put1::Written => return self.after_takeover(a, now, attempt, *first_ms).await,
                     // The dead attempt's record went (abandoned, or retention over):
                     // the request is fresh again.
                     Put1::Refused(item) if item.is_empty() => {
@@ -867,60 +962,25 @@ impl StateStore for DynamoStore {
                     }
                     Put1::Refused(item) => item,
                 }
-            } else if let Some(why) = suppressed {
-                let verdict = Verdict::Suppressed(why);
-                let Some((status, reason)) = verdict.decided() else { return Ok(verdict) };
+            } else if let Some(verdict) = &refusal {
+                let Some((status, reason)) = verdict.decided() else { return Ok(verdict.clone()) };
                 let reason = reason.to_string();
-                match self.put_request(a, now, &attempt, Some((status, &reason)), None).await? {
-                    Put1::Written => return Ok(verdict),
+                match self.put_request(a, now, &attempt, Some((status, &reason)), Mode::Fresh, None).await? {
+                    Put1::Written => return Ok(verdict.clone()),
                     Put1::Refused(item) => item,
                 }
-            } else if let Some(part) = self.recipient_part(a, now, &slot)? {
-                match self.admit_with_recipient(a, now, &attempt, part).await? {
-                    Transacted::Committed => {
-                        let lease = Lease {
-                            idempotency_key: a.idempotency_key.clone(),
-                            attempt,
-                            slots: a.caps.iter().map(|c| (c.key.clone(), slot.clone())).collect(),
-                            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
-                            took_over: false,
-                            recipient: recipient_of(a).cloned(),
-                        };
-                        return Ok(Verdict::Admitted(lease));
-                    }
-                    Transacted::RequestRefused(item) => item,
-                    Transacted::RecipientRefused(item) => match recipient_refusal(&item, a, now) {
-                        Some(verdict) => return self.decided(a, now, verdict).await,
-                        None => continue,
-                    },
-                    Transacted::Conflict => {
-                        let jitter = Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20);
-                        tokio::time::sleep(delay + jitter).await;
-                        delay *= 2;
-                        continue;
-                    }
-                }
             } else {
-                match self.put_request(a, now, &attempt, None, None).await? {
-                    Put1::Written => {
-                        return Ok(Verdict::Admitted(Lease {
-                            idempotency_key: a.idempotency_key.clone(),
-                            attempt,
-                            slots: Vec::new(),
-                            cap_limits: Vec::new(),
-                            took_over: false,
-                            recipient: None,
-                        }));
-                    }
+                match self.put_request(a, now, &attempt, None, Mode::Fresh, Some(ms(now))).await? {
+                    Put1::Written => return self.after_lock(a, now, attempt).await,
                     Put1::Refused(item) => item,
                 }
             };
             match request_refusal(&refused, a, now) {
                 Refusal::Verdict(verdict) => return Ok(verdict),
-                Refusal::ExpiredLock { attempt: old } => takeover = Some(old),
+                Refusal::ExpiredLock { attempt: old, first_ms } => takeover = Some((old, first_ms)),
             }
         }
-        Err(StoreError::new("dynamodb admission: conflicts persisted"))
+        Err(StoreError::new("dynamodb admission: the request's record kept changing"))
     }
 
     async fn record(&self, d: &Decision) -> Result<Recorded, StoreError> {

@@ -43,7 +43,7 @@ pub struct AwsCall {
     /// The adapter module: `dynamo`, `secrets`, `ses`, `sns` or `sqs`.
     pub adapter: &'static str,
     /// The SDK client method (`send_email`), or `transact:<item kind>` for an item of a
-    /// `TransactWriteItems`: IAM authorises a transaction item by item.
+    /// `TransactWriteItems` (none today): IAM authorises a transaction item by item.
     pub operation: &'static str,
     pub iam_actions: &'static [&'static str],
 }
@@ -54,11 +54,6 @@ const fn call(adapter: &'static str, operation: &'static str, iam_actions: &'sta
 
 /// Every AWS call the adapters make.
 pub const AWS_CALLS: &[AwsCall] = &[
-    // No IAM action of its own: its items are authorised as the calls below.
-    call("dynamo", "transact_write_items", &[]),
-    call("dynamo", "transact:condition_check", &["dynamodb:ConditionCheckItem"]),
-    call("dynamo", "transact:put", &["dynamodb:PutItem"]),
-    call("dynamo", "transact:update", &["dynamodb:UpdateItem"]),
     call("dynamo", "put_item", &["dynamodb:PutItem"]),
     call("dynamo", "update_item", &["dynamodb:UpdateItem"]),
     call("dynamo", "delete_item", &["dynamodb:DeleteItem"]),
@@ -192,7 +187,6 @@ mod tests {
             iam_actions(&["dynamo"]),
             [
                 "dynamodb:BatchGetItem",
-                "dynamodb:ConditionCheckItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
