@@ -1390,3 +1390,27 @@ async fn dynamo_a_cap_update_whose_answer_was_lost_takes_one_slot() {
     admit_ok(&store, &with_caps("second", at(1), &two)).await;
     assert_eq!(verdict(&store, &with_caps("third", at(2), &two)).await, capped("all:24h"));
 }
+
+/// The same death, and the address suppressed since: the takeover that finds the dead
+/// attempt never passed its caps is a fresh admission, so it honours the suppression
+/// (recorded over the lock it took over) instead of sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_a_fresh_takeover_honours_a_suppression_recorded_since() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let one = [daily(1)];
+    dynamo.proxy.inject(Fault::always("dynamodb", "UpdateItem", FaultKind::ServerError));
+    dynamo.proxy.inject(Fault::always("dynamodb", "DeleteItem", FaultKind::ServerError));
+    assert!(store.admit(&with_caps("dead-then-bounced", t0(), &one)).await.is_err());
+    dynamo.proxy.clear_faults();
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
+    store.suppress(&entry, at(MINUTE)).await.expect("suppress");
+    let taken_over = verdict(&store, &with_caps("dead-then-bounced", at(10 * MINUTE), &one)).await;
+    assert_eq!(taken_over, Verdict::Suppressed(SuppressionReason::HardBounce));
+    let Verdict::Duplicate(prior) = verdict(&store, &with_caps("dead-then-bounced", at(11 * MINUTE), &one)).await
+    else {
+        panic!("the outcome was recorded")
+    };
+    assert_eq!(prior.status, Status::Suppressed);
+}

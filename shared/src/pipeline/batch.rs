@@ -53,8 +53,8 @@ pub struct BatchBudget {
 /// The AWS calls one record makes one after another, counted as the budget: the
 /// suppression read, admission (and a takeover, or a repeat of an ambiguous one), the
 /// send, recording the outcome (tried up to 3 times), and a deferral or final record.
-/// Conflict retries and slot releases are short and rare: this is a bound in practice,
-/// not a proof.
+/// Conflict retries, slot releases and the takeover of a dead attempt's lock (two more
+/// calls) are short and rare: this is a bound in practice, not a proof.
 pub const CALLS_PER_RECORD: u32 = 9;
 
 /// Sending a batch's receipts: up to 3 rounds, then the minimal forms.

@@ -1,8 +1,12 @@
 //! The state a guard rail needs: suppression and consent lists, idempotency
 //! records and frequency-cap slots.
 //!
-//! Admission is one atomic step so that two concurrent attempts can never both
-//! pass a cap or both take the same request. The timeline of one request key:
+//! Admission is atomic where concurrency can break it: two concurrent attempts can
+//! never both pass a cap or both take the same request. (The embedded and in-memory
+//! stores take the lock and the slots in one step; DynamoDB takes the lock, then the
+//! slots, each with one conditional write, and a takeover tells from the cap lists
+//! whether the dead attempt got past the second: see `adapters::aws::dynamo`.) The
+//! timeline of one request key:
 //!
 //! ```text
 //!  (none) --admit--> IN_PROGRESS(attempt, lock_expires_at) --complete--> DONE(status, provider id)
@@ -137,7 +141,8 @@ pub struct Lease {
     /// The lock was taken from an earlier attempt of the same message whose lock
     /// expired: that attempt may have sent. A takeover skips suppression, consent and
     /// caps (the earlier attempt passed them, and its slots stay counted) and takes
-    /// no slots of its own.
+    /// no slots of its own. (A store that can prove the earlier attempt never passed
+    /// them admits afresh instead: not a takeover, rails checked, slots its own.)
     pub took_over: bool,
     /// The recipient record holding the slots, for stores that keep a recipient's
     /// counters together (None when the lease holds no slots).

@@ -29,17 +29,18 @@
 //!    cap list. A refusal is written over this attempt's own lock.
 //!
 //! Every write can be repeated: a put whose answer was lost finds its own attempt id on
-//! the record; the cap update is conditioned on its slot (`<ms>#<request slot>`, the
-//! request slot derived from the idempotency key) being on no list yet, and a repeat
-//! that finds it counts as done.
+//! the record; the cap update is conditioned on its slot (`<ms>#<slot id>`) being on no
+//! list yet, and a repeat that finds it counts as done.
 //!
 //! A lock whose attempt died is taken over by a put conditioned on that attempt's id.
-//! The dead attempt passed the reads before it locked; only its caps may be missing.
-//! Without caps, or with a slot of the request on a list, the takeover inherits
-//! (`took_over`: the dead attempt may have sent; its slots stay counted). With no slot
-//! while the request's first lock (`first_ms`, carried over) is inside every window,
-//! where its slot would still be, the dead attempt never passed the caps and never
-//! sent: the takeover is a fresh admission. Otherwise it inherits.
+//! The dead attempt passed the reads before it locked; only its caps may be missing. A
+//! lock with caps carries its slot id (random per record) and when the request first
+//! locked (`first_ms`); the takeover copies both. Without them, or with the slot on any
+//! cap list, the takeover inherits (`took_over`: the dead attempt may have sent; its
+//! slots stay counted). With the slot on no list while some window still reaches back
+//! to `first_ms` (a minute of margin), the single update that files every list never
+//! ran: the dead attempt never sent, and the takeover is a fresh admission that honours
+//! its own reads. Otherwise it inherits.
 //!
 //! The lock's refusal is read first: a request with an outcome keeps it, even if its
 //! address was suppressed or the recipient unsubscribed since. A cap keeps the
@@ -292,24 +293,25 @@ impl DynamoStore {
 
     /// The request's record: the IN_PROGRESS lock of `attempt`, or (`decided`) the outcome
     /// this attempt reached without sending. `attempt` is kept in both, so a repeat of a
-    /// put whose answer was lost finds its own record. `first_ms` is when the request's
-    /// first attempt took its lock: a takeover carries it over, so it can tell whether
-    /// the dead attempt's cap slots would still be on the lists had it taken any.
+    /// put whose answer was lost finds its own record. With caps, the lock also carries
+    /// the request's slot id and when its first attempt locked (`Carried`): a takeover
+    /// copies them, so it can tell whether the dead attempt took its slots.
     fn request_item(
         &self,
         a: &Admission,
         now: Timestamp,
         attempt: &str,
         decided: Option<(Status, &str)>,
-        first_ms: Option<i64>,
+        carried: Option<&Carried>,
     ) -> HashMap<String, AttributeValue> {
         let mut item = req_key(&a.idempotency_key);
         match decided {
             None => {
                 item.insert("state".into(), s("in_progress"));
                 item.insert("lock_expires_ms".into(), n(ms(a.lock_expires_at)));
-                if let Some(first) = first_ms {
-                    item.insert("first_ms".into(), n(first));
+                if let Some(c) = carried {
+                    item.insert("first_ms".into(), n(c.first_ms));
+                    item.insert("slot".into(), s(&c.slot));
                 }
             }
             Some((status, reason)) => {
@@ -370,7 +372,10 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut last = None;
-        for _ in 0..=AMBIGUOUS_RETRIES {
+        for try_ in 0..=AMBIGUOUS_RETRIES {
+            if try_ > 0 {
+                backoff(try_).await;
+            }
             match update.clone().send().await {
                 Ok(_) => return Ok(Rails::Passed),
                 Err(e) => match e.as_service_error() {
@@ -399,9 +404,11 @@ impl DynamoStore {
         Err(last.unwrap_or_else(|| StoreError::new("dynamodb UpdateItem: the recipient item refused without a reason")))
     }
 
-    /// Whether a dead attempt of this request got its slots: one of them (any attempt's,
-    /// they all end in the request slot) is on a cap list. A strongly consistent read.
-    async fn dead_attempt_slots(&self, a: &Admission) -> Result<bool, StoreError> {
+    /// Whether the dead attempt a takeover inherits from filed its slots: an entry
+    /// `<ms>#<slot id>` with `ms` from its first lock on, on any cap list of the recipient
+    /// item (a rule dropped from the configuration since included). One strongly
+    /// consistent read.
+    async fn dead_attempt_slots(&self, a: &Admission, carried: &Carried) -> Result<bool, StoreError> {
         let Some(recipient) = recipient_of(a) else { return Ok(false) };
         let item = self
             .client
@@ -412,15 +419,27 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| store_error("GetItem", &e))?;
-        let suffix = format!("#{}", request_slot(a));
-        Ok(item.item().is_some_and(|i| holds_slot(i, a, |v| v.ends_with(&suffix))))
+        let suffix = format!("#{}", carried.slot);
+        let first = format!("{:015}", carried.first_ms);
+        let ours = |v: &str| v.ends_with(&suffix) && v >= first.as_str();
+        Ok(item.item().is_some_and(|i| {
+            i.iter()
+                .filter(|(k, _)| k.starts_with(CAP_PREFIX))
+                .any(|(_, v)| v.as_l().is_ok_and(|list| list.iter().any(|x| x.as_s().is_ok_and(|x| ours(x)))))
+        }))
     }
 
     /// After the lock: the caps (the reads before it did suppression and consent), and
     /// the lease. A refusal is written over this attempt's own lock. An error leaves
     /// nothing held: the lock and any slot go back.
-    async fn after_lock(&self, a: &Admission, now: Timestamp, attempt: String) -> Result<Verdict, StoreError> {
-        let mine = slot_value(ms(now), &request_slot(a));
+    async fn after_lock(
+        &self,
+        a: &Admission,
+        now: Timestamp,
+        attempt: String,
+        slot: &str,
+    ) -> Result<Verdict, StoreError> {
+        let mine = slot_value(ms(now), slot);
         let lease = Lease {
             idempotency_key: a.idempotency_key.clone(),
             attempt,
@@ -457,40 +476,54 @@ impl DynamoStore {
         }
     }
 
-    /// After a takeover's lock. Without caps the dead attempt passed every rail before
-    /// it locked (suppression and consent are read first): inherit. With caps, it may
-    /// have died between its lock and its slots. If a slot of the request is on the
-    /// lists, it got there and may have sent: inherit (`took_over`, its slots stay
-    /// counted, none of our own). If none is, and its first lock is recent enough that
-    /// every window would still hold its slot, it never passed the caps and never sent:
-    /// this is a fresh admission. Otherwise nothing tells: inherit, as at least once
-    /// would.
+    /// After a takeover's lock. The dead attempt passed the reads before it locked;
+    /// without caps it passed every rail: inherit. With caps it may have died between
+    /// its lock and its slots. If its slot is on a list, it got there and may have sent:
+    /// inherit (`took_over`, its slots stay counted, none of our own). If it is on no
+    /// list while some cap's window still reaches back to the first lock (a minute of
+    /// margin for clocks), the cap update that files every list at once never ran: the
+    /// dead attempt never sent, and this is a fresh admission, which honours this
+    /// attempt's own reads too. Otherwise nothing tells: inherit.
     async fn after_takeover(
         &self,
         a: &Admission,
         now: Timestamp,
         attempt: String,
-        first_ms: Option<i64>,
+        carried: Option<Carried>,
+        refusal: Option<&Verdict>,
     ) -> Result<Verdict, StoreError> {
-        let inherited = || Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt.clone())));
-        if a.caps.is_empty() {
-            return inherited();
-        }
-        let held = match self.dead_attempt_slots(a).await {
+        let inherited = |attempt: String| Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+        let Some(carried) = carried.filter(|_| !a.caps.is_empty()) else { return inherited(attempt) };
+        let held = match self.dead_attempt_slots(a, &carried).await {
             Ok(held) => held,
             Err(e) => {
-                let lease = Lease::takeover(a.idempotency_key.clone(), attempt.clone());
-                self.give_back(&lease, Release::ForTakeover).await;
+                self.give_back(&Lease::takeover(a.idempotency_key.clone(), attempt), Release::ForTakeover).await;
                 return Err(e);
             }
         };
-        let in_every_window = first_ms.is_some_and(|first| {
-            a.caps.iter().all(|c| first > ms(now).saturating_sub(c.window_seconds.saturating_mul(1000)))
+        let margin = 60_000;
+        let reaches_back = a.caps.iter().any(|c| {
+            carried.first_ms > ms(now).saturating_sub(c.window_seconds.saturating_mul(1000)).saturating_add(margin)
         });
-        if held || !in_every_window {
-            return inherited();
+        if held || !reaches_back {
+            return inherited(attempt);
         }
-        self.after_lock(a, now, attempt).await
+        let Some((status, reason)) = refusal.and_then(Verdict::decided) else {
+            return self.after_lock(a, now, attempt, &carried.slot).await;
+        };
+        // Suppressed or unsubscribed since: recorded over the lock just taken over.
+        let reason = reason.to_string();
+        match self.put_request(a, now, &attempt, Some((status, &reason)), Mode::Own, None).await {
+            Ok(Put1::Written) => Ok(refusal.cloned().unwrap_or(Verdict::Undecided)),
+            Ok(Put1::Refused(item)) => Ok(match request_refusal(&item, a, now) {
+                Refusal::Verdict(v) => v,
+                Refusal::ExpiredLock { .. } => Verdict::InProgress { until: now },
+            }),
+            Err(e) => {
+                self.give_back(&Lease::takeover(a.idempotency_key.clone(), attempt), Release::Everything).await;
+                Err(e)
+            }
+        }
     }
 
     /// Gives a lock (and the lease's slots) back after a failed admission, tried twice;
@@ -516,13 +549,13 @@ impl DynamoStore {
         attempt: &str,
         decided: Option<(Status, &str)>,
         mode: Mode<'_>,
-        first_ms: Option<i64>,
+        carried: Option<&Carried>,
     ) -> Result<Put1, StoreError> {
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.request_item(a, now, attempt, decided, first_ms)))
+            .set_item(Some(self.request_item(a, now, attempt, decided, carried)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         put = match mode {
             Mode::Fresh => put.condition_expression(FRESH).expression_attribute_values(":now", n(ms(now))),
@@ -538,7 +571,10 @@ impl DynamoStore {
             }
         };
         let mut last = None;
-        for _ in 0..=AMBIGUOUS_RETRIES {
+        for try_ in 0..=AMBIGUOUS_RETRIES {
+            if try_ > 0 {
+                backoff(try_).await;
+            }
             match put.clone().send().await {
                 Ok(_) => return Ok(Put1::Written),
                 Err(e) => match e.as_service_error() {
@@ -834,16 +870,33 @@ fn recipient_of(a: &Admission) -> Option<&RecipientKey> {
     a.consent.as_ref().map(|c| &c.recipient_key).or_else(|| a.caps.first().map(|c| &c.recipient_key))
 }
 
-/// The request's slot id on the cap lists: the same for every attempt of the request,
-/// so a takeover can find the slots of the attempt it inherits from.
-fn request_slot(a: &Admission) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(a.idempotency_key.to_string().as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+/// What a lock of a request with caps carries for a takeover: its slot id (random per
+/// record, so nothing on the recipient item links it to the request) and when the
+/// request's first attempt locked.
+#[derive(Debug, Clone)]
+struct Carried {
+    first_ms: i64,
+    slot: String,
+}
+
+impl Carried {
+    fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Carried> {
+        Some(Carried { first_ms: get_n(item, "first_ms")?, slot: get_s(item, "slot")?.to_owned() })
+    }
+}
+
+/// The prefix of the recipient item's cap list attributes.
+const CAP_PREFIX: &str = "cap:";
+
+/// A short, jittered pause before a repeat of an admission write.
+async fn backoff(try_: u32) {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
+    tokio::time::sleep(Duration::from_millis((20u64 << try_.min(4)) + jitter)).await;
 }
 
 /// The recipient item's attribute holding one cap rule's list of slots.
 fn cap_attribute(rule: &str) -> String {
-    format!("cap:{rule}")
+    format!("{CAP_PREFIX}{rule}")
 }
 
 /// The attribute of a lease's cap, from its key (`RecipientKey::cap`: the recipient,
@@ -859,9 +912,9 @@ enum Refusal {
     /// The lock belongs to an attempt of the same message whose lock expired: take it over.
     ExpiredLock {
         attempt: String,
-        /// When the request's first attempt took its lock (None on records written
-        /// before it was kept).
-        first_ms: Option<i64>,
+        /// What the lock carries for a takeover (None without caps, and on records
+        /// written before it was kept).
+        carried: Option<Carried>,
     },
 }
 
@@ -884,7 +937,7 @@ fn request_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now: T
     let same_message = get_s(item, "fp") == Some(a.fingerprint.as_str());
     match (lock, get_s(item, "attempt")) {
         (Some(lock), Some(old)) if lock <= ms(now) && same_message => {
-            Refusal::ExpiredLock { attempt: old.to_owned(), first_ms: get_n(item, "first_ms") }
+            Refusal::ExpiredLock { attempt: old.to_owned(), carried: Carried::from_item(item) }
         }
         // Another message's attempt ended without an outcome: this one is a duplicate.
         (Some(lock), _) if lock <= ms(now) => Refusal::Verdict(Verdict::Undecided),
@@ -945,15 +998,17 @@ impl StateStore for DynamoStore {
         // recorded just after a check inside the write would be.
         let refusal = self.screen(a).await?;
         let started = std::time::Instant::now();
-        let mut takeover: Option<(String, Option<i64>)> = None;
+        let mut takeover: Option<(String, Option<Carried>)> = None;
         for _ in 0..=CONFLICT_RETRIES {
             // A fresh instant per try: a retry must not file its lock, or judge a cap
             // window, at the time of the first try.
             let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
             let now = a.now.checked_add(elapsed).unwrap_or(a.now);
-            let refused = if let Some((old, first_ms)) = &takeover {
-                match self.put_request(a, now, &attempt, None, Mode::Takeover(old), *first_ms).await? {
-                    Put1::Written => return self.after_takeover(a, now, attempt, *first_ms).await,
+            let refused = if let Some((old, carried)) = &takeover {
+                match self.put_request(a, now, &attempt, None, Mode::Takeover(old), carried.as_ref()).await? {
+                    Put1::Written => {
+                        return self.after_takeover(a, now, attempt, carried.clone(), refusal.as_ref()).await;
+                    }
                     // The dead attempt's record went (abandoned, or retention over):
                     // the request is fresh again.
                     Put1::Refused(item) if item.is_empty() => {
@@ -970,14 +1025,19 @@ impl StateStore for DynamoStore {
                     Put1::Refused(item) => item,
                 }
             } else {
-                match self.put_request(a, now, &attempt, None, Mode::Fresh, Some(ms(now))).await? {
-                    Put1::Written => return self.after_lock(a, now, attempt).await,
+                let carried = (!a.caps.is_empty())
+                    .then(|| Carried { first_ms: ms(now), slot: attempt.chars().rev().take(12).collect() });
+                match self.put_request(a, now, &attempt, None, Mode::Fresh, carried.as_ref()).await? {
+                    Put1::Written => {
+                        let slot = carried.map(|c| c.slot).unwrap_or_default();
+                        return self.after_lock(a, now, attempt, &slot).await;
+                    }
                     Put1::Refused(item) => item,
                 }
             };
             match request_refusal(&refused, a, now) {
                 Refusal::Verdict(verdict) => return Ok(verdict),
-                Refusal::ExpiredLock { attempt: old, first_ms } => takeover = Some((old, first_ms)),
+                Refusal::ExpiredLock { attempt: old, carried } => takeover = Some((old, carried)),
             }
         }
         Err(StoreError::new("dynamodb admission: the request's record kept changing"))
