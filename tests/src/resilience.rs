@@ -263,7 +263,7 @@ impl Scenario {
             visibility_timeout: 10,
             // A record's 9 calls and the receipts' 3, at 500 ms each, fit.
             invoke_timeout: Duration::from_secs(7),
-            lock_timeout: "8s".to_owned(),
+            lock_timeout: "10s".to_owned(),
             waves: 10,
             wave_interval: Duration::from_secs(2),
             max_run: Duration::from_secs(300),
@@ -601,6 +601,16 @@ struct Observed {
 
 /// Runs the scenario against the channel's function and judges the outcome.
 pub async fn run(channel: &dyn Channel, scenario: &Scenario) -> Report {
+    // A live attempt must keep its lock for the whole invocation, as the template's
+    // timeouts make sure (`template_agrees`): else a takeover runs beside it and the two
+    // report different outcomes for one request.
+    let lock_secs: u64 =
+        scenario.lock_timeout.trim_end_matches('s').parse().expect("lock_timeout in whole seconds, `<n>s`");
+    assert!(
+        Duration::from_secs(lock_secs) > scenario.invoke_timeout,
+        "the scenario's lock ({lock_secs} s) must outlast its invocation timeout ({:?})",
+        scenario.invoke_timeout
+    );
     let started = Instant::now();
     let start_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut plan = Plan::new(channel, scenario, start_ms);
