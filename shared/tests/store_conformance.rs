@@ -1323,22 +1323,26 @@ async fn dynamo_slots_go_back_after_a_lost_completion_or_abandon_answer() {
     assert!(retried("DeleteItem") >= 2, "the delete was sent again");
 }
 
+/// Leaves `a`'s lock with no cap slot, as a process dying between the two writes would:
+/// the cap update and the lock's release both fail.
+async fn lock_without_slots(dynamo: &Dynamo, store: &DynamoStore, a: &Admission) {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    dynamo.proxy.inject(Fault::always("dynamodb", "UpdateItem", FaultKind::ServerError));
+    dynamo.proxy.inject(Fault::always("dynamodb", "DeleteItem", FaultKind::ServerError));
+    assert!(store.admit(a).await.is_err());
+    dynamo.proxy.clear_faults();
+}
+
 /// An attempt that dies between its lock and its cap slots never sent. Its takeover
 /// (the lock expired, the slot is on no list, the first lock is inside the window) is a
 /// fresh admission: not `took_over`, so an at-most-once message is still sent, and it
 /// takes exactly one slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_an_attempt_dead_before_its_slots_is_taken_over_as_fresh() {
-    use herald_e2e::proxy::{Fault, FaultKind};
     let dynamo = Dynamo::start().await;
     let store = dynamo.store();
     let one = [daily(1)];
-    // The cap update and the lock's release both fail: the lock stays, with no slot,
-    // as if the process had died between the two.
-    dynamo.proxy.inject(Fault::always("dynamodb", "UpdateItem", FaultKind::ServerError));
-    dynamo.proxy.inject(Fault::always("dynamodb", "DeleteItem", FaultKind::ServerError));
-    assert!(store.admit(&with_caps("dead-early", t0(), &one)).await.is_err());
-    dynamo.proxy.clear_faults();
+    lock_without_slots(&dynamo, &store, &with_caps("dead-early", t0(), &one)).await;
     assert!(matches!(verdict(&store, &with_caps("dead-early", at(MINUTE), &one)).await, Verdict::InProgress { .. }));
     let lease = admit_ok(&store, &with_caps("dead-early", at(10 * MINUTE), &one)).await;
     assert!(!lease.took_over && lease.slots.len() == 1, "{lease:?}");
@@ -1396,14 +1400,10 @@ async fn dynamo_a_cap_update_whose_answer_was_lost_takes_one_slot() {
 /// (recorded over the lock it took over) instead of sending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_a_fresh_takeover_honours_a_suppression_recorded_since() {
-    use herald_e2e::proxy::{Fault, FaultKind};
     let dynamo = Dynamo::start().await;
     let store = dynamo.store();
     let one = [daily(1)];
-    dynamo.proxy.inject(Fault::always("dynamodb", "UpdateItem", FaultKind::ServerError));
-    dynamo.proxy.inject(Fault::always("dynamodb", "DeleteItem", FaultKind::ServerError));
-    assert!(store.admit(&with_caps("dead-then-bounced", t0(), &one)).await.is_err());
-    dynamo.proxy.clear_faults();
+    lock_without_slots(&dynamo, &store, &with_caps("dead-then-bounced", t0(), &one)).await;
     let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
     store.suppress(&entry, at(MINUTE)).await.expect("suppress");
     let taken_over = verdict(&store, &with_caps("dead-then-bounced", at(10 * MINUTE), &one)).await;

@@ -258,6 +258,20 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// One item by a strongly consistent read, only `attribute` of it when given.
+    async fn read(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        attribute: Option<&str>,
+    ) -> Result<Option<Item>, StoreError> {
+        let mut get = self.client.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true);
+        if let Some(name) = attribute {
+            get = get.projection_expression("#k").expression_attribute_names("#k", name);
+        }
+        let out = get.send().await.map_err(|e| store_error("GetItem", &e))?;
+        Ok(out.item.filter(|i| !i.is_empty()))
+    }
+
     /// Sets `map.entry` on an item. The map must exist before one of its keys can be set,
     /// and two paths in one expression may not overlap: two updates.
     async fn set_map_entry(
@@ -410,19 +424,11 @@ impl DynamoStore {
     /// consistent read.
     async fn dead_attempt_slots(&self, a: &Admission, carried: &Carried) -> Result<bool, StoreError> {
         let Some(recipient) = recipient_of(a) else { return Ok(false) };
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(consent_key(recipient)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem", &e))?;
+        let item = self.read(consent_key(recipient), None).await?;
         let suffix = format!("#{}", carried.slot);
         let first = format!("{:015}", carried.first_ms);
         let ours = |v: &str| v.ends_with(&suffix) && v >= first.as_str();
-        Ok(item.item().is_some_and(|i| {
+        Ok(item.is_some_and(|i| {
             i.iter()
                 .filter(|(k, _)| k.starts_with(CAP_PREFIX))
                 .any(|(_, v)| v.as_l().is_ok_and(|list| list.iter().any(|x| x.as_s().is_ok_and(|x| ours(x)))))
@@ -766,19 +772,13 @@ impl DynamoStore {
         for (cap, slot) in &lease.slots {
             let attribute = &lease_cap_attribute(recipient, cap);
             for _ in 0..5 {
-                let item = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(consent_key(recipient)))
-                    .projection_expression("#k")
-                    .expression_attribute_names("#k", attribute)
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| store_error("GetItem", &e))?;
-                let list =
-                    item.item().and_then(|i| i.get(attribute)).and_then(|v| v.as_l().ok()).cloned().unwrap_or_default();
+                let item = self.read(consent_key(recipient), Some(attribute)).await?;
+                let list = item
+                    .as_ref()
+                    .and_then(|i| i.get(attribute))
+                    .and_then(|v| v.as_l().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 let Some(index) = list.iter().position(|v| v.as_s().is_ok_and(|x| x == slot)) else {
                     break;
                 };
@@ -1253,16 +1253,8 @@ impl EventStore for DynamoStore {
     }
 
     async fn request_state(&self, key: &IdempotencyKey) -> Result<Option<RequestState>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(req_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem", &e))?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = self.read(req_key(key), None).await? else { return Ok(None) };
+        let item = &item;
         let done = get_s(item, "state") == Some("done");
         let delivery = get_s(item, "delivery")
             .and_then(|d| d.parse::<EventKind>().ok())
@@ -1418,16 +1410,8 @@ impl EventStore for DynamoStore {
     }
 
     async fn disabled_endpoints(&self) -> Result<BTreeMap<String, Timestamp>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(endpoints_key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem", &e))?;
-        let Some(AttributeValue::M(disabled)) = out.item().and_then(|i| i.get("disabled")) else {
+        let item = self.read(endpoints_key(), Some("disabled")).await?;
+        let Some(AttributeValue::M(disabled)) = item.as_ref().and_then(|i| i.get("disabled")) else {
             return Ok(BTreeMap::new());
         };
         Ok(disabled
