@@ -102,6 +102,9 @@ def main():
         if f:
             row(f"Full email render, {name} ({label}; CSS inlined; text part)", f, None, "< 25 us",
                 None, f.value < 25)
+        f = fig(f"render.email.{name}.first_of_shape")
+        if f:
+            row(f"  the same, first email of its shape (CSS inlining computed, not reused)", f)
     f = fig("pipeline.cpu_per_message")
     if f:
         row("Pipeline CPU per message (in-memory ports, 1 thread; email mix)", f, None, "< 40 us", None,

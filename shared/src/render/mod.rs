@@ -7,8 +7,10 @@ pub mod email;
 pub mod engine;
 mod helpers;
 pub mod i18n;
+mod inline;
 pub mod intl;
 mod mustache;
+mod scan;
 pub mod sms;
 pub mod text;
 
