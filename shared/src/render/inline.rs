@@ -56,8 +56,6 @@ struct Edit {
     content: Option<String>,
     /// A `<style>` element css-inline dropped.
     remove: bool,
-    /// Written right after this start tag (the at-rules block after `<head>`).
-    after: Option<String>,
 }
 
 #[derive(Default)]
@@ -65,40 +63,97 @@ struct Cache {
     /// `None`: this shape goes to css-inline every time.
     shapes: HashMap<String, Option<Arc<Patch>>>,
     bytes: usize,
+    /// New shapes in a row: a template whose shape changes with every email (a
+    /// per-recipient value in a `class`) gains nothing from the cache and pays for it.
+    misses: u32,
+    /// Emails left to send straight to css-inline after such a run.
+    skip: u32,
 }
 
-static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+/// After this many new shapes in a row...
+const MISS_RUN: u32 = 32;
+/// ...this many emails go straight to css-inline (and the cache starts over).
+const SKIP_AFTER_MISS_RUN: u32 = 256;
 
-/// Inlines `html` from the patch of its shape, computing it with `inline` on a shape's
-/// first document. `None`: do it with css-inline (the shape is outside what a patch
-/// can express, or `inline` failed).
+/// The shapes seen, with their patches.
+pub(crate) struct ShapeCache {
+    cache: Mutex<Option<Cache>>,
+    /// `MISS_RUN`; tests that count on hits use their own cache without it.
+    miss_run: u32,
+}
+
+/// The process's cache, used by every email.
+static SHAPES: ShapeCache = ShapeCache::new(MISS_RUN);
+
+/// Inlines `html` from the patch of its shape (see [`ShapeCache::inline`]).
 pub(crate) fn inline_by_shape(html: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let scanned = scan::scan(html)?;
-    let key = shape(html, &scanned)?;
-    let cached = {
-        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        cache.as_ref().and_then(|c| c.shapes.get(&key).cloned())
-    };
-    let patch = match cached {
-        Some(patch) => patch?,
-        None => {
-            let patch = derive(html, &scanned, &inline).map(Arc::new);
-            let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-            let cache = cache.get_or_insert_with(Cache::default);
-            let bytes = key.len() + patch.as_ref().map_or(0, |p| p.bytes);
-            if cache.bytes + bytes > CACHE_BYTES {
-                *cache = Cache::default();
-            }
-            cache.bytes += bytes;
-            cache.shapes.insert(key, patch.clone());
-            patch?
-        }
-    };
-    Some(apply(html, &scanned, &patch))
+    SHAPES.inline(html, inline)
 }
 
 pub(crate) fn forget() {
-    *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    SHAPES.forget();
+}
+
+impl ShapeCache {
+    pub(crate) const fn new(miss_run: u32) -> Self {
+        ShapeCache { cache: Mutex::new(None), miss_run }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cache>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn forget(&self) {
+        *self.lock() = None;
+    }
+
+    /// Inlines `html` from the patch of its shape, computing it with `inline` on a
+    /// shape's first document. `None`: do it with css-inline (the shape is outside what
+    /// a patch can express, `inline` failed, or shapes have not been repeating lately).
+    pub(crate) fn inline(&self, html: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
+        {
+            let mut cache = self.lock();
+            let cache = cache.get_or_insert_with(Cache::default);
+            if cache.skip > 0 {
+                cache.skip -= 1;
+                return None;
+            }
+        }
+        let scanned = scan::scan(html)?;
+        let key = shape(html, &scanned)?;
+        let cached = {
+            let mut cache = self.lock();
+            let cache = cache.get_or_insert_with(Cache::default);
+            let found = cache.shapes.get(&key).cloned();
+            if found.is_some() {
+                cache.misses = 0;
+            }
+            found
+        };
+        let patch = match cached {
+            Some(patch) => patch?,
+            None => {
+                let patch = derive(html, &scanned, &inline).map(Arc::new);
+                let mut key = key;
+                key.shrink_to_fit();
+                let mut cache = self.lock();
+                let cache = cache.get_or_insert_with(Cache::default);
+                cache.misses += 1;
+                if cache.misses >= self.miss_run {
+                    *cache = Cache { skip: SKIP_AFTER_MISS_RUN, ..Cache::default() };
+                } else {
+                    let bytes = key.len() + patch.as_ref().map_or(0, |p| p.bytes);
+                    if cache.bytes + bytes > CACHE_BYTES {
+                        *cache = Cache { misses: cache.misses, ..Cache::default() };
+                    }
+                    cache.bytes += bytes;
+                    cache.shapes.insert(key, patch.clone());
+                }
+                patch?
+            }
+        };
+        Some(apply(html, &scanned, &patch))
+    }
 }
 
 fn name<'h>(html: &'h str, start: &Start) -> &'h str {
@@ -112,7 +167,9 @@ fn attr_name<'h>(html: &'h str, attr: &Attr) -> &'h str {
 /// The cache key: see the module comment. `None` when the document uses the marker.
 fn shape(html: &str, scanned: &Scan) -> Option<String> {
     let sheet = stylesheet(html, scanned).to_ascii_lowercase();
-    if sheet.contains(MARKER) {
+    // An escape (`hr\65 f`) can name any attribute, the marker too: leave such
+    // stylesheets to css-inline.
+    if sheet.contains(MARKER) || sheet.contains('\\') {
         return None;
     }
     let inert: Vec<&str> = INERT.into_iter().filter(|a| !sheet.contains(a)).collect();
@@ -127,25 +184,22 @@ fn shape(html: &str, scanned: &Scan) -> Option<String> {
                 key.push(END);
             }
             Token::Comment(_) => key.push('C'),
-            Token::Text(r) => {
-                let mut text = &html[r.clone()];
-                if newline_dropped {
-                    text = text.strip_prefix("\r\n").or_else(|| text.strip_prefix(['\n', '\r'])).unwrap_or(text);
-                }
-                key.push(if text.is_empty() {
-                    'E'
-                } else if is_blank(text) {
-                    'W'
-                } else {
-                    'T'
-                });
-            }
             Token::Raw(r) if in_style => {
                 key.push('R');
                 key.push_str(&html[r.clone()]);
                 key.push(END);
             }
-            Token::Raw(_) => key.push('r'),
+            // Text, and what `<title>`, `<textarea>`... hold (`:empty` reads both).
+            Token::Text(r) | Token::Raw(r) => {
+                let text = &html[r.clone()];
+                key.push(if newline_dropped {
+                    // The one newline dropped may be written as a reference (`&#10;`).
+                    let decoded = scan::decode(text, false);
+                    text_class(decoded.strip_prefix('\n').unwrap_or(&decoded))
+                } else {
+                    text_class(text)
+                });
+            }
             Token::Start(start) => {
                 let tag = name(html, start);
                 key.push('<');
@@ -158,7 +212,8 @@ fn shape(html: &str, scanned: &Scan) -> Option<String> {
                     key.push(' ');
                     push_lowercase(&mut key, attr_name);
                     match &attr.value {
-                        Some(_) if inert.iter().any(|a| a.eq_ignore_ascii_case(attr_name)) => key.push('~'),
+                        // END cannot be in a name: ` href\0` is `href` with its value elided.
+                        Some(_) if inert.iter().any(|a| a.eq_ignore_ascii_case(attr_name)) => key.push(END),
                         Some(v) => {
                             key.push('=');
                             key.push_str(&html[v.clone()]);
@@ -182,6 +237,17 @@ fn shape(html: &str, scanned: &Scan) -> Option<String> {
         newline_dropped = false;
     }
     Some(key)
+}
+
+/// Empty, blank or text.
+fn text_class(text: &str) -> char {
+    if text.is_empty() {
+        'E'
+    } else if is_blank(text) {
+        'W'
+    } else {
+        'T'
+    }
 }
 
 fn push_lowercase(key: &mut String, name: &str) {
@@ -276,32 +342,16 @@ fn derive(html: &str, scanned: &Scan, inline: &impl Fn(&str) -> Option<String>) 
     let mut edits = vec![Edit::default(); starts.len()];
     let mut seen = vec![false; starts.len()];
     let mut tokens = written.tokens.iter().peekable();
-    // The start tag just before, when it was one of the document's.
-    let mut previous: Option<usize> = None;
     while let Some(token) = tokens.next() {
-        let Token::Start(start) = token else {
-            previous = None;
-            continue;
-        };
+        let Token::Start(start) = token else { continue };
         let attrs = written.attrs(start);
         let marker = attrs.iter().find(|a| attr_name(&out, a) == MARKER);
         let style = attrs.iter().find(|a| attr_name(&out, a).eq_ignore_ascii_case("style"));
         let Some(marker) = marker else {
-            // css-inline's own at-rules block, right after `<head>`.
-            let tag = name(&out, start);
-            if let Some(head) = previous.take()
-                && tag.eq_ignore_ascii_case("style")
-                && attrs.is_empty()
-                && name(html, starts[head]).eq_ignore_ascii_case("head")
-                && edits[head].after.is_none()
-                && let (Some(Token::Raw(raw)), Some(Token::End { span, .. })) = (tokens.next(), tokens.next())
-                && out[span.clone()].eq_ignore_ascii_case("</style>")
-            {
-                edits[head].after = Some(format!("<style>{}</style>", &out[raw.clone()]));
-                continue;
-            }
             // An element the tree builder implied (`<tbody>`) is fine as long as nothing
-            // was written into it: a mail client implies it as well.
+            // was written into it: a mail client implies it as well. A `<style>` css-inline
+            // wrote itself (at-rules it moved) is not in the patch's vocabulary.
+            let tag = name(&out, start);
             if !attrs.is_empty() || tag.eq_ignore_ascii_case("style") || tag.eq_ignore_ascii_case("link") {
                 return None;
             }
@@ -325,7 +375,6 @@ fn derive(html: &str, scanned: &Scan, inline: &impl Fn(&str) -> Option<String>) 
             let Some(Token::Raw(raw)) = tokens.peek() else { return None };
             edits[k].content = Some(out[raw.clone()].to_owned());
         }
-        previous = Some(k);
     }
     for (k, seen) in seen.iter().enumerate() {
         if !seen {
@@ -341,7 +390,6 @@ fn derive(html: &str, scanned: &Scan, inline: &impl Fn(&str) -> Option<String>) 
             std::mem::size_of::<Edit>()
                 + e.style.as_ref().and_then(|s| s.as_ref()).map_or(0, String::len)
                 + e.content.as_ref().map_or(0, String::len)
-                + e.after.as_ref().map_or(0, String::len)
         })
         .sum();
     Some(Patch { edits, bytes })
@@ -381,11 +429,6 @@ fn apply(html: &str, scanned: &Scan, patch: &Patch) -> String {
             write_tag(&mut out, html, scanned, start, style.as_deref());
             last = start.span.end;
         }
-        if let Some(after) = &edit.after {
-            out.push_str(&html[last..start.span.end]);
-            out.push_str(after);
-            last = start.span.end;
-        }
         if let Some(content) = &edit.content
             && let Some(Token::Raw(raw)) = tokens.next()
         {
@@ -414,9 +457,15 @@ fn write_tag(out: &mut String, html: &str, scanned: &Scan, start: &Start, style:
             cursor = attr.span.end;
         }
     }
-    let insert_at = attrs.last().map_or(start.name.end, |a| a.span.end).max(cursor);
+    let last = attrs.last().filter(|a| a.span.end > cursor);
+    let insert_at = last.map_or(cursor.max(start.name.end), |a| a.span.end);
     out.push_str(&html[cursor..insert_at]);
     if let Some(style) = style.filter(|_| !written) {
+        // `<p title=>`: the empty bare value must end before the new attribute starts.
+        if last.and_then(|a| a.value.clone()).is_some_and(|v| v.is_empty() && last.is_some_and(|a| a.span.end == v.end))
+        {
+            out.push_str("\"\"");
+        }
         let _ = write!(out, " style=\"{style}\"");
     }
     out.push_str(&html[insert_at..start.span.end]);
@@ -431,7 +480,7 @@ mod tests {
 
     use super::*;
     use crate::render::Catalogue;
-    use crate::render::email::{inline_css, inline_fresh, mjml_to_html};
+    use crate::render::email::{inline_fresh, inliner, mjml_to_html};
     use crate::render::text::html_to_text;
     use crate::request::{Locale, TemplateRef};
 
@@ -442,7 +491,7 @@ mod tests {
     /// css-inline's output read again would not do: for misnested markup, HTML's
     /// serialisation does not parse back to the same tree.)
     fn tree(html: &str) -> String {
-        let written = crate::render::email::inliner().inline(html).expect("css-inline");
+        let written = inliner().inline(html).expect("css-inline");
         // css-inline does not keep the attributes' order: sort them.
         let Some(scanned) = scan::scan(&written) else { return written };
         let mut out = String::new();
@@ -465,7 +514,10 @@ mod tests {
     /// as the tree it parses to, which a patch leaves as written).
     fn assert_inlines_as_css_inline(html: &str, well_formed: bool) -> String {
         let fresh = inline_fresh(html).expect("css-inline");
-        let ours = inline_css(html).expect("inline");
+        // A cache of the tests' own, that never stops caching: the global one would
+        // send these documents to css-inline after a run of new shapes.
+        static TESTS: ShapeCache = ShapeCache::new(u32::MAX);
+        let ours = TESTS.inline(html, |m| inliner().inline(m).ok()).unwrap_or_else(|| fresh.clone());
         // Left to css-inline, the output is its own.
         if ours != fresh {
             assert_eq!(tree(&ours), tree(html), "\ninput: {html}\nours: {ours}\ncss-inline: {fresh}");
@@ -479,10 +531,11 @@ mod tests {
     /// Inlines with a counting css-inline: how many documents it had to read.
     fn calls(docs: &[&str]) -> usize {
         let count = AtomicUsize::new(0);
+        let cache = ShapeCache::new(u32::MAX);
         for doc in docs {
-            let out = inline_by_shape(doc, |marked| {
+            let out = cache.inline(doc, |marked| {
                 count.fetch_add(1, Ordering::Relaxed);
-                crate::render::email::inliner().inline(marked).ok()
+                inliner().inline(marked).ok()
             });
             assert!(out.is_some(), "{doc} has a patchable shape");
         }
@@ -511,6 +564,67 @@ mod tests {
         );
     }
 
+    /// Found by review: each failed before the fix named in it.
+    #[test]
+    fn review_cases_keep_to_css_inline() {
+        // An empty bare value before the added `style` (`<p title= style=...>` made
+        // `style="color:` the title).
+        for html in [
+            "<style>p.rv1 { color: red }</style><p class=rv1 title=>Hi</p>",
+            "<style>p.rv2 { color: red }</style><p class=rv2 a = >Hi</p>",
+        ] {
+            let out = assert_inlines_as_css_inline(html, true);
+            assert!(out.contains(r#"style="color: red;""#), "{out}");
+        }
+        // What a `<textarea>` or `<pre>` holds is part of the shape (`:empty`), a newline
+        // written as a reference after `<pre>` included.
+        let sheet = "<style>textarea:empty, pre:empty { display: none } .rv3 { margin: 0 }</style>";
+        let pairs = [
+            ("<textarea class=rv3></textarea>", "<textarea class=rv3>hi</textarea>"),
+            ("<pre class=rv3>&#10;</pre>", "<pre class=rv3>&#32;</pre>"),
+            ("<pre class=rv3>&NewLine;</pre>", "<pre class=rv3>\n\n</pre>"),
+        ];
+        for (a, b) in pairs {
+            let (a, b) = (format!("{sheet}{a}"), format!("{sheet}{b}"));
+            assert_eq!(calls(&[&a, &b]), 2, "{a} and {b} are two shapes");
+            assert_inlines_as_css_inline(&a, true);
+            assert_inlines_as_css_inline(&b, true);
+        }
+        // A CSS escape can name any attribute (here `href`): not cached.
+        for href in ["https://x.example", "http://x.example"] {
+            let html = format!("<style>a[hr\\65 f^=\"https\"] {{ color: green }}</style><a href=\"{href}\">x</a>");
+            assert!(ShapeCache::new(u32::MAX).inline(&html, |m| inliner().inline(m).ok()).is_none());
+            assert_inlines_as_css_inline(&html, true);
+        }
+        // An attribute named `href~` is not `href` with its value elided.
+        let sheet = "<style>a:link { color: red } .rv4 { margin: 0 }</style>";
+        let (a, b) = (format!("{sheet}<a class=rv4 href=\"x\">x</a>"), format!("{sheet}<a class=rv4 href~>x</a>"));
+        assert_eq!(calls(&[&a, &b]), 2);
+        assert_inlines_as_css_inline(&a, true);
+        assert_inlines_as_css_inline(&b, true);
+    }
+
+    /// A template whose shape changes with every email stops paying for the cache.
+    #[test]
+    fn a_run_of_new_shapes_goes_to_css_inline_for_a_while() {
+        let inline = |m: &str| inliner().inline(m).ok();
+        let doc = |i: usize| format!("<style>.run-{i} {{ color: red }}</style><p class=\"run-{i}\">x</p>");
+        let cache = ShapeCache::new(MISS_RUN);
+        for i in 0..MISS_RUN as usize {
+            assert!(cache.inline(&doc(i), inline).is_some(), "new shape {i}");
+        }
+        // After the run, css-inline for the next emails, known shapes too; the cache
+        // has started over.
+        assert!(cache.inline(&doc(0), inline).is_none());
+        assert!(cache.lock().as_ref().is_some_and(|c| c.shapes.is_empty() && c.skip == SKIP_AFTER_MISS_RUN - 1));
+        // A shape seen again ends a run.
+        let cache = ShapeCache::new(MISS_RUN);
+        for i in 0..3 * MISS_RUN as usize {
+            let shape = if i % 2 == 0 { 0 } else { i };
+            assert!(cache.inline(&doc(shape), inline).is_some(), "email {i}");
+        }
+    }
+
     #[test]
     fn what_selectors_read_is_part_of_the_shape() {
         let doc = |href: &str, class: &str| {
@@ -537,7 +651,7 @@ mod tests {
             "<html><head><style>[data-herald-inline] { color: red }</style></head><body><p>x</p></body></html>",
             "<script>1</script><style>p { color: red }</style><p>x</p>",
         ] {
-            assert!(inline_by_shape(html, |m| crate::render::email::inliner().inline(m).ok()).is_none(), "{html}");
+            assert!(ShapeCache::new(u32::MAX).inline(html, |m| inliner().inline(m).ok()).is_none(), "{html}");
             assert_inlines_as_css_inline(html, false);
         }
     }
@@ -562,7 +676,7 @@ mod tests {
             "<html><head><style>p { color: red }</style></head><body><p>x</p></body></html>",
             "<style>p { color: red }</style><p>x</p>",
         ] {
-            assert!(inline_by_shape(html, |m| crate::render::email::inliner().inline(m).ok()).is_some(), "{html}");
+            assert!(ShapeCache::new(u32::MAX).inline(html, |m| inliner().inline(m).ok()).is_some(), "{html}");
             assert_inlines_as_css_inline(html, false);
             assert_inlines_as_css_inline(html, false); // from the cache
         }
@@ -596,7 +710,7 @@ mod tests {
                         };
                         let html = if mjml { mjml_to_html(&html).expect("MJML") } else { html };
                         assert!(
-                            inline_by_shape(&html, |m| crate::render::email::inliner().inline(m).ok()).is_some(),
+                            ShapeCache::new(u32::MAX).inline(&html, |m| inliner().inline(m).ok()).is_some(),
                             "{name}: the kit's emails take the cached path"
                         );
                         let ours = assert_inlines_as_css_inline(&html, true);

@@ -90,7 +90,7 @@ pub(crate) fn scan(html: &str) -> Option<Scan> {
     if memchr::memchr(0, b).is_some() {
         return None;
     }
-    let mut out = Scan { tokens: Vec::with_capacity(b.len() / 16), attrs: Vec::with_capacity(b.len() / 32) };
+    let mut out = Scan { tokens: Vec::with_capacity(b.len() / 64), attrs: Vec::with_capacity(b.len() / 128) };
     let mut text_start = 0;
     let mut i = 0;
     while let Some(off) = memchr::memchr(b'<', &b[i..]) {
