@@ -161,16 +161,32 @@ impl Environment {
     /// The embedded catalogue, or a folder named by HERALD_TEMPLATES, with the parts of
     /// `channels` compiled (a function's own channel).
     pub fn catalogue(&self, embedded: &[(&str, &str)], channels: &[Channel]) -> Result<Catalogue> {
-        let catalogue = match &self.templates_dir {
-            Some(dir) => Catalogue::load_for(std::path::Path::new(dir), channels)?,
-            None => Catalogue::from_files_for(
-                "templates",
-                embedded.iter().map(|(p, t)| ((*p).to_owned(), (*t).to_owned())).collect(),
-                channels,
-            )?,
-        };
-        Ok(catalogue)
+        load_catalogue(self.templates_dir.as_deref(), embedded, channels)
     }
+
+    /// [`Environment::catalogue`] on a thread of its own: compiling is CPU work (about
+    /// 10 ms for the starter kit), and what a function does next at start mostly waits
+    /// on the network (the SDK's configuration, the secrets it fetches).
+    pub fn catalogue_in_background(
+        &self,
+        embedded: &'static [(&'static str, &'static str)],
+        channels: Vec<Channel>,
+    ) -> std::thread::JoinHandle<Result<Catalogue>> {
+        let dir = self.templates_dir.clone();
+        std::thread::spawn(move || load_catalogue(dir.as_deref(), embedded, &channels))
+    }
+}
+
+fn load_catalogue(dir: Option<&str>, embedded: &[(&str, &str)], channels: &[Channel]) -> Result<Catalogue> {
+    let catalogue = match dir {
+        Some(dir) => Catalogue::load_for(std::path::Path::new(dir), channels)?,
+        None => Catalogue::from_files_for(
+            "templates",
+            embedded.iter().map(|(p, t)| ((*p).to_owned(), (*t).to_owned())).collect(),
+            channels,
+        )?,
+    };
+    Ok(catalogue)
 }
 
 /// `"HERALD_..."` string literals in `sources` (file name, text; unit tests excluded)

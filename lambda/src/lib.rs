@@ -115,11 +115,12 @@ where
     init_logging();
     let vars = function.env_vars();
     let environment = env::Environment::from_env(&vars)?;
-    // Its own channel's parts only (compiled before any network call, so a broken
-    // template fails fast); the pipeline rejects other channels before rendering.
+    // Its own channel's parts only; the pipeline rejects other channels before
+    // rendering. Compiled beside the network set-up below, and a broken template is
+    // the error reported, whatever else failed meanwhile.
     let own: Vec<Channel> = Channel::ALL.into_iter().filter(|c| c.as_str() == function.name).collect();
     let compiled = if own.is_empty() { Channel::ALL.to_vec() } else { own };
-    let catalogue = Arc::new(environment.catalogue(TEMPLATES, &compiled)?);
+    let compiling = environment.catalogue_in_background(TEMPLATES, compiled.clone());
     let sdk = aws::load_config(environment.aws_timeout).await;
     let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -135,7 +136,9 @@ where
         clock: clock.clone(),
         aws_timeout: environment.aws_timeout,
     })
-    .await?;
+    .await;
+    let catalogue = Arc::new(compiling.join().map_err(|_| "compiling the templates panicked")??);
+    let wired = wired?;
     // A sender for a channel whose parts were not compiled would fail every render.
     if let Some(c) = wired.senders.channels().into_iter().find(|c| !compiled.contains(c)) {
         return Err(format!("the {} function sends {c} but compiled only {compiled:?} templates", function.name).into());

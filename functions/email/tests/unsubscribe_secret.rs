@@ -197,3 +197,25 @@ async fn the_function_refuses_a_key_in_its_environment_or_configuration() {
     assert!(logs.contains("HERALD_CONFIG_TOML: email.unsubscribe_secret: not allowed"), "{logs}");
     assert!(!logs.contains(LEAKY), "{logs}");
 }
+
+/// Templates compile beside the start's network calls (the SDK's configuration, the key
+/// ring): a broken one is still the error the function reports, also when the key ring
+/// failed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_template_is_the_start_error_whatever_else_failed() {
+    let moto = Moto::start().await;
+    let good = create(&client(&moto).await, "UnsubscribeSecret", RING).await;
+    let absent = good.replace(":secret:UnsubscribeSecret", ":secret:Absent");
+    let templates = tempfile::tempdir().unwrap();
+    let welcome = templates.path().join("welcome");
+    std::fs::create_dir_all(&welcome).unwrap();
+    std::fs::write(welcome.join("email.subject.hbs"), "Hi {{#if name}}").unwrap();
+    std::fs::write(welcome.join("email.html.hbs"), "<p>Hi</p>").unwrap();
+    for arn in [&good, &absent] {
+        let mut vars = base_vars(arn, CONFIG);
+        vars.push(("HERALD_TEMPLATES", templates.path().to_str().unwrap()));
+        let logs = start(moto.env(&moto.endpoint), &vars).await.init_error().await;
+        assert!(logs.contains("welcome") && logs.contains("email.subject.hbs"), "{logs}");
+        assert!(!logs.contains("ResourceNotFoundException"), "{logs}");
+    }
+}
