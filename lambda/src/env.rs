@@ -164,16 +164,25 @@ impl Environment {
         load_catalogue(self.templates_dir.as_deref(), embedded, channels)
     }
 
-    /// [`Environment::catalogue`] on a thread of its own: compiling is CPU work (about
-    /// 10 ms for the starter kit), and what a function does next at start mostly waits
-    /// on the network (the SDK's configuration, the secrets it fetches).
+    /// [`Environment::catalogue`] on a thread of its own (named, with the main thread's
+    /// stack: the template parser recurses): compiling is CPU work (about 5 ms for the
+    /// starter kit), and what a function does next at start mostly waits on the network
+    /// (the key ring read from Secrets Manager).
     pub fn catalogue_in_background(
         &self,
         embedded: &'static [(&'static str, &'static str)],
         channels: Vec<Channel>,
-    ) -> std::thread::JoinHandle<Result<Catalogue>> {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Catalogue>>> {
         let dir = self.templates_dir.clone();
-        std::thread::spawn(move || load_catalogue(dir.as_deref(), embedded, &channels))
+        let (done, answer) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("herald-templates".into())
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let _ = done.send(load_catalogue(dir.as_deref(), embedded, &channels));
+            })
+            .context("starting the thread that compiles the templates")?;
+        Ok(answer)
     }
 }
 

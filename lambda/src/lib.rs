@@ -20,6 +20,7 @@ use herald::adapters::aws::{self, DynamoStore, SqsReceiptSink, SqsScheduler};
 use herald::config::{KeylessSettings, Settings};
 use herald::pipeline::{BatchBudget, Pipeline, Ports, Senders};
 use herald::ports::{Clock, ReceiptSink, SystemClock};
+use herald::render::Catalogue;
 use herald::request::Channel;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -116,28 +117,46 @@ where
     let vars = function.env_vars();
     let environment = env::Environment::from_env(&vars)?;
     // Its own channel's parts only; the pipeline rejects other channels before
-    // rendering. Compiled beside the network set-up below, and a broken template is
-    // the error reported, whatever else failed meanwhile.
+    // rendering. Compiled beside the network set-up below: a broken template ends the
+    // start as soon as it is found (not after the set-up's timeouts), and is the error
+    // reported when the set-up failed too.
     let own: Vec<Channel> = Channel::ALL.into_iter().filter(|c| c.as_str() == function.name).collect();
     let compiled = if own.is_empty() { Channel::ALL.to_vec() } else { own };
-    let compiling = environment.catalogue_in_background(TEMPLATES, compiled.clone());
-    let sdk = aws::load_config(environment.aws_timeout).await;
-    let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), environment.table.clone()));
-    let sink = Arc::new(SqsReceiptSink::new(sqs.clone(), environment.receipts_queue_url.clone()));
-    let wired = wire(Context {
-        settings: environment.settings.clone(),
-        sdk: sdk.clone(),
-        provider_sdk,
-        store: store.clone(),
-        receipts: sink.clone(),
-        clock: clock.clone(),
-        aws_timeout: environment.aws_timeout,
-    })
-    .await;
-    let catalogue = Arc::new(compiling.join().map_err(|_| "compiling the templates panicked")??);
+    let mut compiling = environment.catalogue_in_background(TEMPLATES, compiled.clone())?;
+    let setup = async {
+        let sdk = aws::load_config(environment.aws_timeout).await;
+        let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), environment.table.clone()));
+        let sink = Arc::new(SqsReceiptSink::new(sqs.clone(), environment.receipts_queue_url.clone()));
+        let wired = wire(Context {
+            settings: environment.settings.clone(),
+            sdk: sdk.clone(),
+            provider_sdk,
+            store: store.clone(),
+            receipts: sink.clone(),
+            clock: clock.clone(),
+            aws_timeout: environment.aws_timeout,
+        })
+        .await;
+        (clock, sqs, store, sink, wired)
+    };
+    tokio::pin!(setup);
+    let compiled_catalogue = |done: Result<anyhow::Result<Catalogue>, _>| {
+        done.unwrap_or_else(|_| Err(anyhow::anyhow!("compiling the templates stopped without an answer")))
+    };
+    let (catalogue, (clock, sqs, store, sink, wired)) = tokio::select! {
+        done = &mut compiling => (compiled_catalogue(done)?, setup.await),
+        ready = &mut setup => {
+            let catalogue = compiled_catalogue(compiling.await);
+            if let (Err(_), Err(e)) = (&catalogue, &ready.4) {
+                tracing::error!(error = %format!("{e:#}"), "the start's AWS set-up failed too");
+            }
+            (catalogue?, ready)
+        }
+    };
+    let catalogue = Arc::new(catalogue);
     let wired = wired?;
     // A sender for a channel whose parts were not compiled would fail every render.
     if let Some(c) = wired.senders.channels().into_iter().find(|c| !compiled.contains(c)) {

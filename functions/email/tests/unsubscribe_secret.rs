@@ -198,6 +198,16 @@ async fn the_function_refuses_a_key_in_its_environment_or_configuration() {
     assert!(!logs.contains(LEAKY), "{logs}");
 }
 
+/// A template folder whose one template does not compile.
+fn broken_templates() -> tempfile::TempDir {
+    let templates = tempfile::tempdir().unwrap();
+    let welcome = templates.path().join("welcome");
+    std::fs::create_dir_all(&welcome).unwrap();
+    std::fs::write(welcome.join("email.subject.hbs"), "Hi {{#if name}}").unwrap();
+    std::fs::write(welcome.join("email.html.hbs"), "<p>Hi</p>").unwrap();
+    templates
+}
+
 /// Templates compile beside the start's network calls (the SDK's configuration, the key
 /// ring): a broken one is still the error the function reports, also when the key ring
 /// failed meanwhile.
@@ -206,11 +216,7 @@ async fn a_broken_template_is_the_start_error_whatever_else_failed() {
     let moto = Moto::start().await;
     let good = create(&client(&moto).await, "UnsubscribeSecret", RING).await;
     let absent = good.replace(":secret:UnsubscribeSecret", ":secret:Absent");
-    let templates = tempfile::tempdir().unwrap();
-    let welcome = templates.path().join("welcome");
-    std::fs::create_dir_all(&welcome).unwrap();
-    std::fs::write(welcome.join("email.subject.hbs"), "Hi {{#if name}}").unwrap();
-    std::fs::write(welcome.join("email.html.hbs"), "<p>Hi</p>").unwrap();
+    let templates = broken_templates();
     for arn in [&good, &absent] {
         let mut vars = base_vars(arn, CONFIG);
         vars.push(("HERALD_TEMPLATES", templates.path().to_str().unwrap()));
@@ -218,4 +224,29 @@ async fn a_broken_template_is_the_start_error_whatever_else_failed() {
         assert!(logs.contains("welcome") && logs.contains("email.subject.hbs"), "{logs}");
         assert!(!logs.contains("ResourceNotFoundException"), "{logs}");
     }
+}
+
+/// ...and it ends the start at once, not after the network set-up's timeouts: here
+/// Secrets Manager accepts the connection and never answers, with 20 s per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_template_fails_the_start_without_waiting_for_the_network() {
+    let moto = Moto::start().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let templates = broken_templates();
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:UnsubscribeSecret-AbCdEf";
+    let mut vars = base_vars(arn, CONFIG);
+    vars.push(("HERALD_TEMPLATES", templates.path().to_str().unwrap()));
+    vars.push(("HERALD_AWS_TIMEOUT_MS", "20000"));
+    let began = Instant::now();
+    let logs = start(moto.env(&endpoint), &vars).await.init_error().await;
+    assert!(logs.contains("email.subject.hbs"), "{logs}");
+    assert!(began.elapsed() < Duration::from_secs(10), "the start waited {:?} for the network", began.elapsed());
+    held.abort();
 }

@@ -793,7 +793,7 @@ impl Catalogue {
                 };
                 // Positions are in the markup after Handlebars (loops expanded), not lines
                 // of the template file: said in the message, not given as the file's.
-                let html = super::email::finish_html(&rendered, mjml).map_err(|e| {
+                let html = super::email::finish_html_of(name, &rendered, mjml).map_err(|e| {
                     let part = if mjml { Part::EmailMjml } else { Part::EmailHtml };
                     let at = match (e.line, e.column) {
                         (Some(l), Some(c)) => format!(" (line {l}, column {c} of the markup after Handlebars)"),

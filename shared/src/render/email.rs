@@ -46,7 +46,13 @@ impl EmailHtmlError {
 /// What the catalogue does to every rendered HTML email: MJML compiled when the part is
 /// MJML, then CSS inlined.
 pub fn finish_html(html: &str, mjml: bool) -> Result<String, EmailHtmlError> {
-    if mjml { inline_css(&mjml_to_html(html)?) } else { inline_css(html) }
+    finish_html_of("", html, mjml)
+}
+
+/// [`finish_html`] for an email of `template`: a template whose shape changes with
+/// every email stops using the shape cache without slowing the others (`render::inline`).
+pub fn finish_html_of(template: &str, html: &str, mjml: bool) -> Result<String, EmailHtmlError> {
+    if mjml { inline_css_of(template, &mjml_to_html(html)?) } else { inline_css_of(template, html) }
 }
 
 // ---------------------------------------------------------------- MJML
@@ -327,12 +333,17 @@ pub(super) fn inliner() -> &'static CSSInliner<'static> {
 /// stylesheet's is `!important`, as in a browser. `<style data-css-inline="ignore">`
 /// keeps a block out of inlining.
 pub fn inline_css(html: &str) -> Result<String, EmailHtmlError> {
+    inline_css_of("", html)
+}
+
+/// [`inline_css`] for an email of `template`.
+pub fn inline_css_of(template: &str, html: &str) -> Result<String, EmailHtmlError> {
     // Nothing to inline: the HTML stays byte for byte (no parse, no re-serialisation).
     if !has_style_block(html) {
         return Ok(html.to_owned());
     }
     // The same shape as an email before: its patch, no parse (see `render::inline`).
-    if let Some(inlined) = super::inline::inline_by_shape(html, |marked| inliner().inline(marked).ok()) {
+    if let Some(inlined) = super::inline::inline_by_shape(html, template, |marked| inliner().inline(marked).ok()) {
         return Ok(inlined);
     }
     inline_fresh(html)

@@ -4,10 +4,9 @@
 //! the attributes selectors can see, never on the text: a campaign's emails differ in
 //! names, amounts and links, and are otherwise the same document. So the first email
 //! of a shape is inlined by css-inline, and what changed is kept as a patch: per start
-//! tag, its new `style`; per `<style>` block, its new content or its removal; the
-//! at-rules block css-inline adds to `<head>`. The next email of that shape gets the
-//! patch applied to its own markup, which costs a scan instead of an html5ever parse,
-//! a selector match per element and a serialisation.
+//! tag, its new `style`; per `<style>` block, its new content or its removal. The next
+//! email of that shape gets the patch applied to its own markup, which costs a scan
+//! instead of an html5ever parse, a selector match per element and a serialisation.
 //!
 //! The shape (the cache key) is the token sequence with what can change the tree or a
 //! selector's match kept as written: tag names and order, the self-closing flag, every
@@ -63,8 +62,14 @@ struct Cache {
     /// `None`: this shape goes to css-inline every time.
     shapes: HashMap<String, Option<Arc<Patch>>>,
     bytes: usize,
-    /// New shapes in a row: a template whose shape changes with every email (a
-    /// per-recipient value in a `class`) gains nothing from the cache and pays for it.
+    /// Per template: a template whose shape changes with every email (a per-recipient
+    /// value in a `class`) gains nothing from the cache and pays for it.
+    runs: HashMap<String, Run>,
+}
+
+#[derive(Default)]
+struct Run {
+    /// New shapes in a row.
     misses: u32,
     /// Emails left to send straight to css-inline after such a run.
     skip: u32,
@@ -72,7 +77,7 @@ struct Cache {
 
 /// After this many new shapes in a row...
 const MISS_RUN: u32 = 32;
-/// ...this many emails go straight to css-inline (and the cache starts over).
+/// ...this many of the template's emails go straight to css-inline.
 const SKIP_AFTER_MISS_RUN: u32 = 256;
 
 /// The shapes seen, with their patches.
@@ -86,8 +91,8 @@ pub(crate) struct ShapeCache {
 static SHAPES: ShapeCache = ShapeCache::new(MISS_RUN);
 
 /// Inlines `html` from the patch of its shape (see [`ShapeCache::inline`]).
-pub(crate) fn inline_by_shape(html: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
-    SHAPES.inline(html, inline)
+pub(crate) fn inline_by_shape(html: &str, template: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
+    SHAPES.inline(html, template, inline)
 }
 
 pub(crate) fn forget() {
@@ -107,15 +112,18 @@ impl ShapeCache {
         *self.lock() = None;
     }
 
-    /// Inlines `html` from the patch of its shape, computing it with `inline` on a
-    /// shape's first document. `None`: do it with css-inline (the shape is outside what
-    /// a patch can express, `inline` failed, or shapes have not been repeating lately).
-    pub(crate) fn inline(&self, html: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
+    /// Inlines `html` (an email of `template`) from the patch of its shape, computing it
+    /// with `inline` on a shape's first document. `None`: do it with css-inline (the
+    /// shape is outside what a patch can express, `inline` failed, or the template's
+    /// shapes have not been repeating lately).
+    pub(crate) fn inline(&self, html: &str, template: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
         {
             let mut cache = self.lock();
             let cache = cache.get_or_insert_with(Cache::default);
-            if cache.skip > 0 {
-                cache.skip -= 1;
+            if let Some(run) = cache.runs.get_mut(template)
+                && run.skip > 0
+            {
+                run.skip -= 1;
                 return None;
             }
         }
@@ -125,8 +133,10 @@ impl ShapeCache {
             let mut cache = self.lock();
             let cache = cache.get_or_insert_with(Cache::default);
             let found = cache.shapes.get(&key).cloned();
-            if found.is_some() {
-                cache.misses = 0;
+            if found.is_some()
+                && let Some(run) = cache.runs.get_mut(template)
+            {
+                run.misses = 0;
             }
             found
         };
@@ -138,16 +148,23 @@ impl ShapeCache {
                 key.shrink_to_fit();
                 let mut cache = self.lock();
                 let cache = cache.get_or_insert_with(Cache::default);
-                cache.misses += 1;
-                if cache.misses >= self.miss_run {
-                    *cache = Cache { skip: SKIP_AFTER_MISS_RUN, ..Cache::default() };
+                let run = cache.runs.entry(template.to_owned()).or_default();
+                run.misses += 1;
+                if run.misses >= self.miss_run {
+                    *run = Run { misses: 0, skip: SKIP_AFTER_MISS_RUN };
                 } else {
-                    let bytes = key.len() + patch.as_ref().map_or(0, |p| p.bytes);
+                    let size =
+                        |key: &str, patch: &Option<Arc<Patch>>| key.len() + patch.as_ref().map_or(0, |p| p.bytes);
+                    let bytes = size(&key, &patch);
                     if cache.bytes + bytes > CACHE_BYTES {
-                        *cache = Cache { misses: cache.misses, ..Cache::default() };
+                        cache.shapes.clear();
+                        cache.bytes = 0;
                     }
                     cache.bytes += bytes;
-                    cache.shapes.insert(key, patch.clone());
+                    // Two emails of a new shape at once: the second replaces the first's.
+                    if let Some(old) = cache.shapes.insert(key.clone(), patch.clone()) {
+                        cache.bytes -= size(&key, &old);
+                    }
                 }
                 patch?
             }
@@ -512,12 +529,18 @@ mod tests {
     /// The same tree and styles as css-inline writes; for well-formed markup also the
     /// same text part (the text part reads tokens, and css-inline rewrites broken markup
     /// as the tree it parses to, which a patch leaves as written).
+    /// Through a cache of its own: the shape's first email (the patch derived), then the
+    /// same email again (the patch reused).
     fn assert_inlines_as_css_inline(html: &str, well_formed: bool) -> String {
+        let cache = ShapeCache::new(u32::MAX);
+        assert_inlines_with(&cache, html, well_formed);
+        assert_inlines_with(&cache, html, well_formed)
+    }
+
+    /// Through `cache`, which may hold the patch of another email of this shape.
+    fn assert_inlines_with(cache: &ShapeCache, html: &str, well_formed: bool) -> String {
         let fresh = inline_fresh(html).expect("css-inline");
-        // A cache of the tests' own, that never stops caching: the global one would
-        // send these documents to css-inline after a run of new shapes.
-        static TESTS: ShapeCache = ShapeCache::new(u32::MAX);
-        let ours = TESTS.inline(html, |m| inliner().inline(m).ok()).unwrap_or_else(|| fresh.clone());
+        let ours = cache.inline(html, "t", |m| inliner().inline(m).ok()).unwrap_or_else(|| fresh.clone());
         // Left to css-inline, the output is its own.
         if ours != fresh {
             assert_eq!(tree(&ours), tree(html), "\ninput: {html}\nours: {ours}\ncss-inline: {fresh}");
@@ -533,7 +556,7 @@ mod tests {
         let count = AtomicUsize::new(0);
         let cache = ShapeCache::new(u32::MAX);
         for doc in docs {
-            let out = cache.inline(doc, |marked| {
+            let out = cache.inline(doc, "t", |marked| {
                 count.fetch_add(1, Ordering::Relaxed);
                 inliner().inline(marked).ok()
             });
@@ -593,7 +616,7 @@ mod tests {
         // A CSS escape can name any attribute (here `href`): not cached.
         for href in ["https://x.example", "http://x.example"] {
             let html = format!("<style>a[hr\\65 f^=\"https\"] {{ color: green }}</style><a href=\"{href}\">x</a>");
-            assert!(ShapeCache::new(u32::MAX).inline(&html, |m| inliner().inline(m).ok()).is_none());
+            assert!(ShapeCache::new(u32::MAX).inline(&html, "t", |m| inliner().inline(m).ok()).is_none());
             assert_inlines_as_css_inline(&html, true);
         }
         // An attribute named `href~` is not `href` with its value elided.
@@ -611,17 +634,20 @@ mod tests {
         let doc = |i: usize| format!("<style>.run-{i} {{ color: red }}</style><p class=\"run-{i}\">x</p>");
         let cache = ShapeCache::new(MISS_RUN);
         for i in 0..MISS_RUN as usize {
-            assert!(cache.inline(&doc(i), inline).is_some(), "new shape {i}");
+            assert!(cache.inline(&doc(i), "t", inline).is_some(), "new shape {i}");
         }
         // After the run, css-inline for the next emails, known shapes too; the cache
         // has started over.
-        assert!(cache.inline(&doc(0), inline).is_none());
-        assert!(cache.lock().as_ref().is_some_and(|c| c.shapes.is_empty() && c.skip == SKIP_AFTER_MISS_RUN - 1));
+        assert!(cache.inline(&doc(0), "t", inline).is_none());
+        assert!(cache.lock().as_ref().is_some_and(|c| c.runs["t"].skip == SKIP_AFTER_MISS_RUN - 1));
+        // Another template's emails keep the cache.
+        assert!(cache.inline(&doc(0), "other", inline).is_some());
+        assert!(cache.inline(&doc(0), "other", inline).is_some());
         // A shape seen again ends a run.
         let cache = ShapeCache::new(MISS_RUN);
         for i in 0..3 * MISS_RUN as usize {
             let shape = if i % 2 == 0 { 0 } else { i };
-            assert!(cache.inline(&doc(shape), inline).is_some(), "email {i}");
+            assert!(cache.inline(&doc(shape), "t", inline).is_some(), "email {i}");
         }
     }
 
@@ -651,7 +677,7 @@ mod tests {
             "<html><head><style>[data-herald-inline] { color: red }</style></head><body><p>x</p></body></html>",
             "<script>1</script><style>p { color: red }</style><p>x</p>",
         ] {
-            assert!(ShapeCache::new(u32::MAX).inline(html, |m| inliner().inline(m).ok()).is_none(), "{html}");
+            assert!(ShapeCache::new(u32::MAX).inline(html, "t", |m| inliner().inline(m).ok()).is_none(), "{html}");
             assert_inlines_as_css_inline(html, false);
         }
     }
@@ -676,7 +702,7 @@ mod tests {
             "<html><head><style>p { color: red }</style></head><body><p>x</p></body></html>",
             "<style>p { color: red }</style><p>x</p>",
         ] {
-            assert!(ShapeCache::new(u32::MAX).inline(html, |m| inliner().inline(m).ok()).is_some(), "{html}");
+            assert!(ShapeCache::new(u32::MAX).inline(html, "t", |m| inliner().inline(m).ok()).is_some(), "{html}");
             assert_inlines_as_css_inline(html, false);
             assert_inlines_as_css_inline(html, false); // from the cache
         }
@@ -710,7 +736,7 @@ mod tests {
                         };
                         let html = if mjml { mjml_to_html(&html).expect("MJML") } else { html };
                         assert!(
-                            ShapeCache::new(u32::MAX).inline(&html, |m| inliner().inline(m).ok()).is_some(),
+                            ShapeCache::new(u32::MAX).inline(&html, "t", |m| inliner().inline(m).ok()).is_some(),
                             "{name}: the kit's emails take the cached path"
                         );
                         let ours = assert_inlines_as_css_inline(&html, true);
@@ -799,8 +825,10 @@ mod tests {
             sheet in proptest::collection::vec(any::<bool>(), SHEETS.len()),
             ops in proptest::collection::vec(any::<(u8, u8, u8)>(), 0..40),
         ) {
+            // The second variant is served from the first's patch when their shapes agree.
+            let cache = ShapeCache::new(u32::MAX);
             for variant in [0, 1] {
-                assert_inlines_as_css_inline(&document(&sheet, &ops, variant), false);
+                assert_inlines_with(&cache, &document(&sheet, &ops, variant), false);
             }
         }
     }
