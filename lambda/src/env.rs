@@ -159,20 +159,16 @@ impl Environment {
     }
 
     /// The embedded catalogue, or a folder named by HERALD_TEMPLATES, with the parts of
-    /// `channels` compiled (a function's own channel).
-    pub fn catalogue(&self, embedded: &[(&str, &str)], channels: &[Channel]) -> Result<Catalogue> {
-        load_catalogue(self.templates_dir.as_deref(), embedded, channels)
-    }
-
-    /// [`Environment::catalogue`] on a thread of its own (named, with the main thread's
-    /// stack: the template parser recurses): compiling is CPU work (about 5 ms for the
-    /// starter kit), and what a function does next at start mostly waits on the network
-    /// (the key ring read from Secrets Manager).
+    /// `channels` compiled (a function's own channel), on a thread of its own (named,
+    /// with the main thread's stack: the template parser recurses): compiling is CPU work
+    /// (about 5 ms for the starter kit), and what a function does next at start mostly
+    /// waits on the network (the key ring read from Secrets Manager). The future is
+    /// ready when the thread is done.
     pub fn catalogue_in_background(
         &self,
         embedded: &'static [(&'static str, &'static str)],
         channels: Vec<Channel>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Catalogue>>> {
+    ) -> Result<impl std::future::Future<Output = Result<Catalogue>> + use<>> {
         let dir = self.templates_dir.clone();
         let (done, answer) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -182,7 +178,9 @@ impl Environment {
                 let _ = done.send(load_catalogue(dir.as_deref(), embedded, &channels));
             })
             .context("starting the thread that compiles the templates")?;
-        Ok(answer)
+        Ok(async move {
+            answer.await.unwrap_or_else(|_| Err(anyhow::anyhow!("compiling the templates stopped without an answer")))
+        })
     }
 }
 

@@ -20,7 +20,6 @@ use herald::adapters::aws::{self, DynamoStore, SqsReceiptSink, SqsScheduler};
 use herald::config::{KeylessSettings, Settings};
 use herald::pipeline::{BatchBudget, Pipeline, Ports, Senders};
 use herald::ports::{Clock, ReceiptSink, SystemClock};
-use herald::render::Catalogue;
 use herald::request::Channel;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -122,7 +121,7 @@ where
     // reported when the set-up failed too.
     let own: Vec<Channel> = Channel::ALL.into_iter().filter(|c| c.as_str() == function.name).collect();
     let compiled = if own.is_empty() { Channel::ALL.to_vec() } else { own };
-    let mut compiling = environment.catalogue_in_background(TEMPLATES, compiled.clone())?;
+    let compiling = environment.catalogue_in_background(TEMPLATES, compiled.clone())?;
     let setup = async {
         let sdk = aws::load_config(environment.aws_timeout).await;
         let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
@@ -142,14 +141,11 @@ where
         .await;
         (clock, sqs, store, sink, wired)
     };
-    tokio::pin!(setup);
-    let compiled_catalogue = |done: Result<anyhow::Result<Catalogue>, _>| {
-        done.unwrap_or_else(|_| Err(anyhow::anyhow!("compiling the templates stopped without an answer")))
-    };
+    tokio::pin!(setup, compiling);
     let (catalogue, (clock, sqs, store, sink, wired)) = tokio::select! {
-        done = &mut compiling => (compiled_catalogue(done)?, setup.await),
+        compiled = &mut compiling => (compiled?, setup.await),
         ready = &mut setup => {
-            let catalogue = compiled_catalogue(compiling.await);
+            let catalogue = compiling.await;
             if let (Err(_), Err(e)) = (&catalogue, &ready.4) {
                 tracing::error!(error = %format!("{e:#}"), "the start's AWS set-up failed too");
             }

@@ -162,8 +162,9 @@ impl ShapeCache {
                     }
                     cache.bytes += bytes;
                     // Two emails of a new shape at once: the second replaces the first's.
-                    if let Some(old) = cache.shapes.insert(key.clone(), patch.clone()) {
-                        cache.bytes -= size(&key, &old);
+                    let key_len = key.len();
+                    if let Some(old) = cache.shapes.insert(key, patch.clone()) {
+                        cache.bytes -= key_len + old.as_ref().map_or(0, |p| p.bytes);
                     }
                 }
                 patch?

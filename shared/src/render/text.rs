@@ -137,7 +137,10 @@ fn feed(html: &str, scanned: &scan::Scan, converter: &mut Converter) {
             scan::Token::Raw(r) if r.is_empty() => {}
             scan::Token::Raw(r) if escapable => converter.text(&scan::decode(&html[r.clone()], false)),
             // Raw text: only newlines are normalised.
-            scan::Token::Raw(r) => converter.text(&html[r.clone()].replace("\r\n", "\n").replace('\r', "\n")),
+            scan::Token::Raw(r) if html[r.clone()].contains('\r') => {
+                converter.text(&html[r.clone()].replace("\r\n", "\n").replace('\r', "\n"))
+            }
+            scan::Token::Raw(r) => converter.text(&html[r.clone()]),
             scan::Token::Comment(_) | scan::Token::Doctype(_) => {}
             scan::Token::End { name, .. } => converter.end(&LocalName::from(html[name.clone()].to_ascii_lowercase())),
             scan::Token::Start(start) => {

@@ -1253,8 +1253,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn request_state(&self, key: &IdempotencyKey) -> Result<Option<RequestState>, StoreError> {
-        let Some(item) = self.read(req_key(key), None).await? else { return Ok(None) };
-        let item = &item;
+        let Some(ref item) = self.read(req_key(key), None).await? else { return Ok(None) };
         let done = get_s(item, "state") == Some("done");
         let delivery = get_s(item, "delivery")
             .and_then(|d| d.parse::<EventKind>().ok())
