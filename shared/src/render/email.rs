@@ -52,7 +52,19 @@ pub fn finish_html(html: &str, mjml: bool) -> Result<String, EmailHtmlError> {
 /// [`finish_html`] for an email of `template`: a template whose shape changes with
 /// every email stops using the shape cache without slowing the others (`render::inline`).
 pub fn finish_html_of(template: &str, html: &str, mjml: bool) -> Result<String, EmailHtmlError> {
-    if mjml { inline_css_of(template, &mjml_to_html(html)?) } else { inline_css_of(template, html) }
+    if mjml {
+        // The same shape as an email before: its HTML filled in, inlined too when the
+        // inlining does not read what is filled in (see `render::mjml_shape`).
+        super::mjml_shape::finish_by_shape(
+            html,
+            template,
+            mjml_to_html,
+            |compiled| inline_css_of(template, compiled),
+            |compiled| inline_css_patched(template, compiled),
+        )
+    } else {
+        inline_css_of(template, html)
+    }
 }
 
 // ---------------------------------------------------------------- MJML
@@ -339,19 +351,28 @@ pub fn inline_css(html: &str) -> Result<String, EmailHtmlError> {
 /// [`inline_css`] for an email of `template`.
 pub fn inline_css_of(template: &str, html: &str) -> Result<String, EmailHtmlError> {
     // Nothing to inline: the HTML stays byte for byte (no parse, no re-serialisation).
-    if !has_style_block(html) {
-        return Ok(html.to_owned());
-    }
     // The same shape as an email before: its patch, no parse (see `render::inline`).
-    if let Some(inlined) = super::inline::inline_by_shape(html, template, |marked| inliner().inline(marked).ok()) {
-        return Ok(inlined);
+    match inline_css_patched(template, html) {
+        Some(inlined) => Ok(inlined),
+        None => inline_fresh(html),
     }
-    inline_fresh(html)
 }
 
-/// Forgets the CSS inlining of every document shape seen so far, so that the next
-/// email pays for css-inline again (benchmarks measure that first email).
+/// [`inline_css_of`] when the result is `html` as written with the styles of its
+/// shape's patch (or `html` itself, with nothing to inline): `None` when css-inline
+/// would write the document instead.
+pub(super) fn inline_css_patched(template: &str, html: &str) -> Option<String> {
+    if !has_style_block(html) {
+        return Some(html.to_owned());
+    }
+    super::inline::inline_by_shape(html, template, |marked| inliner().inline(marked).ok())
+}
+
+/// Forgets the MJML compilation and the CSS inlining of every document shape seen so
+/// far, so that the next email pays for mrml and css-inline again (benchmarks measure
+/// that first email).
 pub fn forget_shapes() {
+    super::mjml_shape::forget();
     super::inline::forget();
 }
 
@@ -382,7 +403,7 @@ fn leading_doctype(html: &str) -> Option<&str> {
     Some(&rest[..=end])
 }
 
-fn has_style_block(html: &str) -> bool {
+pub(super) fn has_style_block(html: &str) -> bool {
     html.match_indices('<')
         .any(|(i, _)| html.as_bytes().get(i + 1..i + 6).is_some_and(|n| n.eq_ignore_ascii_case(b"style")))
 }

@@ -10,34 +10,33 @@
 //!
 //! The shape (the cache key) is the token sequence with what can change the tree or a
 //! selector's match kept as written: tag names and order, the self-closing flag, every
-//! attribute name and value except the values of `href`, `src`, `alt`, `title` and
-//! `srcset` (kept too when a `<style>` block mentions them), the `<style>` blocks, the
-//! doctype (quirks mode), and per run of text only whether it is empty, blank or not
-//! (all the tree builder asks of text: foster parenting, `:empty`). Anything the
-//! scanner does not read exactly as the spec does (`<script>`, SVG, bogus comments)
-//! and any document where css-inline's output cannot be mapped back tag by tag (an
-//! element it added or cloned, carrying a style) goes to css-inline every time.
+//! attribute name and value except the values of `href`, `src`, `alt`, `title`,
+//! `srcset` and `aria-label` (kept too when a `<style>` block mentions them), the
+//! `<style>` blocks, the doctype (quirks mode), and per run of text only whether it is
+//! empty, blank or not (all the tree builder asks of text: foster parenting,
+//! `:empty`). Anything the scanner does not read exactly as the spec does (`<script>`,
+//! SVG, bogus comments) and any document where css-inline's output cannot be mapped
+//! back tag by tag (an element it added or cloned, carrying a style) goes to
+//! css-inline every time.
 //!
 //! The map back is exact, not guessed: the first email is inlined with a marker
 //! attribute numbering every start tag, so each element of css-inline's output names
 //! the tag it came from.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use super::memo::{MISS_RUN, ShapeMemo};
 use super::scan::{self, Attr, Scan, Start, Token};
 
 /// Numbers the start tags in the document css-inline sees on a shape's first email.
 const MARKER: &str = "data-herald-inline";
 /// Attribute values that differ per recipient and that no selector herald's templates
-/// use reads; the tree builder ignores them too.
-const INERT: [&str; 5] = ["href", "src", "alt", "title", "srcset"];
+/// use reads; the tree builder ignores them too. (mrml writes the MJML title into the
+/// body's `aria-label`.)
+const INERT: [&str; 6] = ["href", "src", "alt", "title", "srcset", "aria-label"];
 /// Ends a value in a shape: NUL, which the scanner never lets through.
 const END: char = '\0';
-/// Shapes (keys and patches) kept per process before the cache starts over.
-const CACHE_BYTES: usize = 4 << 20;
-
 /// What css-inline changes in one document shape.
 #[derive(Debug, Default)]
 pub(crate) struct Patch {
@@ -57,34 +56,9 @@ struct Edit {
     remove: bool,
 }
 
-#[derive(Default)]
-struct Cache {
-    /// `None`: this shape goes to css-inline every time.
-    shapes: HashMap<String, Option<Arc<Patch>>>,
-    bytes: usize,
-    /// Per template: a template whose shape changes with every email (a per-recipient
-    /// value in a `class`) gains nothing from the cache and pays for it.
-    runs: HashMap<String, Run>,
-}
-
-#[derive(Default)]
-struct Run {
-    /// New shapes in a row.
-    misses: u32,
-    /// Emails left to send straight to css-inline after such a run.
-    skip: u32,
-}
-
-/// After this many new shapes in a row...
-const MISS_RUN: u32 = 32;
-/// ...this many of the template's emails go straight to css-inline.
-const SKIP_AFTER_MISS_RUN: u32 = 256;
-
 /// The shapes seen, with their patches.
 pub(crate) struct ShapeCache {
-    cache: Mutex<Option<Cache>>,
-    /// `MISS_RUN`; tests that count on hits use their own cache without it.
-    miss_run: u32,
+    memo: ShapeMemo<Patch>,
 }
 
 /// The process's cache, used by every email.
@@ -96,20 +70,12 @@ pub(crate) fn inline_by_shape(html: &str, template: &str, inline: impl Fn(&str) 
 }
 
 pub(crate) fn forget() {
-    SHAPES.forget();
+    SHAPES.memo.forget();
 }
 
 impl ShapeCache {
     pub(crate) const fn new(miss_run: u32) -> Self {
-        ShapeCache { cache: Mutex::new(None), miss_run }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cache>> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn forget(&self) {
-        *self.lock() = None;
+        ShapeCache { memo: ShapeMemo::new(miss_run) }
     }
 
     /// Inlines `html` (an email of `template`) from the patch of its shape, computing it
@@ -117,61 +83,27 @@ impl ShapeCache {
     /// shape is outside what a patch can express, `inline` failed, or the template's
     /// shapes have not been repeating lately).
     pub(crate) fn inline(&self, html: &str, template: &str, inline: impl Fn(&str) -> Option<String>) -> Option<String> {
-        {
-            let mut cache = self.lock();
-            let cache = cache.get_or_insert_with(Cache::default);
-            if let Some(run) = cache.runs.get_mut(template)
-                && run.skip > 0
-            {
-                run.skip -= 1;
-                return None;
-            }
+        if self.memo.skips(template) {
+            return None;
         }
         let scanned = scan::scan(html)?;
         let key = shape(html, &scanned)?;
-        let cached = {
-            let mut cache = self.lock();
-            let cache = cache.get_or_insert_with(Cache::default);
-            let found = cache.shapes.get(&key).cloned();
-            if found.is_some()
-                && let Some(run) = cache.runs.get_mut(template)
-            {
-                run.misses = 0;
-            }
-            found
-        };
-        let patch = match cached {
+        let patch = match self.memo.get(&key, template) {
             Some(patch) => patch?,
             None => {
                 let patch = derive(html, &scanned, &inline).map(Arc::new);
-                let mut key = key;
-                key.shrink_to_fit();
-                let mut cache = self.lock();
-                let cache = cache.get_or_insert_with(Cache::default);
-                let run = cache.runs.entry(template.to_owned()).or_default();
-                run.misses += 1;
-                if run.misses >= self.miss_run {
-                    *run = Run { misses: 0, skip: SKIP_AFTER_MISS_RUN };
-                } else {
-                    let size =
-                        |key: &str, patch: &Option<Arc<Patch>>| key.len() + patch.as_ref().map_or(0, |p| p.bytes);
-                    let bytes = size(&key, &patch);
-                    if cache.bytes + bytes > CACHE_BYTES {
-                        cache.shapes.clear();
-                        cache.bytes = 0;
-                    }
-                    cache.bytes += bytes;
-                    // Two emails of a new shape at once: the second replaces the first's.
-                    let key_len = key.len();
-                    if let Some(old) = cache.shapes.insert(key, patch.clone()) {
-                        cache.bytes -= key_len + old.as_ref().map_or(0, |p| p.bytes);
-                    }
-                }
+                let bytes = patch.as_ref().map_or(0, |p| p.bytes);
+                self.memo.insert(key, template, patch.clone(), bytes);
                 patch?
             }
         };
         Some(apply(html, &scanned, &patch))
     }
+}
+
+/// The shape of `html` as the cache keys it, `None` where the cache does not apply.
+pub(crate) fn shape_of(html: &str) -> Option<String> {
+    shape(html, &scan::scan(html)?)
 }
 
 fn name<'h>(html: &'h str, start: &Start) -> &'h str {
@@ -291,7 +223,7 @@ fn stylesheet(html: &str, scanned: &Scan) -> String {
 
 /// Text the tree builder treats as whitespace: ASCII whitespace, also written as a
 /// character reference (`&#32;`, `&Tab;`).
-fn is_blank(text: &str) -> bool {
+pub(crate) fn is_blank(text: &str) -> bool {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -640,7 +572,7 @@ mod tests {
         // After the run, css-inline for the next emails, known shapes too; the cache
         // has started over.
         assert!(cache.inline(&doc(0), "t", inline).is_none());
-        assert!(cache.lock().as_ref().is_some_and(|c| c.runs["t"].skip == SKIP_AFTER_MISS_RUN - 1));
+        assert!(cache.memo.skips("t"));
         // Another template's emails keep the cache.
         assert!(cache.inline(&doc(0), "other", inline).is_some());
         assert!(cache.inline(&doc(0), "other", inline).is_some());

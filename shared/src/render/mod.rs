@@ -9,6 +9,8 @@ mod helpers;
 pub mod i18n;
 mod inline;
 pub mod intl;
+mod memo;
+mod mjml_shape;
 mod mustache;
 mod scan;
 pub mod sms;
