@@ -14,7 +14,8 @@ pub(crate) const MISS_RUN: u32 = 32;
 const SKIP_AFTER_MISS_RUN: u32 = 256;
 
 struct State<V> {
-    shapes: HashMap<String, Option<Arc<V>>>,
+    /// With the bytes the entry was counted for.
+    shapes: HashMap<String, (Option<Arc<V>>, usize)>,
     bytes: usize,
     /// Per template: a template whose shape changes with every email (a per-recipient
     /// value where the key keeps values) gains nothing from the cache and pays for it.
@@ -71,7 +72,7 @@ impl<V> ShapeMemo<V> {
     /// a shape not seen yet.
     pub(crate) fn get(&self, key: &str, template: &str) -> Option<Option<Arc<V>>> {
         self.with(|s| {
-            let found = s.shapes.get(key).cloned();
+            let found = s.shapes.get(key).map(|(value, _)| value.clone());
             if found.is_some()
                 && let Some(run) = s.runs.get_mut(template)
             {
@@ -93,14 +94,17 @@ impl<V> ShapeMemo<V> {
                 return;
             }
             let bytes = key.len() + bytes;
+            if bytes > CACHE_BYTES {
+                return;
+            }
             if s.bytes + bytes > CACHE_BYTES {
                 s.shapes.clear();
                 s.bytes = 0;
             }
             s.bytes += bytes;
             // Two emails of a new shape at once: the second replaces the first's.
-            if s.shapes.insert(key, value).is_some() {
-                s.bytes -= bytes;
+            if let Some((_, old)) = s.shapes.insert(key, (value, bytes)) {
+                s.bytes -= old;
             }
         });
     }
@@ -136,8 +140,11 @@ mod tests {
         memo.insert("a1".into(), "a", Some(Arc::new(1)), 10);
         assert_eq!(memo.get("a0", "a"), Some(None));
         memo.insert("a2".into(), "a", Some(Arc::new(1)), 10);
-        memo.insert("a2".into(), "a", Some(Arc::new(1)), 10);
+        memo.insert("a2".into(), "a", Some(Arc::new(1)), 20);
         assert!(!memo.skips("a"), "a hit in between: no run of three");
-        assert_eq!(memo.with(|s| s.bytes), 2 + (2 + 10) * 2);
+        assert_eq!(memo.with(|s| s.bytes), 2 + (2 + 10) + (2 + 20), "the replaced entry's bytes are given back");
+        // An entry over the whole budget is not kept.
+        memo.insert("big".into(), "b", Some(Arc::new(1)), CACHE_BYTES);
+        assert!(memo.get("big", "b").is_none());
     }
 }

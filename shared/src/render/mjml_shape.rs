@@ -13,9 +13,10 @@
 //! the body (or in `mj-title` and `mj-preview`), and the value of `href`, `src`, `alt`
 //! or `title` in the body, each without the blank space around it (mrml trims some
 //! text), and only when it holds none of `<`, `>`, `"`, `'` (which could change how the
-//! markup parses); such a value stays in the key as written. The key is the document
-//! with each slot replaced by its class (whether it holds a `&`): two emails of one key
-//! are the same bytes outside their slots. Nothing in the head but the title and the
+//! markup parses) nor a control character mrml's parser refuses; such a value stays in
+//! the key as written. The key is the document with each slot replaced by its class
+//! (whether it holds a `&`, and whether mrml's attribute escaping, Rust's `Debug`,
+//! would change it): two emails of one key are the same bytes outside their slots. Nothing in the head but the title and the
 //! preview is a slot: `mj-style`, `mj-attributes` and `mj-font` are part of the key.
 //! The sentinels have a length other than the value they stand for and carry its `&`,
 //! so that a length- or entity-dependent rendering fails the check instead of passing
@@ -142,8 +143,23 @@ fn core(source: &str, range: Range<usize>) -> Option<Range<usize>> {
     let start = range.start + (text.len() - trimmed.len());
     let end = start + trimmed.trim_end().len();
     let value = &source[start..end];
-    // A value blank for HTML (`&#32;`) would be another shape for CSS inlining.
-    (!value.is_empty() && !value.contains(['<', '>', '"', '\'']) && !is_blank(value)).then_some(start..end)
+    // A value blank for HTML (`&#32;`) would be another shape for CSS inlining; a
+    // control character makes mrml's parser fail, whatever the rest.
+    (!value.is_empty() && !value.contains(['<', '>', '"', '\'']) && !is_blank(value) && !value.contains(is_refused))
+        .then_some(start..end)
+}
+
+/// What mrml's parser (htmlparser) refuses in text and attribute values.
+fn is_refused(c: char) -> bool {
+    matches!(c, '\u{1}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Whether mrml writes `value` as it is into an attribute: it writes attribute values
+/// (and the title, copied into the body's `aria-label`) with Rust's `Debug` escapes
+/// (`\n`, `\\`, `\u{a0}`), text as it is.
+fn is_debug_plain(value: &str) -> bool {
+    let quoted = format!("{value:?}");
+    quoted.len() == value.len() + 2 && quoted.get(1..quoted.len() - 1) == Some(value)
 }
 
 /// The key and the slots of `mjml`, or `None` for a document compiled every time.
@@ -202,7 +218,17 @@ fn shape(mjml: &str) -> Option<(String, Vec<Range<usize>>)> {
     for slot in &slots {
         key.push_str(&mjml[last..slot.start]);
         key.push(END);
-        key.push(if mjml[slot.clone()].contains('&') { '&' } else { 'p' });
+        // A value's class: whether it holds an `&`, and whether an attribute would hold
+        // it as written. A first email whose value mrml escapes fails the check where
+        // it lands in an attribute, so a shape kept with such a value has it only
+        // where mrml copies text as it is.
+        let value = &mjml[slot.clone()];
+        key.push(match (value.contains('&'), is_debug_plain(value)) {
+            (false, true) => 'p',
+            (true, true) => '&',
+            (false, false) => 'e',
+            (true, false) => 'E',
+        });
         last = slot.end;
     }
     key.push_str(&mjml[last..]);
@@ -400,6 +426,34 @@ mod tests {
     }
 
     #[test]
+    fn values_mrml_escapes_or_refuses_are_another_shape() {
+        // mrml writes attributes (and the title, into the body's `aria-label`) with
+        // Rust's `Debug` escapes; its parser refuses control characters.
+        let doc = |title: &str, alt: &str, text: &str| {
+            format!(
+                "<mjml><mj-head><mj-title>{title}</mj-title></mj-head><mj-body><mj-section><mj-column>\
+                 <mj-image src=\"https://a.example/x.png\" alt=\"{alt}\" /><mj-text>{text}</mj-text>\
+                 </mj-column></mj-section></mj-body></mjml>"
+            )
+        };
+        for other in [
+            doc("Total BHD\u{a0}1,234.500", "Ada", "Ada"),
+            doc("Ada", "Zoe\u{301}", "Ada"),
+            doc("Ada", "a\\b", "Ada"),
+            doc("Line\nbreak", "Ada", "Ada"),
+            doc("Ada", "Ada", "form\u{c}feed"),
+        ] {
+            let first = doc("Ada", "Ada", "Ada");
+            let harness = Harness::new();
+            for d in [&first, &other] {
+                assert_eq!(harness.run(d), reference(d), "{d:?}");
+            }
+        }
+        // Text copied as it is may hold what an attribute would escape: one shape.
+        assert_eq!(compiled_alike(&[doc("Ada", "Ada", "a\u{a0}b"), doc("Ada", "Ada", "c\u{a0}d")]).0, 2);
+    }
+
+    #[test]
     fn a_stylesheet_reading_links_keeps_the_inlining_per_email() {
         // `a[href^="https"]` matches one link and not the other: the links are filled
         // in, the inlining is done per email.
@@ -503,7 +557,13 @@ mod tests {
 
     /// Values a slot may hold: plain, with references, other scripts, blank space
     /// inside and around, and what is never a slot (quotes, markup).
-    const VALUES: [&str; 12] = [
+    const VALUES: [&str; 18] = [
+        "a\u{a0}b",
+        "e\u{301}",
+        "a\\b",
+        "a\nb",
+        "❤\u{fe0f}",
+        "a\u{c}b",
         "Ada",
         "x &amp; y",
         "O&#x27;Brien",
