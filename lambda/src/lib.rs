@@ -181,6 +181,22 @@ where
     .await
 }
 
+/// What every function's `main` does first: the system CA bundle named in
+/// `SSL_CERT_FILE` ([`aws::ca_bundle`]: the roots are read once, not twice), then
+/// [`init_logging`].
+///
+/// # Safety
+/// It sets an environment variable: call it before any other thread is started (the
+/// functions' `main`s run a current-thread runtime), as `std::env::set_var` requires.
+pub unsafe fn init_process() {
+    let bundle = aws::ca_bundle(|v| std::env::var_os(v).is_some(), |p| std::path::Path::new(p).is_file());
+    if let Some(bundle) = bundle {
+        // SAFETY: the caller's: no other thread reads the environment yet.
+        unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
+    }
+    init_logging();
+}
+
 /// JSON logs on stdout (CloudWatch), filtered by `HERALD_LOG` (default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)

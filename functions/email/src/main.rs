@@ -13,6 +13,8 @@ static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // SAFETY: first in `main`, on a current-thread runtime: no other thread yet.
+    unsafe { herald_lambda::init_process() };
     herald_lambda::run(&FUNCTION, |cx| async move {
         anyhow::ensure!(cx.settings.has_email(), "the configuration has no [email] section (sender, unsubscribe URL)");
         let arn = config::unsubscribe_secret_arn()?;

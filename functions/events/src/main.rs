@@ -16,7 +16,8 @@ static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    herald_lambda::init_logging();
+    // SAFETY: first in `main`, on a current-thread runtime: no other thread yet.
+    unsafe { herald_lambda::init_process() };
     env::refuse_forbidden(herald_events::SERVICE.env_vars)?;
     let table = env::required(env::TABLE)?;
     let receipts = env::required(env::RECEIPTS_QUEUE_URL)?;

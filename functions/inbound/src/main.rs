@@ -17,7 +17,8 @@ static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    herald_lambda::init_logging();
+    // SAFETY: first in `main`, on a current-thread runtime: no other thread yet.
+    unsafe { herald_lambda::init_process() };
     let config = Config::from_env()?;
     let sdk = aws::load_config(config.aws_timeout).await;
     // Before the first request: without its keys the function must not start at all.

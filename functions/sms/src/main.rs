@@ -13,6 +13,8 @@ static ALLOC: herald::alloc::Allocator = herald::alloc::Allocator;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // SAFETY: first in `main`, on a current-thread runtime: no other thread yet.
+    unsafe { herald_lambda::init_process() };
     herald_lambda::run(&FUNCTION, |cx| async move {
         let check_opt_out = env::flag(SNS_OPT_OUT_CHECK, SNS_OPT_OUT_CHECK_DEFAULT)?;
         // Publish makes one attempt (a retry could text twice); the opt-out check is a
