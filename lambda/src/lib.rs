@@ -189,8 +189,7 @@ where
 /// It sets an environment variable: call it before any other thread is started (the
 /// functions' `main`s run a current-thread runtime), as `std::env::set_var` requires.
 pub unsafe fn init_process() {
-    let bundle = aws::ca_bundle(|v| std::env::var_os(v).is_some(), |p| std::path::Path::new(p).is_file());
-    if let Some(bundle) = bundle {
+    if let Some(bundle) = aws::system_ca_bundle() {
         // SAFETY: the caller's: no other thread reads the environment yet.
         unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
     }

@@ -20,6 +20,10 @@ mod sqs;
 
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
 pub use classify::{classify_send, scrub};
 pub use dynamo::{DynamoStore, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 #[cfg(feature = "secrets")]
@@ -89,32 +93,45 @@ pub fn iam_actions(adapters: &[&str]) -> Vec<&'static str> {
 /// The configuration for provider sends (SES, SNS): no SDK retries, one attempt
 /// bounded by `timeout`. A send retried by the SDK after a timeout may deliver twice;
 /// herald decides instead, by what the failure proves (`classify_send`) and the
-/// category's delivery guarantee. (Connections open within the shared connector's
-/// `CONNECT_TIMEOUT`, inside the attempt's `timeout`.)
+/// category's delivery guarantee.
 pub fn provider_config(sdk: &aws_config::SdkConfig, timeout: Duration) -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(timeout)
         .operation_attempt_timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .build();
     sdk.to_builder().retry_config(aws_config::retry::RetryConfig::disabled()).timeout_config(timeouts).build()
 }
 
-/// The system CA bundles, by distribution: Amazon Linux and Fedora (Lambda's
-/// `provided.al2023`), Debian and Ubuntu, Alpine and macOS.
-const CA_BUNDLES: [&str; 3] =
-    ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"];
-
-/// The CA bundle to name in `SSL_CERT_FILE` at process start, if any. Without it the
-/// system's loader (rustls-native-certs) reads the bundle and then every file of the
-/// certificate directory, the same roots again on these systems (where the
-/// distribution's tools write every trusted root into the bundle), base64-decoding 300
-/// to 450 certificates: 19 M instructions, 76% of the AWS set-up at cold start. An
-/// operator's `SSL_CERT_FILE` or `SSL_CERT_DIR` is left as it is (`None`).
-pub fn ca_bundle(is_set: impl Fn(&str) -> bool, exists: impl Fn(&str) -> bool) -> Option<&'static str> {
-    if is_set("SSL_CERT_FILE") || is_set("SSL_CERT_DIR") {
+/// The CA bundle to name alone in `SSL_CERT_FILE` at process start, if any: the file
+/// the system's loader (rustls-native-certs, by openssl-probe) reads first, when it
+/// holds something. Without it the loader reads that file and then every file of the
+/// certificate directories, the same roots again where the distribution's tools write
+/// every trusted root into the bundle (`update-ca-trust`, `update-ca-certificates`),
+/// base64-decoding 300 to 450 certificates: 19 M instructions, 76% of the AWS set-up
+/// at cold start. A root copied into a directory without those tools is then not
+/// trusted: name the directory in `SSL_CERT_DIR`. An operator's `SSL_CERT_FILE` or
+/// `SSL_CERT_DIR` is left as it is (`None`).
+pub fn ca_bundle(
+    operator_set: bool,
+    probed: Option<std::path::PathBuf>,
+    holds_something: impl Fn(&std::path::Path) -> bool,
+) -> Option<std::path::PathBuf> {
+    if operator_set {
         return None;
     }
-    CA_BUNDLES.into_iter().find(|bundle| exists(bundle))
+    probed.filter(|file| holds_something(file))
+}
+
+/// [`ca_bundle`] on this machine; `None` but on Linux (elsewhere the loader asks the
+/// platform's store).
+pub fn system_ca_bundle() -> Option<std::path::PathBuf> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let operator_set = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
+    let holds_something = |file: &std::path::Path| std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.len() > 0);
+    ca_bundle(operator_set, openssl_probe::probe().cert_file, holds_something)
 }
 
 /// How long a TCP and TLS connection may take to open (the operation timeouts bound
@@ -136,20 +153,45 @@ pub async fn load_config(operation_timeout: Duration) -> aws_config::SdkConfig {
 }
 
 /// One HTTPS connector (rustls with ring, the system's root certificates, one
-/// connection pool) for every client of the process, built now. The SDK's own HTTP
-/// client builds a connector, parsing the root certificates again, for every client
-/// constructed (to check the configuration, then dropped) and per timeout setting at
-/// the first call: 1.5 to 4.5 ms each at cold start.
-fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// connection pool) for every call with herald's own settings, built now; calls with
+/// other settings (aws-config's IMDS and container credential clients, a provider
+/// timeout under `CONNECT_TIMEOUT`) get the SDK's, one per setting. The SDK's client
+/// alone builds a connector, parsing the root certificates again, for every client
+/// constructed (to check the configuration, then dropped) besides the one per setting.
+fn https_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector, http_client_fn};
-    let connector = aws_smithy_http_client::Connector::builder()
-        .connector_settings(HttpConnectorSettings::builder().connect_timeout(CONNECT_TIMEOUT).build())
+    let shared = aws_smithy_http_client::Connector::builder()
+        .connector_settings(own_settings())
         .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build();
-    let connector = SharedHttpConnector::new(connector);
-    http_client_fn(move |_, _| connector.clone())
+    let others = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    SharedHttpClient::new(OneConnector { shared: SharedHttpConnector::new(shared), others })
+}
+
+fn own_settings() -> HttpConnectorSettings {
+    HttpConnectorSettings::builder().connect_timeout(CONNECT_TIMEOUT).build()
+}
+
+#[derive(Debug)]
+struct OneConnector {
+    shared: SharedHttpConnector,
+    others: SharedHttpClient,
+}
+
+impl HttpClient for OneConnector {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        let own = own_settings();
+        if settings.connect_timeout() == own.connect_timeout() && settings.read_timeout() == own.read_timeout() {
+            self.shared.clone()
+        } else {
+            self.others.http_connector(settings, components)
+        }
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.others.connector_metadata()
+    }
 }
 
 #[cfg(test)]
@@ -159,13 +201,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_bundle_there_unless_the_operator_named_one() {
-        let only = |path: &'static str| move |p: &str| p == path;
-        assert_eq!(ca_bundle(|_| false, only(CA_BUNDLES[1])), Some(CA_BUNDLES[1]));
-        assert_eq!(ca_bundle(|_| false, |_| true), Some("/etc/pki/tls/certs/ca-bundle.crt"));
-        assert_eq!(ca_bundle(|_| false, |_| false), None, "no bundle: the system's loader as it is");
-        assert_eq!(ca_bundle(|v| v == "SSL_CERT_FILE", |_| true), None);
-        assert_eq!(ca_bundle(|v| v == "SSL_CERT_DIR", |_| true), None);
+    fn the_probed_bundle_when_it_holds_something_and_the_operator_named_none() {
+        let file = || Some(std::path::PathBuf::from("/etc/pki/tls/certs/ca-bundle.crt"));
+        assert_eq!(ca_bundle(false, file(), |_| true), file());
+        assert_eq!(ca_bundle(false, file(), |_| false), None, "an empty bundle: the system's loader as it is");
+        assert_eq!(ca_bundle(false, None, |_| true), None);
+        assert_eq!(ca_bundle(true, file(), |_| true), None, "SSL_CERT_FILE or SSL_CERT_DIR set");
     }
 
     /// The calls an adapter's source makes: `client.<method>(` (whitespace ignored), and
