@@ -423,16 +423,14 @@ fn write_tag(out: &mut String, html: &str, scanned: &Scan, start: &Start, style:
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use proptest::prelude::*;
 
     use super::*;
-    use crate::render::Catalogue;
     use crate::render::email::{inline_fresh, inliner, mjml_to_html};
     use crate::render::text::html_to_text;
-    use crate::request::{Locale, TemplateRef};
+    use crate::request::Locale;
 
     /// The tree `html` parses to, inlined, as css-inline writes it (attributes sorted).
     /// For a patched document, inlining again adds nothing: what is left in its `<style>`
@@ -645,37 +643,26 @@ mod tests {
     /// is taken and writes what css-inline writes.
     #[test]
     fn every_kit_email_inlines_as_css_inline_does() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
-        let catalogue = Catalogue::load(&root).expect("the kit loads");
+        let (catalogue, fixtures) = crate::render::kit_fixtures();
         let mut checked = 0;
-        for name in catalogue.names().map(str::to_owned).collect::<Vec<_>>() {
-            let template: TemplateRef = serde_json::from_value(serde_json::json!(name)).expect("name");
-            let Ok(fixtures) = std::fs::read_dir(root.join(&name).join("fixtures")) else { continue };
-            for fixture in fixtures {
-                let data: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(fixture.expect("entry").path()).expect("fixture"))
-                        .expect("JSON");
-                for (locale, category) in
-                    [(None, "marketing"), (Some("fr"), "transactional"), (Some("de"), "marketing")]
-                {
-                    let locale = locale.map(|l| Locale::parse(l).expect("locale"));
-                    let context =
-                        handlebars::Context::from(crate::testing::email_context(data.clone(), &name, category));
-                    for (file, mjml) in [("email.html.hbs", false), ("email.mjml.hbs", true)] {
-                        let Some(html) =
-                            catalogue.render_handlebars(&template, file, locale.as_ref(), &context).expect("render")
-                        else {
-                            continue;
-                        };
-                        let html = if mjml { mjml_to_html(&html).expect("MJML") } else { html };
-                        assert!(
-                            ShapeCache::new(u32::MAX).inline(&html, "t", |m| inliner().inline(m).ok()).is_some(),
-                            "{name}: the kit's emails take the cached path"
-                        );
-                        let ours = assert_inlines_as_css_inline(&html, true);
-                        assert_eq!(html_to_text(&ours), crate::render::text::html5ever_to_text(&ours));
-                        checked += 1;
-                    }
+        for (name, template, data) in &fixtures {
+            for (locale, category) in [(None, "marketing"), (Some("fr"), "transactional"), (Some("de"), "marketing")] {
+                let locale = locale.map(|l| Locale::parse(l).expect("locale"));
+                let context = handlebars::Context::from(crate::testing::email_context(data.clone(), name, category));
+                for (file, mjml) in [("email.html.hbs", false), ("email.mjml.hbs", true)] {
+                    let Some(html) =
+                        catalogue.render_handlebars(template, file, locale.as_ref(), &context).expect("render")
+                    else {
+                        continue;
+                    };
+                    let html = if mjml { mjml_to_html(&html).expect("MJML") } else { html };
+                    assert!(
+                        ShapeCache::new(u32::MAX).inline(&html, "t", |m| inliner().inline(m).ok()).is_some(),
+                        "{name}: the kit's emails take the cached path"
+                    );
+                    let ours = assert_inlines_as_css_inline(&html, true);
+                    assert_eq!(html_to_text(&ours), crate::render::text::html5ever_to_text(&ours));
+                    checked += 1;
                 }
             }
         }

@@ -312,15 +312,13 @@ fn cut(out: &str, sentinels: &[String], finished: bool) -> Option<Compiled> {
 mod tests {
     use std::cell::Cell;
     use std::fmt::Write as _;
-    use std::path::Path;
 
     use proptest::prelude::*;
 
     use super::*;
-    use crate::render::Catalogue;
     use crate::render::email::{EmailHtmlError, inline_fresh, inliner, mjml_to_html};
     use crate::render::inline::ShapeCache;
-    use crate::request::{Locale, TemplateRef};
+    use crate::request::Locale;
 
     fn newsletter(name: &str, link: &str, items: &[&str]) -> String {
         let items: String = items
@@ -498,34 +496,26 @@ mod tests {
 
     #[test]
     fn every_kit_email_compiles_as_mrml_does() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
-        let catalogue = Catalogue::load(&root).expect("the kit loads");
+        let (catalogue, fixtures) = crate::render::kit_fixtures();
         let harness = Harness::new();
         let (mut checked, mut filled) = (0, 0);
-        for name in catalogue.names().map(str::to_owned).collect::<Vec<_>>() {
-            let template: TemplateRef = serde_json::from_value(serde_json::json!(name)).expect("name");
-            let Ok(fixtures) = std::fs::read_dir(root.join(&name).join("fixtures")) else { continue };
-            for fixture in fixtures {
-                let data: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(fixture.expect("entry").path()).expect("fixture"))
-                        .expect("JSON");
-                // The fixture, then its strings changed: other names, links and amounts.
-                for data in [data.clone(), other_strings(&data)] {
-                    for (locale, category) in [(None, "marketing"), (Some("fr"), "transactional")] {
-                        let locale = locale.map(|l| Locale::parse(l).expect("locale"));
-                        let context =
-                            handlebars::Context::from(crate::testing::email_context(data.clone(), &name, category));
-                        let Some(mjml) = catalogue
-                            .render_handlebars(&template, "email.mjml.hbs", locale.as_ref(), &context)
-                            .expect("render")
-                        else {
-                            continue;
-                        };
-                        let before = (harness.compiled.get(), harness.finished.get());
-                        assert_eq!(harness.run(&mjml), reference(&mjml), "{name}");
-                        checked += 1;
-                        filled += usize::from(before == (harness.compiled.get(), harness.finished.get()));
-                    }
+        for (name, template, data) in &fixtures {
+            // The fixture, then its strings changed: other names, links and amounts.
+            for data in [data.clone(), other_strings(data)] {
+                for (locale, category) in [(None, "marketing"), (Some("fr"), "transactional")] {
+                    let locale = locale.map(|l| Locale::parse(l).expect("locale"));
+                    let context =
+                        handlebars::Context::from(crate::testing::email_context(data.clone(), name, category));
+                    let Some(mjml) = catalogue
+                        .render_handlebars(template, "email.mjml.hbs", locale.as_ref(), &context)
+                        .expect("render")
+                    else {
+                        continue;
+                    };
+                    let before = (harness.compiled.get(), harness.finished.get());
+                    assert_eq!(harness.run(&mjml), reference(&mjml), "{name}");
+                    checked += 1;
+                    filled += usize::from(before == (harness.compiled.get(), harness.finished.get()));
                 }
             }
         }

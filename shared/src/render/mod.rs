@@ -108,3 +108,21 @@ pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     (line, before[line_start..].chars().count() + 1)
 }
+
+/// The starter kit (`templates/`) and every template's fixtures, as (name, template,
+/// data), for the tests that go through each kit email.
+#[cfg(test)]
+pub(crate) fn kit_fixtures() -> (Catalogue, Vec<(String, crate::request::TemplateRef, serde_json::Value)>) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+    let catalogue = Catalogue::load(&root).expect("the kit loads");
+    let mut fixtures = Vec::new();
+    for name in catalogue.names().map(str::to_owned).collect::<Vec<_>>() {
+        let template: crate::request::TemplateRef = serde_json::from_value(serde_json::json!(name)).expect("name");
+        let Ok(files) = std::fs::read_dir(root.join(&name).join("fixtures")) else { continue };
+        for file in files {
+            let text = std::fs::read_to_string(file.expect("entry").path()).expect("fixture");
+            fixtures.push((name.clone(), template.clone(), serde_json::from_str(&text).expect("JSON")));
+        }
+    }
+    (catalogue, fixtures)
+}
