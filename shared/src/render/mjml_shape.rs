@@ -158,6 +158,10 @@ fn is_refused(c: char) -> bool {
 /// (and the title, copied into the body's `aria-label`) with Rust's `Debug` escapes
 /// (`\n`, `\\`, `\u{a0}`), text as it is.
 fn is_debug_plain(value: &str) -> bool {
+    // Printable ASCII but `\` and `"` is never escaped; the rest is asked of `Debug`.
+    if value.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'\\' && b != b'"') {
+        return true;
+    }
     let quoted = format!("{value:?}");
     quoted.len() == value.len() + 2 && quoted.get(1..quoted.len() - 1) == Some(value)
 }
@@ -420,6 +424,16 @@ mod tests {
         for (i, doc) in docs.iter().enumerate() {
             let (compiled, _) = compiled_alike(&[docs[0].clone(), doc.clone()]);
             assert_eq!(compiled, if i == 0 { 2 } else { 4 }, "{doc}");
+        }
+    }
+
+    #[test]
+    fn debug_plain_values_are_those_debug_writes_as_they_are() {
+        for plain in ["Ada", "https://a.example/?x=1&amp;y=2", "O'Brien", "Zoë 東京", "~ !#"] {
+            assert!(is_debug_plain(plain), "{plain}");
+        }
+        for escaped in ["a\\b", "a\"b", "a\nb", "a\tb", "a\u{a0}b", "e\u{301}", "\u{200d}", "a\u{7f}"] {
+            assert!(!is_debug_plain(escaped), "{escaped:?}");
         }
     }
 
