@@ -16,8 +16,9 @@
 //! markup parses) nor a control character mrml's parser refuses; such a value stays in
 //! the key as written. The key is the document with each slot replaced by its class
 //! (whether it holds a `&`, and whether mrml's attribute escaping, Rust's `Debug`,
-//! would change it): two emails of one key are the same bytes outside their slots. Nothing in the head but the title and the
-//! preview is a slot: `mj-style`, `mj-attributes` and `mj-font` are part of the key.
+//! would change it): two emails of one key are the same bytes outside their slots.
+//! Nothing in the head but the title and the preview is a slot: `mj-style`,
+//! `mj-attributes` and `mj-font` are part of the key.
 //! The sentinels have a length other than the value they stand for and carry its `&`,
 //! so that a length- or entity-dependent rendering fails the check instead of passing
 //! it.
