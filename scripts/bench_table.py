@@ -104,7 +104,7 @@ def main():
                 None, f.value < 25)
         f = fig(f"render.email.{name}.first_of_shape")
         if f:
-            row(f"  the same, first email of its shape (CSS inlining computed, not reused)", f)
+            row(f"  the same, first email of its shape (MJML and CSS computed, not reused)", f)
     f = fig("pipeline.cpu_per_message")
     if f:
         row("Pipeline CPU per message (in-memory ports, 1 thread; email mix)", f, None, "< 40 us", None,
