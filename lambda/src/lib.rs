@@ -106,13 +106,13 @@ impl Wired {
 /// Runs a function: reads and checks its environment, builds the AWS clients once,
 /// lets `wire` build the channel's sender, then serves invocations until the runtime
 /// stops it. A configuration error ends the process before its first invocation (an
-/// init error in Lambda's terms), with a message naming the setting.
+/// init error in Lambda's terms), with a message naming the setting. `main` calls
+/// [`init_process`] (the CA bundle, logs) before it.
 pub async fn run<W, F>(function: &'static Function, wire: W) -> Result<(), lambda_runtime::Error>
 where
     W: FnOnce(Context) -> F,
     F: Future<Output = anyhow::Result<Wired>>,
 {
-    init_logging();
     let vars = function.env_vars();
     let environment = env::Environment::from_env(&vars)?;
     // Its own channel's parts only; the pipeline rejects other channels before

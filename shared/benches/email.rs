@@ -150,8 +150,15 @@ fn chained(c: &mut Criterion) {
             (html_to_text(&html), html)
         })
     });
-    c.bench_function("MJML email body: compile + inline + text", |b| {
+    c.bench_function("MJML email body: compile + inline + text (its shape seen before)", |b| {
         b.iter(|| {
+            let html = finish_html(black_box(NEWSLETTER_MJML), true).expect("mjml");
+            (html_to_text(&html), html)
+        })
+    });
+    c.bench_function("MJML email body: compile + inline + text, first of its shape", |b| {
+        b.iter(|| {
+            forget_shapes();
             let html = finish_html(black_box(NEWSLETTER_MJML), true).expect("mjml");
             (html_to_text(&html), html)
         })

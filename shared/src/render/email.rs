@@ -55,7 +55,7 @@ pub fn finish_html_of(template: &str, html: &str, mjml: bool) -> Result<String, 
     if mjml {
         // The same shape as an email before: its HTML filled in, inlined too when the
         // inlining does not read what is filled in (see `render::mjml_shape`).
-        super::mjml_shape::finish_by_shape(
+        super::mjml_shape::SHAPES.finish(
             html,
             template,
             mjml_to_html,
@@ -372,7 +372,7 @@ pub(super) fn inline_css_patched(template: &str, html: &str) -> Option<String> {
 /// far, so that the next email pays for mrml and css-inline again (benchmarks measure
 /// that first email).
 pub fn forget_shapes() {
-    super::mjml_shape::forget();
+    super::mjml_shape::SHAPES.forget();
     super::inline::forget();
 }
 

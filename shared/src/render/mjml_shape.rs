@@ -84,30 +84,21 @@ pub(crate) struct MjmlCache {
     memo: ShapeMemo<Compiled>,
 }
 
-static SHAPES: MjmlCache = MjmlCache::new(MISS_RUN);
-
-/// `finish(compile(mjml))` for an email of `template`, from its shape's template when
-/// there is one. `compile` is mrml; `finish` inlines CSS, and `patched` does it only
-/// from a shape's patch (`None` otherwise).
-pub(crate) fn finish_by_shape<E>(
-    mjml: &str,
-    template: &str,
-    compile: impl Fn(&str) -> Result<String, E>,
-    finish: impl Fn(&str) -> Result<String, E>,
-    patched: impl Fn(&str) -> Option<String>,
-) -> Result<String, E> {
-    SHAPES.finish(mjml, template, compile, finish, patched)
-}
-
-pub(crate) fn forget() {
-    SHAPES.memo.forget();
-}
+/// The process's cache, used by every MJML email.
+pub(super) static SHAPES: MjmlCache = MjmlCache::new(MISS_RUN);
 
 impl MjmlCache {
     pub(crate) const fn new(miss_run: u32) -> Self {
         MjmlCache { memo: ShapeMemo::new(miss_run) }
     }
 
+    pub(crate) fn forget(&self) {
+        self.memo.forget();
+    }
+
+    /// `finish(compile(mjml))` for an email of `template`, from its shape's template
+    /// when there is one. `compile` is mrml; `finish` inlines CSS, and `patched` does it
+    /// only from a shape's patch (`None` otherwise).
     pub(crate) fn finish<E>(
         &self,
         mjml: &str,

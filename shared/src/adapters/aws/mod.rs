@@ -169,6 +169,8 @@ fn https_client() -> SharedHttpClient {
     SharedHttpClient::new(OneConnector { shared: SharedHttpConnector::new(shared), others })
 }
 
+/// The connector settings of every call herald configures (`load_config`, and
+/// `provider_config` with a timeout of at least `CONNECT_TIMEOUT`).
 fn own_settings() -> HttpConnectorSettings {
     HttpConnectorSettings::builder().connect_timeout(CONNECT_TIMEOUT).build()
 }
@@ -181,8 +183,7 @@ struct OneConnector {
 
 impl HttpClient for OneConnector {
     fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        let own = own_settings();
-        if settings.connect_timeout() == own.connect_timeout() && settings.read_timeout() == own.read_timeout() {
+        if settings.connect_timeout() == Some(CONNECT_TIMEOUT) && settings.read_timeout().is_none() {
             self.shared.clone()
         } else {
             self.others.http_connector(settings, components)
