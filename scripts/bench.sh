@@ -29,7 +29,7 @@ install_handlebars_reference
 
 # Release builds, one package per build: built together, the core's features would
 # unify and each binary would be measured with the others' adapters compiled in.
-for package in herald-email herald-sms; do
+for package in herald-email herald-sms herald-push; do
   step "release build of $package"
   cargo build --release --locked -p "$package"
 done
@@ -43,7 +43,7 @@ step "in process: rendering beside handlebars.js $(node --version), full email, 
 target/release/examples/bench_inprocess "$PWD" "$(command -v node)" tests/js/bench.js >"$results"
 step "deployed on moto: cold starts ($runs each), AWS requests, write units, memory"
 target/release/examples/bench_e2e target/release/examples/bare_runtime \
-  target/release/herald-email target/release/herald-sms "$runs" >>"$results"
+  target/release/herald-email target/release/herald-sms target/release/herald-push "$runs" >>"$results"
 
 cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
 machine="$(nproc) cores${cpu:+ ($cpu)}, $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}'), $(uname -sm), $(date -u +%Y-%m-%d)"

@@ -120,7 +120,7 @@ def main():
             row(f"Throughput, one instance, record concurrency {c} (provider 50 ms)",
                 f"{t.value:,.0f} msg/s, CPU {cpu.value:,.0f} us/msg", f"{ideal:,.0f} msg/s if only waiting",
                 None, t.value / ideal)
-    for label in ("email.transactional", "email.marketing", "sms.transactional"):
+    for label in ("email.transactional", "email.marketing", "sms.transactional", "push.transactional"):
         f = fig(f"aws.{label}.requests_per_message")
         if f:
             parts = ", ".join(
@@ -131,7 +131,14 @@ def main():
             )
             row(f"AWS requests per sent message, {label} ({parts})", f, None, "<= 2.2", None,
                 f.value <= 2.2, digits=2)
-    for label, limit in (("email.marketing", 4), ("email.transactional", 3), ("sms.transactional", 3)):
+    f = fig("fcm.push.sends_per_message")
+    if f:
+        grants = fig("fcm.push.token_fetches")
+        extra = f", plus {grants.value:.0f} OAuth grant for the instance" if grants else ""
+        row(f"FCM requests per sent push (not AWS: the provider's own API{extra})", f, None, None, None, None,
+            digits=2)
+    for label, limit in (("email.marketing", 4), ("email.transactional", 3), ("sms.transactional", 3),
+                         ("push.transactional", 3)):
         f = fig(f"aws.{label}.wcu_per_message")
         if f:
             row(f"DynamoDB write units per sent message, {label}", f, None, f"<= {limit}", None,
@@ -141,7 +148,7 @@ def main():
         row(f"Largest DynamoDB item after the run ({f.detail} item)", f, None, "< 1,024 bytes", None,
             f.value < 1024, digits=0)
     bare = fig("cold_start.bare")
-    for fn in ("email", "sms"):
+    for fn in ("email", "sms", "push"):
         f = fig(f"cold_start.{fn}")
         if f and bare:
             r = f.value / bare.value

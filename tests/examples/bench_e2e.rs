@@ -1,9 +1,11 @@
 //! The deployed half of `scripts/bench.sh`, on moto: cold starts beside a bare
 //! `lambda_runtime` function, and end to end through the recording proxy the AWS requests
 //! and DynamoDB write units per sent message, each function's peak memory and its binary
-//! size. Prints one JSON object per line for scripts/bench_table.py.
+//! size, for the three channel functions. The push function sends through FCM, a real HTTP
+//! server on loopback (`herald_e2e::push_providers::FcmStandIn`) that checks every grant's
+//! signature. Prints one JSON object per line for scripts/bench_table.py.
 //!
-//! usage: bench_e2e <bare runtime> <herald-email> <herald-sms> [runs]
+//! usage: bench_e2e <bare runtime> <herald-email> <herald-sms> <herald-push> [runs]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_e2e::lambda::{FunctionProcess, RuntimeApi};
 use herald_e2e::moto::Moto;
+use herald_e2e::push_providers::{FcmStandIn, test_rsa_key, test_service_account_json};
 use herald_e2e::stack::{Options, Spec, Stack, by_request};
 use herald_e2e::template::{Overrides, Template};
 use serde_json::{Value, json};
@@ -28,6 +31,26 @@ category = "marketing"
 limit = 3
 window = "7d"
 "#;
+
+const FCM_PROJECT: &str = "acme-shop";
+const FCM_CLIENT_EMAIL: &str = "herald@acme-shop.iam.gserviceaccount.com";
+
+/// FCM on loopback, and the push secret whose service account signs grants for it.
+async fn fcm() -> (FcmStandIn, String) {
+    use ring::signature::KeyPair as _;
+    let fcm = FcmStandIn::start(FCM_PROJECT, FCM_CLIENT_EMAIL, test_rsa_key().public_key().as_ref().to_vec()).await;
+    let account: Value =
+        serde_json::from_str(&test_service_account_json(FCM_PROJECT, FCM_CLIENT_EMAIL, &fcm.token_url()))
+            .expect("service account");
+    let secret = json!({ "fcm": account }).to_string();
+    (fcm, secret)
+}
+
+/// What the push function needs beside the template's environment to reach FCM on
+/// loopback (the SSRF guard refuses loopback unless told).
+fn push_env(fcm: &FcmStandIn) -> [(String, String); 2] {
+    [("HERALD_FCM_URL".to_owned(), fcm.base_url()), ("HERALD_PUSH_ALLOW_NETWORKS".to_owned(), "127.0.0.0/8".to_owned())]
+}
 
 fn emit(metric: &str, unit: &str, samples: &[f64]) {
     println!("{}", json!({"metric": metric, "unit": unit, "samples": samples}));
@@ -160,15 +183,26 @@ fn sms(i: usize) -> String {
     .to_string()
 }
 
+fn push(i: usize) -> String {
+    let data: Value = serde_json::from_str(include_str!("../../templates/shipping-update/fixtures/default.json"))
+        .expect("shipping-update fixture");
+    json!({"id": format!("bench-push-{i}"), "channel": "push", "category": "transactional", "tenant": "acme",
+        "recipient": {"id": format!("cust-{i}"),
+            "push": {"platform": "fcm", "token": format!("fcm-registration-token-{i:04}-{}", "x".repeat(120))}},
+        "template": "shipping-update", "data": data})
+    .to_string()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: bench_e2e <bare runtime> <herald-email> <herald-sms> [runs]";
+    let usage = "usage: bench_e2e <bare runtime> <herald-email> <herald-sms> <herald-push> [runs]";
     let bare = PathBuf::from(args.next().expect(usage));
     let email_bin = PathBuf::from(args.next().expect(usage));
     let sms_bin = PathBuf::from(args.next().expect(usage));
+    let push_bin = PathBuf::from(args.next().expect(usage));
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(30);
-    for (name, bin) in [("bare", &bare), ("email", &email_bin), ("sms", &sms_bin)] {
+    for (name, bin) in [("bare", &bare), ("email", &email_bin), ("sms", &sms_bin), ("push", &push_bin)] {
         let bytes = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
         emit_value(&format!("binary.{name}.size"), "MB", bytes as f64 / 1e6);
     }
@@ -179,6 +213,15 @@ async fn main() {
         let sdk = moto.sdk_config(&moto.endpoint).await;
         let template = Template::repo();
         let deployed = template.create_resources(&sdk, &Overrides { visibility_timeout: Some(30) }).await;
+        // The push function reads its secret at start: FCM credentials, as deployed.
+        let (fcm, push_secret) = fcm().await;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .put_secret_value()
+            .secret_id(deployed.secrets.get("PushSecret").expect("the template's PushSecret"))
+            .secret_string(push_secret)
+            .send()
+            .await
+            .expect("PutSecretValue PushSecret");
         let env_of = |id: &str| {
             let mut env = moto.env(&moto.endpoint);
             env.extend(template.resolved_env(id, &deployed));
@@ -186,36 +229,51 @@ async fn main() {
             env
         };
         let (email_env, sms_env) = (env_of("EmailFunction"), env_of("SmsFunction"));
-        let (mut b, mut e, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        let mut push_env_all = env_of("PushFunction");
+        push_env_all.extend(push_env(&fcm));
+        let (mut b, mut e, mut s, mut p) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // Three turns of a third each (at least one run per turn).
         let per_turn = runs.div_ceil(3);
         for _ in 0..3 {
             b.extend(cold_starts(&bare, &[], per_turn).await);
             e.extend(cold_starts(&email_bin, &email_env, per_turn).await);
             s.extend(cold_starts(&sms_bin, &sms_env, per_turn).await);
+            p.extend(cold_starts(&push_bin, &push_env_all, per_turn).await);
         }
         emit("cold_start.bare", "ms", &b);
         emit("cold_start.email", "ms", &e);
         emit("cold_start.sms", "ms", &s);
+        emit("cold_start.push", "ms", &p);
     }
 
     // End to end: every AWS request the functions make goes through the proxy.
     // The invocation deadline fits a batch of calls at this timeout, as the template's does.
     let aws_timeout_ms = 4_000;
     let calls = herald::pipeline::CALLS_PER_RECORD
-        + herald_sms::FUNCTION.extra_calls_per_record
+        + herald_sms::FUNCTION.extra_calls_per_record.max(herald_push::FUNCTION.extra_calls_per_record)
         + herald::pipeline::CALLS_PER_EMIT;
     let function_timeout = Duration::from_millis(aws_timeout_ms * u64::from(calls)) + Duration::from_secs(4);
     let options = Options { config: CONFIG.to_owned(), visibility: 60, aws_timeout_ms, function_timeout };
-    let specs = vec![Spec::new("EmailFunction", email_bin.clone()), Spec::new("SmsFunction", sms_bin.clone())];
-    let stack = Stack::start(specs, &options).await;
+    let (fcm, push_secret) = fcm().await;
+    let mut push_spec = Spec::new("PushFunction", push_bin.clone());
+    for (name, value) in push_env(&fcm) {
+        push_spec = push_spec.env(&name, value);
+    }
+    let specs =
+        vec![Spec::new("EmailFunction", email_bin.clone()), Spec::new("SmsFunction", sms_bin.clone()), push_spec];
+    let stack = Stack::start_with_secrets(specs, &options, &[("PushSecret", &push_secret)]).await;
     stack.moto.verify_email_identity("acme.example").await;
     run(&stack, "EmailFunction", "email.transactional", (0..60).map(|i| email(i, false)).collect()).await;
     run(&stack, "EmailFunction", "email.marketing", (0..60).map(|i| email(i, true)).collect()).await;
     run(&stack, "SmsFunction", "sms.transactional", (0..60).map(sms).collect()).await;
+    run(&stack, "PushFunction", "push.transactional", (0..60).map(push).collect()).await;
+    // The provider's side, which the proxy does not see: one FCM send per message, and
+    // the OAuth grant exchanged once per function instance.
+    emit_value("fcm.push.sends_per_message", "req", fcm.messages().len() as f64 / 60.0);
+    emit_value("fcm.push.token_fetches", "req", fcm.token_fetches() as f64);
     let (size, kind) = largest_item(&stack).await;
     println!("{}", json!({"metric": "dynamodb.largest_item", "unit": "bytes", "value": size, "detail": kind}));
-    for (label, id) in [("email", "EmailFunction"), ("sms", "SmsFunction")] {
+    for (label, id) in [("email", "EmailFunction"), ("sms", "SmsFunction"), ("push", "PushFunction")] {
         if let Some(mb) = stack.function(id).processes.first().and_then(|p| peak_rss_mb(p.pid())) {
             emit_value(&format!("rss.{label}.peak"), "MB", mb);
         }
