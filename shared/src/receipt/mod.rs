@@ -7,6 +7,7 @@
 //! and never contains an address.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -187,13 +188,23 @@ pub fn bounded(s: &str, max: usize) -> (String, bool) {
 /// The stable id of a receipt: the same outcome reported twice has the same id, so
 /// consumers de-duplicate on it. 32 hex characters of SHA-256 over the parts.
 pub fn receipt_id(parts: &[&str]) -> String {
+    let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    receipt_id_of_bytes(&bytes)
+}
+
+/// [`receipt_id`] of byte strings.
+pub fn receipt_id_of_bytes(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
+        h.update(p);
     }
     let digest = h.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut id = String::with_capacity(32);
+    for b in &digest[..16] {
+        let _ = write!(id, "{b:02x}");
+    }
+    id
 }
 
 /// What an SMS costs and why: on `sent` receipts, and on `failed` ones with reason

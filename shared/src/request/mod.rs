@@ -192,9 +192,9 @@ impl DeliveryRequest {
     /// delivered twice; with different fingerprints, two messages reusing an id.
     pub fn fingerprint(&self) -> String {
         let value = serde_json::to_value(self).unwrap_or_default();
-        let mut canonical = String::new();
+        let mut canonical = Vec::with_capacity(1024);
         write_canonical(&value, &mut canonical);
-        crate::receipt::receipt_id(&["request.v1", &canonical])
+        crate::receipt::receipt_id_of_bytes(&[b"request.v1", &canonical])
     }
 
     /// Cross-field rules that serde alone cannot express.
@@ -323,34 +323,41 @@ fn sqs_safe_value(v: &serde_json::Value) -> bool {
 }
 
 /// JSON with every object's keys sorted, for fingerprints.
-fn write_canonical(v: &serde_json::Value, out: &mut String) {
+/// Sorted keys, no blank space; strings and numbers as serde_json writes them. Written
+/// in place: a send computes it for the whole request, data included.
+fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
     match v {
         serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&serde_json::Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k], out);
+                write_scalar(k, out);
+                out.push(b':');
+                write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         serde_json::Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => write_scalar(other, out),
     }
+}
+
+/// A key or a scalar, as `to_string` writes it (a write into a Vec cannot fail).
+fn write_scalar<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// The JSON Schema of [`DeliveryRequest`], as published in `schema/delivery-request.v1.json`.

@@ -380,6 +380,21 @@ fn the_fingerprint_ignores_key_order_and_sees_content() {
     assert_ne!(a.fingerprint(), c.fingerprint());
 }
 
+/// Fingerprints are stored with idempotency records: a release that computed them
+/// differently would take every redelivery across the upgrade for another message
+/// reusing its id. This one was computed by the first release's code.
+#[test]
+fn the_fingerprint_is_stable_across_releases() {
+    let r = DeliveryRequest::from_json(
+        r#"{"id":"f-1","channel":"email","category":"marketing","tenant":"acme",
+            "recipient":{"id":"u-\u00e9","email":"a@example.com","timezone":"Europe/Paris"},
+            "template":{"name":"t","version":"2"},"metadata":{"z":"1","a":"\"quoted\" \\ \u0001"},
+            "data":{"n":[1,-2.5,1e3,true,null,"x\ny"],"nested":{"b":{},"a":[]},"emoji":"\ud83d\ude00","big":18446744073709551615}}"#,
+    )
+    .unwrap();
+    assert_eq!(r.fingerprint(), "e12645ed0d101803cadfdcf18217a59a");
+}
+
 mod properties {
     use proptest::prelude::*;
 
