@@ -115,6 +115,8 @@ where
 {
     let vars = function.env_vars();
     let environment = env::Environment::from_env(&vars)?;
+    let lock = environment.settings.policy().idempotency.lock_timeout.seconds();
+    lock_outlasts_a_record(lock, environment.aws_timeout, function.extra_calls_per_record)?;
     // Its own channel's parts only; the pipeline rejects other channels before
     // rendering. Compiled beside the network set-up below: a broken template ends the
     // start as soon as it is found (not after the set-up's timeouts), and is the error
@@ -179,6 +181,29 @@ where
         Ok::<_, lambda_runtime::Error>(handler.handle(event.payload, deadline).await)
     }))
     .await
+}
+
+/// Refuses an `idempotency.lock_timeout` (`lock_seconds`) that a live attempt could
+/// outlast: a record makes at most `CALLS_PER_RECORD` plus `extra_calls` AWS calls
+/// between its admission and its outcome, each bounded by `aws_timeout`. A lock that
+/// expired under a live attempt would let another delivery of the same request (a
+/// producer's retry) take it over while the first is still sending: two sends, or two
+/// receipts that disagree.
+pub fn lock_outlasts_a_record(lock_seconds: i64, aws_timeout: Duration, extra_calls: u32) -> anyhow::Result<()> {
+    let calls = herald::pipeline::CALLS_PER_RECORD.saturating_add(extra_calls);
+    let record = aws_timeout.saturating_mul(calls);
+    if Duration::from_secs(u64::try_from(lock_seconds).unwrap_or(0)) > record {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "idempotency.lock_timeout ({lock_seconds}s) must be longer than one record may hold its lock: {calls} AWS \
+         calls of up to {} ms each ({}), {} s in all; otherwise another delivery of the same request could take \
+         the lock over while this one is still sending. Raise lock_timeout (the default, 5m, is enough) or lower {}",
+        aws_timeout.as_millis(),
+        env::AWS_TIMEOUT_MS,
+        record.as_secs_f64().ceil(),
+        env::AWS_TIMEOUT_MS,
+    )
 }
 
 /// What every function's `main` does first: the system CA bundle named in

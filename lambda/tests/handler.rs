@@ -124,3 +124,18 @@ async fn a_senders_own_calls_count_in_the_budget() {
         assert_eq!(rig.sender.sent().len(), usize::from(started), "extra calls {extra}");
     }
 }
+
+#[test]
+fn a_lock_must_outlast_the_calls_of_one_record() {
+    use herald_lambda::lock_outlasts_a_record;
+    let calls = herald::pipeline::CALLS_PER_RECORD;
+    let timeout = Duration::from_millis(2_500);
+    // The default lock (5m) outlasts any record at the largest timeout a function takes.
+    assert!(lock_outlasts_a_record(300, Duration::from_secs(60) / 3, 3).is_ok());
+    let record_secs = (timeout * (calls + 1)).as_secs_f64();
+    assert!(lock_outlasts_a_record(record_secs.ceil() as i64 + 1, timeout, 1).is_ok());
+    let refused = lock_outlasts_a_record(record_secs.floor() as i64, timeout, 1).unwrap_err().to_string();
+    assert!(refused.contains(&format!("{} AWS calls of up to 2500 ms each", calls + 1)), "{refused}");
+    // A lock exactly as long as the calls could still expire under the last one.
+    assert!(lock_outlasts_a_record(i64::from(calls), Duration::from_secs(1), 0).is_err());
+}

@@ -252,6 +252,11 @@ impl KeylessSettings {
         &self.webhooks
     }
 
+    /// The guard rails (caps, quiet hours, idempotency, guarantees).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Whether the configuration has an `[email]` section (which needs the keys).
     pub fn has_email(&self) -> bool {
         self.email.is_some()

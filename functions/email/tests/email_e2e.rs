@@ -41,7 +41,7 @@ from = "Acme <hello@acme.example>"
 unsubscribe_url = "https://acme.example/unsubscribe?token={{token}}"
 
 [idempotency]
-lock_timeout = "3s"
+lock_timeout = "40s"
 retention = "1d"
 
 [[caps]]

@@ -250,3 +250,23 @@ async fn a_broken_template_fails_the_start_without_waiting_for_the_network() {
     assert!(began.elapsed() < Duration::from_secs(10), "the start waited {:?} for the network", began.elapsed());
     held.abort();
 }
+
+/// A lock a live attempt could outlast (a record makes up to 9 AWS calls between its
+/// admission and its outcome, each up to HERALD_AWS_TIMEOUT_MS) is refused at start,
+/// naming both settings; the same lock with shorter calls is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_refuses_a_lock_timeout_a_record_could_outlast() {
+    let moto = Moto::start().await;
+    let arn = create(&client(&moto).await, "UnsubscribeSecret", RING).await;
+    let config = format!("{CONFIG}\n[idempotency]\nlock_timeout = \"20s\"\n");
+    let mut vars = base_vars(&arn, &config);
+    vars.push(("HERALD_AWS_TIMEOUT_MS", "2500"));
+    let logs = start(moto.env(&moto.endpoint), &vars).await.init_error().await;
+    assert!(logs.contains("idempotency.lock_timeout (20s) must be longer than one record may hold its lock"), "{logs}");
+    assert!(logs.contains("9 AWS calls of up to 2500 ms each (HERALD_AWS_TIMEOUT_MS), 23 s in all"), "{logs}");
+
+    vars.retain(|(k, _)| *k != "HERALD_AWS_TIMEOUT_MS");
+    vars.push(("HERALD_AWS_TIMEOUT_MS", "2000"));
+    let mut cold = start(moto.env(&moto.endpoint), &vars).await;
+    assert!(cold.started().await, "9 calls of 2 s fit in a 20 s lock:\n{}", cold.function.logs());
+}
