@@ -183,14 +183,20 @@ where
     .await
 }
 
+/// Calls a record may make beyond the budget's count, allowed for in the lock: a takeover
+/// reads the recipient item and puts the lock (`CALLS_PER_RECORD` is a bound in practice,
+/// not a proof).
+pub const LOCK_MARGIN_CALLS: u32 = 2;
+
 /// Refuses an `idempotency.lock_timeout` (`lock_seconds`) that a live attempt could
-/// outlast: a record makes at most `CALLS_PER_RECORD` plus `extra_calls` AWS calls
-/// between its admission and its outcome, each bounded by `aws_timeout`. A lock that
-/// expired under a live attempt would let another delivery of the same request (a
-/// producer's retry) take it over while the first is still sending: two sends, or two
-/// receipts that disagree.
+/// outlast: a record makes about `CALLS_PER_RECORD` plus `extra_calls` (the function's
+/// most) AWS calls between its admission and its outcome, each bounded by
+/// `aws_timeout`, and [`LOCK_MARGIN_CALLS`] more are allowed for. A lock that expired
+/// under a live attempt would let another delivery of the same request (a producer's
+/// retry) take it over while the first is still sending: two sends, or two receipts
+/// that disagree.
 pub fn lock_outlasts_a_record(lock_seconds: i64, aws_timeout: Duration, extra_calls: u32) -> anyhow::Result<()> {
-    let calls = herald::pipeline::CALLS_PER_RECORD.saturating_add(extra_calls);
+    let calls = herald::pipeline::CALLS_PER_RECORD.saturating_add(extra_calls).saturating_add(LOCK_MARGIN_CALLS);
     let record = aws_timeout.saturating_mul(calls);
     if Duration::from_secs(u64::try_from(lock_seconds).unwrap_or(0)) > record {
         return Ok(());
@@ -198,10 +204,11 @@ pub fn lock_outlasts_a_record(lock_seconds: i64, aws_timeout: Duration, extra_ca
     anyhow::bail!(
         "idempotency.lock_timeout ({lock_seconds}s) must be longer than one record may hold its lock: {calls} AWS \
          calls of up to {} ms each ({}), {} s in all; otherwise another delivery of the same request could take \
-         the lock over while this one is still sending. Raise lock_timeout (the default, 5m, is enough) or lower {}",
+         the lock over while this one is still sending. Set lock_timeout to {}s or more, or lower {}",
         aws_timeout.as_millis(),
         env::AWS_TIMEOUT_MS,
-        record.as_secs_f64().ceil(),
+        record.as_secs_f64(),
+        record.as_secs() + 1,
         env::AWS_TIMEOUT_MS,
     )
 }

@@ -127,15 +127,22 @@ async fn a_senders_own_calls_count_in_the_budget() {
 
 #[test]
 fn a_lock_must_outlast_the_calls_of_one_record() {
-    use herald_lambda::lock_outlasts_a_record;
-    let calls = herald::pipeline::CALLS_PER_RECORD;
+    use herald_lambda::{LOCK_MARGIN_CALLS, lock_outlasts_a_record};
+    // An SMS function (one extra call) at 2.5 s per call.
+    let calls = herald::pipeline::CALLS_PER_RECORD + 1 + LOCK_MARGIN_CALLS;
     let timeout = Duration::from_millis(2_500);
-    // The default lock (5m) outlasts any record at the largest timeout a function takes.
-    assert!(lock_outlasts_a_record(300, Duration::from_secs(60) / 3, 3).is_ok());
-    let record_secs = (timeout * (calls + 1)).as_secs_f64();
-    assert!(lock_outlasts_a_record(record_secs.ceil() as i64 + 1, timeout, 1).is_ok());
-    let refused = lock_outlasts_a_record(record_secs.floor() as i64, timeout, 1).unwrap_err().to_string();
-    assert!(refused.contains(&format!("{} AWS calls of up to 2500 ms each", calls + 1)), "{refused}");
+    let record = timeout * calls;
+    assert!(lock_outlasts_a_record(record.as_secs() as i64 + 1, timeout, 1).is_ok());
+    let refused = lock_outlasts_a_record(record.as_secs() as i64, timeout, 1).unwrap_err().to_string();
+    let all = record.as_secs_f64();
+    assert!(
+        refused.contains(&format!("{calls} AWS calls of up to 2500 ms each (HERALD_AWS_TIMEOUT_MS), {all} s in all")),
+        "{refused}"
+    );
+    assert!(refused.contains(&format!("Set lock_timeout to {}s or more", record.as_secs() + 1)), "{refused}");
     // A lock exactly as long as the calls could still expire under the last one.
-    assert!(lock_outlasts_a_record(i64::from(calls), Duration::from_secs(1), 0).is_err());
+    assert!(lock_outlasts_a_record(i64::from(calls), Duration::from_secs(1), 1).is_err());
+    // The default lock (5m) is enough at the template's 2.5 s, not at any timeout.
+    assert!(lock_outlasts_a_record(300, timeout, 3).is_ok());
+    assert!(lock_outlasts_a_record(300, Duration::from_secs(30), 3).is_err());
 }

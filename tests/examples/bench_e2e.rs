@@ -253,7 +253,9 @@ async fn main() {
         + herald_sms::FUNCTION.extra_calls_per_record.max(herald_push::FUNCTION.extra_calls_per_record)
         + herald::pipeline::CALLS_PER_EMIT;
     let function_timeout = Duration::from_millis(aws_timeout_ms * u64::from(calls)) + Duration::from_secs(4);
-    let options = Options { config: CONFIG.to_owned(), visibility: 60, aws_timeout_ms, function_timeout };
+    // Visibility above the longest batch, or SQS would deliver a message still being processed.
+    let visibility = u32::try_from(function_timeout.as_secs()).unwrap_or(u32::MAX).saturating_add(10);
+    let options = Options { config: CONFIG.to_owned(), visibility, aws_timeout_ms, function_timeout };
     let (fcm, push_secret) = fcm().await;
     let mut push_spec = Spec::new("PushFunction", push_bin.clone());
     for (name, value) in push_env(&fcm) {

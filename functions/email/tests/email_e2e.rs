@@ -41,7 +41,7 @@ from = "Acme <hello@acme.example>"
 unsubscribe_url = "https://acme.example/unsubscribe?token={{token}}"
 
 [idempotency]
-lock_timeout = "40s"
+lock_timeout = "50s"
 retention = "1d"
 
 [[caps]]
