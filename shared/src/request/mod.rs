@@ -322,9 +322,9 @@ fn sqs_safe_value(v: &serde_json::Value) -> bool {
     }
 }
 
-/// JSON with every object's keys sorted, for fingerprints.
-/// Sorted keys, no blank space; strings and numbers as serde_json writes them. Written
-/// in place: a send computes it for the whole request, data included.
+/// JSON with every object's keys sorted, for fingerprints: no blank space, keys and
+/// scalars as serde_json writes them. Written in place: a send computes it for the whole
+/// request, data included.
 fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
     match v {
         serde_json::Value::Object(map) => {
