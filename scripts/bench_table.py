@@ -134,7 +134,8 @@ def main():
     f = fig("fcm.push.sends_per_message")
     if f:
         grants = fig("fcm.push.token_fetches")
-        extra = f", plus {grants.value:.0f} OAuth grant for the instance" if grants else ""
+        n = round(grants.value) if grants else 0
+        extra = f", plus {n} OAuth grant{'' if n == 1 else 's'} in the whole run" if grants else ""
         row(f"FCM requests per sent push (not AWS: the provider's own API{extra})", f, None, None, None, None,
             digits=2)
     for label, limit in (("email.marketing", 4), ("email.transactional", 3), ("sms.transactional", 3),

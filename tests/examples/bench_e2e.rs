@@ -52,6 +52,9 @@ fn push_env(fcm: &FcmStandIn) -> [(String, String); 2] {
     [("HERALD_FCM_URL".to_owned(), fcm.base_url()), ("HERALD_PUSH_ALLOW_NETWORKS".to_owned(), "127.0.0.0/8".to_owned())]
 }
 
+/// Messages sent per end-to-end run.
+const SENDS: usize = 60;
+
 fn emit(metric: &str, unit: &str, samples: &[f64]) {
     println!("{}", json!({"metric": metric, "unit": unit, "samples": samples}));
 }
@@ -215,13 +218,7 @@ async fn main() {
         let deployed = template.create_resources(&sdk, &Overrides { visibility_timeout: Some(30) }).await;
         // The push function reads its secret at start: FCM credentials, as deployed.
         let (fcm, push_secret) = fcm().await;
-        aws_sdk_secretsmanager::Client::new(&sdk)
-            .put_secret_value()
-            .secret_id(deployed.secrets.get("PushSecret").expect("the template's PushSecret"))
-            .secret_string(push_secret)
-            .send()
-            .await
-            .expect("PutSecretValue PushSecret");
+        deployed.put_secret(&sdk, "PushSecret", &push_secret).await;
         let env_of = |id: &str| {
             let mut env = moto.env(&moto.endpoint);
             env.extend(template.resolved_env(id, &deployed));
@@ -265,13 +262,13 @@ async fn main() {
         vec![Spec::new("EmailFunction", email_bin.clone()), Spec::new("SmsFunction", sms_bin.clone()), push_spec];
     let stack = Stack::start_with_secrets(specs, &options, &[("PushSecret", &push_secret)]).await;
     stack.moto.verify_email_identity("acme.example").await;
-    run(&stack, "EmailFunction", "email.transactional", (0..60).map(|i| email(i, false)).collect()).await;
-    run(&stack, "EmailFunction", "email.marketing", (0..60).map(|i| email(i, true)).collect()).await;
-    run(&stack, "SmsFunction", "sms.transactional", (0..60).map(sms).collect()).await;
-    run(&stack, "PushFunction", "push.transactional", (0..60).map(push).collect()).await;
+    run(&stack, "EmailFunction", "email.transactional", (0..SENDS).map(|i| email(i, false)).collect()).await;
+    run(&stack, "EmailFunction", "email.marketing", (0..SENDS).map(|i| email(i, true)).collect()).await;
+    run(&stack, "SmsFunction", "sms.transactional", (0..SENDS).map(sms).collect()).await;
+    run(&stack, "PushFunction", "push.transactional", (0..SENDS).map(push).collect()).await;
     // The provider's side, which the proxy does not see: one FCM send per message, and
     // the OAuth grant exchanged once per function instance.
-    emit_value("fcm.push.sends_per_message", "req", fcm.messages().len() as f64 / 60.0);
+    emit_value("fcm.push.sends_per_message", "req", fcm.messages().len() as f64 / SENDS as f64);
     emit_value("fcm.push.token_fetches", "req", fcm.token_fetches() as f64);
     let (size, kind) = largest_item(&stack).await;
     println!("{}", json!({"metric": "dynamodb.largest_item", "unit": "bytes", "value": size, "detail": kind}));

@@ -120,16 +120,8 @@ impl Stack {
         let template = Template::repo();
         let overrides = Overrides { visibility_timeout: Some(options.visibility) };
         let deployed = template.create_resources(&sdk, &overrides).await;
-        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
         for (id, value) in secrets {
-            let arn = deployed.secrets.get(*id).unwrap_or_else(|| panic!("the template has no secret {id}"));
-            secrets_client
-                .put_secret_value()
-                .secret_id(arn)
-                .secret_string(*value)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("PutSecretValue {id}: {e:?}"));
+            deployed.put_secret(&sdk, id, value).await;
         }
         let logs = tempfile::tempdir().expect("log folder");
         let (mut table, mut receipts_queue) = (String::new(), String::new());

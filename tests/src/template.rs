@@ -546,6 +546,18 @@ impl Deployed {
     pub fn topic_arn(&self, id: &str) -> &str {
         self.topics.get(id).unwrap_or_else(|| panic!("no topic {id} was created"))
     }
+
+    /// Puts `value` in the secret `id` (logical id): what an operator does after deploying.
+    pub async fn put_secret(&self, sdk: &aws_config::SdkConfig, id: &str, value: &str) {
+        let arn = self.secrets.get(id).unwrap_or_else(|| panic!("the template has no secret {id}"));
+        aws_sdk_secretsmanager::Client::new(sdk)
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutSecretValue {id}: {e:?}"));
+    }
 }
 
 /// The logical id a `{"Ref": X}` or `{"Fn::GetAtt": [X, attribute]}` points to.

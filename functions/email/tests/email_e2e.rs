@@ -30,6 +30,11 @@ const FUNCTION_TIMEOUT: Duration = Duration::from_millis(
     AWS_TIMEOUT_MS * (herald::pipeline::CALLS_PER_RECORD + herald::pipeline::CALLS_PER_EMIT) as u64 + 4_000,
 );
 
+/// The lock: longer than a record's calls at this timeout (the function refuses a lock a
+/// live attempt could outlast), and short enough for the crash tests to wait it out.
+const LOCK_SECONDS: u64 =
+    AWS_TIMEOUT_MS * (herald::pipeline::CALLS_PER_RECORD + herald_lambda::LOCK_MARGIN_CALLS) as u64 / 1000 + 6;
+
 /// The email function's logical id in infra/template.yaml.
 const FUNCTION: &str = "EmailFunction";
 
@@ -41,7 +46,7 @@ from = "Acme <hello@acme.example>"
 unsubscribe_url = "https://acme.example/unsubscribe?token={{token}}"
 
 [idempotency]
-lock_timeout = "50s"
+lock_timeout = "{LOCK_SECONDS}s"
 retention = "1d"
 
 [[caps]]

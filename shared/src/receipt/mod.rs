@@ -187,15 +187,10 @@ pub fn bounded(s: &str, max: usize) -> (String, bool) {
 
 /// The stable id of a receipt: the same outcome reported twice has the same id, so
 /// consumers de-duplicate on it. 32 hex characters of SHA-256 over the parts.
-pub fn receipt_id(parts: &[&str]) -> String {
-    let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-    receipt_id_of_bytes(&bytes)
-}
-
-/// [`receipt_id`] of byte strings.
-pub fn receipt_id_of_bytes(parts: &[&[u8]]) -> String {
+pub fn receipt_id<P: AsRef<[u8]>>(parts: &[P]) -> String {
     let mut h = Sha256::new();
     for p in parts {
+        let p = p.as_ref();
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }

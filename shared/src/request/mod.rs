@@ -194,7 +194,7 @@ impl DeliveryRequest {
         let value = serde_json::to_value(self).unwrap_or_default();
         let mut canonical = Vec::with_capacity(1024);
         write_canonical(&value, &mut canonical);
-        crate::receipt::receipt_id_of_bytes(&[b"request.v1", &canonical])
+        crate::receipt::receipt_id(&[b"request.v1".as_slice(), &canonical])
     }
 
     /// Cross-field rules that serde alone cannot express.
