@@ -129,7 +129,10 @@ where
         let provider_sdk = aws::provider_config(&sdk, environment.aws_timeout);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), environment.table.clone()));
+        let store = Arc::new(
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), environment.table.clone())
+                .with_batched_outcomes(environment.aws_timeout),
+        );
         let sink = Arc::new(SqsReceiptSink::new(sqs.clone(), environment.receipts_queue_url.clone()));
         let wired = wire(Context {
             settings: environment.settings.clone(),

@@ -139,7 +139,7 @@ impl StateStore for MemoryStore {
                 }
                 // The same message's attempt died: take its lock and its slots over.
                 let attempt = take_lock(&mut s, a);
-                return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+                return Ok(Verdict::Admitted(Lease::takeover(a, attempt)));
             }
             _ => {}
         }
@@ -170,14 +170,7 @@ impl StateStore for MemoryStore {
             s.slots.entry(cap.key.clone()).or_default().push((slot.clone(), a.now));
             taken.push((cap.key.clone(), slot));
         }
-        Ok(Verdict::Admitted(Lease {
-            idempotency_key: a.idempotency_key.clone(),
-            attempt,
-            slots: taken,
-            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
-            took_over: false,
-            recipient: None,
-        }))
+        Ok(Verdict::Admitted(Lease { slots: taken, ..Lease::of(a, attempt) }))
     }
 
     async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {

@@ -18,7 +18,8 @@
 //!
 //! All timestamps are explicit (`T0` plus offsets), never the wall clock, and whole
 //! seconds, because `LocalStore` keeps milliseconds while `MemoryStore` keeps the
-//! full `Timestamp`.
+//! full `Timestamp`; except in the tests of DynamoDB's batched outcomes, which are
+//! judged against the wall clock.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -1413,4 +1414,203 @@ async fn dynamo_a_fresh_takeover_honours_a_suppression_recorded_since() {
         panic!("the outcome was recorded")
     };
     assert_eq!(prior.status, Status::Suppressed);
+}
+
+// ------------------------------------------------ batched outcomes (DynamoDB)
+
+/// A transactional admission at the wall clock (batched outcomes are judged against it),
+/// with the default 5 minute lock.
+fn live(key: &str) -> Admission {
+    Admission { consent: None, ..admission(key, Timestamp::now()) }
+}
+
+/// The request's record as a redelivery reads it.
+async fn prior(store: &dyn StateStore, a: &Admission) -> PriorOutcome {
+    match verdict(store, a).await {
+        Verdict::Duplicate(prior) => prior,
+        other => panic!("{}: expected Duplicate, got {other:?}", a.idempotency_key),
+    }
+}
+
+fn calls(dynamo: &Dynamo, operation: &str) -> usize {
+    dynamo.proxy.records().iter().filter(|r| r.operation == operation).count()
+}
+
+/// Outcomes of records finishing together go out as one `BatchWriteItem` (25 at most,
+/// the rest in the next), not one conditional update each; every record then reads
+/// back as the conditional update leaves it: sent, the provider's id, the fingerprint.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_outcomes_finishing_together_go_out_as_one_write() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
+    let admissions: Vec<Admission> = (0..30).map(|i| live(&format!("together-{i}"))).collect();
+    let mut leases = Vec::new();
+    for a in &admissions {
+        leases.push(admit_ok(&store, a).await);
+    }
+    dynamo.proxy.clear();
+    let completions: Vec<Completion> = (0..30).map(|i| sent(&format!("ses-{i}"), Timestamp::now())).collect();
+    let done = futures_util::future::join_all(leases.iter().zip(&completions).map(|(l, c)| store.complete(l, c))).await;
+    assert!(done.iter().all(Result::is_ok), "{done:?}");
+    assert_eq!((calls(&dynamo, "BatchWriteItem"), calls(&dynamo, "UpdateItem")), (2, 0), "30 outcomes: 25, then 5");
+    // The same outcome written alone, for comparison.
+    let plain = dynamo.store();
+    let alone = live("alone");
+    let lease = admit_ok(&plain, &alone).await;
+    plain.complete(&lease, &sent("ses-alone", Timestamp::now())).await.expect("complete");
+    let reference = prior(&plain, &alone).await;
+    for (i, a) in admissions.iter().enumerate() {
+        let p = prior(&store, a).await;
+        assert_eq!(p.provider_message_id.as_deref(), Some(format!("ses-{i}").as_str()));
+        assert_eq!(p.at.as_millisecond(), completions[i].at.as_millisecond());
+        assert_eq!(
+            (p.status, p.reason, p.fingerprint),
+            (reference.status, reference.reason.clone(), reference.fingerprint.clone())
+        );
+    }
+}
+
+/// A batch writes whole records without a condition, so an outcome that might land after
+/// its lock expired is written alone, conditioned on its attempt. Here the lock did
+/// expire and another attempt took the record over: the late outcome must not overwrite
+/// the takeover's, batching on or not.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_an_outcome_that_could_land_after_its_lock_is_written_alone() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
+    let now = Timestamp::now();
+    let dead = Admission { consent: None, ..admission("late", now - SignedDuration::from_secs(10 * MINUTE)) };
+    let slow = admit_ok(&store, &dead).await;
+    let takeover = admit_ok(&store, &live("late")).await;
+    assert!(takeover.took_over);
+    dynamo.proxy.clear();
+    store.complete(&takeover, &sent("ses-takeover", Timestamp::now())).await.expect("complete");
+    store.complete(&slow, &sent("ses-slow", Timestamp::now())).await.expect("complete");
+    assert_eq!(prior(&store, &live("late")).await.provider_message_id.as_deref(), Some("ses-takeover"));
+    // The slow one went alone (and was refused); the takeover's, well inside its lock, in a batch.
+    assert_eq!((calls(&dynamo, "UpdateItem"), calls(&dynamo, "BatchWriteItem")), (1, 1));
+
+    // A lock with less left than the call bound and a second for clocks: alone too.
+    let short = Admission { lock_expires_at: Timestamp::now() + SignedDuration::from_millis(2_500), ..live("short") };
+    let lease = admit_ok(&store, &short).await;
+    dynamo.proxy.clear();
+    store.complete(&lease, &sent("ses-short", Timestamp::now())).await.expect("complete");
+    assert_eq!((calls(&dynamo, "UpdateItem"), calls(&dynamo, "BatchWriteItem")), (1, 0));
+}
+
+/// A batch that fails, or whose answer is lost after it took effect, leaves each outcome
+/// to be written alone: every record ends with its own outcome, once. Then outcomes go
+/// alone for a while, so that a record retrying its outcome pays one call a try.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_a_batch_that_failed_or_lost_its_answer_is_written_alone() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    for (round, kind) in [FaultKind::ServerError, FaultKind::LostResponse].into_iter().enumerate() {
+        let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
+        let admissions: Vec<Admission> = (0..6).map(|i| live(&format!("faulty-{round}-{i}"))).collect();
+        let mut leases = Vec::new();
+        for a in &admissions {
+            leases.push(admit_ok(&store, a).await);
+        }
+        dynamo.proxy.clear();
+        dynamo.proxy.inject(Fault::always("dynamodb", "BatchWriteItem", kind));
+        let completions: Vec<Completion> = (0..6).map(|i| sent(&format!("ses-{i}"), Timestamp::now())).collect();
+        let done =
+            futures_util::future::join_all(leases[..5].iter().zip(&completions).map(|(l, c)| store.complete(l, c)))
+                .await;
+        dynamo.proxy.clear_faults();
+        assert!(done.iter().all(Result::is_ok), "{kind:?}: {done:?}");
+        assert!(calls(&dynamo, "BatchWriteItem") >= 1, "{kind:?}: a batch was tried");
+        assert_eq!(calls(&dynamo, "UpdateItem"), 5, "{kind:?}: then each alone");
+        // The next outcome, the fault gone, still goes alone.
+        let batches = calls(&dynamo, "BatchWriteItem");
+        store.complete(&leases[5], &completions[5]).await.expect("complete");
+        assert_eq!((calls(&dynamo, "BatchWriteItem"), calls(&dynamo, "UpdateItem")), (batches, 6), "{kind:?}");
+        for (i, a) in admissions.iter().enumerate() {
+            let p = prior(&store, a).await;
+            assert_eq!(p.provider_message_id.as_deref(), Some(format!("ses-{i}").as_str()), "{kind:?}");
+        }
+    }
+}
+
+/// The caller writing a batch goes away mid-write (its invocation's future dropped): the
+/// outcomes after it are not left waiting for a writer that is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_a_batch_writer_that_goes_away_blocks_no_later_outcome() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
+    let (first, second) = (live("gone-1"), live("gone-2"));
+    let (a, b) = (admit_ok(&store, &first).await, admit_ok(&store, &second).await);
+    let (sent_a, sent_b) = (sent("ses-1", Timestamp::now()), sent("ses-2", Timestamp::now()));
+    dynamo.proxy.inject(Fault::always("dynamodb", "BatchWriteItem", FaultKind::Timeout(Duration::from_secs(30))));
+    let dropped = tokio::time::timeout(Duration::from_millis(300), store.complete(&a, &sent_a));
+    assert!(dropped.await.is_err(), "the write was held back");
+    dynamo.proxy.clear_faults();
+    let next = tokio::time::timeout(Duration::from_secs(10), store.complete(&b, &sent_b));
+    next.await.expect("the next outcome did not wait for the writer that went away").expect("complete");
+    assert_eq!(prior(&store, &second).await.provider_message_id.as_deref(), Some("ses-2"));
+}
+
+/// Writers cancelled together (a `join` of completions dropped while the batch is held
+/// back): the duty to write next, handed from one to the other as each goes away, still
+/// reaches a caller that is there.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_batch_writers_that_go_away_together_block_no_later_outcome() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
+    let admissions: Vec<Admission> = (0..3).map(|i| live(&format!("gone-together-{i}"))).collect();
+    let mut leases = Vec::new();
+    for a in &admissions {
+        leases.push(admit_ok(&store, a).await);
+    }
+    let outcomes: Vec<Completion> = (0..3).map(|i| sent(&format!("ses-{i}"), Timestamp::now())).collect();
+    dynamo.proxy.inject(Fault::always("dynamodb", "BatchWriteItem", FaultKind::Timeout(Duration::from_secs(30))));
+    let both = async {
+        let first = store.complete(&leases[0], &outcomes[0]);
+        // The second comes while the first's batch is out: it waits for it.
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            store.complete(&leases[1], &outcomes[1]).await
+        };
+        tokio::join!(first, second)
+    };
+    assert!(tokio::time::timeout(Duration::from_millis(300), both).await.is_err(), "the write was held back");
+    dynamo.proxy.clear_faults();
+    let next = tokio::time::timeout(Duration::from_secs(10), store.complete(&leases[2], &outcomes[2]));
+    next.await.expect("the next outcome did not wait for writers that went away").expect("complete");
+    assert_eq!(prior(&store, &admissions[2]).await.provider_message_id.as_deref(), Some("ses-2"));
+}
+
+/// An outcome whose lock came near while it waited for the batch before its own is
+/// written alone, conditioned: checked when the batch it would join starts, not only
+/// when it queued.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_an_outcome_whose_lock_came_near_while_it_waited_is_written_alone() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let bound = Duration::from_secs(2);
+    let store = dynamo.store().with_batched_outcomes(bound);
+    let long = live("waited-long");
+    // Room for the bound and the second for clocks, and 500 ms: enough when it queues,
+    // not after the batch before it is held back a second.
+    let lock = Timestamp::now() + SignedDuration::from_millis(3_500);
+    let short = Admission { lock_expires_at: lock, ..live("waited-short") };
+    let (a, b) = (admit_ok(&store, &long).await, admit_ok(&store, &short).await);
+    let (sent_a, sent_b) = (sent("ses-long", Timestamp::now()), sent("ses-short", Timestamp::now()));
+    dynamo.proxy.clear();
+    dynamo.proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("dynamodb", "BatchWriteItem", FaultKind::StallAfterForward(Duration::from_secs(1)))
+    });
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store.complete(&b, &sent_b).await
+    };
+    let (first, second) = tokio::join!(store.complete(&a, &sent_a), second);
+    first.expect("complete");
+    second.expect("complete");
+    assert_eq!((calls(&dynamo, "BatchWriteItem"), calls(&dynamo, "UpdateItem")), (1, 1));
+    assert_eq!(prior(&store, &short).await.provider_message_id.as_deref(), Some("ses-short"));
 }

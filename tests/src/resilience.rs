@@ -261,8 +261,8 @@ impl Scenario {
             kill_every: (Duration::from_secs(2), Duration::from_secs(5)),
             aws_timeout: Duration::from_millis(500),
             visibility_timeout: 10,
-            // A record's 9 calls and the receipts' 3, at 500 ms each, fit.
-            invoke_timeout: Duration::from_secs(7),
+            // A record's 11 calls and the receipts' 3, at 500 ms each, fit.
+            invoke_timeout: Duration::from_secs(8),
             lock_timeout: "10s".to_owned(),
             waves: 10,
             wave_interval: Duration::from_secs(2),

@@ -143,7 +143,7 @@ impl Channel for Push {
 async fn a_thousand_requests_under_faults_and_kills_keep_the_delivery_guarantees() {
     // Three more calls in each record's budget (the FCM access token, a refused
     // credential renewed and the resend, or a token_invalid event and suppression):
-    // 15 x 500 ms fits the invocation, as 15 x 2.5 s fits the template's 40 s.
+    // 17 x 500 ms fits the invocation, as 17 x 2.5 s fits the template's 45 s.
     let scenario = Scenario { invoke_timeout: std::time::Duration::from_secs(9), ..Scenario::standard() };
     let report = resilience::run(&Push::default(), &scenario).await;
     report.print();

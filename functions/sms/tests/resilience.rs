@@ -90,7 +90,7 @@ impl Channel for Sms {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_requests_under_faults_and_kills_keep_the_delivery_guarantees() {
-    // The opt-out check is one more call in each record's budget (13 x 500 ms).
+    // The opt-out check is one more call in each record's budget (15 x 500 ms).
     let scenario = Scenario { invoke_timeout: std::time::Duration::from_secs(8), ..Scenario::standard() };
     let report = resilience::run(&Sms, &scenario).await;
     report.print();

@@ -52,10 +52,11 @@ pub struct BatchBudget {
 
 /// The AWS calls one record makes one after another, counted as the budget: the
 /// suppression read, admission (and a takeover, or a repeat of an ambiguous one), the
-/// send, recording the outcome (tried up to 3 times), and a deferral or final record.
-/// Conflict retries, slot releases and the takeover of a dead attempt's lock (two more
-/// calls) are short and rare: this is a bound in practice, not a proof.
-pub const CALLS_PER_RECORD: u32 = 9;
+/// send, recording the outcome (5: with DynamoDB's batched outcomes, the batch before
+/// it waited for, its own batch, then alone; and 2 retries, alone), and a deferral or
+/// final record. Conflict retries, slot releases and the takeover of a dead attempt's
+/// lock (two more calls) are short and rare: this is a bound in practice, not a proof.
+pub const CALLS_PER_RECORD: u32 = 11;
 
 /// Sending a batch's receipts: up to 3 rounds, then the minimal forms.
 pub const CALLS_PER_EMIT: u32 = 3;

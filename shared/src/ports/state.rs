@@ -147,13 +147,34 @@ pub struct Lease {
     /// The recipient record holding the slots, for stores that keep a recipient's
     /// counters together (None when the lease holds no slots).
     pub recipient: Option<RecipientKey>,
+    /// When this attempt's lock expires (the admission's `lock_expires_at`). Until then no
+    /// other attempt can take the record over (unless this lease abandoned it): a store
+    /// may write the outcome without checking the attempt when the write lands before it
+    /// (DynamoDB's batched outcomes).
+    pub lock_expires_at: Timestamp,
+    /// The request's content fingerprint, kept with the outcome.
+    pub fingerprint: String,
 }
 
 impl Lease {
     /// The lease of a takeover: the dead attempt's lock under a new attempt id, and no
     /// slots of its own (the dead attempt's stay counted, and move with the lock).
-    pub fn takeover(idempotency_key: IdempotencyKey, attempt: String) -> Self {
-        Lease { idempotency_key, attempt, slots: Vec::new(), cap_limits: Vec::new(), took_over: true, recipient: None }
+    pub fn takeover(a: &Admission, attempt: String) -> Self {
+        Lease { slots: Vec::new(), cap_limits: Vec::new(), took_over: true, recipient: None, ..Lease::of(a, attempt) }
+    }
+
+    /// A lease of `a` without slots, not a takeover: each store adds what it took.
+    pub fn of(a: &Admission, attempt: String) -> Self {
+        Lease {
+            idempotency_key: a.idempotency_key.clone(),
+            attempt,
+            slots: Vec::new(),
+            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
+            took_over: false,
+            recipient: None,
+            lock_expires_at: a.lock_expires_at,
+            fingerprint: a.fingerprint.clone(),
+        }
     }
 }
 

@@ -47,8 +47,23 @@
 //! timestamps of its recent sends newest first, so "fewer than `limit` sends since
 //! `now - window`" is the condition
 //! `attribute_not_exists(cap[limit-1]) OR cap[limit-1] <= :since`: exact rolling
-//! windows, atomic across concurrent Lambdas, no read first. Completion is one
-//! `UpdateItem`; one completion in `TRIM_EVERY` also trims its cap lists.
+//! windows, atomic across concurrent Lambdas, no read first. One completion in
+//! `TRIM_EVERY` also trims its cap lists.
+//!
+//! Completion, in the functions, is batched: the outcomes of records finishing together
+//! (those that finish while another's is being written wait for it, then go out as the
+//! next) are put as whole records in one `BatchWriteItem`, the same write units for a
+//! tenth of the requests. A put has no condition, so only an outcome sure to land before
+//! its attempt's lock expires joins a batch (the call's timeout and a second for clocks
+//! before it): until then no other attempt can have taken the record over. Any other, and
+//! any a batch did not write (an error, a lost answer, left unprocessed), is one
+//! `UpdateItem` conditioned on the attempt, which finds a write of its own as done. A
+//! failed batch sends every outcome alone for 30 s (or 4 call timeouts). What a whole put
+//! replaces is the lock's own attributes, and a delivery event's (`delivery`, ...) only
+//! if one came back from the provider before the outcome was written: a round trip or two
+//! after the send (two call timeouts at worst), against the second or more an event takes
+//! through SNS and SQS; the event's receipt still goes out, only the record's latest
+//! delivery status would miss it.
 //!
 //! Write units of a sent message (items under 1 KB): 2 (lock, completion) without caps;
 //! 3 + 1/`TRIM_EVERY` (about 3.25) with caps. Read units: 1 per suppression list and 1
@@ -106,6 +121,11 @@ pub struct DynamoStore {
     table: String,
     /// Reads waiting to go out together (`screen`).
     reads: Arc<Reads>,
+    /// Outcomes waiting to go out together (`complete`).
+    outcomes: Arc<Outcomes>,
+    /// The longest one call can take, when outcomes are batched (see
+    /// [`DynamoStore::with_batched_outcomes`]); None: each is its own conditional update.
+    call_bound: Option<Duration>,
 }
 
 /// How many scheduler turns the first read of a batch waits for the others.
@@ -151,6 +171,112 @@ impl Drop for LeaderTurn<'_> {
         }
     }
 }
+
+/// The outcomes of records finishing together, written as one `BatchWriteItem` (group
+/// commit): the first caller writes, and whoever arrives while its write is out waits;
+/// when it is back the first of them writes all that waited.
+#[derive(Default)]
+struct Outcomes(std::sync::Mutex<OutcomeQueue>);
+
+#[derive(Default)]
+struct OutcomeQueue {
+    waiting: Vec<OutcomeWaiter>,
+    /// A caller is writing a batch.
+    writing: bool,
+    /// A batch failed or was throttled: until then every outcome goes alone, so that a
+    /// record's retries of its outcome cost one call each (`CALLS_PER_RECORD`).
+    paused_until: Option<std::time::Instant>,
+}
+
+/// The count only: the waiting items are request records.
+impl std::fmt::Debug for Outcomes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Outcomes({} waiting)", self.lock().waiting.len())
+    }
+}
+
+impl Outcomes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutcomeQueue> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn paused(&self) -> bool {
+        self.lock().paused_until.is_some_and(|t| std::time::Instant::now() < t)
+    }
+
+    /// Outcomes go alone for [`PAUSE_AFTER_FAILURE`], or for as long as a record's
+    /// retries of its outcome may take (`call_bound` each), whichever is longer.
+    fn pause(&self, call_bound: Duration) {
+        let pause = PAUSE_AFTER_FAILURE.max(call_bound.saturating_mul(4));
+        self.lock().paused_until = Some(std::time::Instant::now() + pause);
+    }
+}
+
+/// How long outcomes go alone, at least, after a batch failed or was throttled.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+struct OutcomeWaiter {
+    /// The request record with its outcome.
+    item: Item,
+    /// The latest instant (this machine's clock) at which a batch may still start the
+    /// write, for it to land before the lock expires.
+    start_by: Timestamp,
+    turn: tokio::sync::oneshot::Sender<OutcomeTurn>,
+}
+
+enum OutcomeTurn {
+    /// Written in another caller's batch.
+    Written,
+    /// Not known to be written (the batch failed, its answer was lost, DynamoDB left it
+    /// unprocessed, or its lock came too near while it waited): write it alone,
+    /// conditioned on the attempt.
+    Alone,
+    /// The batch before is back: write this item and those waiting. The duty travels
+    /// with it, so a caller that went away before reading it still passes it on.
+    Lead(Item, HandOver),
+}
+
+/// The writer's duty when it is done, or goes away (its future dropped): the first
+/// waiter writes next; with nobody waiting the next caller does. The waiters of a batch
+/// it dropped unanswered see their answer gone and write alone.
+struct HandOver {
+    outcomes: Arc<Outcomes>,
+    /// False once passed on (a copy that came back from a caller gone away).
+    armed: bool,
+}
+
+impl Drop for HandOver {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        loop {
+            let next = {
+                let mut queue = self.outcomes.lock();
+                if queue.waiting.is_empty() {
+                    queue.writing = false;
+                    return;
+                }
+                queue.waiting.remove(0)
+            };
+            // Sent outside the lock: a lead that comes back is dropped here.
+            let duty = HandOver { outcomes: Arc::clone(&self.outcomes), armed: true };
+            match next.turn.send(OutcomeTurn::Lead(next.item, duty)) {
+                Ok(()) => return,
+                // That caller went away: the one after it.
+                Err(OutcomeTurn::Lead(_, mut duty)) => duty.armed = false,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Items in one `BatchWriteItem` (DynamoDB's limit).
+const BATCH_WRITE_MAX: usize = 25;
+
+/// How far apart two functions' clocks may be, allowed for when a batched outcome must
+/// land before its lock expires.
+const CLOCK_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -239,7 +365,19 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), reads: Arc::default() }
+        DynamoStore { client, table: table.into(), reads: Arc::default(), outcomes: Arc::default(), call_bound: None }
+    }
+
+    /// Outcomes recorded together: the records of one invocation that finish while
+    /// another's outcome is being written go out as one `BatchWriteItem` (one request
+    /// for several records, the same write units). A batch writes whole records without
+    /// a condition, so only an outcome that lands before its lock expires joins one:
+    /// `call_bound` (each call's timeout, retries included) plus a second for clocks
+    /// before it. Until then no other attempt can have taken the record over. Later ones,
+    /// and any a batch did not write, are the conditional update of old.
+    pub fn with_batched_outcomes(mut self, call_bound: Duration) -> Self {
+        self.call_bound = Some(call_bound);
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -447,12 +585,9 @@ impl DynamoStore {
     ) -> Result<Verdict, StoreError> {
         let mine = slot_value(ms(now), slot);
         let lease = Lease {
-            idempotency_key: a.idempotency_key.clone(),
-            attempt,
             slots: a.caps.iter().map(|c| (c.key.clone(), mine.clone())).collect(),
-            cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
-            took_over: false,
             recipient: if a.caps.is_empty() { None } else { recipient_of(a).cloned() },
+            ..Lease::of(a, attempt)
         };
         if a.caps.is_empty() {
             return Ok(Verdict::Admitted(lease));
@@ -498,12 +633,12 @@ impl DynamoStore {
         carried: Option<Carried>,
         refusal: Option<&Verdict>,
     ) -> Result<Verdict, StoreError> {
-        let inherited = |attempt: String| Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+        let inherited = |attempt: String| Ok(Verdict::Admitted(Lease::takeover(a, attempt)));
         let Some(carried) = carried.filter(|_| !a.caps.is_empty()) else { return inherited(attempt) };
         let held = match self.dead_attempt_slots(a, &carried).await {
             Ok(held) => held,
             Err(e) => {
-                self.give_back(&Lease::takeover(a.idempotency_key.clone(), attempt), Release::ForTakeover).await;
+                self.give_back(&Lease::takeover(a, attempt), Release::ForTakeover).await;
                 return Err(e);
             }
         };
@@ -526,7 +661,7 @@ impl DynamoStore {
                 Refusal::ExpiredLock { .. } => Verdict::InProgress { until: now },
             }),
             Err(e) => {
-                self.give_back(&Lease::takeover(a.idempotency_key.clone(), attempt), Release::Everything).await;
+                self.give_back(&Lease::takeover(a, attempt), Release::Everything).await;
                 Err(e)
             }
         }
@@ -541,6 +676,184 @@ impl DynamoStore {
                 Err(e) => tracing::warn!(error = %e, "admission failed and its lock could not be given back"),
             }
         }
+    }
+
+    /// The outcome as one conditional `UpdateItem` of this attempt's lock. False when the
+    /// record is no longer this attempt's (taken over after its lock expired).
+    async fn complete_alone(&self, lease: &Lease, c: &Completion) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(req_key(&lease.idempotency_key)))
+            .update_expression(
+                "SET #state = :done, #status = :status, at_ms = :at, retain_until_ms = :retain, #ttl = :ttl \
+                 , reason = :reason, provider_message_id = :pmid REMOVE lock_expires_ms",
+            )
+            .condition_expression("attempt = :attempt AND #state = :ip")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":ip", s("in_progress"))
+            .expression_attribute_values(":status", s(c.status.as_str()))
+            .expression_attribute_values(":at", n(ms(c.at)))
+            .expression_attribute_values(":retain", n(ms(c.retain_until)))
+            .expression_attribute_values(":ttl", n(secs(c.retain_until)))
+            .expression_attribute_values(":attempt", s(&lease.attempt))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = update.expression_attribute_values(":reason", c.reason.as_ref().map_or(AttributeValue::Null(true), s));
+        update = update
+            .expression_attribute_values(":pmid", c.provider_message_id.as_ref().map_or(AttributeValue::Null(true), s));
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                // Our own outcome, written by a first try (or a batch) whose answer was
+                // lost, counts as written; a takeover's record is left alone.
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(f)) => {
+                    Ok(f.item().is_some_and(|i| {
+                        get_s(i, "attempt") == Some(lease.attempt.as_str()) && get_s(i, "state") == Some("done")
+                    }))
+                }
+                _ => Err(store_error("UpdateItem", &e)),
+            },
+        }
+    }
+
+    /// Whether this outcome may go in a batch: batching is on, and the write lands before
+    /// the lock can expire (by either clock: the completion's and this machine's).
+    /// The latest instant (this machine's clock) at which a batch may start writing this
+    /// outcome, for it to land before the lock expires by either clock (the
+    /// completion's, and this machine's): the call's bound and a second for clocks
+    /// before it. None when batching is off or paused.
+    fn batch_start_by(&self, lease: &Lease, c: &Completion) -> Option<Timestamp> {
+        let bound = jiff::SignedDuration::try_from(self.call_bound?).ok()?;
+        if self.outcomes.paused() {
+            return None;
+        }
+        let wall = Timestamp::now();
+        // A completion clock ahead of this one moves the expiry closer.
+        let ahead = c.at.duration_since(wall).max(jiff::SignedDuration::ZERO);
+        let start_by = lease.lock_expires_at.checked_sub(bound).ok()?.checked_sub(CLOCK_MARGIN).ok()?;
+        let start_by = start_by.checked_sub(ahead).ok()?;
+        (wall < start_by).then_some(start_by)
+    }
+
+    /// Writes `item` in a batch with the outcomes finishing beside it, if the batch
+    /// starts by `start_by`. True when the batch wrote it; false when it must be written
+    /// alone (see [`OutcomeTurn::Alone`]).
+    async fn write_in_batch(&self, item: Item, start_by: Timestamp) -> bool {
+        let (turn, my_turn) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut queue = self.outcomes.lock();
+            if queue.writing {
+                queue.waiting.push(OutcomeWaiter { item, start_by, turn });
+                None
+            } else {
+                queue.writing = true;
+                Some(item)
+            }
+        };
+        let (mine, _duty) = match lead {
+            Some(item) => (item, HandOver { outcomes: Arc::clone(&self.outcomes), armed: true }),
+            None => match my_turn.await {
+                Ok(OutcomeTurn::Written) => return true,
+                Ok(OutcomeTurn::Alone) => return false,
+                // The writer went away with this outcome in its batch: alone, and the
+                // next ones too, so that a retry costs one call.
+                Err(_) => {
+                    if let Some(bound) = self.call_bound {
+                        self.outcomes.pause(bound);
+                    }
+                    return false;
+                }
+                Ok(OutcomeTurn::Lead(item, duty)) => (item, duty),
+            },
+        };
+        // The batch before failed while this one waited, or this one's lock came near.
+        if self.outcomes.paused() || Timestamp::now() >= start_by {
+            return false;
+        }
+        // A few scheduler turns: records whose sends came back together join.
+        let mut seen = 0;
+        for _ in 0..MAX_GATHER_TURNS {
+            tokio::task::yield_now().await;
+            let now_waiting = self.outcomes.lock().waiting.len();
+            if now_waiting == seen {
+                break;
+            }
+            seen = now_waiting;
+        }
+        let now = Timestamp::now();
+        let mut others = Vec::new();
+        let mut late = Vec::new();
+        {
+            let mut queue = self.outcomes.lock();
+            let mut keys: std::collections::HashSet<String> =
+                get_s(&mine, PARTITION_KEY).map(str::to_owned).into_iter().collect();
+            let mut kept = Vec::new();
+            for w in queue.waiting.drain(..) {
+                let key = get_s(&w.item, PARTITION_KEY).map(str::to_owned).unwrap_or_default();
+                if now >= w.start_by {
+                    late.push(w);
+                // One key twice would fail the whole batch: the second waits for the next.
+                } else if others.len() + 1 < BATCH_WRITE_MAX && keys.insert(key) {
+                    others.push(w);
+                } else {
+                    kept.push(w);
+                }
+            }
+            queue.waiting = kept;
+        }
+        for w in late {
+            let _ = w.turn.send(OutcomeTurn::Alone);
+        }
+        let items: Vec<&Item> = std::iter::once(&mine).chain(others.iter().map(|w| &w.item)).collect();
+        let written = self.batch_write(&items).await;
+        for (w, done) in others.into_iter().zip(written.iter().skip(1)) {
+            let _ = w.turn.send(if *done { OutcomeTurn::Written } else { OutcomeTurn::Alone });
+        }
+        written.first().copied().unwrap_or(false)
+    }
+
+    /// One `BatchWriteItem` of `items`: which are known written. An error or a lost
+    /// answer leaves them all unknown, and what DynamoDB left unprocessed (throttling) is
+    /// not written; each of those is written alone, where a write of its own is found.
+    /// Either pauses batching ([`PAUSE_AFTER_FAILURE`]).
+    async fn batch_write(&self, items: &[&Item]) -> Vec<bool> {
+        let mut written = vec![false; items.len()];
+        let requests: Result<Vec<_>, StoreError> = items
+            .iter()
+            .map(|item| {
+                let put =
+                    build(aws_sdk_dynamodb::types::PutRequest::builder().set_item(Some((*item).clone())).build())?;
+                Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
+            })
+            .collect();
+        let Ok(requests) = requests else { return written };
+        let out = match self.client.batch_write_item().request_items(&self.table, requests).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                self.outcomes.pause(self.call_bound.unwrap_or_default());
+                tracing::warn!(error = %store_error("BatchWriteItem", &e), records = items.len(), "outcomes go alone");
+                return written;
+            }
+        };
+        let unprocessed: std::collections::HashSet<&str> = out
+            .unprocessed_items()
+            .and_then(|u| u.get(&self.table))
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.put_request())
+            .filter_map(|p| get_s(p.item(), PARTITION_KEY))
+            .collect();
+        if !unprocessed.is_empty() {
+            self.outcomes.pause(self.call_bound.unwrap_or_default());
+        }
+        for (done, item) in written.iter_mut().zip(items) {
+            *done = get_s(item, PARTITION_KEY).is_some_and(|k| !unprocessed.contains(k));
+        }
+        written
     }
 
     /// One conditional PutItem of the request's record: the lock of a fresh request, or
@@ -918,6 +1231,27 @@ enum Refusal {
     },
 }
 
+/// A request's record with its outcome, whole: what a batched outcome puts. The same
+/// attributes as the conditional update leaves (the lock's own go: `lock_expires_ms`,
+/// and `first_ms`/`slot`, which only a takeover of a lock reads).
+fn outcome_item(lease: &Lease, c: &Completion) -> Item {
+    let mut item = req_key(&lease.idempotency_key);
+    item.insert("state".into(), s("done"));
+    item.insert("status".into(), s(c.status.as_str()));
+    if let Some(reason) = &c.reason {
+        item.insert("reason".into(), s(reason));
+    }
+    if let Some(id) = &c.provider_message_id {
+        item.insert("provider_message_id".into(), s(id));
+    }
+    item.insert("at_ms".into(), n(ms(c.at)));
+    item.insert("retain_until_ms".into(), n(ms(c.retain_until)));
+    item.insert(TTL_ATTRIBUTE.into(), n(secs(c.retain_until)));
+    item.insert("attempt".into(), s(&lease.attempt));
+    item.insert("fp".into(), s(&lease.fingerprint));
+    item
+}
+
 fn prior_from(item: &HashMap<String, AttributeValue>) -> PriorOutcome {
     PriorOutcome {
         status: get_s(item, "status").and_then(|v| v.parse().ok()).unwrap_or(Status::Failed),
@@ -1048,50 +1382,18 @@ impl StateStore for DynamoStore {
     }
 
     async fn complete(&self, lease: &Lease, c: &Completion) -> Result<(), StoreError> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(req_key(&lease.idempotency_key)))
-            .update_expression(
-                "SET #state = :done, #status = :status, at_ms = :at, retain_until_ms = :retain, #ttl = :ttl \
-                 , reason = :reason, provider_message_id = :pmid REMOVE lock_expires_ms",
-            )
-            .condition_expression("attempt = :attempt AND #state = :ip")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":ip", s("in_progress"))
-            .expression_attribute_values(":status", s(c.status.as_str()))
-            .expression_attribute_values(":at", n(ms(c.at)))
-            .expression_attribute_values(":retain", n(ms(c.retain_until)))
-            .expression_attribute_values(":ttl", n(secs(c.retain_until)))
-            .expression_attribute_values(":attempt", s(&lease.attempt))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        update = update.expression_attribute_values(":reason", c.reason.as_ref().map_or(AttributeValue::Null(true), s));
-        update = update
-            .expression_attribute_values(":pmid", c.provider_message_id.as_ref().map_or(AttributeValue::Null(true), s));
-        let (recorded, ()) = tokio::join!(update.send(), self.trim(lease));
-        match recorded {
-            Ok(_) => {}
-            // The lock was taken over after it expired: the takeover's outcome stands,
-            // and the slots, which moved with the lock, are its to release.
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(f)) => {
-                    // Our own completion, written by a first try whose answer was lost,
-                    // goes on to give the slots back; a takeover's record is left alone.
-                    let ours = f.item().is_some_and(|i| {
-                        get_s(i, "attempt") == Some(lease.attempt.as_str()) && get_s(i, "state") == Some("done")
-                    });
-                    if !ours {
-                        return Ok(());
-                    }
-                }
-                _ => return Err(store_error("UpdateItem", &e)),
-            },
-        }
-        if c.release_slots {
+        let record = async {
+            if let Some(start_by) = self.batch_start_by(lease, c)
+                && self.write_in_batch(outcome_item(lease, c), start_by).await
+            {
+                return Ok(true);
+            }
+            self.complete_alone(lease, c).await
+        };
+        let (ours, ()) = tokio::join!(record, self.trim(lease));
+        // Not ours: the lock was taken over after it expired; the takeover's outcome
+        // stands, and the slots, which moved with the lock, are its to release.
+        if ours? && c.release_slots {
             self.release_slots(lease).await?;
         }
         Ok(())

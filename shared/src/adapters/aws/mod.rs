@@ -64,6 +64,8 @@ pub const AWS_CALLS: &[AwsCall] = &[
     call("dynamo", "get_item", &["dynamodb:GetItem"]),
     // The suppression lists, read before admission.
     call("dynamo", "batch_get_item", &["dynamodb:BatchGetItem"]),
+    // The outcomes of records finishing together, as whole records.
+    call("dynamo", "batch_write_item", &["dynamodb:BatchWriteItem"]),
     // On the one secret holding the unsubscribe key ring, at cold start.
     call("secrets", "get_secret_value", &["secretsmanager:GetSecretValue"]),
     call("ses", "send_email", &["ses:SendEmail"]),
@@ -279,6 +281,7 @@ mod tests {
             iam_actions(&["dynamo"]),
             [
                 "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",

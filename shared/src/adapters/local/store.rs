@@ -387,7 +387,7 @@ impl StateStore for LocalStore {
                     params![a.idempotency_key.as_str(), now, ms(a.lock_expires_at), ms(a.retain_until), attempt],
                 )?;
                 tx.commit()?;
-                return Ok(Verdict::Admitted(Lease::takeover(a.idempotency_key.clone(), attempt)));
+                return Ok(Verdict::Admitted(Lease::takeover(a, attempt)));
             }
             // 2. Suppression.
             let tenant_key = a.tenant_suppression_key.as_ref().map(|k| k.as_str());
@@ -465,14 +465,7 @@ impl StateStore for LocalStore {
                 tx.execute("DELETE FROM cap_slots WHERE cap_key = ?1 AND taken_ms <= ?2", params![cap.key, since])?;
             }
             tx.commit()?;
-            Ok(Verdict::Admitted(Lease {
-                idempotency_key: a.idempotency_key.clone(),
-                attempt,
-                slots,
-                cap_limits: a.caps.iter().map(|c| (c.key.clone(), c.limit)).collect(),
-                took_over: false,
-                recipient: None,
-            }))
+            Ok(Verdict::Admitted(Lease { slots, ..Lease::of(a, attempt) }))
         })
     }
 
