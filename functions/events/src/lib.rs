@@ -10,7 +10,8 @@
 //!    leaves `bounced`);
 //! 3. the provider's payload is archived in the state table (it names addresses, so it
 //!    goes nowhere else);
-//! 4. the events go out on the receipt stream, for the webhooks.
+//! 4. the events go out on the receipt stream, for the webhooks: those of all the
+//!    invocation's messages together, one `SendMessageBatch` per 10 events.
 //!
 //! Every step is idempotent, so a message that fails half-way is simply delivered again
 //! by SQS. A message that can never be read goes to the dead-letter queue at once, with
@@ -18,8 +19,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsMessage;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use herald::ports::{Clock, EventSink, EventStore, Queue, StateStore, StoreError, SuppressionEntry};
+use herald::receipt::event::DeliveryEvent;
 use herald::receipt::provider::{self, Effect, ProviderEvent, ProviderEventError};
 use herald::request::{IdempotencyKey, RequestId, TenantId};
 use herald_lambda::Need;
@@ -50,8 +52,8 @@ pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
 };
 
 /// AWS calls one record makes at most, in a row: for its event (a bounce of several
-/// recipients gives several) an effect, the status and the archive, then the emit (a
-/// batch, up to 3 rounds). Sizes the per-record time budget; a record of many events
+/// recipients gives several) an effect, the status and the archive, then the
+/// invocation's emit (a batch, up to 3 rounds), after the last record. Sizes the per-record time budget; a record of many events
 /// takes longer, and an unfinished one is simply retried.
 pub const CALLS_PER_RECORD: u32 = 6;
 
@@ -65,29 +67,79 @@ pub struct EventsHandler {
     pub archive_for: Option<SignedDuration>,
 }
 
+/// What reading and applying one queue message left to do.
+pub enum Applied {
+    /// Its state changes are made: these events go out on the receipt stream.
+    Emit(Vec<DeliveryEvent>),
+    /// Nothing to emit: done, dead-lettered, or to be retried.
+    Handled(Handled),
+}
+
 impl EventsHandler {
-    /// One queue message: done, dead-lettered, or to be retried.
-    pub async fn handle(&self, record: SqsMessage) -> Handled {
-        let body = record.body.as_deref().unwrap_or_default();
-        let received = herald_lambda::sqs::sent_at(&record).unwrap_or_else(|| self.clock.now());
-        let events = match provider::normalise_received(body, received) {
-            Ok(events) => events,
-            Err(e @ ProviderEventError::NotAnEvent { .. }) => {
-                tracing::info!(reason = %e, "dropped: the message reports nothing");
-                return Handled::Done;
+    /// One invocation: every record read and applied (`concurrency` at a time, none
+    /// started too close to the deadline), then the events of all of them in one emit
+    /// (one `SendMessageBatch` per 10 events, not one per record). A record whose events
+    /// did not all go out is named in `batchItemFailures`: SQS delivers it again, its
+    /// state changes are idempotent, and its events keep their ids.
+    pub async fn handle_batch(
+        &self,
+        event: SqsEvent,
+        concurrency: usize,
+        deadline: Option<std::time::Instant>,
+        per_record: std::time::Duration,
+    ) -> SqsBatchResponse {
+        let pending: std::sync::Mutex<Vec<(String, Vec<DeliveryEvent>)>> = std::sync::Mutex::default();
+        let mut response = records::each_record(event, concurrency, deadline, per_record, |record| {
+            let pending = &pending;
+            async move {
+                match self.apply_record(&record).await {
+                    Applied::Handled(handled) => handled,
+                    // Done unless the emit below fails.
+                    Applied::Emit(events) => {
+                        let id = record.message_id.unwrap_or_default();
+                        pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((id, events));
+                        Handled::Done
+                    }
+                }
             }
-            Err(e) => return records::dead_letter(self.dead_letters.as_ref(), body, &e.to_string()).await,
+        })
+        .await;
+        let pending = pending.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut all, mut owner) = (Vec::new(), Vec::new());
+        for (i, (_, events)) in pending.iter().enumerate() {
+            all.extend(events.iter().cloned());
+            owner.extend(std::iter::repeat_n(i, events.len()));
+        }
+        if all.is_empty() {
+            return response;
+        }
+        let failed: std::collections::BTreeSet<usize> = match self.sink.emit_events(&all).await {
+            Ok(()) => Default::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "events not emitted; SQS delivers their messages again");
+                e.failed.iter().filter_map(|i| owner.get(*i).copied()).collect()
+            }
         };
-        for event in &events {
-            if let Err(e) = self.apply(event).await {
-                tracing::warn!(error = %e, event = %event.event.event, "state store failed; SQS delivers the message again");
-                return Handled::Retry;
+        for (i, (id, events)) in pending.iter().enumerate() {
+            if failed.contains(&i) {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id.clone();
+                response.batch_item_failures.push(failure);
+            } else {
+                for e in events {
+                    tracing::info!(event = %e.event, event_id = %e.event_id, request_id = e.request_id.as_deref().unwrap_or("-"), "event");
+                }
             }
         }
-        let out: Vec<_> = events.into_iter().map(|e| e.event).collect();
-        if out.is_empty() {
-            return Handled::Done;
-        }
+        response
+    }
+
+    /// One queue message on its own: applied, then its events emitted.
+    pub async fn handle(&self, record: SqsMessage) -> Handled {
+        let out = match self.apply_record(&record).await {
+            Applied::Handled(handled) => return handled,
+            Applied::Emit(out) => out,
+        };
         match self.sink.emit_events(&out).await {
             Ok(()) => {
                 for e in &out {
@@ -100,6 +152,31 @@ impl EventsHandler {
                 Handled::Retry
             }
         }
+    }
+
+    /// One queue message read, and what it reports applied to herald's state: its events
+    /// to emit, or what became of it (nothing to report, dead-lettered, to retry).
+    pub async fn apply_record(&self, record: &SqsMessage) -> Applied {
+        let body = record.body.as_deref().unwrap_or_default();
+        let received = herald_lambda::sqs::sent_at(record).unwrap_or_else(|| self.clock.now());
+        let events = match provider::normalise_received(body, received) {
+            Ok(events) => events,
+            Err(e @ ProviderEventError::NotAnEvent { .. }) => {
+                tracing::info!(reason = %e, "dropped: the message reports nothing");
+                return Applied::Handled(Handled::Done);
+            }
+            Err(e) => {
+                return Applied::Handled(records::dead_letter(self.dead_letters.as_ref(), body, &e.to_string()).await);
+            }
+        };
+        for event in &events {
+            if let Err(e) = self.apply(event).await {
+                tracing::warn!(error = %e, event = %event.event.event, "state store failed; SQS delivers the message again");
+                return Applied::Handled(Handled::Retry);
+            }
+        }
+        let out: Vec<DeliveryEvent> = events.into_iter().map(|e| e.event).collect();
+        if out.is_empty() { Applied::Handled(Handled::Done) } else { Applied::Emit(out) }
     }
 
     /// What one event does to herald's state.

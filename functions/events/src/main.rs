@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use herald::adapters::aws::{self, DynamoStore, SqsQueue, SqsReceiptSink};
 use herald::ports::SystemClock;
 use herald_events::{ARCHIVE_DAYS, CALLS_PER_RECORD, DEAD_LETTER_QUEUE_URL, DEFAULT_ARCHIVE_DAYS, EventsHandler};
-use herald_lambda::{env, records};
+use herald_lambda::env;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[global_allocator]
@@ -47,8 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = herald_lambda::sqs::deadline(event.context.deadline);
-        let response =
-            records::each_record(event.payload, concurrency, deadline, per_record, |r| handler.handle(r)).await;
+        let response = handler.handle_batch(event.payload, concurrency, deadline, per_record).await;
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await

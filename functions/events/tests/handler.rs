@@ -259,3 +259,73 @@ async fn a_store_failure_retries_the_message() {
     assert_eq!(rig.handler.handle(message(&ses_event("Bounce", permanent_bounce(), None))).await, Handled::Retry);
     assert!(rig.sink.events().is_empty(), "nothing emitted before the state changed");
 }
+
+/// A bounce of request `id`, as queue message `message_id`.
+fn bounce_of(id: &str, message_id: &str) -> SqsMessage {
+    let mut event: Value = serde_json::from_str(&ses_event("Bounce", permanent_bounce(), None)).unwrap();
+    event["mail"]["tags"]["herald-request-id"] = json!([id]);
+    event["mail"]["messageId"] = json!(format!("ses-{id}"));
+    let mut message = message(&event.to_string());
+    message.message_id = Some(message_id.to_owned());
+    message
+}
+
+fn batch_of(messages: Vec<SqsMessage>) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = messages;
+    event
+}
+
+fn failures(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// The events of an invocation's messages go out together: one emit (one
+/// `SendMessageBatch` per 10 events on SQS), not one per message.
+#[tokio::test]
+async fn an_invocations_events_go_out_in_one_emit() {
+    let rig = rig();
+    let messages = (1..=4).map(|i| bounce_of(&format!("order-{i}"), &format!("m{i}"))).collect();
+    let response = rig.handler.handle_batch(batch_of(messages), 10, None, std::time::Duration::from_secs(1)).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    assert_eq!(rig.sink.calls(), 1, "one emit for the invocation");
+    let mut requests: Vec<String> = rig.sink.events().iter().filter_map(|e| e.request_id.clone()).collect();
+    requests.sort();
+    assert_eq!(requests, ["order-1", "order-2", "order-3", "order-4"]);
+}
+
+/// A sink that refuses the events of one request.
+struct Refusing(&'static str);
+
+#[async_trait::async_trait]
+impl herald::ports::EventSink for Refusing {
+    async fn emit_events(
+        &self,
+        events: &[herald::receipt::event::DeliveryEvent],
+    ) -> Result<(), herald::ports::EmitError> {
+        let failed: Vec<usize> =
+            (0..events.len()).filter(|i| events[*i].request_id.as_deref() == Some(self.0)).collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        Err(herald::ports::EmitError { failed, message: "refused".into() })
+    }
+}
+
+/// Only the messages whose events did not go out come back (their state changes are
+/// idempotent); the others are done, and a message dead-lettered or with nothing to
+/// report is untouched by the emit.
+#[tokio::test]
+async fn only_messages_whose_events_did_not_go_out_are_retried() {
+    let mut rig = rig();
+    rig.handler.sink = Arc::new(Refusing("order-2"));
+    let mut messages: Vec<SqsMessage> = (1..=3).map(|i| bounce_of(&format!("order-{i}"), &format!("m{i}"))).collect();
+    let mut unreadable = message("not json");
+    unreadable.message_id = Some("m-bad".into());
+    messages.push(unreadable);
+    let response = rig.handler.handle_batch(batch_of(messages), 10, None, std::time::Duration::from_secs(1)).await;
+    assert_eq!(failures(&response), ["m2"]);
+    assert_eq!(rig.dead_letters.sent().len(), 1, "the unreadable message went to the dead-letter queue");
+}
