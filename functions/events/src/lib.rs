@@ -53,7 +53,8 @@ pub const SERVICE: herald_lambda::Service = herald_lambda::Service {
 
 /// AWS calls one record makes at most, in a row: for its event (a bounce of several
 /// recipients gives several) an effect, the status and the archive, then the
-/// invocation's emit (a batch, up to 3 rounds), after the last record. Sizes the per-record time budget; a record of many events
+/// invocation's emit (its SQS batches sent at once, up to 3 rounds), after the last
+/// record. Sizes the per-record time budget; a record of many events
 /// takes longer, and an unfinished one is simply retried.
 pub const CALLS_PER_RECORD: u32 = 6;
 
@@ -115,11 +116,15 @@ impl EventsHandler {
         }
         let failed: std::collections::BTreeSet<usize> = match self.sink.emit_events(&all).await {
             Ok(()) => Default::default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "events not emitted; SQS delivers their messages again");
-                e.failed.iter().filter_map(|i| owner.get(*i).copied()).collect()
-            }
+            // A failure that names no event, or one that is not there: none is known sent.
+            Err(e) if e.failed.is_empty() || e.failed.iter().any(|i| *i >= owner.len()) => (0..pending.len()).collect(),
+            Err(e) => e.failed.iter().filter_map(|i| owner.get(*i).copied()).collect(),
         };
+        if !failed.is_empty() {
+            let messages: Vec<&str> =
+                failed.iter().filter_map(|i| pending.get(*i)).map(|(id, _)| id.as_str()).collect();
+            tracing::warn!(?messages, "events not emitted; SQS delivers these messages again");
+        }
         for (i, (id, events)) in pending.iter().enumerate() {
             if failed.contains(&i) {
                 let mut failure = BatchItemFailure::default();
@@ -134,24 +139,12 @@ impl EventsHandler {
         response
     }
 
-    /// One queue message on its own: applied, then its events emitted.
+    /// One queue message on its own, as an invocation of one record.
     pub async fn handle(&self, record: SqsMessage) -> Handled {
-        let out = match self.apply_record(&record).await {
-            Applied::Handled(handled) => return handled,
-            Applied::Emit(out) => out,
-        };
-        match self.sink.emit_events(&out).await {
-            Ok(()) => {
-                for e in &out {
-                    tracing::info!(event = %e.event, event_id = %e.event_id, request_id = e.request_id.as_deref().unwrap_or("-"), "event");
-                }
-                Handled::Done
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "events not emitted; SQS delivers the message again");
-                Handled::Retry
-            }
-        }
+        let mut event = SqsEvent::default();
+        event.records = vec![record];
+        let response = self.handle_batch(event, 1, None, std::time::Duration::ZERO).await;
+        if response.batch_item_failures.is_empty() { Handled::Done } else { Handled::Retry }
     }
 
     /// One queue message read, and what it reports applied to herald's state: its events

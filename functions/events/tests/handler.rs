@@ -296,8 +296,8 @@ async fn an_invocations_events_go_out_in_one_emit() {
     assert_eq!(requests, ["order-1", "order-2", "order-3", "order-4"]);
 }
 
-/// A sink that refuses the events of one request.
-struct Refusing(&'static str);
+/// A sink that refuses the events of one request and keeps the others.
+struct Refusing(&'static str, std::sync::Mutex<Vec<String>>);
 
 #[async_trait::async_trait]
 impl herald::ports::EventSink for Refusing {
@@ -305,8 +305,10 @@ impl herald::ports::EventSink for Refusing {
         &self,
         events: &[herald::receipt::event::DeliveryEvent],
     ) -> Result<(), herald::ports::EmitError> {
-        let failed: Vec<usize> =
-            (0..events.len()).filter(|i| events[*i].request_id.as_deref() == Some(self.0)).collect();
+        let refused = |i: &usize| events[*i].request_id.as_deref() == Some(self.0);
+        let failed: Vec<usize> = (0..events.len()).filter(refused).collect();
+        let kept = (0..events.len()).filter(|i| !refused(i)).filter_map(|i| events[i].request_id.clone());
+        self.1.lock().unwrap().extend(kept);
         if failed.is_empty() {
             return Ok(());
         }
@@ -315,17 +317,37 @@ impl herald::ports::EventSink for Refusing {
 }
 
 /// Only the messages whose events did not go out come back (their state changes are
-/// idempotent); the others are done, and a message dead-lettered or with nothing to
-/// report is untouched by the emit.
+/// idempotent); the others are done. A message with several events comes before the
+/// refused one (the refusal is mapped back to its message, not to the n-th message), a
+/// store failure is retried on its own, and an unreadable message goes to the
+/// dead-letter queue, untouched by the emit.
 #[tokio::test]
 async fn only_messages_whose_events_did_not_go_out_are_retried() {
     let mut rig = rig();
-    rig.handler.sink = Arc::new(Refusing("order-2"));
-    let mut messages: Vec<SqsMessage> = (1..=3).map(|i| bounce_of(&format!("order-{i}"), &format!("m{i}"))).collect();
+    let sink = Arc::new(Refusing("order-3", std::sync::Mutex::default()));
+    rig.handler.sink = sink.clone();
+    // m1: the store fails (records run one at a time, so its first write gets the failure).
+    let mut messages = vec![bounce_of("order-1", "m1")];
+    // m2: a bounce of three recipients, three events.
+    let mut several: Value = serde_json::from_str(&ses_event("Bounce", permanent_bounce(), None)).unwrap();
+    several["mail"]["tags"]["herald-request-id"] = json!(["order-2"]);
+    several["bounce"]["bouncedRecipients"] = json!([
+        { "emailAddress": "a@example.com", "status": "5.1.1" },
+        { "emailAddress": "b@example.com", "status": "5.1.1" },
+        { "emailAddress": "c@example.com", "status": "5.1.1" },
+    ]);
+    let mut m2 = message(&several.to_string());
+    m2.message_id = Some("m2".into());
+    messages.push(m2);
+    messages.push(bounce_of("order-3", "m3"));
+    messages.push(bounce_of("order-4", "m4"));
     let mut unreadable = message("not json");
     unreadable.message_id = Some("m-bad".into());
     messages.push(unreadable);
-    let response = rig.handler.handle_batch(batch_of(messages), 10, None, std::time::Duration::from_secs(1)).await;
-    assert_eq!(failures(&response), ["m2"]);
+    rig.store.fail_next(1);
+    let response = rig.handler.handle_batch(batch_of(messages), 1, None, std::time::Duration::from_secs(1)).await;
+    assert_eq!(failures(&response), ["m1", "m3"]);
+    let kept = sink.1.lock().unwrap().clone();
+    assert_eq!(kept, ["order-2", "order-2", "order-2", "order-4"], "the events that went out");
     assert_eq!(rig.dead_letters.sent().len(), 1, "the unreadable message went to the dead-letter queue");
 }

@@ -219,53 +219,76 @@ fn batches(bodies: &[String]) -> Vec<Vec<usize>> {
     groups
 }
 
+/// Groups sent at once by [`send_all`]: enough that an invocation's receipts or events
+/// go out in about one call's time, bounded for `herald enqueue`'s thousands.
+const GROUPS_AT_ONCE: usize = 8;
+
 /// Sends every body, retrying entries SQS failed on its side; returns those that
-/// still did not go out. One failed batch does not stop the others.
+/// still did not go out. The groups go out [`GROUPS_AT_ONCE`] at a time, so that many
+/// bodies take about as long as one group; one failed group does not stop the others.
 async fn send_all(client: &aws_sdk_sqs::Client, queue_url: &str, bodies: &[String]) -> Vec<Failed> {
+    use futures_util::StreamExt as _;
+    futures_util::stream::iter(batches(bodies))
+        .map(|group| send_group(client, queue_url, bodies, group))
+        .buffer_unordered(GROUPS_AT_ONCE)
+        .collect::<Vec<Vec<Failed>>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One group, in up to 3 rounds (the entries SQS failed on its side sent again).
+async fn send_group(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    bodies: &[String],
+    group: Vec<usize>,
+) -> Vec<Failed> {
     let mut failures = Vec::new();
-    for group in batches(bodies) {
-        let mut pending = group;
-        let mut last_error = String::new();
-        for round in 0..3 {
-            let entries = pending
-                .iter()
-                .map(|&i| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&bodies[i]).build())
-                .collect::<Result<Vec<_>, _>>();
-            let entries = match entries {
-                Ok(e) => e,
-                Err(e) => {
-                    last_error = format!("sqs batch entry: {e}");
-                    break;
-                }
-            };
-            let sent = client.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
-            let out = match sent {
-                Ok(out) => out,
-                Err(e) => {
-                    // The SDK already retried; the whole group stays undelivered.
-                    last_error = sqs_error("SendMessageBatch", e).to_string();
-                    break;
-                }
-            };
-            let mut retry = Vec::new();
-            for f in out.failed() {
-                let Some(i) = f.id().parse::<usize>().ok().filter(|i| pending.contains(i)) else { continue };
-                let message = format!("sqs SendMessageBatch: {} {}", f.code(), f.message().unwrap_or(""));
-                if f.sender_fault() {
-                    failures.push(Failed { index: i, refused: true, message });
-                } else {
-                    last_error = message;
-                    retry.push(i);
-                }
-            }
-            pending = retry;
-            if pending.is_empty() {
+    let mut pending = group;
+    let mut last_error = String::new();
+    for round in 0..3 {
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50 << (round - 1))).await;
+        }
+        let entries = pending
+            .iter()
+            .map(|&i| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&bodies[i]).build())
+            .collect::<Result<Vec<_>, _>>();
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                last_error = format!("sqs batch entry: {e}");
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+        };
+        let sent = client.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) => {
+                // The SDK already retried; the whole group stays undelivered.
+                last_error = sqs_error("SendMessageBatch", e).to_string();
+                break;
+            }
+        };
+        let mut retry = Vec::new();
+        for f in out.failed() {
+            let Some(i) = f.id().parse::<usize>().ok().filter(|i| pending.contains(i)) else { continue };
+            let message = format!("sqs SendMessageBatch: {} {}", f.code(), f.message().unwrap_or(""));
+            if f.sender_fault() {
+                failures.push(Failed { index: i, refused: true, message });
+            } else {
+                last_error = message;
+                retry.push(i);
+            }
         }
-        failures.extend(pending.into_iter().map(|index| Failed { index, refused: false, message: last_error.clone() }));
+        pending = retry;
+        if pending.is_empty() {
+            break;
+        }
     }
+    failures.extend(pending.into_iter().map(|index| Failed { index, refused: false, message: last_error.clone() }));
     failures
 }
 
