@@ -1424,6 +1424,15 @@ fn live(key: &str) -> Admission {
     Admission { consent: None, ..admission(key, Timestamp::now()) }
 }
 
+/// Admits each, in turn; their leases.
+async fn admit_all(store: &dyn StateStore, admissions: &[Admission]) -> Vec<Lease> {
+    let mut leases = Vec::new();
+    for a in admissions {
+        leases.push(admit_ok(store, a).await);
+    }
+    leases
+}
+
 /// The request's record as a redelivery reads it.
 async fn prior(store: &dyn StateStore, a: &Admission) -> PriorOutcome {
     match verdict(store, a).await {
@@ -1444,10 +1453,7 @@ async fn dynamo_outcomes_finishing_together_go_out_as_one_write() {
     let dynamo = Dynamo::start().await;
     let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
     let admissions: Vec<Admission> = (0..30).map(|i| live(&format!("together-{i}"))).collect();
-    let mut leases = Vec::new();
-    for a in &admissions {
-        leases.push(admit_ok(&store, a).await);
-    }
+    let leases = admit_all(&store, &admissions).await;
     dynamo.proxy.clear();
     let completions: Vec<Completion> = (0..30).map(|i| sent(&format!("ses-{i}"), Timestamp::now())).collect();
     let done = futures_util::future::join_all(leases.iter().zip(&completions).map(|(l, c)| store.complete(l, c))).await;
@@ -1508,10 +1514,7 @@ async fn dynamo_a_batch_that_failed_or_lost_its_answer_is_written_alone() {
     for (round, kind) in [FaultKind::ServerError, FaultKind::LostResponse].into_iter().enumerate() {
         let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
         let admissions: Vec<Admission> = (0..6).map(|i| live(&format!("faulty-{round}-{i}"))).collect();
-        let mut leases = Vec::new();
-        for a in &admissions {
-            leases.push(admit_ok(&store, a).await);
-        }
+        let leases = admit_all(&store, &admissions).await;
         dynamo.proxy.clear();
         dynamo.proxy.inject(Fault::always("dynamodb", "BatchWriteItem", kind));
         let completions: Vec<Completion> = (0..6).map(|i| sent(&format!("ses-{i}"), Timestamp::now())).collect();
@@ -1561,10 +1564,7 @@ async fn dynamo_batch_writers_that_go_away_together_block_no_later_outcome() {
     let dynamo = Dynamo::start().await;
     let store = dynamo.store().with_batched_outcomes(Duration::from_secs(2));
     let admissions: Vec<Admission> = (0..3).map(|i| live(&format!("gone-together-{i}"))).collect();
-    let mut leases = Vec::new();
-    for a in &admissions {
-        leases.push(admit_ok(&store, a).await);
-    }
+    let leases = admit_all(&store, &admissions).await;
     let outcomes: Vec<Completion> = (0..3).map(|i| sent(&format!("ses-{i}"), Timestamp::now())).collect();
     dynamo.proxy.inject(Fault::always("dynamodb", "BatchWriteItem", FaultKind::Timeout(Duration::from_secs(30))));
     let both = async {

@@ -131,6 +131,21 @@ pub struct DynamoStore {
 /// How many scheduler turns the first read of a batch waits for the others.
 const MAX_GATHER_TURNS: usize = 8;
 
+/// Lets the records running beside this one reach the same point: scheduler turns until
+/// `waiting` stops growing (at most [`MAX_GATHER_TURNS`]). The records of a batch are
+/// polled on this task between two turns.
+async fn gather(waiting: impl Fn() -> usize) {
+    let mut seen = 0;
+    for _ in 0..MAX_GATHER_TURNS {
+        tokio::task::yield_now().await;
+        let now_waiting = waiting();
+        if now_waiting == seen {
+            break;
+        }
+        seen = now_waiting;
+    }
+}
+
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Default)]
@@ -720,8 +735,6 @@ impl DynamoStore {
         }
     }
 
-    /// Whether this outcome may go in a batch: batching is on, and the write lands before
-    /// the lock can expire (by either clock: the completion's and this machine's).
     /// The latest instant (this machine's clock) at which a batch may start writing this
     /// outcome, for it to land before the lock expires by either clock (the
     /// completion's, and this machine's): the call's bound and a second for clocks
@@ -762,9 +775,7 @@ impl DynamoStore {
                 // The writer went away with this outcome in its batch: alone, and the
                 // next ones too, so that a retry costs one call.
                 Err(_) => {
-                    if let Some(bound) = self.call_bound {
-                        self.outcomes.pause(bound);
-                    }
+                    self.pause_batches();
                     return false;
                 }
                 Ok(OutcomeTurn::Lead(item, duty)) => (item, duty),
@@ -774,16 +785,8 @@ impl DynamoStore {
         if self.outcomes.paused() || Timestamp::now() >= start_by {
             return false;
         }
-        // A few scheduler turns: records whose sends came back together join.
-        let mut seen = 0;
-        for _ in 0..MAX_GATHER_TURNS {
-            tokio::task::yield_now().await;
-            let now_waiting = self.outcomes.lock().waiting.len();
-            if now_waiting == seen {
-                break;
-            }
-            seen = now_waiting;
-        }
+        // Records whose sends came back together join.
+        gather(|| self.outcomes.lock().waiting.len()).await;
         let now = Timestamp::now();
         let mut others = Vec::new();
         let mut late = Vec::new();
@@ -808,10 +811,10 @@ impl DynamoStore {
         for w in late {
             let _ = w.turn.send(OutcomeTurn::Alone);
         }
-        let items: Vec<&Item> = std::iter::once(&mine).chain(others.iter().map(|w| &w.item)).collect();
-        let written = self.batch_write(&items).await;
-        for (w, done) in others.into_iter().zip(written.iter().skip(1)) {
-            let _ = w.turn.send(if *done { OutcomeTurn::Written } else { OutcomeTurn::Alone });
+        let (items, turns): (Vec<Item>, Vec<_>) = others.into_iter().map(|w| (w.item, w.turn)).unzip();
+        let written = self.batch_write(std::iter::once(mine).chain(items).collect()).await;
+        for (turn, done) in turns.into_iter().zip(written.iter().skip(1)) {
+            let _ = turn.send(if *done { OutcomeTurn::Written } else { OutcomeTurn::Alone });
         }
         written.first().copied().unwrap_or(false)
     }
@@ -820,13 +823,13 @@ impl DynamoStore {
     /// answer leaves them all unknown, and what DynamoDB left unprocessed (throttling) is
     /// not written; each of those is written alone, where a write of its own is found.
     /// Either pauses batching ([`PAUSE_AFTER_FAILURE`]).
-    async fn batch_write(&self, items: &[&Item]) -> Vec<bool> {
+    async fn batch_write(&self, items: Vec<Item>) -> Vec<bool> {
+        let keys: Vec<Option<String>> = items.iter().map(|i| get_s(i, PARTITION_KEY).map(str::to_owned)).collect();
         let mut written = vec![false; items.len()];
         let requests: Result<Vec<_>, StoreError> = items
-            .iter()
+            .into_iter()
             .map(|item| {
-                let put =
-                    build(aws_sdk_dynamodb::types::PutRequest::builder().set_item(Some((*item).clone())).build())?;
+                let put = build(aws_sdk_dynamodb::types::PutRequest::builder().set_item(Some(item)).build())?;
                 Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
             })
             .collect();
@@ -834,8 +837,8 @@ impl DynamoStore {
         let out = match self.client.batch_write_item().request_items(&self.table, requests).send().await {
             Ok(out) => out,
             Err(e) => {
-                self.outcomes.pause(self.call_bound.unwrap_or_default());
-                tracing::warn!(error = %store_error("BatchWriteItem", &e), records = items.len(), "outcomes go alone");
+                self.pause_batches();
+                tracing::warn!(error = %store_error("BatchWriteItem", &e), records = keys.len(), "outcomes go alone");
                 return written;
             }
         };
@@ -848,12 +851,17 @@ impl DynamoStore {
             .filter_map(|p| get_s(p.item(), PARTITION_KEY))
             .collect();
         if !unprocessed.is_empty() {
-            self.outcomes.pause(self.call_bound.unwrap_or_default());
+            self.pause_batches();
         }
-        for (done, item) in written.iter_mut().zip(items) {
-            *done = get_s(item, PARTITION_KEY).is_some_and(|k| !unprocessed.contains(k));
+        for (done, key) in written.iter_mut().zip(&keys) {
+            *done = key.as_deref().is_some_and(|k| !unprocessed.contains(k));
         }
         written
+    }
+
+    /// Outcomes go alone for a while (see [`Outcomes::pause`]).
+    fn pause_batches(&self) {
+        self.outcomes.pause(self.call_bound.unwrap_or_default());
     }
 
     /// One conditional PutItem of the request's record: the lock of a fresh request, or
@@ -936,15 +944,7 @@ impl DynamoStore {
             let mut turn = LeaderTurn { reads: &self.reads, done: false };
             // A few scheduler turns: the batch's other records are polled on this task
             // between two of them, and stop here too.
-            let mut seen = 0;
-            for _ in 0..MAX_GATHER_TURNS {
-                tokio::task::yield_now().await;
-                let now_waiting = self.reads.lock().len();
-                if now_waiting == seen {
-                    break;
-                }
-                seen = now_waiting;
-            }
+            gather(|| self.reads.lock().len()).await;
             let batch = std::mem::take(&mut *self.reads.lock());
             turn.done = true;
             let all: Vec<String> = batch
