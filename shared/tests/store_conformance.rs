@@ -1242,14 +1242,16 @@ async fn dynamo_lock_whose_answer_was_lost_is_still_ours() {
 
 /// Cap slots live in lists on the recipient item; each send adds one, and completions
 /// trim what is past the limit, so the item stays small (its size is what each
-/// admission pays for in write units).
+/// admission pays for in write units). Transactional: no consent read, so the slot goes
+/// on by index and the completions trim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_cap_lists_are_trimmed_as_sends_go_by() {
     let dynamo = Dynamo::start().await;
     let store = dynamo.store();
     let minute = [cap("m:1m", 3, 60)];
     for i in 0..40 {
-        send(&store, &with_caps(&format!("trim-{i}"), at(i * 61), &minute)).await;
+        let a = Admission { consent: None, ..with_caps(&format!("trim-{i}"), at(i * 61), &minute) };
+        send(&store, &a).await;
     }
     let client = aws_sdk_dynamodb::Client::new(&dynamo.moto.sdk_config(&dynamo.moto.endpoint).await);
     let item = client
@@ -1263,6 +1265,122 @@ async fn dynamo_cap_lists_are_trimmed_as_sends_go_by() {
     let list = item.item().and_then(|i| i.get("cap:m:1m")).and_then(|v| v.as_l().ok()).map_or(0, Vec::len);
     // One completion in four trims (chance of none in 40: 1e-5).
     assert!((3..40).contains(&list), "{list} slots kept after 40 sends");
+    let trims = dynamo
+        .proxy
+        .records()
+        .into_iter()
+        .filter(|r| r.operation == "UpdateItem")
+        .filter(|r| r.body["UpdateExpression"].as_str().is_some_and(|u| u.starts_with("REMOVE")))
+        .count();
+    assert!(trims > 0, "no completion trimmed");
+}
+
+/// A marketing admission's reads bring the recipient item, so its cap update writes
+/// each list whole and trimmed to the limit (on condition that it is the list read):
+/// the item never holds more than the limit, and no completion spends a write on a
+/// trim. The window still counts exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_marketing_cap_lists_are_written_trimmed() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let client = aws_sdk_dynamodb::Client::new(&dynamo.moto.sdk_config(&dynamo.moto.endpoint).await);
+    let list = || async {
+        let item = client
+            .get_item()
+            .table_name(&dynamo.table)
+            .key("pk", AttributeValue::S(format!("CONSENT#{RECIPIENT}")))
+            .key("sk", AttributeValue::S("CONSENT".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item");
+        let list = item.item().and_then(|i| i.get("cap:m:1m")).and_then(|v| v.as_l().ok()).cloned();
+        list.unwrap_or_default().len()
+    };
+    let minute = [cap("m:1m", 3, 60)];
+    for i in 0..12 {
+        send(&store, &with_caps(&format!("whole-{i}"), at(i * 61), &minute)).await;
+        assert_eq!(list().await, (i as usize + 1).min(3), "after send {i}");
+    }
+    // Three in a minute fill the cap; the fourth is refused; once the first is out of
+    // the window there is room again.
+    let base = 12 * 61;
+    for i in 0..3 {
+        send(&store, &with_caps(&format!("burst-{i}"), at(base + i * 10), &minute)).await;
+    }
+    assert_eq!(verdict(&store, &with_caps("burst-3", at(base + 35), &minute)).await, capped("m:1m"));
+    send(&store, &with_caps("burst-4", at(base + 75), &minute)).await;
+    assert_eq!(list().await, 3);
+    let updates: Vec<String> = dynamo
+        .proxy
+        .records()
+        .iter()
+        .filter(|r| r.operation == "UpdateItem")
+        .filter_map(|r| r.body["UpdateExpression"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!updates.iter().any(|u| u.starts_with("REMOVE")), "a completion trimmed: {updates:?}");
+    // By index only the refusal, which the read already showed (the write decides it).
+    assert_eq!(updates.iter().filter(|u| u.contains("list_append")).count(), 1, "{updates:?}");
+}
+
+/// Admissions of one invocation for the same recipient share its read: none writes the
+/// lists whole from it (all but the first would find a list changed, a write unit
+/// billed for nothing), each goes by index, and the cap still counts exactly.
+#[tokio::test(flavor = "current_thread")]
+async fn dynamo_admissions_sharing_a_recipient_read_update_by_index() {
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let three = [daily(3)];
+    let admissions: Vec<Admission> = (0..5).map(|i| with_caps(&format!("shared-{i}"), at(i), &three)).collect();
+    let verdicts = futures_util::future::join_all(admissions.iter().map(|a| store.admit(a))).await;
+    let admitted = verdicts.iter().filter(|v| matches!(v, Ok(Verdict::Admitted(_)))).count();
+    let capped_count = verdicts.iter().filter(|v| matches!(v, Ok(v) if *v == capped("all:24h"))).count();
+    assert_eq!((admitted, capped_count), (3, 2), "{verdicts:?}");
+    assert_eq!(calls(&dynamo, "BatchGetItem"), 1, "one read for the five");
+    let updates: Vec<String> = dynamo
+        .proxy
+        .records()
+        .iter()
+        .filter(|r| r.operation == "UpdateItem")
+        .filter_map(|r| r.body["UpdateExpression"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(updates.len(), 5, "one cap update each, no conflict: {updates:?}");
+    assert!(updates.iter().all(|u| u.contains("list_append")), "{updates:?}");
+}
+
+/// A refusal seen on a replica is read again, strongly consistent, before it is recorded
+/// for the whole retention: a suppression lifted while the screen's read was out does
+/// not refuse the message. (moto's reads are always consistent: the read's answer is
+/// held back while the suppression is lifted, which is what a lagging replica answers.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_a_suppression_lifted_while_the_read_was_out_does_not_refuse() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
+    store.suppress(&entry, t0()).await.expect("suppress");
+    dynamo.proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("dynamodb", "BatchGetItem", FaultKind::StallAfterForward(Duration::from_millis(600)))
+    });
+    let a = admission("lifted", at(1));
+    let (verdict, lifted) = tokio::join!(store.admit(&a), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.unsuppress(&address()).await
+    });
+    assert!(lifted.expect("unsuppress"), "the suppression was there");
+    let verdict = verdict.expect("admit");
+    assert!(matches!(verdict, Verdict::Admitted(_)), "{verdict:?}");
+    let consistent: Vec<bool> = dynamo
+        .proxy
+        .records()
+        .iter()
+        .filter(|r| r.operation == "BatchGetItem")
+        .map(|r| {
+            r.body["RequestItems"].as_object().into_iter().flat_map(|t| t.values()).any(|v| v["ConsistentRead"] == true)
+        })
+        .collect();
+    assert_eq!(consistent, [false, true], "an eventually consistent read, then the confirming one");
 }
 
 /// The suppression reads of admissions running together (one invocation's records)
@@ -1287,8 +1405,18 @@ async fn dynamo_suppression_reads_of_concurrent_admissions_go_out_together() {
         })
         .collect();
     let verdicts = futures_util::future::join_all(admissions.iter().map(|a| store.admit(a))).await;
-    let reads = dynamo.proxy.records().into_iter().filter(|r| r.operation == "BatchGetItem").count();
-    assert_eq!(reads, 1, "one read for the ten admissions");
+    // One shared read for the ten; the one refusal it shows is confirmed by a strongly
+    // consistent read of its own keys.
+    let reads: Vec<bool> = dynamo
+        .proxy
+        .records()
+        .into_iter()
+        .filter(|r| r.operation == "BatchGetItem")
+        .map(|r| {
+            r.body["RequestItems"].as_object().into_iter().flat_map(|t| t.values()).any(|v| v["ConsistentRead"] == true)
+        })
+        .collect();
+    assert_eq!(reads, [false, true], "one read for the ten admissions, then the refusal's");
     for (i, v) in verdicts.into_iter().enumerate() {
         let v = v.expect("admit");
         if i == 3 {

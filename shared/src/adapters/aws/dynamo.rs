@@ -16,21 +16,28 @@
 //!
 //! Admission, in order, with no transaction (a transaction bills every item it
 //! touches, condition checks included, at 2 write units per KB):
-//! 1. The reads: one strongly consistent `BatchGetItem` of the address on the global and
-//!    the tenant's list and (marketing) the recipient item's consent, shared by the
-//!    admissions running together (the records of one invocation). They miss only a
-//!    suppression or unsubscribe recorded in the milliseconds before the send, as a
-//!    check inside a write before the send would.
+//! 1. The reads: one eventually consistent `BatchGetItem` of the address on the global
+//!    and the tenant's list and (marketing) the recipient item's consent, shared by the
+//!    admissions running together (the records of one invocation). They miss a
+//!    suppression or unsubscribe recorded in the replicas' lag before the read (usually
+//!    well under a second), as a check inside a write misses one recorded just after it;
+//!    a cap update checks consent again, in its write. A refusal they show is read
+//!    again, strongly consistent, before it is recorded: a suppression lifted or a
+//!    consent given a moment ago never refuses a message for the whole retention.
 //! 2. The lock: one conditional `PutItem` of the request's IN_PROGRESS record (new, or
 //!    retention over). A suppressed or unsubscribed request writes its outcome with that
 //!    same put instead.
 //! 3. With caps: one conditional `UpdateItem` of the recipient item, which checks room
 //!    on every cap (and consent again) and puts this request's slot on the front of each
-//!    cap list. A refusal is written over this attempt's own lock.
+//!    cap list. A refusal is written over this attempt's own lock. When the reads brought
+//!    the recipient item (marketing), each list is written whole and trimmed, on
+//!    condition that it is still the list read; otherwise by index, and one completion
+//!    in four trims.
 //!
 //! Every write can be repeated: a put whose answer was lost finds its own attempt id on
 //! the record; the cap update is conditioned on its slot (`<ms>#<slot id>`) being on no
-//! list yet, and a repeat that finds it counts as done.
+//! list yet (by index) or on the lists it replaces (whole), and a repeat that finds the
+//! slot counts as done.
 //!
 //! A lock whose attempt died is taken over by a put conditioned on that attempt's id.
 //! The dead attempt passed the reads before it locked; only its caps may be missing. A
@@ -48,7 +55,9 @@
 //! `now - window`" is the condition
 //! `attribute_not_exists(cap[limit-1]) OR cap[limit-1] <= :since`: exact rolling
 //! windows, atomic across concurrent Lambdas, no read first. One completion in
-//! `TRIM_EVERY` also trims its cap lists.
+//! `TRIM_EVERY` also trims its cap lists. When the reads brought the recipient item
+//! (consent) and no other record of the invocation shares it, the lists are written
+//! whole instead, trimmed, on condition that each is still the list read: no trim.
 //!
 //! Completion, in the functions, is batched: the outcomes of records finishing together
 //! (those that finish while another's is being written wait for it, then go out as the
@@ -66,8 +75,10 @@
 //! delivery status would miss it.
 //!
 //! Write units of a sent message (items under 1 KB): 2 (lock, completion) without caps;
-//! 3 + 1/`TRIM_EVERY` (about 3.25) with caps. Read units: 1 per suppression list and 1
-//! for consent. `write_units_per_sent_email_stay_within_budget` (email e2e) counts them.
+//! 3 with caps when the lists are written whole (marketing), 3 + 1/`TRIM_EVERY` (about
+//! 3.25) by index. Read units: ½ per suppression list and ½ for consent (eventually
+//! consistent; a refusal is confirmed by a strongly consistent read, 1 each).
+//! `write_units_per_sent_email_stay_within_budget` (email e2e) counts them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -167,7 +178,16 @@ impl Reads {
 struct Waiter {
     /// Partition keys of the items this admission reads.
     keys: Vec<String>,
-    answer: tokio::sync::oneshot::Sender<Result<HashMap<String, Item>, StoreError>>,
+    answer: tokio::sync::oneshot::Sender<Result<Read, StoreError>>,
+}
+
+/// What a shared read answers one admission.
+struct Read {
+    items: HashMap<String, Item>,
+    /// Another admission of the same read asked for the same recipient item (consent):
+    /// their cap updates must not each write the lists whole from it (all but the
+    /// first would find a list changed, a write unit billed for nothing).
+    recipient_shared: bool,
 }
 
 /// The gathering caller's duty: should it go away before reading (its future dropped),
@@ -495,69 +515,77 @@ impl DynamoStore {
         item
     }
 
-    /// The caps, after the lock: one conditional `UpdateItem` of the recipient item (1
-    /// write unit under 1 KB) that checks room on every cap (and consent again, free on
-    /// the same item) and puts `mine` (`<ms>#<request slot>`) on the front of each cap
-    /// list. Conditioned on `mine` being on none of them, so a repeat of an update that
-    /// took effect finds it instead of taking a second slot.
-    async fn take_slots(&self, a: &Admission, now: Timestamp, mine: &str) -> Result<Rails, StoreError> {
-        let Some(recipient) = recipient_of(a) else { return Ok(Rails::Passed) };
-        let mut conditions = Vec::new();
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        if let Some(c) = &a.consent {
-            // Subscribed unless the category says false, or it is silent and `*` says false.
-            conditions.push(
-                "(attribute_not_exists(cats) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t)))"
-                    .to_owned(),
-            );
-            names.insert("#c".to_owned(), c.category.clone());
-            names.insert("#all".to_owned(), "*".to_owned());
-            values.insert(":t".to_owned(), AttributeValue::Bool(true));
-        }
-        let mut sets = Vec::new();
-        for (i, cap) in a.caps.iter().enumerate() {
-            let since = ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000));
-            let last = cap.limit.saturating_sub(1);
-            names.insert(format!("#k{i}"), cap_attribute(&cap.rule));
-            values.insert(format!(":s{i}"), s(since_value(since)));
-            sets.push(format!("#k{i} = list_append(:new, if_not_exists(#k{i}, :empty))"));
-            conditions.push(format!("(attribute_not_exists(#k{i}[{last}]) OR #k{i}[{last}] <= :s{i})"));
-            conditions.push(format!("NOT contains(#k{i}, :mine)"));
-        }
-        values.insert(":mine".to_owned(), s(mine));
-        values.insert(":new".to_owned(), AttributeValue::L(vec![s(mine)]));
-        values.insert(":empty".to_owned(), AttributeValue::L(vec![]));
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(consent_key(recipient)))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(conditions.join(" AND "))
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut last = None;
-        for try_ in 0..=AMBIGUOUS_RETRIES {
-            if try_ > 0 {
-                backoff(try_).await;
+    /// The cap update: this request's slot on the front of every cap list, checked
+    /// against each cap's window (and consent again), atomically across concurrent
+    /// Lambdas. With the recipient item as the screen read it (`seen`), each list is
+    /// written whole, already trimmed to the entries a window can still reach, under
+    /// the condition that it is still the list read: no trim at completion. Without a
+    /// read, when the read shows a cap full, and after a list changed under a whole
+    /// write, the update by index decides: `cap[limit-1]` absent or out of the window,
+    /// the slot on no list yet.
+    async fn take_slots(
+        &self,
+        a: &Admission,
+        now: Timestamp,
+        mine: &str,
+        seen: Option<Seen>,
+    ) -> Result<Rails, StoreError> {
+        let Some(recipient) = recipient_of(a) else { return Ok(Rails::Passed { trimmed: false }) };
+        let mut seen = seen.map(|s| s.0);
+        // Why the last try failed: a fault (`Some`), or a refusal with no reason (`None`).
+        let mut last: Option<StoreError>;
+        let mut try_ = 0;
+        loop {
+            let mut update = CapUpdate::default();
+            if let Some(c) = &a.consent {
+                // Subscribed unless the category says false, or it is silent and `*` says false.
+                update.conditions.push(
+                    "(attribute_not_exists(cats) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t)))"
+                        .to_owned(),
+                );
+                update.names.insert("#c".to_owned(), c.category.clone());
+                update.names.insert("#all".to_owned(), "*".to_owned());
+                update.values.insert(":t".to_owned(), AttributeValue::Bool(true));
             }
-            match update.clone().send().await {
-                Ok(_) => return Ok(Rails::Passed),
+            let whole = seen.as_ref().is_some_and(|item| update.whole_lists(a, now, mine, item.as_ref()));
+            if !whole {
+                update.by_index(a, now, mine);
+            }
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(consent_key(recipient)))
+                .update_expression(format!("SET {}", update.sets.join(", ")))
+                .condition_expression(update.conditions.join(" AND "))
+                .set_expression_attribute_names(Some(update.names))
+                .set_expression_attribute_values(Some(update.values))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(Rails::Passed { trimmed: whole }),
                 Err(e) => match e.as_service_error() {
                     Some(
                         aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c),
                     ) => {
-                        let item = c.item().cloned().unwrap_or_default();
-                        if holds_slot(&item, a, |v| v == mine) {
-                            return Ok(Rails::Passed);
+                        let item = c.item().cloned();
+                        // Our own write, whose answer was lost (which of the two kinds
+                        // landed is not known: the completion may trim).
+                        if item.as_ref().is_some_and(|i| holds_slot(i, a, |v| v == mine)) {
+                            return Ok(Rails::Passed { trimmed: false });
                         }
-                        match recipient_refusal(&item, a, now) {
-                            Some(verdict) => return Ok(Rails::Refused(verdict)),
-                            // The item changed between the write and the read-back: try again.
-                            None => last = None,
+                        if let Some(verdict) = item.as_ref().and_then(|i| recipient_refusal(i, a, now)) {
+                            return Ok(Rails::Refused(verdict));
                         }
+                        // A list changed since it was read (a concurrent send, or a stale
+                        // read): by index at once, which contention does not refuse. A
+                        // conflict, not a fault: no pause, and not counted as a try.
+                        if whole {
+                            seen = None;
+                            continue;
+                        }
+                        last = None;
                     }
                     // A timeout or a 5xx: the update may have been applied; the same update
                     // again applies it, or finds the slot.
@@ -567,6 +595,11 @@ impl DynamoStore {
                     _ => return Err(store_error("UpdateItem", &e)),
                 },
             }
+            try_ += 1;
+            if try_ > AMBIGUOUS_RETRIES {
+                break;
+            }
+            backoff(try_).await;
         }
         Err(last.unwrap_or_else(|| StoreError::new("dynamodb UpdateItem: the recipient item refused without a reason")))
     }
@@ -597,6 +630,7 @@ impl DynamoStore {
         now: Timestamp,
         attempt: String,
         slot: &str,
+        seen: Option<Seen>,
     ) -> Result<Verdict, StoreError> {
         let mine = slot_value(ms(now), slot);
         let lease = Lease {
@@ -607,8 +641,12 @@ impl DynamoStore {
         if a.caps.is_empty() {
             return Ok(Verdict::Admitted(lease));
         }
-        let refused = match self.take_slots(a, now, &mine).await {
-            Ok(Rails::Passed) => return Ok(Verdict::Admitted(lease)),
+        let refused = match self.take_slots(a, now, &mine, seen).await {
+            // Lists written whole are trimmed already: nothing for the completion to tidy.
+            Ok(Rails::Passed { trimmed: true }) => {
+                return Ok(Verdict::Admitted(Lease { cap_limits: Vec::new(), ..lease }));
+            }
+            Ok(Rails::Passed { trimmed: false }) => return Ok(Verdict::Admitted(lease)),
             Ok(Rails::Refused(verdict)) => verdict,
             Err(e) => {
                 self.give_back(&lease, Release::Everything).await;
@@ -647,6 +685,7 @@ impl DynamoStore {
         attempt: String,
         carried: Option<Carried>,
         refusal: Option<&Verdict>,
+        seen: Option<Seen>,
     ) -> Result<Verdict, StoreError> {
         let inherited = |attempt: String| Ok(Verdict::Admitted(Lease::takeover(a, attempt)));
         let Some(carried) = carried.filter(|_| !a.caps.is_empty()) else { return inherited(attempt) };
@@ -665,7 +704,7 @@ impl DynamoStore {
             return inherited(attempt);
         }
         let Some((status, reason)) = refusal.and_then(Verdict::decided) else {
-            return self.after_lock(a, now, attempt, &carried.slot).await;
+            return self.after_lock(a, now, attempt, &carried.slot, seen).await;
         };
         // Suppressed or unsubscribed since: recorded over the lock just taken over.
         let reason = reason.to_string();
@@ -925,9 +964,12 @@ impl DynamoStore {
     /// The reads before the lock: the address on the global list and on the tenant's,
     /// and (marketing) the recipient's consent. What refuses the request, suppression
     /// first. The reads of the admissions running together (the records of one
-    /// invocation) go out as one strongly consistent `BatchGetItem`: the first caller
+    /// invocation) go out as one eventually consistent `BatchGetItem`: the first caller
     /// lets the others reach this point, then reads for all of them.
-    async fn screen(&self, a: &Admission) -> Result<Option<Verdict>, StoreError> {
+    ///
+    /// With caps, it also hands back the recipient item as read (`Seen`), for the cap
+    /// update to write its lists whole.
+    async fn screen(&self, a: &Admission) -> Result<(Option<Verdict>, Option<Seen>), StoreError> {
         let sup: Vec<String> = std::iter::once(&a.suppression_key)
             .chain(a.tenant_suppression_key.as_ref())
             .map(|k| format!("SUP#{k}"))
@@ -953,37 +995,54 @@ impl DynamoStore {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let found = self.read_items(all).await;
-            for w in batch {
+            let found = self.read_items(all, false).await;
+            let mut asked: HashMap<&str, usize> = HashMap::new();
+            for k in batch.iter().flat_map(|w| &w.keys).filter(|k| k.starts_with("CONSENT#")) {
+                *asked.entry(k.as_str()).or_default() += 1;
+            }
+            let shared: Vec<bool> =
+                batch.iter().map(|w| w.keys.iter().any(|k| asked.get(k.as_str()).is_some_and(|n| *n > 1))).collect();
+            for (w, recipient_shared) in batch.into_iter().zip(shared) {
                 let mine = match &found {
-                    Ok(found) => {
-                        Ok(w.keys.iter().filter_map(|k| found.get(k).map(|i| (k.clone(), i.clone()))).collect())
-                    }
+                    Ok(found) => Ok(Read {
+                        items: w.keys.iter().filter_map(|k| found.get(k).map(|i| (k.clone(), i.clone()))).collect(),
+                        recipient_shared,
+                    }),
                     Err(e) => Err(StoreError::new(e.to_string())),
                 };
                 let _ = w.answer.send(mine);
             }
         }
-        let found = match answered.await {
-            Ok(found) => found?,
+        let read = match answered.await {
+            Ok(read) => read?,
             // The caller that was to read for us went away: read alone.
-            Err(_) => self.read_items(keys.clone()).await?,
+            Err(_) => Read { items: self.read_items(keys.clone(), false).await?, recipient_shared: false },
         };
-        if let Some(item) = sup.iter().find_map(|k| found.get(k)) {
-            let reason = get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
-            return Ok(Some(Verdict::Suppressed(reason)));
+        let judged = judge(a, &sup, consent.as_deref(), &read.items);
+        if judged.is_none() {
+            let seen = consent
+                .filter(|_| !a.caps.is_empty() && !read.recipient_shared)
+                .map(|key| Seen(read.items.get(&key).cloned()));
+            return Ok((None, seen));
         }
-        Ok(match (&a.consent, consent) {
-            (Some(c), Some(key)) if !consents(found.get(&key), &c.category) => {
-                Some(Verdict::Unsubscribed { category: c.category.clone() })
-            }
-            _ => None,
-        })
+        // A refusal is recorded for the whole retention: not on a replica's word. A
+        // suppression lifted, or a consent given, a moment ago must not refuse; a read
+        // that agrees confirms it (rare: only refused records pay it).
+        let confirmed = self.read_items(keys, true).await?;
+        Ok((judge(a, &sup, consent.as_deref(), &confirmed), None))
     }
 
     /// Items by partition key (`SUP#…`, `CONSENT#…`; the sort key follows from it),
-    /// `BatchGetItem` by 100 keys, unprocessed keys sent again with a backoff.
-    async fn read_items(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
+    /// whole (the recipient item's cap lists serve the cap update; a read costs the same
+    /// up to 4 KB), `BatchGetItem` by 100 keys, unprocessed keys sent again with a backoff.
+    ///
+    /// Eventually consistent (the screen's first read): half a read unit per item, and
+    /// twice the reads one hot key (a shared inbox's suppression item) serves per second.
+    /// What it can miss is a suppression or consent change written within the replicas'
+    /// lag (usually well under a second), no more than a strongly consistent read made
+    /// that much earlier; nothing it reads decides idempotency or a cap, which are
+    /// conditions of the writes. `consistent` for the read that confirms a refusal.
+    async fn read_items(&self, keys: Vec<String>, consistent: bool) -> Result<HashMap<String, Item>, StoreError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(100) {
             let mut wanted: Vec<_> = chunk
@@ -998,8 +1057,7 @@ impl DynamoStore {
                 let request = build(
                     aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                         .set_keys(Some(wanted.clone()))
-                        .consistent_read(true)
-                        .projection_expression("pk, reason, cats")
+                        .consistent_read(consistent)
                         .build(),
                 )?;
                 let out = self
@@ -1148,11 +1206,110 @@ impl DynamoStore {
     }
 }
 
+/// What the screen's items refuse the admission for, suppression first: the address on
+/// a list (`sup`, partition keys), or the recipient unsubscribed from the category
+/// (`consent`, the recipient item's partition key).
+fn judge(a: &Admission, sup: &[String], consent: Option<&str>, items: &HashMap<String, Item>) -> Option<Verdict> {
+    if let Some(item) = sup.iter().find_map(|k| items.get(k)) {
+        let reason = get_s(item, "reason").and_then(|r| r.parse().ok()).unwrap_or(SuppressionReason::Manual);
+        return Some(Verdict::Suppressed(reason));
+    }
+    match (&a.consent, consent) {
+        (Some(c), Some(key)) if !consents(items.get(key), &c.category) => {
+            Some(Verdict::Unsubscribed { category: c.category.clone() })
+        }
+        _ => None,
+    }
+}
+
 /// How the recipient item answered.
 enum Rails {
-    /// The slots are taken (now, or by a write of ours whose answer was lost).
-    Passed,
+    /// The slots are taken (now, or by a write of ours whose answer was lost);
+    /// `trimmed` when the lists were written whole, trimmed (no trim at completion).
+    Passed {
+        trimmed: bool,
+    },
     Refused(Verdict),
+}
+
+/// The recipient item as the screen read it (eventually consistent; `None`: no such
+/// item): the lists a cap update may write whole.
+struct Seen(Option<Item>);
+
+/// The expression of a cap update being built.
+#[derive(Default)]
+struct CapUpdate {
+    sets: Vec<String>,
+    conditions: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl CapUpdate {
+    /// Each cap list written whole: `mine`, then the `limit - 1` newest entries of the
+    /// list in `item` (the ones a window can still reach once `mine` is in front; the
+    /// update by index keeps those and more, until a trim) and any older one still inside
+    /// the window by the wall clock (only the wall clock prunes: an admission at a pinned
+    /// `now` must not drop slots real sends hold), on condition that the list is still
+    /// the one read. False, adding nothing, when `item` shows a cap full (or a limit of
+    /// 0): the update by index then refuses with the item that does.
+    fn whole_lists(&mut self, a: &Admission, now: Timestamp, mine: &str, item: Option<&Item>) -> bool {
+        let wall = ms(Timestamp::now());
+        let mut planned = Vec::with_capacity(a.caps.len());
+        for cap in &a.caps {
+            let attribute = cap_attribute(&cap.rule);
+            let read = item.and_then(|i| i.get(&attribute));
+            let old = read.and_then(|v| v.as_l().ok()).map_or(&[][..], Vec::as_slice);
+            let Some(keep) = (cap.limit as usize).checked_sub(1) else { return false };
+            let window_ms = cap.window_seconds.saturating_mul(1000);
+            let since = since_value(ms(now).saturating_sub(window_ms));
+            let full = old.get(keep).and_then(|v| v.as_s().ok()).is_some_and(|v| v.as_str() > since.as_str());
+            if full || (read.is_some() && read.and_then(|v| v.as_l().ok()).is_none()) {
+                return false;
+            }
+            let live = since_value(wall.saturating_sub(window_ms));
+            let kept = old
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| *i < keep || v.as_s().is_ok_and(|x| x.as_str() > live.as_str()))
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>();
+            planned.push((attribute, read.cloned(), kept));
+        }
+        for (i, (attribute, read, kept)) in planned.into_iter().enumerate() {
+            self.names.insert(format!("#k{i}"), attribute);
+            let mut list = Vec::with_capacity(kept.len() + 1);
+            list.push(s(mine));
+            list.extend(kept);
+            self.values.insert(format!(":l{i}"), AttributeValue::L(list));
+            self.sets.push(format!("#k{i} = :l{i}"));
+            match read {
+                Some(old) => {
+                    self.values.insert(format!(":o{i}"), old);
+                    self.conditions.push(format!("#k{i} = :o{i}"));
+                }
+                None => self.conditions.push(format!("attribute_not_exists(#k{i})")),
+            }
+        }
+        true
+    }
+
+    /// Each cap list by index: `mine` on the front, if `[limit-1]` is absent or out of the
+    /// window and `mine` is on no list yet.
+    fn by_index(&mut self, a: &Admission, now: Timestamp, mine: &str) {
+        for (i, cap) in a.caps.iter().enumerate() {
+            let since = ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000));
+            let last = cap.limit.saturating_sub(1);
+            self.names.insert(format!("#k{i}"), cap_attribute(&cap.rule));
+            self.values.insert(format!(":s{i}"), s(since_value(since)));
+            self.sets.push(format!("#k{i} = list_append(:new, if_not_exists(#k{i}, :empty))"));
+            self.conditions.push(format!("(attribute_not_exists(#k{i}[{last}]) OR #k{i}[{last}] <= :s{i})"));
+            self.conditions.push(format!("NOT contains(#k{i}, :mine)"));
+        }
+        self.values.insert(":mine".to_owned(), s(mine));
+        self.values.insert(":new".to_owned(), AttributeValue::L(vec![s(mine)]));
+        self.values.insert(":empty".to_owned(), AttributeValue::L(vec![]));
+    }
 }
 
 /// The condition of a put of the request's record.
@@ -1328,9 +1485,10 @@ impl StateStore for DynamoStore {
     async fn admit(&self, a: &Admission) -> Result<Verdict, StoreError> {
         let attempt = uuid::Uuid::new_v4().simple().to_string();
         // Read before the lock, not checked in a write: a suppression or unsubscribe
-        // recorded after this read and before the send is missed (milliseconds), as one
-        // recorded just after a check inside the write would be.
-        let refusal = self.screen(a).await?;
+        // recorded in about the second before this read (eventually consistent) or
+        // after it, before the send, is missed, as one recorded just after a check
+        // inside the write would be.
+        let (refusal, mut seen) = self.screen(a).await?;
         let started = std::time::Instant::now();
         let mut takeover: Option<(String, Option<Carried>)> = None;
         for _ in 0..=CONFLICT_RETRIES {
@@ -1341,7 +1499,9 @@ impl StateStore for DynamoStore {
             let refused = if let Some((old, carried)) = &takeover {
                 match self.put_request(a, now, &attempt, None, Mode::Takeover(old), carried.as_ref()).await? {
                     Put1::Written => {
-                        return self.after_takeover(a, now, attempt, carried.clone(), refusal.as_ref()).await;
+                        return self
+                            .after_takeover(a, now, attempt, carried.clone(), refusal.as_ref(), seen.take())
+                            .await;
                     }
                     // The dead attempt's record went (abandoned, or retention over):
                     // the request is fresh again.
@@ -1364,7 +1524,7 @@ impl StateStore for DynamoStore {
                 match self.put_request(a, now, &attempt, None, Mode::Fresh, carried.as_ref()).await? {
                     Put1::Written => {
                         let slot = carried.map(|c| c.slot).unwrap_or_default();
-                        return self.after_lock(a, now, attempt, &slot).await;
+                        return self.after_lock(a, now, attempt, &slot, seen.take()).await;
                     }
                     Put1::Refused(item) => item,
                 }
