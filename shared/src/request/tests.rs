@@ -446,6 +446,27 @@ mod properties {
             }
         }
 
+        /// The fingerprint writes `data` where it stands instead of copying the request
+        /// into one JSON value: the bytes are the whole value's canonical form still.
+        #[test]
+        fn the_fingerprint_is_the_canonical_form_of_the_whole_request(
+            data in prop::collection::btree_map("[a-z_]{0,6}", marked_value(), 0..6),
+            metadata in prop::collection::btree_map("[a-z]{1,4}", "[a-z\"\\\\]{0,6}", 0..3),
+            tenant in proptest::option::of("[a-z]{1,5}"),
+        ) {
+            let mut v = base();
+            v["data"] = json!(data);
+            v["metadata"] = json!(metadata);
+            if let Some(t) = &tenant {
+                v["tenant"] = json!(t);
+            }
+            let r = DeliveryRequest::from_json(&v.to_string()).expect("a valid request");
+            let mut whole = Vec::new();
+            super::write_canonical(&serde_json::to_value(&r).expect("to value"), &mut whole);
+            let expected = crate::receipt::receipt_id(&[b"request.v1".as_slice(), &whole]);
+            prop_assert_eq!(r.fingerprint(), expected);
+        }
+
         /// Arbitrary bytes never panic the parser.
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,200}") {
