@@ -142,17 +142,26 @@ fn feed(html: &str, scanned: &scan::Scan, converter: &mut Converter) {
             }
             scan::Token::Raw(r) => converter.text(&html[r.clone()]),
             scan::Token::Comment(_) | scan::Token::Doctype(_) => {}
-            scan::Token::End { name, .. } => converter.end(&LocalName::from(html[name.clone()].to_ascii_lowercase())),
+            scan::Token::End { name, .. } => converter.end(&LocalName::from(lowercase(&html[name.clone()]))),
             scan::Token::Start(start) => {
-                let name = html[start.name.clone()].to_ascii_lowercase();
+                let name = lowercase(&html[start.name.clone()]);
                 escapable = name == "title" || name == "textarea";
                 let mut attrs: Vec<Attribute> = Vec::new();
                 for a in scanned.attrs(start) {
-                    let attr_name = html[a.name.clone()].to_ascii_lowercase();
-                    if !READ_ATTRS.contains(&attr_name.as_str()) || attrs.iter().any(|x| *x.name.local == *attr_name) {
+                    // Only the attributes the converter reads, by their static names: no
+                    // copy of the others (inlined CSS puts a `style` on every element).
+                    let raw_name = &html[a.name.clone()];
+                    let Some(&attr_name) = READ_ATTRS.iter().find(|r| r.eq_ignore_ascii_case(raw_name)) else {
+                        continue;
+                    };
+                    if attrs.iter().any(|x| &*x.name.local == attr_name) {
                         continue;
                     }
                     let value = a.value.clone().map(|v| scan::decode(&html[v], true)).unwrap_or_default();
+                    // A style hides only with a `none` in it (`is_hidden`): skip the copy.
+                    if attr_name == "style" && !mentions_none(&value) {
+                        continue;
+                    }
                     attrs.push(Attribute {
                         name: QualName::new(None, ns!(), LocalName::from(attr_name)),
                         value: StrTendril::from_slice(&value),
@@ -161,7 +170,7 @@ fn feed(html: &str, scanned: &scan::Scan, converter: &mut Converter) {
                 let raw = scan::is_raw(&name);
                 let tag = Tag {
                     kind: TagKind::StartTag,
-                    name: LocalName::from(name),
+                    name: LocalName::from(&*name),
                     self_closing: start.self_closing,
                     attrs,
                     had_duplicate_attributes: false,
@@ -169,6 +178,15 @@ fn feed(html: &str, scanned: &scan::Scan, converter: &mut Converter) {
                 converter.start(tag, raw);
             }
         }
+    }
+}
+
+/// `name` in ASCII lowercase, copied only when it has an uppercase letter.
+fn lowercase(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
