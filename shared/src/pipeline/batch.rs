@@ -54,8 +54,11 @@ pub struct BatchBudget {
 /// suppression read, admission (and a takeover, or a repeat of an ambiguous one), the
 /// send, recording the outcome (5: with DynamoDB's batched outcomes, the batch before
 /// it waited for, its own batch, then alone; and 2 retries, alone), and a deferral or
-/// final record. Conflict retries, slot releases and the takeover of a dead attempt's
-/// lock (two more calls) are short and rare: this is a bound in practice, not a proof.
+/// final record. Conflict retries (with DynamoDB, a cap list that changed under its
+/// whole write: one more update, at once), slot releases and the takeover of a dead
+/// attempt's lock (two more calls) are short and rare: this is a bound in practice, not a
+/// proof. A refused record (suppressed, unsubscribed) also confirms its refusal with a
+/// second read, but sends nothing: far under the count.
 pub const CALLS_PER_RECORD: u32 = 11;
 
 /// Sending a batch's receipts: up to 3 rounds, then the minimal forms.

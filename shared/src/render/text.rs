@@ -147,16 +147,21 @@ fn feed(html: &str, scanned: &scan::Scan, converter: &mut Converter) {
                 let name = lowercase(&html[start.name.clone()]);
                 escapable = name == "title" || name == "textarea";
                 let mut attrs: Vec<Attribute> = Vec::new();
+                // One bit per READ_ATTRS entry: the first of duplicate attributes is the
+                // one that counts (as in html5ever), whether it is handed over or not.
+                let mut seen = 0u8;
                 for a in scanned.attrs(start) {
                     // Only the attributes the converter reads, by their static names: no
                     // copy of the others (inlined CSS puts a `style` on every element).
                     let raw_name = &html[a.name.clone()];
-                    let Some(&attr_name) = READ_ATTRS.iter().find(|r| r.eq_ignore_ascii_case(raw_name)) else {
+                    let Some(index) = READ_ATTRS.iter().position(|r| r.eq_ignore_ascii_case(raw_name)) else {
                         continue;
                     };
-                    if attrs.iter().any(|x| &*x.name.local == attr_name) {
+                    if seen & (1 << index) != 0 {
                         continue;
                     }
+                    seen |= 1 << index;
+                    let attr_name = READ_ATTRS[index];
                     let value = a.value.clone().map(|v| scan::decode(&html[v], true)).unwrap_or_default();
                     // A style hides only with a `none` in it (`is_hidden`): skip the copy.
                     if attr_name == "style" && !mentions_none(&value) {
@@ -1034,6 +1039,16 @@ dangling";
         assert_eq!(html_to_text(html), "Everyone else\n\nvisible cell\n\nshown too\n\ndone");
     }
 
+    /// Of duplicate attributes the first counts, as a browser reads it: a second `style`
+    /// that would hide does not, and an entity-encoded `none` does.
+    #[test]
+    fn the_first_of_duplicate_attributes_counts() {
+        let html = r#"<p><span style="color:#999" style="display:none">shown</span>
+<span style="display:&#110;one">hidden</span><img ALT="first" alt="second"></p>"#;
+        assert_eq!(html_to_text(html), "shown first");
+        assert_eq!(html5ever_to_text(html), "shown first");
+    }
+
     #[test]
     fn links() {
         let cases = [
@@ -1112,7 +1127,7 @@ dangling";
         }
     }
 
-    const PIECES: [&str; 48] = [
+    const PIECES: [&str; 51] = [
         "<p>",
         "</p>",
         "<div class=\"x\">",
@@ -1138,6 +1153,9 @@ dangling";
         "<span style=\"display: none\">",
         "<div hidden>",
         "<span STYLE='DISPLAY:NONE !important'>",
+        "<span style=\"color:#999\" style=\"display:none\" Style=\"x\">",
+        "<img alt=a ALT=b hidden=\"\" style=\"x\" STYLE=\"display:none\">",
+        "<span style=\"display:&#110;one\">",
         "</span>",
         "<pre>",
         "\n",

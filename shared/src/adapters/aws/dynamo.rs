@@ -130,8 +130,10 @@ const CONFLICT_RETRIES: u32 = 5;
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    /// Reads waiting to go out together (`screen`).
+    /// Reads waiting to go out together (`screen`), eventually consistent.
     reads: Arc<Reads>,
+    /// The strongly consistent reads confirming refusals, likewise together.
+    confirms: Arc<Reads>,
     /// Outcomes waiting to go out together (`complete`).
     outcomes: Arc<Outcomes>,
     /// The longest one call can take, when outcomes are batched (see
@@ -400,7 +402,14 @@ fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), reads: Arc::default(), outcomes: Arc::default(), call_bound: None }
+        DynamoStore {
+            client,
+            table: table.into(),
+            reads: Arc::default(),
+            confirms: Arc::default(),
+            outcomes: Arc::default(),
+            call_bound: None,
+        }
     }
 
     /// Outcomes recorded together: the records of one invocation that finish while
@@ -522,7 +531,8 @@ impl DynamoStore {
     /// the condition that it is still the list read: no trim at completion. Without a
     /// read, when the read shows a cap full, and after a list changed under a whole
     /// write, the update by index decides: `cap[limit-1]` absent or out of the window,
-    /// the slot on no list yet.
+    /// the slot on no list yet. At most `AMBIGUOUS_RETRIES + 2` calls: a conflict under a
+    /// whole write is not a fault and does not count as a try.
     async fn take_slots(
         &self,
         a: &Admission,
@@ -964,11 +974,11 @@ impl DynamoStore {
     /// The reads before the lock: the address on the global list and on the tenant's,
     /// and (marketing) the recipient's consent. What refuses the request, suppression
     /// first. The reads of the admissions running together (the records of one
-    /// invocation) go out as one eventually consistent `BatchGetItem`: the first caller
-    /// lets the others reach this point, then reads for all of them.
+    /// invocation) go out as one eventually consistent `BatchGetItem` ([`Self::shared_read`]);
+    /// the refusals it shows, as one strongly consistent one before they count.
     ///
     /// With caps, it also hands back the recipient item as read (`Seen`), for the cap
-    /// update to write its lists whole.
+    /// update to write its lists whole, unless another admission of the read shares it.
     async fn screen(&self, a: &Admission) -> Result<(Option<Verdict>, Option<Seen>), StoreError> {
         let sup: Vec<String> = std::iter::once(&a.suppression_key)
             .chain(a.tenant_suppression_key.as_ref())
@@ -976,18 +986,40 @@ impl DynamoStore {
             .collect();
         let consent = a.consent.as_ref().map(|c| format!("CONSENT#{}", c.recipient_key));
         let keys: Vec<String> = sup.iter().cloned().chain(consent.clone()).collect();
+        let read = self.shared_read(&keys, false).await?;
+        let judged = judge(a, &sup, consent.as_deref(), &read.items);
+        if judged.is_none() {
+            let seen = consent
+                .filter(|_| !a.caps.is_empty() && !read.recipient_shared)
+                .map(|key| Seen(read.items.get(&key).cloned()));
+            return Ok((None, seen));
+        }
+        // A refusal is recorded for the whole retention: not on a replica's word. A
+        // suppression lifted, or a consent given, a moment ago must not refuse; a read
+        // that agrees confirms it. The refused records of an invocation confirm together
+        // (one strongly consistent `BatchGetItem`, a hot suppressed address read once).
+        let confirmed = self.shared_read(&keys, true).await?;
+        Ok((judge(a, &sup, consent.as_deref(), &confirmed.items), None))
+    }
+
+    /// One `BatchGetItem` of `keys` shared with the admissions that reach the same point
+    /// together (the records of one invocation): the first caller lets the others get
+    /// here, then reads for all of them. Eventually consistent, or (`consistent`)
+    /// strongly, each in its own queue.
+    async fn shared_read(&self, keys: &[String], consistent: bool) -> Result<Read, StoreError> {
+        let reads: &Reads = if consistent { &self.confirms } else { &self.reads };
         let (answer, answered) = tokio::sync::oneshot::channel();
         let leader = {
-            let mut waiting = self.reads.lock();
-            waiting.push(Waiter { keys: keys.clone(), answer });
+            let mut waiting = reads.lock();
+            waiting.push(Waiter { keys: keys.to_vec(), answer });
             waiting.len() == 1
         };
         if leader {
-            let mut turn = LeaderTurn { reads: &self.reads, done: false };
+            let mut turn = LeaderTurn { reads, done: false };
             // A few scheduler turns: the batch's other records are polled on this task
             // between two of them, and stop here too.
-            gather(|| self.reads.lock().len()).await;
-            let batch = std::mem::take(&mut *self.reads.lock());
+            gather(|| reads.lock().len()).await;
+            let batch = std::mem::take(&mut *reads.lock());
             turn.done = true;
             let all: Vec<String> = batch
                 .iter()
@@ -995,7 +1027,7 @@ impl DynamoStore {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let found = self.read_items(all, false).await;
+            let found = self.read_items(all, consistent).await;
             let mut asked: HashMap<&str, usize> = HashMap::new();
             for k in batch.iter().flat_map(|w| &w.keys).filter(|k| k.starts_with("CONSENT#")) {
                 *asked.entry(k.as_str()).or_default() += 1;
@@ -1013,23 +1045,11 @@ impl DynamoStore {
                 let _ = w.answer.send(mine);
             }
         }
-        let read = match answered.await {
-            Ok(read) => read?,
+        match answered.await {
+            Ok(read) => read,
             // The caller that was to read for us went away: read alone.
-            Err(_) => Read { items: self.read_items(keys.clone(), false).await?, recipient_shared: false },
-        };
-        let judged = judge(a, &sup, consent.as_deref(), &read.items);
-        if judged.is_none() {
-            let seen = consent
-                .filter(|_| !a.caps.is_empty() && !read.recipient_shared)
-                .map(|key| Seen(read.items.get(&key).cloned()));
-            return Ok((None, seen));
+            Err(_) => Ok(Read { items: self.read_items(keys.to_vec(), consistent).await?, recipient_shared: false }),
         }
-        // A refusal is recorded for the whole retention: not on a replica's word. A
-        // suppression lifted, or a consent given, a moment ago must not refuse; a read
-        // that agrees confirms it (rare: only refused records pay it).
-        let confirmed = self.read_items(keys, true).await?;
-        Ok((judge(a, &sup, consent.as_deref(), &confirmed), None))
     }
 
     /// Items by partition key (`SUP#…`, `CONSENT#…`; the sort key follows from it),
