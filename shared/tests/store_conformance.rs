@@ -1265,13 +1265,7 @@ async fn dynamo_cap_lists_are_trimmed_as_sends_go_by() {
     let list = item.item().and_then(|i| i.get("cap:m:1m")).and_then(|v| v.as_l().ok()).map_or(0, Vec::len);
     // One completion in four trims (chance of none in 40: 1e-5).
     assert!((3..40).contains(&list), "{list} slots kept after 40 sends");
-    let trims = dynamo
-        .proxy
-        .records()
-        .into_iter()
-        .filter(|r| r.operation == "UpdateItem")
-        .filter(|r| r.body["UpdateExpression"].as_str().is_some_and(|u| u.starts_with("REMOVE")))
-        .count();
+    let trims = update_expressions(&dynamo).iter().filter(|u| u.starts_with("REMOVE")).count();
     assert!(trims > 0, "no completion trimmed");
 }
 
@@ -1311,16 +1305,25 @@ async fn dynamo_marketing_cap_lists_are_written_trimmed() {
     assert_eq!(verdict(&store, &with_caps("burst-3", at(base + 35), &minute)).await, capped("m:1m"));
     send(&store, &with_caps("burst-4", at(base + 75), &minute)).await;
     assert_eq!(list().await, 3);
-    let updates: Vec<String> = dynamo
-        .proxy
-        .records()
-        .iter()
-        .filter(|r| r.operation == "UpdateItem")
-        .filter_map(|r| r.body["UpdateExpression"].as_str().map(str::to_owned))
-        .collect();
+    let updates = update_expressions(&dynamo);
     assert!(!updates.iter().any(|u| u.starts_with("REMOVE")), "a completion trimmed: {updates:?}");
     // By index only the refusal, which the read already showed (the write decides it).
     assert_eq!(updates.iter().filter(|u| u.contains("list_append")).count(), 1, "{updates:?}");
+}
+
+/// The `UpdateItem` expressions the proxy saw, in order.
+fn update_expressions(dynamo: &Dynamo) -> Vec<String> {
+    let records = dynamo.proxy.records();
+    let updates = records.iter().filter(|r| r.operation == "UpdateItem");
+    updates.filter_map(|r| r.body["UpdateExpression"].as_str().map(str::to_owned)).collect()
+}
+
+/// The `BatchGetItem`s the proxy saw, in order: whether each was strongly consistent.
+fn batch_reads(dynamo: &Dynamo) -> Vec<bool> {
+    let consistent = |body: &serde_json::Value| {
+        body["RequestItems"].as_object().into_iter().flat_map(|t| t.values()).any(|v| v["ConsistentRead"] == true)
+    };
+    dynamo.proxy.records().iter().filter(|r| r.operation == "BatchGetItem").map(|r| consistent(&r.body)).collect()
 }
 
 /// Admissions of one invocation for the same recipient share its read: none writes the
@@ -1337,13 +1340,7 @@ async fn dynamo_admissions_sharing_a_recipient_read_update_by_index() {
     let capped_count = verdicts.iter().filter(|v| matches!(v, Ok(v) if *v == capped("all:24h"))).count();
     assert_eq!((admitted, capped_count), (3, 2), "{verdicts:?}");
     assert_eq!(calls(&dynamo, "BatchGetItem"), 1, "one read for the five");
-    let updates: Vec<String> = dynamo
-        .proxy
-        .records()
-        .iter()
-        .filter(|r| r.operation == "UpdateItem")
-        .filter_map(|r| r.body["UpdateExpression"].as_str().map(str::to_owned))
-        .collect();
+    let updates = update_expressions(&dynamo);
     assert_eq!(updates.len(), 5, "one cap update each, no conflict: {updates:?}");
     assert!(updates.iter().all(|u| u.contains("list_append")), "{updates:?}");
 }
@@ -1371,16 +1368,7 @@ async fn dynamo_a_suppression_lifted_while_the_read_was_out_does_not_refuse() {
     assert!(lifted.expect("unsuppress"), "the suppression was there");
     let verdict = verdict.expect("admit");
     assert!(matches!(verdict, Verdict::Admitted(_)), "{verdict:?}");
-    let consistent: Vec<bool> = dynamo
-        .proxy
-        .records()
-        .iter()
-        .filter(|r| r.operation == "BatchGetItem")
-        .map(|r| {
-            r.body["RequestItems"].as_object().into_iter().flat_map(|t| t.values()).any(|v| v["ConsistentRead"] == true)
-        })
-        .collect();
-    assert_eq!(consistent, [false, true], "an eventually consistent read, then the confirming one");
+    assert_eq!(batch_reads(&dynamo), [false, true], "an eventually consistent read, then the confirming one");
 }
 
 /// The suppression reads of admissions running together (one invocation's records)
@@ -1407,16 +1395,7 @@ async fn dynamo_suppression_reads_of_concurrent_admissions_go_out_together() {
     let verdicts = futures_util::future::join_all(admissions.iter().map(|a| store.admit(a))).await;
     // One shared read for the ten; the two refusals it shows are confirmed together by
     // one strongly consistent read.
-    let reads: Vec<bool> = dynamo
-        .proxy
-        .records()
-        .into_iter()
-        .filter(|r| r.operation == "BatchGetItem")
-        .map(|r| {
-            r.body["RequestItems"].as_object().into_iter().flat_map(|t| t.values()).any(|v| v["ConsistentRead"] == true)
-        })
-        .collect();
-    assert_eq!(reads, [false, true], "one read for the ten admissions, then the refusals'");
+    assert_eq!(batch_reads(&dynamo), [false, true], "one read for the ten admissions, then the refusals'");
     for (i, v) in verdicts.into_iter().enumerate() {
         let v = v.expect("admit");
         if i == 3 || i == 7 {
