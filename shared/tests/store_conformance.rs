@@ -1358,11 +1358,13 @@ async fn dynamo_a_suppression_lifted_while_the_read_was_out_does_not_refuse() {
     store.suppress(&entry, t0()).await.expect("suppress");
     dynamo.proxy.inject(Fault {
         remaining: Some(1),
-        ..Fault::always("dynamodb", "BatchGetItem", FaultKind::StallAfterForward(Duration::from_millis(600)))
+        ..Fault::always("dynamodb", "BatchGetItem", FaultKind::StallAfterForward(Duration::from_secs(2)))
     });
     let a = admission("lifted", at(1));
+    // The read reaches moto within milliseconds; its answer comes back after 2 s. The
+    // suppression goes in between, with room on both sides for a loaded machine.
     let (verdict, lifted) = tokio::join!(store.admit(&a), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         store.unsuppress(&address()).await
     });
     assert!(lifted.expect("unsuppress"), "the suppression was there");
