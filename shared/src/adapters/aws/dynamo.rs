@@ -546,17 +546,7 @@ impl DynamoStore {
         let mut last: Option<StoreError>;
         let mut try_ = 0;
         loop {
-            let mut update = CapUpdate::default();
-            if let Some(c) = &a.consent {
-                // Subscribed unless the category says false, or it is silent and `*` says false.
-                update.conditions.push(
-                    "(attribute_not_exists(cats) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t)))"
-                        .to_owned(),
-                );
-                update.names.insert("#c".to_owned(), c.category.clone());
-                update.names.insert("#all".to_owned(), "*".to_owned());
-                update.values.insert(":t".to_owned(), AttributeValue::Bool(true));
-            }
+            let mut update = CapUpdate::new(a);
             let whole = seen.as_ref().is_some_and(|item| update.whole_lists(a, now, mine, item.as_ref()));
             if !whole {
                 update.by_index(a, now, mine);
@@ -986,12 +976,12 @@ impl DynamoStore {
             .collect();
         let consent = a.consent.as_ref().map(|c| format!("CONSENT#{}", c.recipient_key));
         let keys: Vec<String> = sup.iter().cloned().chain(consent.clone()).collect();
-        let read = self.shared_read(&keys, false).await?;
+        let mut read = self.shared_read(&keys, false).await?;
         let judged = judge(a, &sup, consent.as_deref(), &read.items);
         if judged.is_none() {
             let seen = consent
                 .filter(|_| !a.caps.is_empty() && !read.recipient_shared)
-                .map(|key| Seen(read.items.get(&key).cloned()));
+                .map(|key| Seen(read.items.remove(&key)));
             return Ok((None, seen));
         }
         // A refusal is recorded for the whole retention: not on a replica's word. A
@@ -1266,6 +1256,22 @@ struct CapUpdate {
 }
 
 impl CapUpdate {
+    /// An update that checks consent again, when the admission has a category to check:
+    /// subscribed unless the category says false, or it is silent and `*` says false.
+    fn new(a: &Admission) -> Self {
+        let mut update = CapUpdate::default();
+        if let Some(c) = &a.consent {
+            update.conditions.push(
+                "(attribute_not_exists(cats) OR cats.#c = :t OR (attribute_not_exists(cats.#c) AND (attribute_not_exists(cats.#all) OR cats.#all = :t)))"
+                    .to_owned(),
+            );
+            update.names.insert("#c".to_owned(), c.category.clone());
+            update.names.insert("#all".to_owned(), "*".to_owned());
+            update.values.insert(":t".to_owned(), AttributeValue::Bool(true));
+        }
+        update
+    }
+
     /// Each cap list written whole: `mine`, then the `limit - 1` newest entries of the
     /// list in `item` (the ones a window can still reach once `mine` is in front; the
     /// update by index keeps those and more, until a trim) and any older one still inside
@@ -1279,12 +1285,12 @@ impl CapUpdate {
         for cap in &a.caps {
             let attribute = cap_attribute(&cap.rule);
             let read = item.and_then(|i| i.get(&attribute));
-            let old = read.and_then(|v| v.as_l().ok()).map_or(&[][..], Vec::as_slice);
+            // Absent: empty. Not a list: the update by index decides.
+            let Some(old) = read.map_or(Some(&[][..]), |v| v.as_l().ok().map(Vec::as_slice)) else { return false };
             let Some(keep) = (cap.limit as usize).checked_sub(1) else { return false };
             let window_ms = cap.window_seconds.saturating_mul(1000);
             let since = since_value(ms(now).saturating_sub(window_ms));
-            let full = old.get(keep).and_then(|v| v.as_s().ok()).is_some_and(|v| v.as_str() > since.as_str());
-            if full || (read.is_some() && read.and_then(|v| v.as_l().ok()).is_none()) {
+            if old.get(keep).and_then(|v| v.as_s().ok()).is_some_and(|v| v.as_str() > since.as_str()) {
                 return false;
             }
             let live = since_value(wall.saturating_sub(window_ms));
