@@ -335,7 +335,21 @@ impl TranslateHelper {
                 (text, Some(printed))
             }
         };
-        interpolate(text, count.as_deref(), key, h, own, escape)
+        let placeholder = |name: &str| {
+            let param = match name.parse::<usize>() {
+                Ok(n) => h.param(n + 1),
+                Err(_) => h.hash_get(name),
+            };
+            let Some(param) = param else {
+                return Err(fail(format!("t: `{key}` uses {{{name}}}: pass {name}=<value>")));
+            };
+            // The argument names data the request lacks: the same error as `{{order.number}}`.
+            if param.is_value_missing() {
+                return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
+            }
+            Ok(argument(param.value(), escape))
+        };
+        interpolate(text, count.as_deref(), &placeholder, own)
     }
 }
 
@@ -357,73 +371,130 @@ fn argument(value: &Value, escape: &dyn Fn(&str) -> String) -> String {
 /// Fills `{name}` / `{0}` from the arguments and, in a plural message, `#` with the
 /// count as the locale prints it. A `#` of an entity (`&#39;`) or inside a tag
 /// (`href="#top"`, `color:#c00`) is markup, not the count.
+/// `argument` gives a placeholder's text, escaped for the part.
 fn interpolate(
     text: &str,
     count: Option<&str>,
-    key: &str,
-    h: &Helper<'_>,
+    argument: &dyn Fn(&str) -> Result<String, RenderError>,
     own: &dyn Fn(&str) -> String,
-    escape: &dyn Fn(&str) -> String,
 ) -> Result<String, RenderError> {
+    // Only `<`, `>`, `#` and `{` mean anything here, all ASCII: the literal runs between
+    // them are copied as slices, not character by character.
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 16);
-    let mut literal = String::new();
+    // Where the literal run not yet written starts.
+    let mut literal = 0;
     let mut in_tag = false;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '<' => {
-                in_tag = true;
-                literal.push(c);
-            }
-            '>' => {
-                in_tag = false;
-                literal.push(c);
-            }
-            '#' if count.is_some() && !in_tag && !literal.ends_with('&') => {
-                out.push_str(&own(&std::mem::take(&mut literal)));
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|b| matches!(b, b'<' | b'>' | b'#' | b'{')) {
+        i += at;
+        match bytes[i] {
+            b'<' => in_tag = true,
+            b'>' => in_tag = false,
+            // `&#39;`: the `&` must be in the same literal run, as written before.
+            b'#' if count.is_some() && !in_tag && !(i > literal && bytes[i - 1] == b'&') => {
+                out.push_str(&own(&text[literal..i]));
                 out.push_str(count.unwrap_or_default());
+                literal = i + 1;
             }
-            '{' => {
-                let rest = &text[i + 1..];
-                let Some(end) = rest.find('}') else {
-                    literal.push(c);
-                    continue;
-                };
-                let name = rest[..end].trim();
-                let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-                if !valid {
-                    literal.push(c);
-                    continue;
-                }
-                let param = match name.parse::<usize>() {
-                    Ok(n) => h.param(n + 1),
-                    Err(_) => h.hash_get(name),
-                };
-                let Some(param) = param else {
-                    return Err(fail(format!("t: `{key}` uses {{{name}}}: pass {name}=<value>")));
-                };
-                // The argument names data the request lacks: the same error as `{{order.number}}`.
-                if param.is_value_missing() {
-                    return Err(RenderErrorReason::MissingVariable(param.relative_path().cloned()).into());
-                }
-                out.push_str(&own(&std::mem::take(&mut literal)));
-                out.push_str(&argument(param.value(), escape));
-                // Skip the placeholder's characters.
-                let stop = i + 1 + end;
-                while chars.peek().is_some_and(|(j, _)| *j <= stop) {
-                    chars.next();
+            b'{' => {
+                if let Some(end) = text[i + 1..].find('}') {
+                    let name = text[i + 1..i + 1 + end].trim();
+                    let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                    if valid {
+                        let value = argument(name)?;
+                        out.push_str(&own(&text[literal..i]));
+                        out.push_str(&value);
+                        // Past the placeholder.
+                        literal = i + 2 + end;
+                        i = literal;
+                        continue;
+                    }
                 }
             }
-            _ => literal.push(c),
+            _ => {}
         }
+        i += 1;
     }
-    out.push_str(&own(&literal));
+    out.push_str(&own(&text[literal..]));
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `interpolate` as it was written first, character by character: the reference
+    /// for the slice-copying one.
+    fn interpolate_by_char(
+        text: &str,
+        count: Option<&str>,
+        argument: &dyn Fn(&str) -> Result<String, RenderError>,
+        own: &dyn Fn(&str) -> String,
+    ) -> Result<String, RenderError> {
+        let mut out = String::new();
+        let mut literal = String::new();
+        let mut in_tag = false;
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '<' => {
+                    in_tag = true;
+                    literal.push(c);
+                }
+                '>' => {
+                    in_tag = false;
+                    literal.push(c);
+                }
+                '#' if count.is_some() && !in_tag && !literal.ends_with('&') => {
+                    out.push_str(&own(&std::mem::take(&mut literal)));
+                    out.push_str(count.unwrap_or_default());
+                }
+                '{' => {
+                    let rest = &text[i + 1..];
+                    let Some(end) = rest.find('}') else {
+                        literal.push(c);
+                        continue;
+                    };
+                    let name = rest[..end].trim();
+                    let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                    if !valid {
+                        literal.push(c);
+                        continue;
+                    }
+                    let value = argument(name)?;
+                    out.push_str(&own(&std::mem::take(&mut literal)));
+                    out.push_str(&value);
+                    let stop = i + 1 + end;
+                    while chars.peek().is_some_and(|(j, _)| *j <= stop) {
+                        chars.next();
+                    }
+                }
+                _ => literal.push(c),
+            }
+        }
+        out.push_str(&own(&literal));
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        #[test]
+        fn interpolation_copies_slices_as_it_did_characters(
+            text in "[<>#{}&a_ é1😀-]{0,24}",
+            count in proptest::option::of("[0-9,]{1,4}"),
+        ) {
+            // Names with an `a` are arguments; others fail, as an unknown name does.
+            let argument = |name: &str| {
+                if name.contains('a') { Ok(format!("[{name}]")) } else { Err(fail(format!("no {name}"))) }
+            };
+            // The JSON part's own text is escaped: a run boundary in the wrong place shows.
+            let own = |s: &str| format!("({s})");
+            let ours = interpolate(&text, count.as_deref(), &argument, &own).map_err(|e| e.to_string());
+            let reference = interpolate_by_char(&text, count.as_deref(), &argument, &own).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(ours, reference);
+        }
+    }
 
     fn file(tag: &str, json: &str) -> StringFile {
         StringFile::parse(Locale::parse(tag).expect("tag"), format!("locales/{tag}.json"), json).expect("parses")
