@@ -90,7 +90,11 @@ pub(crate) fn scan(html: &str) -> Option<Scan> {
     if memchr::memchr(0, b).is_some() {
         return None;
     }
-    let mut out = Scan { tokens: Vec::with_capacity(b.len() / 64), attrs: Vec::with_capacity(b.len() / 128) };
+    // Sized once from what the tokens come from: a tag and the text before it per `<`,
+    // an attribute per `=` at most (the token vector's regrowth was a tenth of the scan).
+    let tags = memchr::memchr_iter(b'<', b).count();
+    let equals = memchr::memchr_iter(b'=', b).count();
+    let mut out = Scan { tokens: Vec::with_capacity(2 * tags + 1), attrs: Vec::with_capacity(equals) };
     let mut text_start = 0;
     let mut i = 0;
     while let Some(off) = memchr::memchr(b'<', &b[i..]) {

@@ -36,7 +36,7 @@ use std::cell::RefCell;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
-use html5ever::{Attribute, LocalName, QualName, TokenizerResult, ns};
+use html5ever::{Attribute, LocalName, QualName, TokenizerResult, local_name, ns};
 
 use super::scan;
 
@@ -46,6 +46,8 @@ pub fn html_to_text(html: &str) -> String {
     // the rest by html5ever's tokenizer. Both hand the converter the same tokens.
     if let Some(scanned) = scan::scan(html) {
         let mut converter = Converter::default();
+        // The text is a fraction of the markup (inlined styles, tables): most writes fit.
+        converter.w.out.reserve(html.len() / 8);
         feed(html, &scanned, &mut converter);
         return converter.finish();
     }
@@ -485,6 +487,8 @@ enum Close {
 #[derive(Debug)]
 struct Open {
     name: LocalName,
+    /// Its index in `IMPLIED_CLOSE`, if it is one: looked up once, at the start tag.
+    implied: Option<usize>,
     hidden: bool,
     close: Close,
 }
@@ -513,6 +517,15 @@ struct Converter {
 /// Elements that a later start tag can close implicitly.
 const IMPLIED_CLOSE: [&str; 9] = ["p", "li", "dt", "dd", "tr", "td", "th", "a", "head"];
 
+/// Sets of `IMPLIED_CLOSE` elements, one bit each (in its order).
+const P: u16 = 1;
+const LI: u16 = 1 << 1;
+const DT_DD: u16 = 1 << 2 | 1 << 3;
+const TR: u16 = 1 << 4;
+const TD_TH: u16 = 1 << 5 | 1 << 6;
+const A: u16 = 1 << 7;
+const HEAD: u16 = 1 << 8;
+
 fn is_hidden(tag: &Tag) -> bool {
     attr(tag, "hidden").is_some()
         || attr(tag, "style").is_some_and(|style| {
@@ -530,8 +543,15 @@ fn is_hidden(tag: &Tag) -> bool {
 /// Whether `none` appears in any case (email layouts carry long `style` attributes).
 fn mentions_none(style: &str) -> bool {
     let b = style.as_bytes();
+    // css-inline writes what it inlines in lowercase: one substring search then.
+    if !b.iter().any(u8::is_ascii_uppercase) {
+        static NONE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"none"));
+        return NONE.find(b).is_some();
+    }
     let mut from = 0;
-    while let Some(i) = b.get(from..).and_then(|rest| rest.iter().position(|&c| c | 0x20 == b'n')) {
+    // memchr2 skips a long style a vector at a time.
+    while let Some(i) = b.get(from..).and_then(|rest| memchr::memchr2(b'n', b'N', rest)) {
         let at = from + i;
         if b.get(at..at + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"none")) {
             return true;
@@ -578,26 +598,20 @@ impl Converter {
         }
     }
 
-    fn count_open(&mut self, name: &str, delta: isize) {
-        if let Some(i) = IMPLIED_CLOSE.iter().position(|&n| n == name) {
-            self.open_counts[i] = self.open_counts[i].saturating_add_signed(delta);
-        }
-    }
-
-    /// Closes the innermost open `name` if it is found before any of `stop`.
-    /// `names` must all be in `IMPLIED_CLOSE`.
-    fn close_open(&mut self, names: &[&str], stop: &[&str]) {
-        let any_open = IMPLIED_CLOSE.iter().zip(self.open_counts).any(|(n, count)| count > 0 && names.contains(n));
+    /// Closes the innermost open element of `set` (bits of `IMPLIED_CLOSE`) if it is
+    /// found before any of `stop`.
+    fn close_open(&mut self, set: u16, stop: &[&str]) {
+        // The common case, none open, without a look at the stack.
+        let any_open = self.open_counts.iter().enumerate().any(|(i, &count)| count > 0 && set & (1 << i) != 0);
         if !any_open {
             return;
         }
         for i in (0..self.stack.len()).rev() {
-            let name = &*self.stack[i].name;
-            if names.contains(&name) {
+            if self.stack[i].implied.is_some_and(|k| set & (1 << k) != 0) {
                 self.pop_to(i);
                 return;
             }
-            if stop.contains(&name) {
+            if stop.contains(&&*self.stack[i].name) {
                 return;
             }
         }
@@ -606,16 +620,16 @@ impl Converter {
     /// The implied end tags that keep the stack shaped like a browser's DOM.
     fn close_implied(&mut self, name: &str) {
         match name {
-            "body" => self.close_open(&["head"], &[]),
-            "li" => self.close_open(&["li"], &["ul", "ol", "table"]),
-            "dt" | "dd" => self.close_open(&["dt", "dd"], &["dl", "table"]),
-            "tr" => self.close_open(&["tr"], &["table"]),
-            "td" | "th" => self.close_open(&["td", "th"], &["tr", "table"]),
-            "a" => self.close_open(&["a"], &[]),
+            "body" => self.close_open(HEAD, &[]),
+            "li" => self.close_open(LI, &["ul", "ol", "table"]),
+            "dt" | "dd" => self.close_open(DT_DD, &["dl", "table"]),
+            "tr" => self.close_open(TR, &["table"]),
+            "td" | "th" => self.close_open(TD_TH, &["tr", "table"]),
+            "a" => self.close_open(A, &[]),
             _ => {}
         }
         if is_block(name) {
-            self.close_open(&["p"], &["td", "th", "table", "caption", "button"]);
+            self.close_open(P, &["td", "th", "table", "caption", "button"]);
         }
         if is_heading(name) && self.stack.last().is_some_and(|o| is_heading(&o.name)) {
             self.pop_to(self.stack.len() - 1);
@@ -637,8 +651,11 @@ impl Converter {
             self.apply_close(close);
         } else {
             self.hidden += usize::from(hidden);
-            self.count_open(name, 1);
-            self.stack.push(Open { name: tag.name, hidden, close });
+            let implied = IMPLIED_CLOSE.iter().position(|&n| n == name);
+            if let Some(k) = implied {
+                self.open_counts[k] += 1;
+            }
+            self.stack.push(Open { name: tag.name, implied, hidden, close });
         }
     }
 
@@ -802,25 +819,28 @@ impl Converter {
                 if open.hidden {
                     self.hidden -= 1;
                 }
-                self.count_open(&open.name, -1);
+                if let Some(k) = open.implied {
+                    self.open_counts[k] -= 1;
+                }
                 self.apply_close(open.close);
             }
         }
     }
 
-    fn end(&mut self, name: &str) {
-        if name == "br" {
+    fn end(&mut self, name: &LocalName) {
+        if *name == local_name!("br") {
             // Browsers read a stray </br> as <br>.
             if !self.is_hidden() {
                 self.w.hard_break();
             }
             return;
         }
-        match self.stack.iter().rposition(|o| &*o.name == name) {
+        // Atoms: one integer compare per open element.
+        match self.stack.iter().rposition(|o| o.name == *name) {
             Some(i) => self.pop_to(i),
             // A stray block end tag still ends a line; other strays mean nothing.
             None if is_block(name) && !self.is_hidden() => {
-                self.w.request_lines(if name == "p" { 2 } else { 1 });
+                self.w.request_lines(if *name == local_name!("p") { 2 } else { 1 });
             }
             None => {}
         }
@@ -1041,6 +1061,16 @@ dangling";
 
     /// Of duplicate attributes the first counts, as a browser reads it: a second `style`
     /// that would hide does not, and an entity-encoded `none` does.
+    #[test]
+    fn none_is_found_in_any_case() {
+        for style in ["display:none", "display: NONE", "Display:None", "x:y;display:nOnE !important", "nonexistent"] {
+            assert!(mentions_none(style), "{style}");
+        }
+        for style in ["color:red", "COLOR:RED", "no ne", "n", "", "NON", "non-e"] {
+            assert!(!mentions_none(style), "{style}");
+        }
+    }
+
     #[test]
     fn the_first_of_duplicate_attributes_counts() {
         let html = r#"<p><span style="color:#999" style="display:none">shown</span>
