@@ -116,13 +116,7 @@ fn attr_name<'h>(html: &'h str, attr: &Attr) -> &'h str {
 
 /// The cache key: see the module comment. `None` when the document uses the marker.
 fn shape(html: &str, scanned: &Scan) -> Option<String> {
-    let sheet = stylesheet(html, scanned).to_ascii_lowercase();
-    // An escape (`hr\65 f`) can name any attribute, the marker too: leave such
-    // stylesheets to css-inline.
-    if sheet.contains(MARKER) || sheet.contains('\\') {
-        return None;
-    }
-    let inert: Vec<&str> = INERT.into_iter().filter(|a| !sheet.contains(a)).collect();
+    let inert = inert_under(stylesheet(html, scanned))?;
     let mut key = String::with_capacity(html.len() / 2);
     // After `<pre>`, `<listing>` and `<textarea>` one leading newline is dropped.
     let mut newline_dropped = false;
@@ -163,7 +157,7 @@ fn shape(html: &str, scanned: &Scan) -> Option<String> {
                     push_lowercase(&mut key, attr_name);
                     match &attr.value {
                         // END cannot be in a name: ` href\0` is `href` with its value elided.
-                        Some(_) if inert.iter().any(|a| a.eq_ignore_ascii_case(attr_name)) => key.push(END),
+                        Some(_) if is_inert(inert, attr_name) => key.push(END),
                         Some(v) => {
                             key.push('=');
                             key.push_str(&html[v.clone()]);
@@ -209,6 +203,35 @@ fn push_lowercase(key: &mut String, name: &str) {
 }
 
 /// The text of every `<style>` block.
+/// The `INERT` attributes the stylesheet does not mention (bit `i`: `INERT[i]`); `None` for a stylesheet that
+/// names the marker or holds an escape (`hr\\65 f` can name any attribute): such go to
+/// css-inline. A template's emails share their stylesheet, so the last answer is kept
+/// per thread (the searches cost more than the rest of the shape).
+fn inert_under(sheet: String) -> Option<u8> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, Option<u8>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((seen, inert)) = last.as_ref()
+            && *seen == sheet
+        {
+            return *inert;
+        }
+        let lower = sheet.to_ascii_lowercase();
+        let inert = (!lower.contains(MARKER) && !lower.contains('\\')).then(|| {
+            INERT.iter().enumerate().filter(|(_, a)| !lower.contains(**a)).fold(0, |bits, (i, _)| bits | 1 << i)
+        });
+        *last = Some((sheet, inert));
+        inert
+    })
+}
+
+fn is_inert(inert: u8, attr_name: &str) -> bool {
+    INERT.iter().enumerate().any(|(i, a)| inert & (1 << i) != 0 && a.eq_ignore_ascii_case(attr_name))
+}
+
 fn stylesheet(html: &str, scanned: &Scan) -> String {
     let mut sheet = String::new();
     for pair in scanned.tokens.windows(2) {

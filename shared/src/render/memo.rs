@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use foldhash::fast::RandomState;
+
 /// Shapes (keys and values) kept per process before a cache starts over.
 const CACHE_BYTES: usize = 4 << 20;
 /// After this many new shapes of a template in a row...
@@ -14,17 +16,19 @@ pub(crate) const MISS_RUN: u32 = 32;
 const SKIP_AFTER_MISS_RUN: u32 = 256;
 
 struct State<V> {
-    /// With the bytes the entry was counted for.
-    shapes: HashMap<String, (Option<Arc<V>>, usize)>,
+    /// With the bytes the entry was counted for. A key is a whole document's shape
+    /// (kilobytes): foldhash, seeded per process, hashes it several times faster than
+    /// SipHash.
+    shapes: HashMap<String, (Option<Arc<V>>, usize), RandomState>,
     bytes: usize,
     /// Per template: a template whose shape changes with every email (a per-recipient
     /// value where the key keeps values) gains nothing from the cache and pays for it.
-    runs: HashMap<String, Run>,
+    runs: HashMap<String, Run, RandomState>,
 }
 
 impl<V> Default for State<V> {
     fn default() -> Self {
-        State { shapes: HashMap::new(), bytes: 0, runs: HashMap::new() }
+        State { shapes: HashMap::default(), bytes: 0, runs: HashMap::default() }
     }
 }
 

@@ -137,8 +137,12 @@ fn core(source: &str, range: Range<usize>) -> Option<Range<usize>> {
     let value = &source[start..end];
     // A value blank for HTML (`&#32;`) would be another shape for CSS inlining; a
     // control character makes mrml's parser fail, whatever the rest.
-    (!value.is_empty() && !value.contains(['<', '>', '"', '\'']) && !is_blank(value) && !value.contains(is_refused))
-        .then_some(start..end)
+    // One pass over the bytes (`is_refused`'s ASCII part and the markup characters);
+    // U+FFFE and U+FFFF only where their lead byte is.
+    let plain_bytes =
+        value.bytes().all(|b| !matches!(b, b'<' | b'>' | b'"' | b'\'' | 0x01..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f));
+    let refused_char = || memchr::memchr(0xEF, value.as_bytes()).is_some() && value.contains(is_refused);
+    (!value.is_empty() && plain_bytes && !is_blank(value) && !refused_char()).then_some(start..end)
 }
 
 /// What mrml's parser (htmlparser) refuses in text and attribute values.

@@ -61,10 +61,11 @@ pub fn no_escape(data: &str) -> String {
 /// It maintains compiled templates and registered helpers.
 #[derive(Clone)]
 pub struct Registry<'reg> {
-    templates: HashMap<String, Template>,
+    // herald: foldhash, not SipHash: names are looked up for every expression rendered.
+    templates: HashMap<String, Template, foldhash::fast::RandomState>,
 
-    helpers: HashMap<String, Arc<dyn HelperDef + Send + Sync + 'reg>>,
-    decorators: HashMap<String, Arc<dyn DecoratorDef + Send + Sync + 'reg>>,
+    helpers: HashMap<String, Arc<dyn HelperDef + Send + Sync + 'reg>, foldhash::fast::RandomState>,
+    decorators: HashMap<String, Arc<dyn DecoratorDef + Send + Sync + 'reg>, foldhash::fast::RandomState>,
 
     escape_fn: EscapeFn,
     strict_mode: bool,
@@ -150,10 +151,10 @@ impl Default for DirectorySourceOptions {
 impl<'reg> Registry<'reg> {
     pub fn new() -> Registry<'reg> {
         let r = Registry {
-            templates: HashMap::new(),
+            templates: HashMap::default(),
             template_sources: HashMap::new(),
-            helpers: HashMap::new(),
-            decorators: HashMap::new(),
+            helpers: HashMap::default(),
+            decorators: HashMap::default(),
             escape_fn: Arc::new(html_escape),
             strict_mode: false,
             dev_mode: false,
@@ -701,7 +702,7 @@ impl<'reg> Registry<'reg> {
     /// **Note that** in dev mode, the template returned from this method may
     /// not reflect its latest state. This method doesn't try to reload templates
     /// from its source.
-    pub fn get_templates(&self) -> &HashMap<String, Template> {
+    pub fn get_templates(&self) -> &HashMap<String, Template, foldhash::fast::RandomState> {
         &self.templates
     }
 
