@@ -409,6 +409,65 @@ const CORPUS: &[Case] = &[
         &[("p", "[{{this}}]")],
     ),
     with_partials("partial with number literal hash", "{{> p n=2.0 m=-0.0}}", "{}", &[("p", "{{n}}/{{m}}")]),
+    // A partial's hash over the current context: its keys, `this`, `..` and nesting
+    // (herald reads the context in place and builds the merged object only for these).
+    with_partials(
+        "partial hash shadows a context key",
+        "{{> p name=\"hash\"}}|{{name}}",
+        r#"{"name": "ctx", "other": "o"}"#,
+        &[("p", "{{name}} {{other}} {{this.name}} {{./other}}")],
+    ),
+    with_partials(
+        "partial with hash iterates this",
+        "{{> p extra=1}}",
+        r#"{"a": "A", "b": {"c": "C"}}"#,
+        &[("p", "{{#each this}}{{@key}}:{{#if c}}{{c}}{{else}}{{.}}{{/if}};{{/each}}")],
+    ),
+    with_partials(
+        "partial with hash, parent context from each",
+        "{{#each xs}}{{> p tag=../tag}}{{/each}}",
+        r#"{"tag": "T", "xs": [{"n": 1}, {"n": 2, "tag": "own"}]}"#,
+        &[("p", "[{{tag}}:{{n}}:{{this.n}}]")],
+    ),
+    with_partials(
+        "each inside a partial with hash reads the hash through ..",
+        "{{> p label=\"L\"}}",
+        r#"{"items": [{"v": 1}, {"v": 2}], "label": "ctx"}"#,
+        &[("p", "{{#each items}}{{../label}}{{v}},{{/each}}")],
+    ),
+    with_partials(
+        "nested partials with hashes",
+        "{{> outer a=\"A\"}}",
+        r#"{"c": "C", "a": "ctx"}"#,
+        &[("outer", "({{a}}{{> inner b=\"B\"}})"), ("inner", "{{a}}{{b}}{{c}}")],
+    ),
+    with_partials(
+        "partial without hash in a partial with hash",
+        "{{> outer a=\"A\" b=\"B\"}}",
+        r#"{"c": "C", "a": "ctx"}"#,
+        &[
+            ("outer", "({{> inner b=\"b\"}}|{{> inner}})"),
+            ("inner", "{{a}}{{b}}{{c}}[{{#each this}}{{@key}}{{.}}{{/each}}]"),
+        ],
+    ),
+    with_partials(
+        "partial block content sees the hash",
+        "{{#> layout title=\"Hi\"}}<{{title}} {{name}}>{{/layout}}",
+        r#"{"name": "Ada", "title": "ctx"}"#,
+        &[("layout", "<h1>{{title}}</h1>{{> @partial-block}}")],
+    ),
+    with_partials(
+        "partial with hash over an array context",
+        "{{#with xs}}{{> p k=\"K\"}}{{/with}}",
+        r#"{"xs": ["a", "b"]}"#,
+        &[("p", "{{k}}{{length}}{{[0]}}")],
+    ),
+    with_partials(
+        "partial with hash in a with block",
+        "{{#with user}}{{> p greeting=../g}}{{/with}}",
+        r#"{"g": "Yo", "user": {"name": "Ada", "greeting": "own"}}"#,
+        &[("p", "{{greeting}} {{name}} {{#with this}}{{greeting}}{{/with}}")],
+    ),
     with_partials(
         "partial block inside with in the layout",
         "{{#> layout}}{{name}}{{/layout}}",

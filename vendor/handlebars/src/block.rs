@@ -53,6 +53,14 @@ impl<'reg> BlockParams<'reg> {
     pub fn get(&self, k: &str) -> Option<&BlockParamHolder> {
         self.data.get(k)
     }
+
+    /// herald: the params held as values, by name (a partial's hash).
+    pub(crate) fn values(&self) -> impl Iterator<Item = (&'reg str, &Json)> {
+        self.data.iter().filter_map(|(k, v)| match v {
+            BlockParamHolder::Value(v) => Some((*k, v)),
+            BlockParamHolder::Path(_) => None,
+        })
+    }
 }
 
 /// A data structure holds contextual data for current block scope.
@@ -63,6 +71,11 @@ pub struct BlockContext<'rc> {
     /// the `base_value` of current block scope, when the block is using a
     /// constant or derived value as block base
     base_value: Option<Json>,
+    /// herald: a partial's hash over the context at `base_path`. The block's context is
+    /// that object with the hash (its block params) merged in, as handlebars.js makes
+    /// it; lookups of other keys read the data at `base_path` in place instead of a
+    /// merged copy (`context::needs_merged`).
+    hash_over_path: bool,
     /// current block context variables
     block_params: BlockParams<'rc>,
     /// the partials available in this block
@@ -116,6 +129,18 @@ impl<'rc> BlockContext<'rc> {
     /// set the base value
     pub fn set_base_value(&mut self, value: Json) {
         self.base_value = Some(value);
+    }
+
+    pub(crate) fn hash_over_path(&self) -> bool {
+        self.hash_over_path
+    }
+
+    pub(crate) fn set_hash_over_path(&mut self, on: bool) {
+        self.hash_over_path = on;
+    }
+
+    pub(crate) fn block_params(&self) -> &BlockParams<'rc> {
+        &self.block_params
     }
 
     pub fn get_local_partial(&self, name: &str) -> Option<&'rc Template> {

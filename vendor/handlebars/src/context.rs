@@ -31,6 +31,23 @@ enum ResolvedPath<'a> {
     BlockParamValue(Vec<String>, &'a Json),
     // relative path against derived value,
     LocalValue(Vec<String>, &'a Json),
+    // herald: relative path against a `hash_over_path` block's merged context
+    Merged(Vec<String>, &'a BlockContext<'a>),
+}
+
+/// herald: whether `relative_path`, resolved against `blk`, must see the merged
+/// object of a partial's hash (`BlockContext::hash_over_path`): when it names no key
+/// (`this`, `..`), or its first key is one of the hash's. Any other key is the same
+/// in the merged object and in the data at the block's path.
+fn needs_merged(blk: &BlockContext<'_>, relative_path: &[PathSeg]) -> bool {
+    blk.hash_over_path()
+        && relative_path
+            .iter()
+            .find_map(|seg| match seg {
+                PathSeg::Named(name) => Some(name),
+                PathSeg::Ruled(_) => None,
+            })
+            .is_none_or(|name| blk.get_block_param(name).is_some())
 }
 
 fn parse_json_visitor<'a>(
@@ -86,6 +103,9 @@ fn parse_json_visitor<'a>(
                 if let Some(base_value) = blk.and_then(|blk| blk.base_value()) {
                     merge_json_path(&mut path_stack, relative_path);
                     ResolvedPath::LocalValue(path_stack, base_value)
+                } else if let Some(blk) = blk.filter(|blk| needs_merged(blk, relative_path)) {
+                    merge_json_path(&mut path_stack, relative_path);
+                    ResolvedPath::Merged(path_stack, blk)
                 } else {
                     if let Some(base_path) = blk.map(BlockContext::base_path) {
                         extend(&mut path_stack, base_path);
@@ -100,6 +120,12 @@ fn parse_json_visitor<'a>(
                 if let Some(base_value) = block_contexts.front().and_then(|blk| blk.base_value()) {
                     merge_json_path(&mut path_stack, relative_path);
                     ResolvedPath::LocalValue(path_stack, base_value)
+                } else if let Some(blk) = block_contexts
+                    .front()
+                    .filter(|blk| needs_merged(blk, relative_path))
+                {
+                    merge_json_path(&mut path_stack, relative_path);
+                    ResolvedPath::Merged(path_stack, blk)
                 } else {
                     if let Some(base_path) = block_contexts.front().map(BlockContext::base_path) {
                         extend(&mut path_stack, base_path);
@@ -262,6 +288,19 @@ impl Context {
                 // Ok(ptr
                 //     .map(|v| ScopedJson::Context(v, paths))
                 //     .unwrap_or_else(|| ScopedJson::Missing))
+            }
+            ResolvedPath::Merged(paths, blk) => {
+                let mut base = Some(self.data());
+                for p in blk.base_path() {
+                    base = get_data(base, p)?;
+                }
+                let hash = blk.block_params().values().collect::<HashMap<&str, &Json>>();
+                let merged = merge_json(base.unwrap_or(&Json::Null), &hash);
+                let mut ptr = Some(&merged);
+                for p in &paths {
+                    ptr = get_data(ptr, p)?;
+                }
+                Ok(ptr.map_or_else(|| ScopedJson::Missing, |v| ScopedJson::Derived(v.clone())))
             }
             ResolvedPath::BlockParamValue(paths, value)
             | ResolvedPath::LocalValue(paths, value) => {

@@ -102,8 +102,45 @@ pub fn expand_partial<'reg: 'rc, 'rc>(
                 .clone_from(parent.local_variables());
         }
 
+        // herald: without a context parameter, the partial's context is the current one
+        // with the hash over it. When the current one is data at a path (not a value
+        // derived by a helper), the partial's block keeps that path and the hash as its
+        // block params: lookups read the data in place, and only `this` (or `..`) of
+        // the partial builds the merged object (`context::needs_merged`). Merging up
+        // front copied the whole context for every partial, and every value looked up
+        // under it was copied again.
+        let parent_over_path = rc.block().is_some_and(BlockContext::hash_over_path);
+        let over_path = d.param(0).is_none()
+            && rc.context().is_none()
+            && !rc.recursive_lookup()
+            && rc.block().is_none_or(|b| b.base_value().is_none())
+            && (hash_ctx.is_empty()
+                || parent_over_path
+                || matches!(
+                    rc.evaluate2(ctx, &Path::current())?.as_json(),
+                    Json::Object(_)
+                ));
+        if over_path {
+            if let Some(parent) = rc.block() {
+                let base_path = parent.base_path().clone();
+                *partial_include_block.base_path_mut() = base_path;
+                // A partial in a partial with a hash: the outer hash under this one's.
+                if parent.hash_over_path() {
+                    for (name, value) in parent.block_params().values() {
+                        if !hash_ctx.contains_key(name) {
+                            partial_include_block
+                                .set_block_param(name, crate::BlockParamHolder::Value(value.clone()));
+                        }
+                    }
+                }
+            }
+            partial_include_block.set_hash_over_path(!hash_ctx.is_empty() || parent_over_path);
+        }
+
         // evaluate context for partial
-        let merged_context = if let Some(p) = d.param(0) {
+        let merged_context = if over_path {
+            None
+        } else if let Some(p) = d.param(0) {
             if let Some(relative_path) = p.relative_path() {
                 // path as parameter provided
                 if let Some(rc_context) = rc.context() {
@@ -118,6 +155,7 @@ pub fn expand_partial<'reg: 'rc, 'rc>(
                 // literal provided
                 merge_json(p.value(), &hash_ctx)
             }
+            .into()
         } else {
             // use current path
             if let Some(rc_context) = rc.context() {
@@ -128,8 +166,11 @@ pub fn expand_partial<'reg: 'rc, 'rc>(
             } else {
                 merge_json(rc.evaluate2(ctx, &Path::current())?.as_json(), &hash_ctx)
             }
+            .into()
         };
-        partial_include_block.set_base_value(merged_context);
+        if let Some(merged_context) = merged_context {
+            partial_include_block.set_base_value(merged_context);
+        }
 
         // Push partial's context block (doesn't clear parent blocks)
         // This allows inline partials from parent blocks to remain accessible

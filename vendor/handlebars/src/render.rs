@@ -316,6 +316,11 @@ impl<'reg: 'rc, 'rc> RenderContext<'reg, 'rc> {
     pub fn set_recursive_lookup(&mut self, enabled: bool) {
         self.recursive_lookup = enabled;
     }
+
+    /// herald: whether a name not found is looked up in the parent contexts.
+    pub(crate) fn recursive_lookup(&self) -> bool {
+        self.recursive_lookup
+    }
 }
 
 impl fmt::Debug for RenderContext<'_, '_> {
