@@ -351,6 +351,12 @@ fn t_fails_the_render_on_an_unknown_key_or_a_missing_argument() {
     assert!(err.contains("the data has no `cart.size`"), "{err}");
     let err = render(&cat, "x", Channel::Email, None, json!({"cart": {"size": "many"}})).unwrap_err().to_string();
     assert!(err.contains("t: `n`") && !err.contains("many"), "names the key, never the value: {err}");
+    // A position past every possible argument is a missing one, not an overflow (the
+    // key itself is argument 0 of the helper).
+    write(t, "x/locales/en.json", r##"{"hello": "Hello {18446744073709551615}"}"##);
+    let cat = Catalogue::load(t).unwrap();
+    let err = render(&cat, "x", Channel::Push, None, json!({})).unwrap_err().to_string();
+    assert!(err.contains("pass 18446744073709551615=<value>"), "{err}");
 }
 
 #[test]

@@ -336,8 +336,9 @@ impl TranslateHelper {
             }
         };
         let placeholder = |name: &str| {
+            // `{0}` is the argument after the key; a number too large for that is none.
             let param = match name.parse::<usize>() {
-                Ok(n) => h.param(n + 1),
+                Ok(n) => n.checked_add(1).and_then(|i| h.param(i)),
                 Err(_) => h.hash_get(name),
             };
             let Some(param) = param else {
