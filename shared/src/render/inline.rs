@@ -202,11 +202,11 @@ fn push_lowercase(key: &mut String, name: &str) {
     }
 }
 
-/// The text of every `<style>` block.
-/// The `INERT` attributes the stylesheet does not mention (bit `i`: `INERT[i]`); `None` for a stylesheet that
-/// names the marker or holds an escape (`hr\\65 f` can name any attribute): such go to
-/// css-inline. A template's emails share their stylesheet, so the last answer is kept
-/// per thread (the searches cost more than the rest of the shape).
+/// The `INERT` attributes the stylesheet does not mention (bit `i`: `INERT[i]`); `None`
+/// for a stylesheet that names the marker or holds an escape (`hr\65 f` can name any
+/// attribute): such go to css-inline. A template's emails share their stylesheet, so
+/// the last answer is kept per thread (the searches cost more than the rest of the
+/// shape).
 fn inert_under(sheet: String) -> Option<u8> {
     thread_local! {
         static LAST: std::cell::RefCell<Option<(String, Option<u8>)>> =
@@ -228,10 +228,12 @@ fn inert_under(sheet: String) -> Option<u8> {
     })
 }
 
+/// Whether `attr_name` is one of the `inert` bits' attributes.
 fn is_inert(inert: u8, attr_name: &str) -> bool {
     INERT.iter().enumerate().any(|(i, a)| inert & (1 << i) != 0 && a.eq_ignore_ascii_case(attr_name))
 }
 
+/// The text of every `<style>` block.
 fn stylesheet(html: &str, scanned: &Scan) -> String {
     let mut sheet = String::new();
     for pair in scanned.tokens.windows(2) {
