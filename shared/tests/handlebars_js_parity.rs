@@ -451,6 +451,18 @@ const CORPUS: &[Case] = &[
         ],
     ),
     with_partials(
+        "nested partial hashes add their keys outer first",
+        "{{> outer a=\"A\"}}",
+        r#"{"c": "C"}"#,
+        &[("outer", "{{> inner b=\"B\"}}"), ("inner", "{{#each this}}{{@key}}{{/each}}")],
+    ),
+    with_partials(
+        "partial hash keys in source order",
+        "{{> p y=\"1\" x=\"2\"}}",
+        r#"{"c": "C"}"#,
+        &[("p", "{{#each this}}{{@key}}{{/each}}")],
+    ),
+    with_partials(
         "partial block content sees the hash",
         "{{#> layout title=\"Hi\"}}<{{title}} {{name}}>{{/layout}}",
         r#"{"name": "Ada", "title": "ctx"}"#,

@@ -54,12 +54,12 @@ impl<'reg> BlockParams<'reg> {
         self.data.get(k)
     }
 
-    /// herald: the params held as values, by name (a partial's hash).
-    pub(crate) fn values(&self) -> impl Iterator<Item = (&'reg str, &Json)> {
-        self.data.iter().filter_map(|(k, v)| match v {
-            BlockParamHolder::Value(v) => Some((*k, v)),
+    /// herald: the value of the param `k`, if it holds one (a partial's hash).
+    pub(crate) fn value(&self, k: &str) -> Option<&Json> {
+        match self.data.get(k)? {
+            BlockParamHolder::Value(v) => Some(v),
             BlockParamHolder::Path(_) => None,
-        })
+        }
     }
 }
 
@@ -76,6 +76,9 @@ pub struct BlockContext<'rc> {
     /// it; lookups of other keys read the data at `base_path` in place instead of a
     /// merged copy (`context::needs_merged`).
     hash_over_path: bool,
+    /// herald: with `hash_over_path`, the hash's keys in the order the merged object
+    /// takes them: an enclosing partial's first, then this one's new ones.
+    hash_keys: Vec<&'rc str>,
     /// current block context variables
     block_params: BlockParams<'rc>,
     /// the partials available in this block
@@ -135,8 +138,13 @@ impl<'rc> BlockContext<'rc> {
         self.hash_over_path
     }
 
-    pub(crate) fn set_hash_over_path(&mut self, on: bool) {
-        self.hash_over_path = on;
+    pub(crate) fn set_hash_over_path(&mut self, keys: Vec<&'rc str>) {
+        self.hash_over_path = true;
+        self.hash_keys = keys;
+    }
+
+    pub(crate) fn hash_keys(&self) -> &[&'rc str] {
+        &self.hash_keys
     }
 
     pub(crate) fn block_params(&self) -> &BlockParams<'rc> {

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
 use serde_json::Map;
@@ -168,7 +168,7 @@ fn get_in_block_params<'a>(
     None
 }
 
-pub(crate) fn merge_json(base: &Json, addition: &HashMap<&str, &Json>) -> Json {
+pub(crate) fn merge_json(base: &Json, addition: &BTreeMap<&str, &Json>) -> Json {
     // if no addition json provided, just return the original one
     if addition.is_empty() {
         return base.clone();
@@ -294,8 +294,21 @@ impl Context {
                 for p in blk.base_path() {
                     base = get_data(base, p)?;
                 }
-                let hash = blk.block_params().values().collect::<HashMap<&str, &Json>>();
-                let merged = merge_json(base.unwrap_or(&Json::Null), &hash);
+                // The hash in the order `merge_json` of each enclosing partial in turn
+                // would have added it (`BlockContext::hash_keys`).
+                let mut merged = match base {
+                    Some(Json::Object(m)) => m.clone(),
+                    _ => Map::new(),
+                };
+                for key in blk.hash_keys() {
+                    if let Some(value) = blk.block_params().value(key) {
+                        merged.insert((*key).to_owned(), value.clone());
+                    }
+                }
+                let merged = Json::Object(merged);
+                if paths.is_empty() {
+                    return Ok(ScopedJson::Derived(merged));
+                }
                 let mut ptr = Some(&merged);
                 for p in &paths {
                     ptr = get_data(ptr, p)?;
@@ -437,7 +450,7 @@ mod test {
         let map = json!({ "age": 4 });
         let s = "hello".to_owned();
         let arr = json!(["a", "b"]);
-        let mut hash = HashMap::new();
+        let mut hash = BTreeMap::new();
         let v = value::to_json("h1");
         hash.insert("tag", &v);
 
@@ -483,7 +496,7 @@ mod test {
             "b".to_owned()
         );
 
-        let ctx_a4 = Context::wraps(merge_json(&value::to_json(&s), &HashMap::new())).unwrap();
+        let ctx_a4 = Context::wraps(merge_json(&value::to_json(&s), &BTreeMap::new())).unwrap();
         assert_eq!(
             navigate_from_root(&ctx_a4, "this").unwrap().render(),
             "hello".to_owned()

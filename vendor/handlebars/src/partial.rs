@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
@@ -81,7 +81,9 @@ pub fn expand_partial<'reg: 'rc, 'rc>(
             .hash()
             .iter()
             .map(|(k, v)| (*k, v.value()))
-            .collect::<HashMap<&str, &Json>>();
+            // herald: ordered, so the merged object's new keys come in one order every
+            // time (by name; a HashMap made it differ from one render to the next).
+            .collect::<BTreeMap<&str, &Json>>();
 
         let mut partial_include_block = BlockContext::new();
         // overwrite parent block's params
@@ -121,20 +123,33 @@ pub fn expand_partial<'reg: 'rc, 'rc>(
                     Json::Object(_)
                 ));
         if over_path {
+            let mut keys = Vec::new();
             if let Some(parent) = rc.block() {
                 let base_path = parent.base_path().clone();
                 *partial_include_block.base_path_mut() = base_path;
-                // A partial in a partial with a hash: the outer hash under this one's.
+                // A partial in a partial with a hash: the outer hash under this one's,
+                // its keys first (as merging the outer object again would place them).
                 if parent.hash_over_path() {
-                    for (name, value) in parent.block_params().values() {
-                        if !hash_ctx.contains_key(name) {
+                    for &name in parent.hash_keys() {
+                        keys.push(name);
+                        if !hash_ctx.contains_key(name)
+                            && let Some(value) = parent.block_params().value(name)
+                        {
                             partial_include_block
                                 .set_block_param(name, crate::BlockParamHolder::Value(value.clone()));
                         }
                     }
                 }
             }
-            partial_include_block.set_hash_over_path(!hash_ctx.is_empty() || parent_over_path);
+            // The hash's own keys in the template's order of them (`d.hash()` is sorted).
+            for (&name, _) in d.hash() {
+                if !keys.contains(&name) {
+                    keys.push(name);
+                }
+            }
+            if !keys.is_empty() {
+                partial_include_block.set_hash_over_path(keys);
+            }
         }
 
         // evaluate context for partial
