@@ -183,7 +183,10 @@ async fn apply<S: StateStore + EventStore>(
         }
         Operation::Webhooks(WebhooksArgs::Enable { id }) => {
             let was = store.enable_endpoint(id).await.with_context(|| format!("{place}: enabling the webhook"))?;
-            eprintln!("herald: webhook subscription {id} {}", if was { "enabled" } else { "was not disabled" });
+            eprintln!(
+                "herald: webhook subscription {id} {}",
+                if was { "enabled (the webhooks function sends to it again within 2 s)" } else { "was not disabled" }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

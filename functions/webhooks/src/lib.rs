@@ -214,8 +214,22 @@ pub struct Dispatcher {
     pub retries: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
-    /// Subscriptions disabled by a 410, read once per invocation.
-    disabled: Mutex<BTreeSet<String>>,
+    /// Subscriptions disabled by a 410, as last read from the table.
+    disabled: Mutex<Disabled>,
+}
+
+/// How long an instance goes on with the disabled endpoints it read. The list is one
+/// item for the whole stack: read every invocation, it capped the stack near 3,000
+/// invocations a second (one partition's strongly consistent reads, docs/scale.md §4);
+/// read this often, one item serves about 6,000 instances. The cost: an endpoint
+/// enabled again waits this long on an instance that read it disabled.
+pub const DISABLED_FRESH: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
+
+#[derive(Default)]
+struct Disabled {
+    subscriptions: BTreeSet<String>,
+    /// When `subscriptions` was read; None until a read succeeds.
+    read_at: Option<Timestamp>,
 }
 
 impl Dispatcher {
@@ -241,19 +255,29 @@ impl Dispatcher {
             retries,
             dead_letters,
             clock,
-            disabled: Mutex::new(BTreeSet::new()),
+            disabled: Mutex::new(Disabled::default()),
         }
     }
 
     /// At the start of each invocation: which endpoints a 410 took down (by any
-    /// instance). If the table cannot say, nothing counts as disabled: a retired
-    /// endpoint gets one more 410, a live one loses nothing.
+    /// instance), read again once the last read is `DISABLED_FRESH` old. If the table
+    /// cannot say, nothing counts as disabled: a retired endpoint gets one more 410, a
+    /// live one loses nothing.
     pub async fn new_invocation(&self) {
+        let now = self.clock.now();
+        let fresh = self.disabled.lock().ok().and_then(|d| d.read_at).is_some_and(|at| {
+            let age = now.duration_since(at);
+            // A clock that went back is no reason to trust an old read.
+            !age.is_negative() && age < DISABLED_FRESH
+        });
+        if fresh {
+            return;
+        }
         let disabled = match self.events.disabled_endpoints().await {
-            Ok(d) => d.into_keys().collect(),
+            Ok(d) => Disabled { subscriptions: d.into_keys().collect(), read_at: Some(now) },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the disabled webhook endpoints; sending to all");
-                BTreeSet::new()
+                Disabled::default()
             }
         };
         if let Ok(mut d) = self.disabled.lock() {
@@ -262,7 +286,7 @@ impl Dispatcher {
     }
 
     fn is_disabled(&self, id: &str) -> bool {
-        self.disabled.lock().map(|d| d.contains(id)).unwrap_or(false)
+        self.disabled.lock().map(|d| d.subscriptions.contains(id)).unwrap_or(false)
     }
 
     /// One message of either queue.
@@ -366,7 +390,7 @@ impl Dispatcher {
                 tracing::warn!(subscription = id, webhook_id = %pending.webhook_id, "endpoint answered 410 Gone: disabled until an operator enables it");
                 metric("WebhookEndpointDisabled", id);
                 if let Ok(mut d) = self.disabled.lock() {
-                    d.insert(id.to_owned());
+                    d.subscriptions.insert(id.to_owned());
                 }
                 self.events.disable_endpoint(id, self.clock.now()).await
             }

@@ -21,7 +21,7 @@ use herald::receipt::webhook::{self, Backoff, SignedHeaders, WebhookSecret};
 use herald::request::TenantId;
 use herald::testing::{MemoryQueue, MemoryStore};
 use herald_lambda::records::Handled;
-use herald_webhooks::{Dispatcher, PendingDelivery};
+use herald_webhooks::{DISABLED_FRESH, Dispatcher, PendingDelivery};
 use jiff::{SignedDuration, Timestamp};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -229,9 +229,36 @@ async fn a_410_disables_the_endpoint_until_an_operator_enables_it() {
     rig.dispatcher.handle(message(&receipt("r-3", "sent", None))).await;
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert!(rig.store.enable_endpoint("gone").await.unwrap());
+    // Enabled again: sent once this instance's read of the list is DISABLED_FRESH old.
+    rig.clock.advance(DISABLED_FRESH.as_secs());
     rig.dispatcher.new_invocation().await;
     rig.dispatcher.handle(message(&receipt("r-4", "sent", None))).await;
     assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_disabled_list_is_read_again_only_when_it_is_old() {
+    let (addr, seen) = subscriber(vec![Answer::Status(200); 4]).await;
+    let rig = rig(
+        vec![subscription("crm", format!("http://{addr}/hook"), &["*"], None)],
+        quick(5),
+        &["127.0.0.1/32"],
+        Duration::from_secs(5),
+    );
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt("r-1", "sent", None))).await;
+    // Another instance met a 410 and wrote it down. This one's invocations within
+    // DISABLED_FRESH of its read go on with what it read: one read per instance and
+    // period instead of one per invocation on the stack's one WEBHOOKS item.
+    rig.store.disable_endpoint("crm", rig.clock.now()).await.unwrap();
+    rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt("r-2", "sent", None))).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "the list read a moment ago");
+    rig.clock.advance(1);
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt("r-3", "sent", None))).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "read again once old: crm is disabled");
 }
 
 #[tokio::test]
