@@ -185,7 +185,11 @@ async fn apply<S: StateStore + EventStore>(
             let was = store.enable_endpoint(id).await.with_context(|| format!("{place}: enabling the webhook"))?;
             eprintln!(
                 "herald: webhook subscription {id} {}",
-                if was { "enabled (the webhooks function sends to it again within 2 s)" } else { "was not disabled" }
+                if was {
+                    "enabled (the webhooks function's invocations starting 2 s from now send to it)"
+                } else {
+                    "was not disabled"
+                }
             );
         }
     }

@@ -222,13 +222,14 @@ pub struct Dispatcher {
 /// item for the whole stack: read every invocation, it capped the stack near 3,000
 /// invocations a second (one partition's strongly consistent reads, docs/scale.md §4);
 /// read this often, one item serves about 6,000 instances. The cost: an endpoint
-/// enabled again waits this long on an instance that read it disabled.
+/// enabled again waits this long on an instance that read it disabled (and an
+/// invocation already running goes on with the list it started with, as before).
 pub const DISABLED_FRESH: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
 
 #[derive(Default)]
 struct Disabled {
     subscriptions: BTreeSet<String>,
-    /// When `subscriptions` was read; None until a read succeeds.
+    /// When `subscriptions` was read (or a read failed); None before the first.
     read_at: Option<Timestamp>,
 }
 
@@ -261,8 +262,9 @@ impl Dispatcher {
 
     /// At the start of each invocation: which endpoints a 410 took down (by any
     /// instance), read again once the last read is `DISABLED_FRESH` old. If the table
-    /// cannot say, nothing counts as disabled: a retired endpoint gets one more 410, a
-    /// live one loses nothing.
+    /// cannot say, nothing counts as disabled until the next read, `DISABLED_FRESH`
+    /// later (a throttled item is not read harder): a retired endpoint gets one more
+    /// 410, a live one loses nothing.
     pub async fn new_invocation(&self) {
         let now = self.clock.now();
         let fresh = self.disabled.lock().ok().and_then(|d| d.read_at).is_some_and(|at| {
@@ -277,7 +279,7 @@ impl Dispatcher {
             Ok(d) => Disabled { subscriptions: d.into_keys().collect(), read_at: Some(now) },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the disabled webhook endpoints; sending to all");
-                Disabled::default()
+                Disabled { subscriptions: BTreeSet::new(), read_at: Some(now) }
             }
         };
         if let Ok(mut d) = self.disabled.lock() {

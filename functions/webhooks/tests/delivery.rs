@@ -237,6 +237,32 @@ async fn a_410_disables_the_endpoint_until_an_operator_enables_it() {
 }
 
 #[tokio::test]
+async fn a_failed_read_of_the_disabled_list_is_not_retried_every_invocation() {
+    let (addr, seen) = subscriber(vec![Answer::Status(200); 4]).await;
+    let rig = rig(
+        vec![subscription("crm", format!("http://{addr}/hook"), &["*"], None)],
+        quick(5),
+        &["127.0.0.1/32"],
+        Duration::from_secs(5),
+    );
+    rig.store.disable_endpoint("crm", rig.clock.now()).await.unwrap();
+    // The read fails (a throttled item): nothing counts as disabled...
+    rig.store.fail_next(1);
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt("r-1", "sent", None))).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "a failed read disables nothing");
+    // ...and the next invocations do not read it harder: not before DISABLED_FRESH.
+    rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt("r-2", "sent", None))).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "no read again within DISABLED_FRESH of the failed one");
+    rig.clock.advance(1);
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt("r-3", "sent", None))).await;
+    assert_eq!(seen.lock().unwrap().len(), 2, "read again after it: crm is disabled");
+}
+
+#[tokio::test]
 async fn the_disabled_list_is_read_again_only_when_it_is_old() {
     let (addr, seen) = subscriber(vec![Answer::Status(200); 4]).await;
     let rig = rig(
