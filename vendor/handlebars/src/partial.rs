@@ -141,7 +141,8 @@ pub fn expand_partial<'reg: 'rc, 'rc>(
                     }
                 }
             }
-            // The hash's own keys in the template's order of them (`d.hash()` is sorted).
+            // The hash's own keys by name (`d.hash()` is a sorted map: the template's
+            // order of them is not kept; handlebars.js adds them in reverse source order).
             for (&name, _) in d.hash() {
                 if !keys.contains(&name) {
                     keys.push(name);
