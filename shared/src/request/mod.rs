@@ -181,8 +181,21 @@ impl DeliveryRequest {
     }
 
     /// Parses a request already decoded as a JSON value. Only an object is a request.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, RequestError> {
-        let request: DeliveryRequest = value_de::from_value(value).map_err(RequestError::from_fields)?;
+    pub fn from_value(mut value: serde_json::Value) -> Result<Self, RequestError> {
+        // `data` is already the map the request keeps: moved out, not rebuilt key by key
+        // through the deserializer (the larger part of reading a request). An empty map
+        // stands in for it, so the struct's rules (its type, unknown fields) read the
+        // same; anything but an object stays where it is and fails as before.
+        let data = match value.get_mut("data") {
+            Some(v @ serde_json::Value::Object(_)) => {
+                Some(std::mem::replace(v, serde_json::Value::Object(Default::default())))
+            }
+            _ => None,
+        };
+        let mut request: DeliveryRequest = value_de::from_value(value).map_err(RequestError::from_fields)?;
+        if let Some(serde_json::Value::Object(data)) = data {
+            request.data = data;
+        }
         request.validate()?;
         Ok(request)
     }

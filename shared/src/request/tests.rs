@@ -467,6 +467,46 @@ mod properties {
             prop_assert_eq!(r.fingerprint(), expected);
         }
 
+        /// `data` moved out of the value reads as the deserializer reading it in place
+        /// would: the same request, or the same error, whatever `data` and its
+        /// neighbours hold.
+        #[test]
+        fn data_moved_out_reads_as_data_read_in_place(
+            data in prop_oneof![
+                prop::collection::btree_map("[a-zé_]{0,6}", marked_value(), 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                marked_value(),
+            ],
+            drop_data in any::<bool>(),
+            field in prop::sample::select(vec!["id", "channel", "tenant", "unknown", "schema_version"]),
+            value in marked_value(),
+            spoil in any::<bool>(),
+        ) {
+            let mut v = base();
+            if drop_data {
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("data");
+                }
+            } else {
+                v["data"] = data;
+            }
+            if spoil {
+                v[field] = value;
+            }
+            let in_place = super::value_de::from_value::<DeliveryRequest>(v.clone())
+                .map_err(RequestError::from_fields)
+                .and_then(|r| r.validate().map(|()| r));
+            let moved = DeliveryRequest::from_value(v);
+            match (moved, in_place) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(&a, &b);
+                    prop_assert_eq!(a.fingerprint(), b.fingerprint());
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "moved {:?} / in place {:?}", a, b),
+            }
+        }
+
         /// Arbitrary bytes never panic the parser.
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,200}") {
