@@ -25,6 +25,20 @@ fn err(v: serde_json::Value) -> RequestError {
     }
 }
 
+/// serde_json reads an object whose first key is its private raw-value token as the JSON
+/// text in it. A request's `data` is what the producer sent: such an object stays an
+/// object, the key as written (an earlier release rebuilt `data` through serde_json's
+/// value reader and so replaced it, or refused the request when the text was not JSON).
+#[test]
+fn data_is_kept_as_sent_even_with_serde_jsons_private_keys() {
+    for inner in [json!("[1,2]"), json!("{"), json!(1)] {
+        let mut v = base();
+        v["data"] = json!({"x": {"$serde_json::private::RawValue": inner}});
+        let r = DeliveryRequest::from_json(&v.to_string()).expect("data is the producer's");
+        assert_eq!(r.data["x"], json!({"$serde_json::private::RawValue": inner}));
+    }
+}
+
 #[test]
 fn parses_a_full_request_and_normalises() {
     let r = parse(base()).unwrap();
