@@ -236,6 +236,12 @@ async fn a_410_disables_the_endpoint_until_an_operator_enables_it() {
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
+/// One invocation that handles one receipt (`id`).
+async fn invocation_with(rig: &Rig, id: &str) {
+    rig.dispatcher.new_invocation().await;
+    rig.dispatcher.handle(message(&receipt(id, "sent", None))).await;
+}
+
 #[tokio::test]
 async fn a_failed_read_of_the_disabled_list_is_not_retried_every_invocation() {
     let (addr, seen) = subscriber(vec![Answer::Status(200); 4]).await;
@@ -248,17 +254,14 @@ async fn a_failed_read_of_the_disabled_list_is_not_retried_every_invocation() {
     rig.store.disable_endpoint("crm", rig.clock.now()).await.unwrap();
     // The read fails (a throttled item): nothing counts as disabled...
     rig.store.fail_next(1);
-    rig.dispatcher.new_invocation().await;
-    rig.dispatcher.handle(message(&receipt("r-1", "sent", None))).await;
+    invocation_with(&rig, "r-1").await;
     assert_eq!(seen.lock().unwrap().len(), 1, "a failed read disables nothing");
     // ...and the next invocations do not read it harder: not before DISABLED_FRESH.
     rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
-    rig.dispatcher.new_invocation().await;
-    rig.dispatcher.handle(message(&receipt("r-2", "sent", None))).await;
+    invocation_with(&rig, "r-2").await;
     assert_eq!(seen.lock().unwrap().len(), 2, "no read again within DISABLED_FRESH of the failed one");
     rig.clock.advance(1);
-    rig.dispatcher.new_invocation().await;
-    rig.dispatcher.handle(message(&receipt("r-3", "sent", None))).await;
+    invocation_with(&rig, "r-3").await;
     assert_eq!(seen.lock().unwrap().len(), 2, "read again after it: crm is disabled");
 }
 
@@ -271,19 +274,16 @@ async fn the_disabled_list_is_read_again_only_when_it_is_old() {
         &["127.0.0.1/32"],
         Duration::from_secs(5),
     );
-    rig.dispatcher.new_invocation().await;
-    rig.dispatcher.handle(message(&receipt("r-1", "sent", None))).await;
+    invocation_with(&rig, "r-1").await;
     // Another instance met a 410 and wrote it down. This one's invocations within
     // DISABLED_FRESH of its read go on with what it read: one read per instance and
     // period instead of one per invocation on the stack's one WEBHOOKS item.
     rig.store.disable_endpoint("crm", rig.clock.now()).await.unwrap();
     rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
-    rig.dispatcher.new_invocation().await;
-    rig.dispatcher.handle(message(&receipt("r-2", "sent", None))).await;
+    invocation_with(&rig, "r-2").await;
     assert_eq!(seen.lock().unwrap().len(), 2, "the list read a moment ago");
     rig.clock.advance(1);
-    rig.dispatcher.new_invocation().await;
-    rig.dispatcher.handle(message(&receipt("r-3", "sent", None))).await;
+    invocation_with(&rig, "r-3").await;
     assert_eq!(seen.lock().unwrap().len(), 2, "read again once old: crm is disabled");
 }
 
