@@ -242,8 +242,8 @@ async fn invocation_with(rig: &Rig, id: &str) {
     rig.dispatcher.handle(message(&receipt(id, "sent", None))).await;
 }
 
-#[tokio::test]
-async fn a_failed_read_of_the_disabled_list_is_not_retried_every_invocation() {
+/// A rig with one subscription, `crm`, whose endpoint answers 200.
+async fn crm_rig() -> (Rig, Seen) {
     let (addr, seen) = subscriber(vec![Answer::Status(200); 4]).await;
     let rig = rig(
         vec![subscription("crm", format!("http://{addr}/hook"), &["*"], None)],
@@ -251,40 +251,51 @@ async fn a_failed_read_of_the_disabled_list_is_not_retried_every_invocation() {
         &["127.0.0.1/32"],
         Duration::from_secs(5),
     );
+    (rig, seen)
+}
+
+/// `crm` is disabled in the table, and the instance's last read (or failed read) of the
+/// list was at the rig's time: an invocation a second before DISABLED_FRESH still sends
+/// (`sent` so far becomes `sent + 1`), the first one at DISABLED_FRESH reads the list
+/// again and does not.
+async fn read_again_at_disabled_fresh(rig: &Rig, seen: &Seen, sent: usize, within: &str, after: &str) {
+    rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
+    invocation_with(rig, "r-2").await;
+    assert_eq!(seen.lock().unwrap().len(), sent + 1, "{within}");
+    rig.clock.advance(1);
+    invocation_with(rig, "r-3").await;
+    assert_eq!(seen.lock().unwrap().len(), sent + 1, "{after}");
+}
+
+#[tokio::test]
+async fn a_failed_read_of_the_disabled_list_is_not_retried_every_invocation() {
+    let (rig, seen) = crm_rig().await;
     rig.store.disable_endpoint("crm", rig.clock.now()).await.unwrap();
     // The read fails (a throttled item): nothing counts as disabled...
     rig.store.fail_next(1);
     invocation_with(&rig, "r-1").await;
     assert_eq!(seen.lock().unwrap().len(), 1, "a failed read disables nothing");
     // ...and the next invocations do not read it harder: not before DISABLED_FRESH.
-    rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
-    invocation_with(&rig, "r-2").await;
-    assert_eq!(seen.lock().unwrap().len(), 2, "no read again within DISABLED_FRESH of the failed one");
-    rig.clock.advance(1);
-    invocation_with(&rig, "r-3").await;
-    assert_eq!(seen.lock().unwrap().len(), 2, "read again after it: crm is disabled");
+    read_again_at_disabled_fresh(
+        &rig,
+        &seen,
+        1,
+        "no read again within DISABLED_FRESH of the failed one",
+        "read again after it: crm is disabled",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_disabled_list_is_read_again_only_when_it_is_old() {
-    let (addr, seen) = subscriber(vec![Answer::Status(200); 4]).await;
-    let rig = rig(
-        vec![subscription("crm", format!("http://{addr}/hook"), &["*"], None)],
-        quick(5),
-        &["127.0.0.1/32"],
-        Duration::from_secs(5),
-    );
+    let (rig, seen) = crm_rig().await;
     invocation_with(&rig, "r-1").await;
     // Another instance met a 410 and wrote it down. This one's invocations within
     // DISABLED_FRESH of its read go on with what it read: one read per instance and
     // period instead of one per invocation on the stack's one WEBHOOKS item.
     rig.store.disable_endpoint("crm", rig.clock.now()).await.unwrap();
-    rig.clock.advance(DISABLED_FRESH.as_secs() - 1);
-    invocation_with(&rig, "r-2").await;
-    assert_eq!(seen.lock().unwrap().len(), 2, "the list read a moment ago");
-    rig.clock.advance(1);
-    invocation_with(&rig, "r-3").await;
-    assert_eq!(seen.lock().unwrap().len(), 2, "read again once old: crm is disabled");
+    read_again_at_disabled_fresh(&rig, &seen, 1, "the list read a moment ago", "read again once old: crm is disabled")
+        .await;
 }
 
 #[tokio::test]
