@@ -136,7 +136,8 @@ pub struct Lease {
     pub attempt: String,
     /// (cap key, slot id) pairs taken by this admission.
     pub slots: Vec<(String, String)>,
-    /// (cap key, limit) of those caps, for stores that tidy a cap on completion.
+    /// (cap key, limit) of those caps, for stores that tidy a cap on completion; empty
+    /// when there is nothing to tidy (a store that trimmed the caps at admission).
     pub cap_limits: Vec<(String, u32)>,
     /// The lock was taken from an earlier attempt of the same message whose lock
     /// expired: that attempt may have sent. A takeover skips suppression, consent and

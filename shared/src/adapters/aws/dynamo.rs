@@ -90,8 +90,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use jiff::Timestamp;
 
 use crate::ports::{
-    Admission, Advance, Claim, Completion, Decision, EventStore, Lease, PriorOutcome, Recorded, Release, RequestState,
-    StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
+    Admission, Advance, CapCheck, Claim, Completion, Decision, EventStore, Lease, PriorOutcome, Recorded, Release,
+    RequestState, StateStore, StoreError, SuppressionEntry, SuppressionReason, Verdict,
 };
 use crate::receipt::Status;
 use crate::receipt::event::{DeliveryEvent, EventKind};
@@ -186,10 +186,10 @@ struct Waiter {
 /// What a shared read answers one admission.
 struct Read {
     items: HashMap<String, Item>,
-    /// Another admission of the same read asked for the same recipient item (consent):
-    /// their cap updates must not each write the lists whole from it (all but the
-    /// first would find a list changed, a write unit billed for nothing).
-    recipient_shared: bool,
+    /// The keys of these that another admission of the same read asked for too. Two
+    /// sharing a recipient item must not each write its cap lists whole from it (all but
+    /// the first would find a list changed, a write unit billed for nothing).
+    shared: Vec<String>,
 }
 
 /// The gathering caller's duty: should it go away before reading (its future dropped),
@@ -339,12 +339,22 @@ fn req_key(k: &IdempotencyKey) -> HashMap<String, AttributeValue> {
     key(format!("REQ#{k}"), "REQ")
 }
 
+/// A suppression item's partition key (its sort key is `SUP`).
+fn sup_pk(k: &SuppressionKey) -> String {
+    format!("SUP#{k}")
+}
+
 fn sup_key(k: &SuppressionKey) -> HashMap<String, AttributeValue> {
-    key(format!("SUP#{k}"), "SUP")
+    key(sup_pk(k), "SUP")
+}
+
+/// The recipient item's partition key (its sort key is `CONSENT`).
+fn consent_pk(k: &RecipientKey) -> String {
+    format!("CONSENT#{k}")
 }
 
 fn consent_key(k: &RecipientKey) -> HashMap<String, AttributeValue> {
-    key(format!("CONSENT#{k}"), "CONSENT")
+    key(consent_pk(k), "CONSENT")
 }
 
 /// A cap slot sorts by time as a string: 15-digit milliseconds, then the slot id.
@@ -970,26 +980,31 @@ impl DynamoStore {
     /// With caps, it also hands back the recipient item as read (`Seen`), for the cap
     /// update to write its lists whole, unless another admission of the read shares it.
     async fn screen(&self, a: &Admission) -> Result<(Option<Verdict>, Option<Seen>), StoreError> {
-        let sup: Vec<String> = std::iter::once(&a.suppression_key)
-            .chain(a.tenant_suppression_key.as_ref())
-            .map(|k| format!("SUP#{k}"))
-            .collect();
-        let consent = a.consent.as_ref().map(|c| format!("CONSENT#{}", c.recipient_key));
+        let sup: Vec<String> =
+            std::iter::once(&a.suppression_key).chain(a.tenant_suppression_key.as_ref()).map(sup_pk).collect();
+        let consent = a.consent.as_ref().map(|c| consent_pk(&c.recipient_key));
         let keys: Vec<String> = sup.iter().cloned().chain(consent.clone()).collect();
-        let mut read = self.shared_read(&keys, false).await?;
-        let judged = judge(a, &sup, consent.as_deref(), &read.items);
-        if judged.is_none() {
+        // Admitted: the recipient item as read, for the cap update, unless shared.
+        let admitted = |mut read: Read| {
             let seen = consent
-                .filter(|_| !a.caps.is_empty() && !read.recipient_shared)
-                .map(|key| Seen(read.items.remove(&key)));
-            return Ok((None, seen));
+                .as_ref()
+                .filter(|key| !a.caps.is_empty() && !read.shared.contains(key))
+                .map(|key| Seen(read.items.remove(key)));
+            (None, seen)
+        };
+        let read = self.shared_read(&keys, false).await?;
+        if judge(a, &sup, consent.as_deref(), &read.items).is_none() {
+            return Ok(admitted(read));
         }
         // A refusal is recorded for the whole retention: not on a replica's word. A
         // suppression lifted, or a consent given, a moment ago must not refuse; a read
         // that agrees confirms it. The refused records of an invocation confirm together
         // (one strongly consistent `BatchGetItem`, a hot suppressed address read once).
         let confirmed = self.shared_read(&keys, true).await?;
-        Ok((judge(a, &sup, consent.as_deref(), &confirmed.items), None))
+        match judge(a, &sup, consent.as_deref(), &confirmed.items) {
+            None => Ok(admitted(confirmed)),
+            refused => Ok((refused, None)),
+        }
     }
 
     /// One `BatchGetItem` of `keys` shared with the admissions that reach the same point
@@ -1017,19 +1032,29 @@ impl DynamoStore {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let found = self.read_items(all, consistent).await;
-            let mut asked: HashMap<&str, usize> = HashMap::new();
-            for k in batch.iter().flat_map(|w| &w.keys).filter(|k| k.starts_with("CONSENT#")) {
-                *asked.entry(k.as_str()).or_default() += 1;
+            let mut found = self.read_items(all, consistent).await;
+            let mut asked: HashMap<String, usize> = HashMap::new();
+            for k in batch.iter().flat_map(|w| &w.keys) {
+                *asked.entry(k.clone()).or_default() += 1;
             }
-            let shared: Vec<bool> =
-                batch.iter().map(|w| w.keys.iter().any(|k| asked.get(k.as_str()).is_some_and(|n| *n > 1))).collect();
-            for (w, recipient_shared) in batch.into_iter().zip(shared) {
-                let mine = match &found {
-                    Ok(found) => Ok(Read {
-                        items: w.keys.iter().filter_map(|k| found.get(k).map(|i| (k.clone(), i.clone()))).collect(),
-                        recipient_shared,
-                    }),
+            for w in batch {
+                let mine = match &mut found {
+                    Ok(found) => {
+                        let mut read = Read { items: HashMap::new(), shared: Vec::new() };
+                        for k in &w.keys {
+                            // An item one admission asked for is moved to it, a shared one copied.
+                            let item = if asked.get(k).is_some_and(|n| *n > 1) {
+                                read.shared.push(k.clone());
+                                found.get(k).cloned()
+                            } else {
+                                found.remove(k)
+                            };
+                            if let Some(item) = item {
+                                read.items.insert(k.clone(), item);
+                            }
+                        }
+                        Ok(read)
+                    }
                     Err(e) => Err(StoreError::new(e.to_string())),
                 };
                 let _ = w.answer.send(mine);
@@ -1038,7 +1063,7 @@ impl DynamoStore {
         match answered.await {
             Ok(read) => read,
             // The caller that was to read for us went away: read alone.
-            Err(_) => Ok(Read { items: self.read_items(keys.to_vec(), consistent).await?, recipient_shared: false }),
+            Err(_) => Ok(Read { items: self.read_items(keys.to_vec(), consistent).await?, shared: Vec::new() }),
         }
     }
 
@@ -1288,12 +1313,10 @@ impl CapUpdate {
             // Absent: empty. Not a list: the update by index decides.
             let Some(old) = read.map_or(Some(&[][..]), |v| v.as_l().ok().map(Vec::as_slice)) else { return false };
             let Some(keep) = (cap.limit as usize).checked_sub(1) else { return false };
-            let window_ms = cap.window_seconds.saturating_mul(1000);
-            let since = since_value(ms(now).saturating_sub(window_ms));
-            if old.get(keep).and_then(|v| v.as_s().ok()).is_some_and(|v| v.as_str() > since.as_str()) {
+            if cap_full(old, cap, now) {
                 return false;
             }
-            let live = since_value(wall.saturating_sub(window_ms));
+            let live = since_value(wall.saturating_sub(cap.window_seconds.saturating_mul(1000)));
             let kept = old
                 .iter()
                 .enumerate()
@@ -1496,14 +1519,22 @@ fn recipient_refusal(item: &HashMap<String, AttributeValue>, a: &Admission, now:
         return Some(Verdict::Unsubscribed { category: c.category.clone() });
     }
     for cap in &a.caps {
-        let since = since_value(ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000)));
         let list = item.get(&cap_attribute(&cap.rule)).and_then(|v| v.as_l().ok());
-        let last = list.and_then(|l| l.get(cap.limit.saturating_sub(1) as usize)).and_then(|v| v.as_s().ok());
-        if last.is_some_and(|v| v.as_str() > since.as_str()) {
+        if list.is_some_and(|l| cap_full(l, cap, now)) {
             return Some(Verdict::Capped { rule: cap.rule.clone() });
         }
     }
     None
+}
+
+/// Whether a cap list (newest first) holds `limit` sends since `now - window`: its
+/// `[limit - 1]` entry is inside the window. `CapUpdate::by_index` says the same as a
+/// condition of the write.
+fn cap_full(list: &[AttributeValue], cap: &CapCheck, now: Timestamp) -> bool {
+    let since = since_value(ms(now).saturating_sub(cap.window_seconds.saturating_mul(1000)));
+    list.get(cap.limit.saturating_sub(1) as usize)
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|v| v.as_str() > since.as_str())
 }
 
 #[async_trait]
