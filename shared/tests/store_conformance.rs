@@ -1373,6 +1373,34 @@ async fn dynamo_a_suppression_lifted_while_the_read_was_out_does_not_refuse() {
     assert_eq!(batch_reads(&dynamo), [false, true], "an eventually consistent read, then the confirming one");
 }
 
+/// The read that confirms a refusal fails: the admission fails with nothing written
+/// (SQS delivers the record again), not a refusal recorded on the first read's word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_a_refusal_whose_confirming_read_fails_records_nothing() {
+    use herald_e2e::proxy::{Fault, FaultKind};
+    let dynamo = Dynamo::start().await;
+    let store = dynamo.store();
+    let entry = SuppressionEntry { key: address(), reason: SuppressionReason::HardBounce };
+    store.suppress(&entry, t0()).await.expect("suppress");
+    dynamo.proxy.inject(Fault {
+        remaining: Some(1),
+        ..Fault::always("dynamodb", "BatchGetItem", FaultKind::StallAfterForward(Duration::from_secs(1)))
+    });
+    // While the first read's answer is held back, every later read fails.
+    let a = admission("unconfirmed", at(1));
+    let (result, ()) = tokio::join!(store.admit(&a), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        dynamo.proxy.inject(Fault::always("dynamodb", "BatchGetItem", FaultKind::ServerError));
+    });
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(batch_reads(&dynamo).first(), Some(&false), "the first read, eventually consistent");
+    assert!(batch_reads(&dynamo).iter().skip(1).all(|c| *c), "then the confirming reads");
+    dynamo.proxy.clear_faults();
+    // Nothing was recorded: the same request is refused afresh, not a duplicate of one.
+    let again = verdict(&store, &admission("unconfirmed", at(2))).await;
+    assert_eq!(again, Verdict::Suppressed(SuppressionReason::HardBounce));
+}
+
 /// The suppression reads of admissions running together (one invocation's records)
 /// go out as one `BatchGetItem`, and each admission still gets its own answer.
 #[tokio::test(flavor = "current_thread")]
@@ -1500,6 +1528,10 @@ async fn dynamo_a_cap_update_whose_answer_was_lost_takes_one_slot() {
     let first = admit_ok(&store, &with_caps("lost-slot", t0(), &two)).await;
     assert!(!first.took_over && first.slots.len() == 1);
     assert!(dynamo.proxy.records().iter().filter(|r| r.operation == "UpdateItem").count() >= 2, "sent again");
+    // The write the answer was lost of, and its repeat, wrote the list whole (the reads
+    // brought the recipient item): the repeat's failed condition found our own slot.
+    let updates = update_expressions(&dynamo);
+    assert!(updates.iter().take(2).all(|u| !u.contains("list_append")), "{updates:?}");
     // Counted once: one more fits under the limit of two, a third does not.
     admit_ok(&store, &with_caps("second", at(1), &two)).await;
     assert_eq!(verdict(&store, &with_caps("third", at(2), &two)).await, capped("all:24h"));

@@ -663,8 +663,8 @@ async fn a_send_whose_answer_is_lost_is_not_resent_at_most_once_and_is_at_least_
 /// (the suppression lists are read, not condition-checked in a transaction).
 /// Marketing with a cap: the lock, one update of the recipient item (consent and every
 /// cap window in one item, each list written whole and trimmed, since the reads brought
-/// the item), the completion: no trims. The targets are 3 and 4. Read units too: the
-/// screen's reads are eventually consistent.
+/// the item), the completion: no trims. At most 2 and 3 (the targets are 3 and
+/// 4). Read units too: the screen's reads are eventually consistent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn write_units_per_sent_email_stay_within_budget() {
     let s = stack(&config(""), 1).await;
